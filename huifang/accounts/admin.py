@@ -1,0 +1,40 @@
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+
+from .models import ApiToken, StaffProfile, Team
+
+
+class StaffProfileInline(admin.StackedInline):
+    model = StaffProfile
+    fk_name = "user"
+    can_delete = False
+    autocomplete_fields = ["team"]
+    raw_id_fields = ["supervisor"]
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class StaffUserAdmin(UserAdmin):
+    inlines = [StaffProfileInline]
+    list_display = ["username", "first_name", "last_name", "email", "is_staff", "is_active"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "key", "supervisor", "time_zone"]
+    search_fields = ["name", "key"]
+    raw_id_fields = ["supervisor"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at"]
+    fields = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False  # tokens are issued on the API tokens page, where the secret is shown once

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from huifang.core.models import TimeStampedModel
+
+from .working_hours import default_working_hours, validate_working_hours
+
+
+def default_time_zone() -> str:
+    return str(settings.TIME_ZONE)
+
+
+class Team(TimeStampedModel):
+    key = models.SlugField(_("key"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("supervisor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="supervised_teams",
+    )
+    time_zone = models.CharField(_("time zone"), max_length=64, default=default_time_zone)
+    working_hours = models.JSONField(
+        _("working hours"), default=default_working_hours, validators=[validate_working_hours]
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _empty_list() -> list[str]:
+    return []
+
+
+def _empty_dict() -> dict[str, Any]:
+    return {}
+
+
+class StaffProfile(TimeStampedModel):
+    """Everything Huifang needs to know about a member of staff beyond the login."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+    )
+    display_name = models.CharField(_("display name"), max_length=100, blank=True)
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+    )
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("supervisor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+    )
+    languages = models.JSONField(_("languages"), default=_empty_list, blank=True)
+    product_categories = models.JSONField(_("product categories"), default=_empty_list, blank=True)
+    regions = models.JSONField(_("regions"), default=_empty_list, blank=True)
+    daily_capacity = models.PositiveIntegerField(_("daily capacity"), default=30)
+    time_zone = models.CharField(_("time zone"), max_length=64, default=default_time_zone)
+    working_hours = models.JSONField(
+        _("working hours"), default=default_working_hours, validators=[validate_working_hours]
+    )
+    on_leave = models.BooleanField(_("on leave"), default=False)
+    leave_until = models.DateField(_("on leave until"), null=True, blank=True)
+    mobile = models.CharField(_("mobile"), max_length=20, blank=True)
+    # Ids on the channels staff are notified on: wecom_userid, dingtalk_userid, feishu_open_id …
+    contact_ids = models.JSONField(_("notification contact ids"), default=_empty_dict, blank=True)
+    notify_channels = models.JSONField(_("notification channels"), default=_empty_list, blank=True)
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.user.get_full_name() or self.user.get_username()
+
+    def clean(self) -> None:
+        for field in ("languages", "product_categories", "regions", "notify_channels"):
+            value = getattr(self, field)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValidationError({field: _("Enter a list of text values.")})
+        if not isinstance(self.contact_ids, dict):
+            raise ValidationError({"contact_ids": _("Enter an object of channel → id.")})
+
+
+TOKEN_PREFIX = "hf_"  # noqa: S105 - a marker that makes leaked tokens easy to spot
+
+
+def _digest(raw: str) -> str:
+    # Tokens carry 256 bits of randomness, so a plain SHA-256 is enough to store them safely.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def active(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, *, name: str, created_by: Any = None) -> tuple[ApiToken, str]:
+        """Create a token and return it with its secret, which is never stored or shown again."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            name=name,
+            prefix=raw[: len(TOKEN_PREFIX) + 6],
+            digest=_digest(raw),
+            created_by=created_by,
+        )
+        return token, raw
+
+    @classmethod
+    def find(cls, raw: str) -> ApiToken | None:
+        return cls.objects.filter(digest=_digest(raw)).first()
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+    def touch(self) -> None:
+        """Record use, at most once a minute so busy integrations do not write on every call."""
+        now = timezone.now()
+        if self.last_used_at is None or (now - self.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now

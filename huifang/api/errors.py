@@ -1,0 +1,84 @@
+"""Every API error is ``{"error": {"code": …, "message": …}}``: a machine code and a human text."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
+    body: dict[str, Any] = {"code": code, "message": message, **extra}
+    return JsonResponse({"error": body}, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    from huifang.customers.schemas import _message_for
+
+    details = []
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query")]
+        details.append(
+            {
+                "field": ".".join(loc),
+                "code": str(err.get("type", "invalid")),
+                "message": _message_for(err),
+            }
+        )
+    return details
+
+
+def install(api: NinjaAPI) -> None:
+    def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    def on_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        details = _validation_details(exc)
+        first = details[0] if details else {"field": "", "message": ""}
+        message = _("The request is not valid: %(field)s: %(message)s") % first
+        return error_response(422, "validation_error", message, details=details)
+
+    def on_auth(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        return error_response(
+            401,
+            "not_authenticated",
+            _("Send an API token in the header Authorization: Bearer <token>."),
+        )
+
+    def on_http(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        codes = {
+            400: "bad_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            429: "throttled",
+        }
+        return error_response(exc.status_code, codes.get(exc.status_code, "error"), str(exc))
+
+    def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return error_response(404, "not_found", _("Not found."))
+
+    def on_other(request: HttpRequest, exc: Exception) -> HttpResponse:
+        log.exception("API error on %s", request.path)
+        return error_response(
+            500, "internal_error", _("Something went wrong on our side; nothing was changed.")
+        )
+
+    api.add_exception_handler(ApiError, on_api_error)
+    api.add_exception_handler(ValidationError, on_validation)
+    api.add_exception_handler(AuthenticationError, on_auth)
+    api.add_exception_handler(HttpError, on_http)
+    api.add_exception_handler(Http404, on_404)
+    api.add_exception_handler(Exception, on_other)

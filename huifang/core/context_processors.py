@@ -1,0 +1,43 @@
+"""The navigation bar: one entry per capability that exists, shown to the roles that use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from huifang.accounts.roles import Role, has_role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: str | Promise
+    url_name: str
+    icon: str
+    roles: tuple[str, ...] = ()  # empty: every signed-in member of staff
+
+
+NAVIGATION = (
+    NavItem("customers", _("Customers"), "customers:list", "people"),
+    NavItem("tokens", _("API tokens"), "accounts:tokens", "key", (Role.ADMIN,)),
+)
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    path = request.path
+    items = []
+    for item in NAVIGATION:
+        if item.roles and not has_role(user, *item.roles):
+            continue
+        url = reverse(item.url_name)
+        items.append(
+            {"label": item.label, "url": url, "icon": item.icon, "active": path.startswith(url)}
+        )
+    return {"nav_items": items, "show_admin_link": user.is_staff}

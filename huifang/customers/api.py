@@ -1,0 +1,258 @@
+"""REST endpoints for customers and events (mounted under ``/api/v1``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Router, Schema
+
+from huifang.api.errors import ApiError
+
+from . import services
+from .event_types import event_types
+from .models import Customer, CustomEventType, Event
+from .schemas import CustomerIn, EventIn
+
+router = Router(tags=["customers"])
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+class CustomerOut(Schema):
+    id: int
+    external_id: str | None
+    name: str
+    phone: str
+    email: str
+    tier: str
+    lifecycle_stage: str
+    tags: list[str]
+    owner: str | None
+    province: str
+    city: str
+    time_zone: str
+    birthday: date | None
+    do_not_contact: bool
+    attributes: dict[str, Any]
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+    order_count: int
+    total_spend: Decimal
+    spend_12m: Decimal
+    last_contact_at: datetime | None
+    last_reply_at: datetime | None
+    last_satisfaction: int | None
+    complaint_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RowErrorOut(Schema):
+    index: int
+    code: str
+    message: str
+    field: str | None
+
+
+class CustomerBatchIn(Schema):
+    customers: list[dict[str, Any]] = Field(
+        ..., description="Rows of the CustomerIn schema; each row is checked on its own."
+    )
+
+
+class RowResultOut(Schema):
+    index: int
+    id: int
+    external_id: str | None = None
+    created: bool
+
+
+class CustomerBatchOut(Schema):
+    created: int
+    updated: int
+    failed: int
+    results: list[RowResultOut]
+    errors: list[RowErrorOut]
+
+
+class EventOut(Schema):
+    id: int
+    type: str
+    customer_id: int
+    occurred_at: datetime
+    properties: dict[str, Any]
+    idempotency_key: str | None
+    duplicate: bool
+
+
+class EventBatchIn(Schema):
+    events: list[dict[str, Any]] = Field(
+        ..., description="Rows of the EventIn schema; each row is checked on its own."
+    )
+
+
+class EventBatchOut(Schema):
+    created: int
+    duplicates: int
+    failed: int
+    results: list[RowResultOut]
+    errors: list[RowErrorOut]
+
+
+class EventTypeOut(Schema):
+    key: str
+    label: str
+    description: str
+    builtin: bool
+
+
+def _customer_out(customer: Customer) -> dict[str, Any]:
+    customer.refresh_from_db()
+    return {
+        **{f: getattr(customer, f) for f in CustomerOut.model_fields if hasattr(customer, f)},
+        "tags": sorted(customer.tags.values_list("name", flat=True)),
+        "owner": customer.owner.get_username() if customer.owner else None,
+    }
+
+
+def _check_batch_size(rows: list[Any]) -> None:
+    limit = settings.API_BATCH_MAX_ROWS
+    if not rows:
+        raise ApiError(422, "empty_batch", _("The batch has no rows."))
+    if len(rows) > limit:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            _("A batch holds at most %(limit)s rows; this one has %(count)s.")
+            % {"limit": limit, "count": len(rows)},
+        )
+
+
+def _row_error(error: services.RowError) -> ApiError:
+    return ApiError(422, error.code, error.message, field=error.field)
+
+
+@router.post(
+    "/customers",
+    response={200: CustomerOut, 201: CustomerOut, 422: ErrorOut},
+    summary="Create or update a customer by external id",
+)
+def upsert_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dict[str, Any]]:
+    result = services.upsert_customers([payload.model_dump(exclude_unset=True)], actor=request.auth)
+    if result.errors:
+        raise _row_error(result.errors[0])
+    customer = result.by_index[0]
+    return (201 if result.created else 200), _customer_out(customer)
+
+
+@router.post(
+    "/customers/batch",
+    response={200: CustomerBatchOut, 413: ErrorOut, 422: ErrorOut},
+    summary="Create or update many customers; valid rows are saved, bad rows reported",
+)
+def upsert_customers(request: HttpRequest, payload: CustomerBatchIn) -> dict[str, Any]:
+    _check_batch_size(payload.customers)
+    result = services.upsert_customers(payload.customers, actor=request.auth)
+    created = {id(c) for c in result.created}
+    return {
+        "created": len(result.created),
+        "updated": len(result.updated),
+        "failed": len(result.errors),
+        "results": [
+            {"index": i, "id": c.pk, "external_id": c.external_id, "created": id(c) in created}
+            for i, c in sorted(result.by_index.items())
+        ],
+        "errors": [e.as_dict() for e in result.errors],
+    }
+
+
+@router.get(
+    "/customers/{external_id}",
+    response={200: CustomerOut, 404: ErrorOut},
+    summary="Read a customer by external id",
+)
+def get_customer(request: HttpRequest, external_id: str) -> dict[str, Any]:
+    customer = Customer.objects.filter(external_id=external_id).first()
+    if customer is None:
+        raise ApiError(
+            404,
+            "unknown_customer",
+            _("No customer has the external id “%(value)s”.") % {"value": external_id},
+        )
+    return _customer_out(customer)
+
+
+def _event_out(event: Event, created: bool) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "type": event.type,
+        "customer_id": event.customer_id,
+        "occurred_at": event.occurred_at,
+        "properties": event.properties,
+        "idempotency_key": event.idempotency_key,
+        "duplicate": not created,
+    }
+
+
+@router.post(
+    "/events",
+    response={200: EventOut, 201: EventOut, 404: ErrorOut, 422: ErrorOut},
+    summary="Record an event; a repeated idempotency_key returns the first event",
+)
+def ingest_event(request: HttpRequest, payload: EventIn) -> tuple[int, dict[str, Any]]:
+    result = services.ingest_events([payload.model_dump(exclude_unset=True)], actor=request.auth)
+    if result.errors:
+        error = result.errors[0]
+        raise ApiError(
+            404 if error.code == "unknown_customer" else 422,
+            error.code,
+            error.message,
+            field=error.field,
+        )
+    event, created = result.by_index[0]
+    return (201 if created else 200), _event_out(event, created)
+
+
+@router.post(
+    "/events/batch",
+    response={200: EventBatchOut, 413: ErrorOut, 422: ErrorOut},
+    summary="Record many events; valid rows are saved, bad rows reported",
+)
+def ingest_events(request: HttpRequest, payload: EventBatchIn) -> dict[str, Any]:
+    _check_batch_size(payload.events)
+    result = services.ingest_events(payload.events, actor=request.auth)
+    return {
+        "created": len(result.created),
+        "duplicates": len(result.duplicates),
+        "failed": len(result.errors),
+        "results": [
+            {"index": i, "id": event.pk, "created": created}
+            for i, (event, created) in sorted(result.by_index.items())
+        ],
+        "errors": [e.as_dict() for e in result.errors],
+    }
+
+
+@router.get("/event-types", response=list[EventTypeOut], summary="Known event types")
+def list_event_types(request: HttpRequest) -> list[dict[str, Any]]:
+    builtin = [
+        {"key": t.key, "label": str(t.label), "description": str(t.description), "builtin": True}
+        for t in event_types
+    ]
+    custom = [
+        {"key": t.key, "label": t.name, "description": t.description, "builtin": False}
+        for t in CustomEventType.objects.all()
+    ]
+    return builtin + custom

@@ -1,0 +1,120 @@
+"""Derived figures on the customer (order count, spend, last reply …), recomputed from events.
+
+Recomputing from the events, rather than adding to running totals, makes the figures right
+whatever order events arrive in: a purchase reported late still becomes the first purchase.
+The work is one set-based ``UPDATE … FROM (aggregate)`` per chunk of customers, on SQLite and
+PostgreSQL alike, never a Python loop over customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .event_types import event_types
+from .models import Customer, CustomEventType, Event
+
+ROLLING_SPEND_WINDOW = timedelta(days=365)
+CHUNK = 2000
+
+_FIGURES = (
+    "first_purchase_at",
+    "last_purchase_at",
+    "order_count",
+    "total_spend",
+    "spend_12m",
+    "last_contact_at",
+    "last_reply_at",
+    "complaint_count",
+)
+
+
+def _keys(flag: str) -> list[str]:
+    return [entry.key for entry in event_types if getattr(entry, flag)]
+
+
+def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[object, ...]]:
+    purchase = Q(type__in=_keys("is_purchase"))
+    contact_types = _keys("is_contact") + list(
+        CustomEventType.objects.filter(is_contact=True).values_list("key", flat=True)
+    )
+    zero = Value(Decimal("0"))
+    events = Event.objects.all() if ids is None else Event.objects.filter(customer_id__in=ids)
+    query = (
+        events.order_by()
+        .values("customer_id")
+        .annotate(
+            first_purchase_at=Min("occurred_at", filter=purchase),
+            last_purchase_at=Max("occurred_at", filter=purchase),
+            order_count=Count("id", filter=purchase),
+            total_spend=Coalesce(Sum("amount", filter=purchase), zero),
+            spend_12m=Coalesce(
+                Sum("amount", filter=purchase & Q(occurred_at__gt=now - ROLLING_SPEND_WINDOW)),
+                zero,
+            ),
+            last_contact_at=Max("occurred_at", filter=Q(type__in=contact_types)),
+            last_reply_at=Max("occurred_at", filter=Q(type__in=_keys("is_reply"))),
+            complaint_count=Count("id", filter=Q(type__in=_keys("is_complaint"))),
+        )
+    )
+    sql, params = query.query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _refresh_chunk(ids: list[int] | None, now: datetime) -> None:
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    sql, params = _aggregate(ids, now)
+    assignments = ", ".join(f"{name} = agg.{name}" for name in _FIGURES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM ({sql}) AS agg "  # noqa: S608 - names are ours
+            f"WHERE {table}.id = agg.customer_id",
+            params,
+        )
+    latest_score = (
+        Event.objects.filter(customer_id=OuterRef("pk"), score__isnull=False)
+        .order_by("-occurred_at", "-id")
+        .values("score")[:1]
+    )
+    customers = Customer.objects.all() if ids is None else Customer.objects.filter(id__in=ids)
+    customers.update(last_satisfaction=Subquery(latest_score))
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for customer_id in ids:
+        batch.append(customer_id)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def refresh(customer_ids: Iterable[int], *, now: datetime | None = None) -> None:
+    """Recompute the derived figures of these customers from their events."""
+    now = now or timezone.now()
+    for chunk in _chunks(sorted(set(customer_ids))):
+        _refresh_chunk(chunk, now)
+
+
+def refresh_all(*, now: datetime | None = None) -> None:
+    """Recompute every customer's figures in one pass (after a bulk load)."""
+    _refresh_chunk(None, now or timezone.now())
+
+
+def refresh_rolling_spend(*, now: datetime | None = None) -> int:
+    """Daily: purchases age out of the 12-month window although no event arrives."""
+    now = now or timezone.now()
+    stale = Customer.objects.filter(spend_12m__gt=0).values_list("id", flat=True).iterator()
+    count = 0
+    for chunk in _chunks(stale):
+        _refresh_chunk(chunk, now)
+        count += len(chunk)
+    return count

@@ -1,0 +1,61 @@
+"""Phone numbers in, E.164 out: every stored phone is ``+8613800138000``, never as typed."""
+
+from __future__ import annotations
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+
+def normalize_phone(raw: str, *, region: str | None = None) -> str:
+    """Return ``raw`` in E.164, or raise ``ValidationError`` saying why it is not a phone."""
+    text = (raw or "").strip()
+    if not text:
+        raise ValidationError(_("Enter a phone number."), code="empty")
+    region = region or settings.PHONE_DEFAULT_REGION
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(
+            _("“%(value)s” is not a phone number."), code="invalid_phone", params={"value": text}
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(
+            _("“%(value)s” is not a valid phone number."),
+            code="invalid_phone",
+            params={"value": text},
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def try_normalize_phone(raw: str) -> str | None:
+    try:
+        return normalize_phone(raw)
+    except ValidationError:
+        return None
+
+
+def format_phone(e164: str) -> str:
+    """For display: national format for the default region, international otherwise."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    region = phonenumbers.region_code_for_number(number)
+    fmt = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if region == settings.PHONE_DEFAULT_REGION
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(number, fmt)
+
+
+def mask_phone(e164: str) -> str:
+    """``+8613800138000`` → ``138****8000``: enough for an agent to recognise, not to copy."""
+    shown = format_phone(e164).replace(" ", "").replace("-", "")
+    if len(shown) < 7:
+        return "*" * len(shown)
+    return f"{shown[:3]}****{shown[-4:]}"

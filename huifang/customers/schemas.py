@@ -1,0 +1,117 @@
+"""The shape of a customer row and an event row, shared by the API, imports and demo data.
+
+Pydantic checks types; the services check meaning (a real phone number, an existing owner, a
+known event type). Error messages are translated: pydantic's own English wording is replaced by
+ours for the error kinds people actually hit.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pydantic
+from django.utils.translation import gettext as _
+from pydantic import BaseModel, ConfigDict, Field
+
+from .models import Channel, Consent, Language, LifecycleStage, Tier
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    status: Consent.Status
+    method: Consent.Method = Consent.Method.API
+    recorded_at: datetime | None = Field(None, description="Defaults to the time of the request.")
+    text_version: str = Field("", max_length=50)
+    evidence: str = Field("", max_length=2000)
+
+
+class CustomerIn(BaseModel):
+    """A customer, created or updated by ``external_id``; omitted fields are left unchanged."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    external_id: str = Field(..., min_length=1, max_length=128)
+    name: str | None = Field(None, min_length=1, max_length=100)
+    phone: str | None = Field(None, max_length=40, description="Any format; stored as E.164.")
+    phones: list[str] | None = Field(None, max_length=10, description="Further phone numbers.")
+    email: str | None = Field(None, max_length=254)
+    wecom_external_userid: str | None = Field(None, max_length=64)
+    gender: str | None = Field(None, pattern="^(f|m|)$")
+    birthday: date | None = None
+    company: str | None = Field(None, max_length=100)
+    province: str | None = Field(None, max_length=32)
+    city: str | None = Field(None, max_length=32)
+    source: str | None = Field(None, max_length=64)
+    owner: str | None = Field(None, max_length=150, description="The owner's username.")
+    business_line: str | None = Field(None, max_length=64)
+    tags: list[str] | None = Field(None, max_length=50, description="Replaces the tags.")
+    tier: Tier | None = None
+    lifecycle_stage: LifecycleStage | None = None
+    time_zone: str | None = Field(None, max_length=64)
+    preferred_channel: Channel | None = None
+    language: Language | None = None
+    do_not_contact: bool | None = None
+    attributes: dict[str, Any] | None = Field(
+        None, description="Merged into the custom attributes; a null value removes the key."
+    )
+    consents: list[ConsentIn] | None = None
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: str = Field(..., min_length=1, max_length=64)
+    customer_external_id: str | None = Field(None, min_length=1, max_length=128)
+    customer: CustomerIn | None = Field(
+        None, description="Create or update the customer in the same call."
+    )
+    occurred_at: datetime = Field(
+        ..., description="ISO 8601; without an offset it is read in the organisation's zone."
+    )
+    properties: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+
+
+def _message_for(error: Any) -> str:
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    messages = {
+        "missing": _("This field is required."),
+        "extra_forbidden": _("This field is not known."),
+        "string_type": _("Enter text."),
+        "string_too_short": _("This field cannot be empty."),
+        "string_too_long": _("Enter at most %(max)s characters.")
+        % {"max": ctx.get("max_length", "")},
+        "too_long": _("Enter at most %(max)s items.") % {"max": ctx.get("max_length", "")},
+        "int_parsing": _("Enter a whole number."),
+        "bool_parsing": _("Enter true or false."),
+        "bool_type": _("Enter true or false."),
+        "datetime_parsing": _("Enter a date and time in ISO 8601, e.g. 2026-10-08T09:30:00+08:00."),
+        "datetime_from_date_parsing": _(
+            "Enter a date and time in ISO 8601, e.g. 2026-10-08T09:30:00+08:00."
+        ),
+        "date_parsing": _("Enter a date as YYYY-MM-DD."),
+        "date_from_datetime_parsing": _("Enter a date as YYYY-MM-DD."),
+        "enum": _("Choose one of: %(values)s.") % {"values": ctx.get("expected", "")},
+        "dict_type": _("Enter an object."),
+        "list_type": _("Enter a list."),
+        "model_type": _("Enter an object."),
+        "model_attributes_type": _("Enter an object."),
+        "string_pattern_mismatch": _("This value is not allowed here."),
+    }
+    return messages.get(kind, error.get("msg", _("This value is not valid.")))
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def describe_validation_error(exc: pydantic.ValidationError) -> list[dict[str, str]]:
+    """One ``{field, code, message}`` per problem, in the user's language."""
+    return [
+        {"field": field_path(err["loc"]), "code": err["type"], "message": _message_for(err)}
+        for err in exc.errors(include_url=False)
+    ]

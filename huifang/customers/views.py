@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from huifang.core.pagination import seek
+
+from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
+from .search import SORTS, CustomerFilters
+
+PAGE_SIZE = 25
+TIMELINE_PAGE_SIZE = 20
+
+
+@login_required
+def customer_list(request: HttpRequest) -> HttpResponse:
+    filters = CustomerFilters.from_query(request.GET.dict())
+    queryset = filters.apply(Customer.objects.select_related("owner"))
+    page = seek(
+        queryset,
+        order=filters.order,
+        size=PAGE_SIZE,
+        after=request.GET.get("after"),
+        before=request.GET.get("before"),
+    )
+    customers = list(page.items)
+    _attach_tags(customers)
+    context: dict[str, Any] = {
+        "page": page,
+        "customers": customers,
+        "filters": filters,
+        "sorts": SORTS,
+        "tiers": Tier.choices,
+        "stages": LifecycleStage.choices,
+        "tags": Tag.objects.all()[:200],
+        "owners": _owners(),
+        "query": _query_without_cursor(request),
+    }
+    template = (
+        "customers/_results.html" if request.headers.get("HX-Request") else "customers/list.html"
+    )
+    return render(request, template, context)
+
+
+def _owners() -> list[Any]:
+    User = get_user_model()
+    return list(
+        User.objects.filter(is_active=True, staff_profile__isnull=False)
+        .select_related("staff_profile")
+        .order_by("username")
+    )
+
+
+def _attach_tags(customers: list[Customer]) -> None:
+    """One query for the tags of a whole page instead of one per row."""
+    through = Customer.tags.through
+    by_customer: dict[int, list[str]] = {}
+    rows = through.objects.filter(customer_id__in=[c.pk for c in customers]).values_list(
+        "customer_id", "tag__name"
+    )
+    for customer_id, name in rows:
+        by_customer.setdefault(customer_id, []).append(name)
+    for customer in customers:
+        customer.tag_names = sorted(by_customer.get(customer.pk, []))  # type: ignore[attr-defined]
+
+
+def _query_without_cursor(request: HttpRequest) -> str:
+    params = request.GET.copy()
+    for key in ("after", "before"):
+        params.pop(key, None)
+    return params.urlencode()
+
+
+@login_required
+def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = get_object_or_404(Customer.objects.select_related("owner"), pk=pk)
+    consents = {c.channel: c for c in Consent.objects.filter(customer=customer)}
+    context = {
+        "customer": customer,
+        "tags": customer.tags.all(),
+        "consent_rows": [(value, label, consents.get(value)) for value, label in Channel.choices],
+        "contact_points": customer.contact_points.all(),
+        "attributes": sorted(customer.attributes.items()),
+        **_timeline_context(request, customer),
+    }
+    return render(request, "customers/detail.html", context)
+
+
+def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
+    events = Event.objects.filter(customer=customer)
+    page = seek(
+        events, order="-occurred_at", size=TIMELINE_PAGE_SIZE, after=request.GET.get("after")
+    )
+    return {"timeline": page}
+
+
+@login_required
+def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    customer = get_object_or_404(Customer, pk=pk)
+    return render(
+        request,
+        "customers/_timeline.html",
+        {"customer": customer, **_timeline_context(request, customer)},
+    )
