@@ -273,6 +273,7 @@ LOGOUT_REDIRECT_URL = "login"
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "huifang" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -308,5 +309,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"huey": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL}},
+    "loggers": {
+        "huey": {
+            "handlers": ["console"],
+            "level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL,
+            "propagate": False,
+        },
+    },
 }

@@ -25,7 +25,7 @@ REGIONS: list[tuple[str, tuple[str, ...], int]] = [
     ("广西壮族自治区", ("南宁市",), 1),
 ]
 
-# Mobile prefixes in use by China Mobile, Unicom and Telecom.
+# Mobile prefixes in use by China Mobile, Unicom and Telecom (all valid for phonenumbers).
 MOBILE_PREFIXES = (
     "134",
     "135",
@@ -58,7 +58,6 @@ MOBILE_PREFIXES = (
     "185",
     "186",
     "133",
-    "149",
     "153",
     "173",
     "177",

@@ -1,0 +1,52 @@
+# Huifang — the two commands of the README:
+#   make run    set everything up and start the platform on SQLite with demo data
+#   make test   set everything up and run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS := $(VENV)/.deps-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test test-suite lint bench-demo chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install only when pyproject.toml changes.
+$(DEPS): pyproject.toml | $(BIN)/python
+	rm -f $(VENV)/.deps-*
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(DEPS)
+	$(BIN)/huifang run
+
+# Real-browser tests drive Debian's chromium (Playwright's own browser download does not work
+# on intranet machines); install it when it is missing and we are allowed to.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian's chromium for the browser tests …"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	  else \
+	    echo "chromium is missing: install it (sudo apt-get install chromium) for the browser tests" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: $(DEPS) chromium test-suite
+
+test-suite: $(DEPS)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(DEPS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench-demo: $(DEPS)
+	$(BIN)/python bench/demo_load.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,108 @@
+"""``huifang demo``: realistic data whose stored figures agree with the events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db.models import Count
+
+from huifang.accounts.models import StaffProfile, Team
+from huifang.customers import derived
+from huifang.customers.models import Consent, Customer, Event
+from huifang.customers.phones import normalize_phone
+from huifang.demo.generator import generate
+
+NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+FIGURES = ["first_purchase_at", "last_purchase_at", "order_count", "total_spend", "spend_12m",
+           "last_contact_at", "last_reply_at", "last_satisfaction", "complaint_count"]
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+@pytest.fixture
+def demo(db: None) -> Any:
+    return generate(customers=600, seed=3, now=NOW, log=quiet, parallel=False)
+
+
+def test_it_creates_customers_events_and_staff(demo: Any) -> None:
+    assert Customer.objects.count() == 600
+    assert demo.events == Event.objects.count()
+    assert 5 <= demo.events / 600 <= 15
+    assert Team.objects.count() == 3
+    roles = dict(get_user_model().objects.values_list("groups__name").annotate(n=Count("id")))
+    assert roles == {"agent": 12, "supervisor": 2, "admin": 1, "analyst": 1}
+    assert StaffProfile.objects.filter(team__isnull=False, languages__len__gt=0).count() >= 0
+    assert all(p.product_categories for p in StaffProfile.objects.filter(user__groups__name="agent"))
+
+
+def test_its_figures_are_what_the_events_say(demo: Any) -> None:
+    before = {c["id"]: c for c in Customer.objects.values("id", *FIGURES)}
+    derived.refresh(before, now=NOW)
+    after = {c["id"]: c for c in Customer.objects.values("id", *FIGURES)}
+    assert before == after
+
+
+def test_its_data_is_realistic(demo: Any) -> None:
+    customers = list(Customer.objects.all())
+    assert all(normalize_phone(c.phone) == c.phone for c in customers)
+    assert {c.business_line for c in customers} == {"retail", "saas", "clinic"}
+    assert len({c.province for c in customers}) >= 8
+    vip_share = sum(c.tier == "vip" for c in customers) / len(customers)
+    assert 0.08 <= vip_share <= 0.35
+    assert Event.objects.filter(type="purchase", amount__gt=0).exists()
+    assert Event.objects.filter(type="contract_ends", properties__has_key="ends_on").exists()
+    assert Consent.objects.filter(status="withdrawn").exists()
+    assert Event.objects.filter(occurred_at__gt=NOW).count() == 0
+
+
+def test_its_purchases_follow_the_shopping_seasons(db: None) -> None:
+    generate(customers=1500, industry="retail", seed=5, now=NOW, log=quiet, parallel=False)
+    by_day = dict(
+        Event.objects.filter(type="purchase").extra(select={"d": "date(occurred_at)"})
+        .values_list("d").annotate(n=Count("id"))
+    )
+    singles_day = sum(n for d, n in by_day.items() if str(d)[5:10] in {"11-10", "11-11"})
+    ordinary = sum(n for d, n in by_day.items() if str(d)[5:10] in {"09-10", "09-11"})
+    assert singles_day > 2 * ordinary
+
+
+def test_the_same_seed_gives_the_same_customers(db: None) -> None:
+    generate(customers=50, seed=9, now=NOW, log=quiet, parallel=False)
+    first = list(Customer.objects.order_by("external_id").values_list("name", "phone"))
+    Customer.objects.all().delete()
+    generate(customers=50, seed=10, now=NOW, log=quiet, parallel=False)
+    Customer.objects.all().delete()
+    generate(customers=50, seed=9, now=NOW, log=quiet, parallel=False)
+    assert list(Customer.objects.order_by("external_id").values_list("name", "phone")) == first
+
+
+def test_a_loaded_seed_is_refused(demo: Any) -> None:
+    with pytest.raises(CommandError, match="seed 3"):
+        call_command("demo", customers=10, seed=3)
+    assert Customer.objects.count() == 600
+
+
+def test_the_parallel_load_matches_the_serial_one(db: None) -> None:
+    generate(customers=25_000, seed=11, now=NOW, log=quiet, parallel=True)
+    parallel = list(Customer.objects.order_by("id").values_list("external_id", "name",
+                                                                "total_spend")[::997])
+    events = Event.objects.count()
+    Event.objects.all().delete()
+    Customer.objects.all().delete()
+    generate(customers=25_000, seed=11, now=NOW, log=quiet, parallel=False)
+    serial = list(Customer.objects.order_by("id").values_list("external_id", "name",
+                                                              "total_spend")[::997])
+    assert parallel == serial
+    assert Event.objects.count() == events
+
+
+@pytest.mark.parametrize("industry", ["retail", "saas", "clinic"])
+def test_each_industry_loads(db: None, industry: str) -> None:
+    generate(customers=30, industry=industry, seed=1, now=NOW, log=quiet, parallel=False)
+    assert set(Customer.objects.values_list("business_line", flat=True)) == {industry}
