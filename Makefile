@@ -39,6 +39,7 @@ test: $(DEPS) chromium test-suite
 
 test-suite: $(DEPS)
 	$(BIN)/ruff check .
+	$(BIN)/mypy huifang
 	$(BIN)/pytest
 
 lint: $(DEPS)

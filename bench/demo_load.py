@@ -37,8 +37,14 @@ def postgres_answers() -> bool:
 
 
 def huifang(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "huifang.cli", *args], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, "-m", "huifang.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if result.returncode:
         raise SystemExit(f"huifang {' '.join(args)} failed:\n{result.stderr[-2000:]}")
     return result.stdout
@@ -52,8 +58,9 @@ def one_run(database: str, customers: int) -> dict[str, float | int | str]:
         if database == "postgres":
             import psycopg
 
-            with psycopg.connect("postgresql://postgres@127.0.0.1/postgres",
-                                 autocommit=True) as conn:
+            with psycopg.connect(
+                "postgresql://postgres@127.0.0.1/postgres", autocommit=True
+            ) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
             env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
             env["SECRET_KEY"] = "bench-only-secret-key-0123456789-abcdefghijklmnop"
@@ -66,17 +73,27 @@ def one_run(database: str, customers: int) -> dict[str, float | int | str]:
             if database == "postgres":
                 import psycopg
 
-                with psycopg.connect("postgresql://postgres@127.0.0.1/postgres",
-                                     autocommit=True) as conn:
+                with psycopg.connect(
+                    "postgresql://postgres@127.0.0.1/postgres", autocommit=True
+                ) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     match = LOADED.search(out)
     if not match:
         raise SystemExit(f"unexpected output from huifang demo:\n{out[-2000:]}")
-    loaded, events, seconds = (int(match[1].replace(",", "")), int(match[2].replace(",", "")),
-                               float(match[3]))
-    return {"database": database, "customers": loaded, "events": events,
-            "seconds": round(seconds, 2), "wall_seconds": round(wall, 2),
-            "customers_per_s": round(loaded / seconds), "events_per_s": round(events / seconds)}
+    loaded, events, seconds = (
+        int(match[1].replace(",", "")),
+        int(match[2].replace(",", "")),
+        float(match[3]),
+    )
+    return {
+        "database": database,
+        "customers": loaded,
+        "events": events,
+        "seconds": round(seconds, 2),
+        "wall_seconds": round(wall, 2),
+        "customers_per_s": round(loaded / seconds),
+        "events_per_s": round(events / seconds),
+    }
 
 
 def main() -> None:
@@ -99,15 +116,26 @@ def main() -> None:
         seconds = statistics.median(float(r["seconds"]) for r in mine)
         summary[database] = {
             "median_seconds": round(seconds, 2),
-            "median_customers_per_s": round(statistics.median(
-                float(r["customers_per_s"]) for r in mine)),
+            "median_customers_per_s": round(
+                statistics.median(float(r["customers_per_s"]) for r in mine)
+            ),
             "median_events_per_s": round(statistics.median(float(r["events_per_s"]) for r in mine)),
             "target_seconds": 20,
             "meets_target": seconds <= 20,
         }
-    print(json.dumps({"benchmark": "demo_load", "customers": args.customers, "runs": args.runs,
-                      "cpu_count": os.cpu_count(), "median": summary, "all_runs": runs},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "demo_load",
+                "customers": args.customers,
+                "runs": args.runs,
+                "cpu_count": os.cpu_count(),
+                "median": summary,
+                "all_runs": runs,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

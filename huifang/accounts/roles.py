@@ -26,7 +26,7 @@ def roles_of(user: AbstractBaseUser | AnonymousUser) -> set[str]:
         cached = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
         if user.is_superuser:  # type: ignore[attr-defined]
             cached.add(Role.ADMIN.value)
-        user._huifang_roles = cached  # type: ignore[union-attr]
+        user._huifang_roles = cached  # type: ignore[union-attr,attr-defined]
     return cached
 
 

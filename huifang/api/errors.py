@@ -76,9 +76,14 @@ def install(api: NinjaAPI) -> None:
             500, "internal_error", _("Something went wrong on our side; nothing was changed.")
         )
 
-    api.add_exception_handler(ApiError, on_api_error)
-    api.add_exception_handler(ValidationError, on_validation)
-    api.add_exception_handler(AuthenticationError, on_auth)
-    api.add_exception_handler(HttpError, on_http)
-    api.add_exception_handler(Http404, on_404)
-    api.add_exception_handler(Exception, on_other)
+    # django-ninja types handlers as taking "exception or exception class"; ours take instances.
+    handlers: list[tuple[type[Exception], Any]] = [
+        (ApiError, on_api_error),
+        (ValidationError, on_validation),
+        (AuthenticationError, on_auth),
+        (HttpError, on_http),
+        (Http404, on_404),
+        (Exception, on_other),
+    ]
+    for exc_class, handler in handlers:
+        api.add_exception_handler(exc_class, handler)

@@ -127,6 +127,11 @@ def _customer_out(customer: Customer) -> dict[str, Any]:
     }
 
 
+def _token(request: HttpRequest) -> Any:
+    """The API token that authenticated this request (set by django-ninja)."""
+    return getattr(request, "auth", None)
+
+
 def _check_batch_size(rows: list[Any]) -> None:
     limit = settings.API_BATCH_MAX_ROWS
     if not rows:
@@ -150,7 +155,9 @@ def _row_error(error: services.RowError) -> ApiError:
     summary="Create or update a customer by external id",
 )
 def upsert_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dict[str, Any]]:
-    result = services.upsert_customers([payload.model_dump(exclude_unset=True)], actor=request.auth)
+    result = services.upsert_customers(
+        [payload.model_dump(exclude_unset=True)], actor=_token(request)
+    )
     if result.errors:
         raise _row_error(result.errors[0])
     customer = result.by_index[0]
@@ -164,7 +171,7 @@ def upsert_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dic
 )
 def upsert_customers(request: HttpRequest, payload: CustomerBatchIn) -> dict[str, Any]:
     _check_batch_size(payload.customers)
-    result = services.upsert_customers(payload.customers, actor=request.auth)
+    result = services.upsert_customers(payload.customers, actor=_token(request))
     created = {id(c) for c in result.created}
     return {
         "created": len(result.created),
@@ -212,7 +219,7 @@ def _event_out(event: Event, created: bool) -> dict[str, Any]:
     summary="Record an event; a repeated idempotency_key returns the first event",
 )
 def ingest_event(request: HttpRequest, payload: EventIn) -> tuple[int, dict[str, Any]]:
-    result = services.ingest_events([payload.model_dump(exclude_unset=True)], actor=request.auth)
+    result = services.ingest_events([payload.model_dump(exclude_unset=True)], actor=_token(request))
     if result.errors:
         error = result.errors[0]
         raise ApiError(
@@ -232,7 +239,7 @@ def ingest_event(request: HttpRequest, payload: EventIn) -> tuple[int, dict[str,
 )
 def ingest_events(request: HttpRequest, payload: EventBatchIn) -> dict[str, Any]:
     _check_batch_size(payload.events)
-    result = services.ingest_events(payload.events, actor=request.auth)
+    result = services.ingest_events(payload.events, actor=_token(request))
     return {
         "created": len(result.created),
         "duplicates": len(result.duplicates),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum, Value
@@ -39,7 +40,7 @@ def _keys(flag: str) -> list[str]:
     return [entry.key for entry in event_types if getattr(entry, flag)]
 
 
-def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[object, ...]]:
+def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[Any, ...]]:
     purchase = Q(type__in=_keys("is_purchase"))
     contact_types = _keys("is_contact") + list(
         CustomEventType.objects.filter(is_contact=True).values_list("key", flat=True)
@@ -75,7 +76,7 @@ def _refresh_chunk(ids: list[int] | None, now: datetime) -> None:
         cursor.execute(
             f"UPDATE {table} SET {assignments} FROM ({sql}) AS agg "  # noqa: S608 - names are ours
             f"WHERE {table}.id = agg.customer_id",
-            params,
+            list(params),
         )
     latest_score = (
         Event.objects.filter(customer_id=OuterRef("pk"), score__isnull=False)

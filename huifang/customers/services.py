@@ -183,8 +183,8 @@ def upsert_customers(
         return result
     owners = _owners({c.owner for c in changes if c.owner})
     with transaction.atomic():
-        existing = {
-            c.external_id: c
+        existing: dict[str, Customer] = {
+            str(c.external_id): c
             for c in Customer.objects.select_for_update().filter(
                 external_id__in=[c.data.external_id for c in changes]
             )

@@ -549,7 +549,9 @@ def _copy_text(rows: list[tuple[Any, ...]]) -> str:
 def make_chunk(spec: ChunkSpec) -> Chunk:
     maker = _Maker(spec)
     stamp = maker.stamp
-    customers, consents, tags = [], [], []
+    customers: list[tuple[Any, ...]] = []
+    consents: list[tuple[Any, ...]] = []
+    tags: list[tuple[int, int]] = []
     for offset in range(spec.count):
         number, cid = spec.number + offset, spec.first_id + offset
         row = maker.customer(number, cid)

@@ -46,4 +46,4 @@ def test_it_loads_demo_data_and_creates_an_admin_once(var_dir: Path) -> None:
 def test_it_can_start_without_demo_data(var_dir: Path) -> None:
     call_command("run", prepare_only=True, no_demo=True, stdout=StringIO())
     assert not Customer.objects.exists()
-    assert settings.VAR_DIR == var_dir
+    assert var_dir == settings.VAR_DIR

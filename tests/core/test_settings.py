@@ -13,8 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HUIFANG_", "DATABASE_",
-                                                                       "REDIS_", "SECRET_KEY"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HUIFANG_", "DATABASE_", "REDIS_", "SECRET_KEY"))
+    }
     clean.update({"HUIFANG_VAR_DIR": str(tmp_path / "var"), **env})
     code = (
         "import huifang.settings as s, json; "
@@ -22,8 +25,14 @@ def load_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str
         "'huey': s.HUEY['huey_class'], 'tz': s.TIME_ZONE, 'lang': s.LANGUAGE_CODE, "
         "'hosts': s.ALLOWED_HOSTS, 'key': s.SECRET_KEY, 'email': s.EMAIL_BACKEND}))"
     )
-    return subprocess.run([sys.executable, "-c", code], env=clean, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=clean,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_it_defaults_to_embedded_mode(tmp_path: Path) -> None:
