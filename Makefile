@@ -23,12 +23,14 @@ run: $(DEPS)
 	$(BIN)/huifang run
 
 # Real-browser tests drive Debian's chromium (Playwright's own browser download does not work
-# on intranet machines); install it when it is missing and we are allowed to.
+# on intranet machines); install it, with a CJK font for readable screenshots, when it is
+# missing and we are allowed to.
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing Debian's chromium for the browser tests …"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium fonts-wqy-microhei >/dev/null); \
 	  else \
 	    echo "chromium is missing: install it (sudo apt-get install chromium) for the browser tests" >&2; \
 	    exit 1; \

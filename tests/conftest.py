@@ -23,8 +23,9 @@ PASSWORD = "correct horse battery staple"
 
 def make_staff(username: str, role: str, *, team: Team | None = None, **extra: Any) -> Any:
     groups = ensure_role_groups()
-    user = get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD,
-                                                **extra)
+    user = get_user_model().objects.create_user(
+        username, f"{username}@example.com", PASSWORD, **extra
+    )
     user.groups.add(groups[role])
     StaffProfile.objects.create(user=user, team=team, display_name=username.title())
     return user

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
+from ninja.responses import Status
 
 from huifang.api.errors import ApiError
 
@@ -67,7 +68,8 @@ class RowErrorOut(Schema):
 
 
 class CustomerBatchIn(Schema):
-    customers: list[dict[str, Any]] = Field(
+    # Any: a malformed row is that row's error, not the whole batch's.
+    customers: list[Any] = Field(
         ..., description="Rows of the CustomerIn schema; each row is checked on its own."
     )
 
@@ -98,7 +100,7 @@ class EventOut(Schema):
 
 
 class EventBatchIn(Schema):
-    events: list[dict[str, Any]] = Field(
+    events: list[Any] = Field(
         ..., description="Rows of the EventIn schema; each row is checked on its own."
     )
 
@@ -154,14 +156,14 @@ def _row_error(error: services.RowError) -> ApiError:
     response={200: CustomerOut, 201: CustomerOut, 422: ErrorOut},
     summary="Create or update a customer by external id",
 )
-def upsert_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dict[str, Any]]:
+def upsert_customer(request: HttpRequest, payload: CustomerIn) -> Status[dict[str, Any]]:
     result = services.upsert_customers(
         [payload.model_dump(exclude_unset=True)], actor=_token(request)
     )
     if result.errors:
         raise _row_error(result.errors[0])
     customer = result.by_index[0]
-    return (201 if result.created else 200), _customer_out(customer)
+    return Status(201 if result.created else 200, _customer_out(customer))
 
 
 @router.post(
@@ -218,7 +220,7 @@ def _event_out(event: Event, created: bool) -> dict[str, Any]:
     response={200: EventOut, 201: EventOut, 404: ErrorOut, 422: ErrorOut},
     summary="Record an event; a repeated idempotency_key returns the first event",
 )
-def ingest_event(request: HttpRequest, payload: EventIn) -> tuple[int, dict[str, Any]]:
+def ingest_event(request: HttpRequest, payload: EventIn) -> Status[dict[str, Any]]:
     result = services.ingest_events([payload.model_dump(exclude_unset=True)], actor=_token(request))
     if result.errors:
         error = result.errors[0]
@@ -229,7 +231,7 @@ def ingest_event(request: HttpRequest, payload: EventIn) -> tuple[int, dict[str,
             field=error.field,
         )
     event, created = result.by_index[0]
-    return (201 if created else 200), _event_out(event, created)
+    return Status(201 if created else 200, _event_out(event, created))
 
 
 @router.post(

@@ -1,0 +1,82 @@
+"""Log in, find a customer by phone, open the 360 page — in a real browser."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from huifang.customers.models import Customer, Event
+from tests.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def log_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#customer-filters")).to_be_visible()
+
+
+def test_an_agent_finds_a_customer_by_phone_and_opens_the_360(
+    live_server: Any, page: Page, bob: Any
+) -> None:
+    wang = Customer.objects.create(
+        external_id="C-1", name="王小明", phone="+8613800138000", province="浙江省", city="杭州市"
+    )
+    Customer.objects.create(name="李四", phone="+8613900139000")
+    Event.objects.create(
+        customer=wang,
+        type="purchase",
+        properties={"product": "空气净化器"},
+        occurred_at=datetime.now(UTC) - timedelta(days=3),
+    )
+    log_in(page, live_server.url, "bob")
+    page.fill("#id_q", "138 0013 8000")
+    page.keyboard.press("Enter")
+    result = page.locator("#results a", has_text="王小明")
+    expect(result).to_be_visible()
+    expect(page.locator("#results a", has_text="李四")).to_have_count(0)
+    result.click()
+    expect(page.locator("#customer-name")).to_have_text("王小明")
+    expect(page.locator("#timeline")).to_contain_text("空气净化器")
+    expect(page.locator("#consent")).to_be_visible()
+
+
+def test_the_list_fits_a_phone_screen(live_server: Any, page: Page, bob: Any) -> None:
+    Customer.objects.bulk_create(
+        Customer(name=f"客户{i}", phone="+8613800138000", province="广东省", city="深圳市")
+        for i in range(30)
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, "bob")
+    expect(page.locator(".navbar-toggler")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    assert overflow <= 391
+
+
+@pytest.mark.skipif(
+    not os.environ.get("HUIFANG_SCREENSHOTS"),
+    reason="set HUIFANG_SCREENSHOTS=1 to refresh docs/screenshots",
+)
+def test_take_screenshots_for_the_docs(live_server: Any, page: Page, alice: Any) -> None:
+    from huifang.demo.generator import generate
+
+    generate(customers=300, seed=2, parallel=False, log=lambda _line: None)
+    log_in(page, live_server.url, "alice")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "customers-1280.png"))
+    vip = Customer.objects.filter(tier="vip").order_by("-order_count").first()
+    assert vip is not None
+    page.goto(f"{live_server.url}/customers/{vip.pk}/")
+    page.screenshot(path=str(SCREENSHOTS / "customer-1280.png"), full_page=False)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/customers/")
+    page.screenshot(path=str(SCREENSHOTS / "customers-390.png"))
