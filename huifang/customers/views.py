@@ -19,7 +19,7 @@ TIMELINE_PAGE_SIZE = 20
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     filters = CustomerFilters.from_query(request.GET.dict())
-    queryset = filters.apply(Customer.objects.select_related("owner"))
+    queryset = filters.apply(Customer.objects.select_related("owner__staff_profile"))
     page = seek(
         queryset,
         order=filters.order,
@@ -77,7 +77,7 @@ def _query_without_cursor(request: HttpRequest) -> str:
 
 @login_required
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(Customer.objects.select_related("owner"), pk=pk)
+    customer = get_object_or_404(Customer.objects.select_related("owner__staff_profile"), pk=pk)
     consents = {c.channel: c for c in Consent.objects.filter(customer=customer)}
     context = {
         "customer": customer,

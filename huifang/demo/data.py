@@ -68,6 +68,9 @@ MOBILE_PREFIXES = (
     "199",
 )
 
+# The business line a demo customer belongs to, as a Chinese SME would name it.
+BUSINESS_LINES = {"retail": "零售电商", "saas": "企业服务", "clinic": "口腔诊所"}
+
 TAGS = (
     "老客户",
     "高价值",

@@ -445,7 +445,7 @@ class _Maker:
             "birthday": self.birthday() if self.random() < 0.6 else None,
             "province": province,
             "city": self.one(cities),
-            "business_line": industry,
+            "business_line": data.BUSINESS_LINES[industry],
             "time_zone": self.one(("America/New_York", "Europe/Berlin", "Asia/Singapore"))
             if overseas
             else "Asia/Shanghai",
@@ -463,7 +463,7 @@ class _Maker:
         row["owner_id"] = self.one(owners) if owners and self.random() < 0.6 else None
         first_event = len(self.events)
         getattr(self, industry)(cid, row)
-        self.figures(row, self.events[first_event:])
+        self.figures(row, industry, self.events[first_event:])
         if self.random() < 0.03:
             row.update(
                 do_not_contact=True,
@@ -472,7 +472,7 @@ class _Maker:
             )
         return row
 
-    def figures(self, row: dict[str, Any], events: list[tuple[Any, ...]]) -> None:
+    def figures(self, row: dict[str, Any], industry: str, events: list[tuple[Any, ...]]) -> None:
         """Derived figures, tier and stage, as ``customers.derived`` would compute them.
 
         The demo knows every event it just made, so it writes finished customers instead of
@@ -509,11 +509,11 @@ class _Maker:
         dormant = (
             last_purchase is not None
             and last_purchase < self.now - 180 * DAY
-            and row["business_line"] != "saas"
+            and industry != "saas"
         )
         if not purchases:
             row.update(tier="potential", lifecycle_stage="inquiry")
-        elif spend_12m >= VIP_SPEND[row["business_line"]]:
+        elif spend_12m >= VIP_SPEND[industry]:
             row["tier"] = "vip"
             if row["lifecycle_stage"] == "inquiry":
                 row["lifecycle_stage"] = "post_purchase"
