@@ -135,6 +135,10 @@ class BulkWriter:
             return
         with transaction.atomic():
             with self.connection.cursor() as cursor:
+                # An enclosing transaction may have deferred checks queued; PostgreSQL alters no
+                # table with pending trigger events, so run them now.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
                 cursor.execute(
                     "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
                     "FROM pg_constraint c WHERE c.contype = 'f' "
