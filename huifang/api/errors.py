@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -87,3 +88,29 @@ def install(api: NinjaAPI) -> None:
     ]
     for exc_class, handler in handlers:
         api.add_exception_handler(exc_class, handler)
+
+
+class JsonErrorsMiddleware:
+    """Answers for ``/api/`` paths that never reach django-ninja (unknown path, wrong method)
+    get the same JSON error shape as everything else in the API."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith("/api/") or response.status_code not in (404, 405):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if response.status_code == 404:
+            return error_response(404, "not_found", _("There is no such API endpoint."))
+        allowed = response.get("Allow", "")
+        answer = error_response(
+            405,
+            "method_not_allowed",
+            _("This endpoint does not accept %(method)s.") % {"method": request.method},
+        )
+        if allowed:
+            answer["Allow"] = allowed
+        return answer

@@ -366,3 +366,19 @@ def test_malformed_json_gets_a_json_error(api: Client) -> None:
     response = api.post("/api/v1/customers", "{not json", content_type="application/json")
     assert response.status_code in {400, 422}
     assert error(response)["code"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("get", "/api/v1/nope", 404, "not_found"),
+        ("get", "/api/v1/events", 405, "method_not_allowed"),
+        ("delete", "/api/v1/customers", 405, "method_not_allowed"),
+    ],
+)
+def test_unknown_paths_and_methods_answer_in_json(
+    api: Client, method: str, path: str, status: int, code: str
+) -> None:
+    response = getattr(api, method)(path)
+    assert response.status_code == status
+    assert error(response)["code"] == code
