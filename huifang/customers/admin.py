@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from . import derived
 from .models import Consent, ContactPoint, Customer, CustomEventType, Event, Tag
 
 
@@ -33,19 +34,7 @@ class CustomerAdmin(admin.ModelAdmin):
     filter_horizontal = ["tags"]
     inlines = [ContactPointInline, ConsentInline]
     show_full_result_count = False
-    readonly_fields = [
-        "first_purchase_at",
-        "last_purchase_at",
-        "order_count",
-        "total_spend",
-        "spend_12m",
-        "last_contact_at",
-        "last_reply_at",
-        "last_satisfaction",
-        "complaint_count",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = [*derived.FIGURES, "created_at", "updated_at"]
 
 
 @admin.register(Event)

@@ -24,7 +24,8 @@ from .models import Customer, CustomEventType, Event
 ROLLING_SPEND_WINDOW = timedelta(days=365)
 CHUNK = 2000
 
-_FIGURES = (
+# Summed or maxed over events in one aggregate; the latest score needs a query of its own.
+_AGGREGATED = (
     "first_purchase_at",
     "last_purchase_at",
     "order_count",
@@ -34,6 +35,7 @@ _FIGURES = (
     "last_reply_at",
     "complaint_count",
 )
+FIGURES = (*_AGGREGATED, "last_satisfaction")  # every Customer field this module maintains
 
 
 def _keys(flag: str) -> list[str]:
@@ -71,7 +73,7 @@ def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[Any, ..
 def _refresh_chunk(ids: list[int] | None, now: datetime) -> None:
     table = connection.ops.quote_name(Customer._meta.db_table)
     sql, params = _aggregate(ids, now)
-    assignments = ", ".join(f"{name} = agg.{name}" for name in _FIGURES)
+    assignments = ", ".join(f"{name} = agg.{name}" for name in _AGGREGATED)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET {assignments} FROM ({sql}) AS agg "  # noqa: S608 - names are ours
