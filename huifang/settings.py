@@ -135,6 +135,7 @@ def _huey(redis_url: str, var_dir: Path, immediate: bool) -> dict[str, object]:
                 f"REDIS_URL must start with redis://, rediss:// or unix://, got {scheme!r}"
             )
         return {**common, "huey_class": "huey.RedisHuey", "url": redis_url}
+    var_dir.mkdir(parents=True, exist_ok=True)
     return {**common, "huey_class": "huey.SqliteHuey", "filename": str(var_dir / "huey.db")}
 
 

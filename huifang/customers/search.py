@@ -32,7 +32,7 @@ class SortOption:
 
 SORTS = (
     SortOption("newest", _("Newest first"), "-pk"),
-    SortOption("name", _("Name"), "name"),
+    SortOption("name", _("Full name"), "name"),
     SortOption("spend", _("Total spend"), "-total_spend"),
     SortOption("orders", _("Orders"), "-order_count"),
 )

@@ -117,3 +117,12 @@ def test_it_refuses_both_a_secret_and_its_file(tmp_path: Path) -> None:
 def test_it_reads_lists(tmp_path: Path) -> None:
     result = load_settings(tmp_path, ALLOWED_HOSTS="huifang.example.com, 10.0.0.5")
     assert '"hosts": ["huifang.example.com", "10.0.0.5"]' in result.stdout
+
+
+def test_it_creates_the_queue_folder_for_postgres_without_redis(tmp_path: Path) -> None:
+    result = load_settings(
+        tmp_path, DATABASE_URL="postgres://u:p@db.internal:5432/huifang", SECRET_KEY="x" * 40
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"huey": "huey.SqliteHuey"' in result.stdout
+    assert (tmp_path / "var").is_dir()

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Benchmark the customer list and 360 page against the database the environment points at.
+
+Server time of each view (Django's test client, no network), median and p95 of several runs,
+for the searches, filters and sorts a user has, plus the second page via its cursor. Meant for
+a large database: load one first, e.g. ``huifang demo --customers 1000000``.
+
+    DATABASE_URL=… .venv/bin/python bench/customer_list.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
+os.environ.setdefault("HUIFANG_TESTING", "1")  # serve static files without collecting them
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from huifang.customers.models import Customer, Tag  # noqa: E402
+
+
+def timed(client: Client, url: str, runs: int) -> dict[str, Any]:
+    client.get(url)  # warm caches once
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    samples.sort()
+    return {
+        "url": url,
+        "median_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    total = Customer.objects.count()
+    sample = (
+        Customer.objects.filter(pk__gte=Customer.objects.order_by("-pk")[0].pk // 2)
+        .exclude(phone="")
+        .order_by("pk")
+        .first()
+    )
+    assert sample is not None, "load customers first: huifang demo --customers 1000000"
+    user = get_user_model().objects.filter(is_active=True).order_by("pk").first()
+    client = Client()
+    client.force_login(user)
+    tag = Tag.objects.order_by("pk").first()
+    first_page = client.get("/customers/?sort=name").content.decode()
+    cursor = re.search(r'href="\?[^"]*after=([^"&]+)"', first_page)
+    urls = [
+        "/customers/",
+        "/customers/?sort=name",
+        "/customers/?sort=spend",
+        "/customers/?sort=orders",
+        f"/customers/?sort=name&after={cursor.group(1)}" if cursor else "/customers/",
+        f"/customers/?q={sample.phone[3:6]}%20{sample.phone[6:10]}%20{sample.phone[10:]}",
+        f"/customers/?q={sample.external_id}",
+        f"/customers/?q={sample.name}",
+        f"/customers/?q={sample.name[0]}",
+        "/customers/?tier=vip",
+        "/customers/?stage=dormant&sort=spend",
+        "/customers/?province=%E5%B9%BF%E4%B8%9C%E7%9C%81&city=%E6%B7%B1%E5%9C%B3%E5%B8%82",
+        f"/customers/?tag={tag.pk if tag else 0}",
+        "/customers/?owner=none&sort=name",
+        f"/customers/{sample.pk}/",
+    ]
+    results = [timed(client, url, args.runs) for url in urls]
+    print(
+        json.dumps(
+            {
+                "benchmark": "customer_list",
+                "database": connection.vendor,
+                "customers": total,
+                "runs": args.runs,
+                "views": results,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
