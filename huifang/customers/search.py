@@ -47,8 +47,12 @@ def search_q(text: str) -> Q | None:
     if _PHONE_LIKE.match(text):
         phone = try_normalize_phone(text)
         if phone:
-            others = ContactPoint.objects.filter(kind=ContactPoint.Kind.PHONE, value=phone)
-            condition |= Q(phone=phone) | Q(pk__in=others.values("customer_id"))
+            # Fetched first: an OR with a subquery would make PostgreSQL scan every customer.
+            others = list(
+                ContactPoint.objects.filter(kind=ContactPoint.Kind.PHONE, value=phone)
+                .values_list("customer_id", flat=True)[:100]
+            )
+            condition |= Q(phone=phone) | Q(pk__in=others)
     if "@" in text:
         condition |= Q(email=text.lower())
     return condition
