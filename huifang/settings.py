@@ -227,6 +227,7 @@ INSTALLED_APPS = [
     "huifang.core",
     "huifang.accounts",
     "huifang.customers",
+    "huifang.engine",
     "huifang.api",
 ]
 
