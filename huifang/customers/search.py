@@ -49,8 +49,9 @@ def search_q(text: str) -> Q | None:
         if phone:
             # Fetched first: an OR with a subquery would make PostgreSQL scan every customer.
             others = list(
-                ContactPoint.objects.filter(kind=ContactPoint.Kind.PHONE, value=phone)
-                .values_list("customer_id", flat=True)[:100]
+                ContactPoint.objects.filter(kind=ContactPoint.Kind.PHONE, value=phone).values_list(
+                    "customer_id", flat=True
+                )[:100]
             )
             condition |= Q(phone=phone) | Q(pk__in=others)
     if "@" in text:
