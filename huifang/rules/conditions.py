@@ -1,0 +1,331 @@
+"""Conditions are data: AND / OR groups of ``{field, op, value}`` compiled to a Django ``Q``.
+
+    {"all": [{"field": "tier", "op": "in", "value": ["vip", "regular"]},
+             {"any": [{"field": "spend_12m", "op": "gt", "value": 50000},
+                      {"field": "tags", "op": "contains", "value": "会员"}]}]}
+
+Fields are customer attributes, derived figures, tags, custom attributes (``attributes.<key>``)
+and, for event triggers, event properties (``properties.<key>``). Every condition is validated
+before it is saved, with a message naming the field; evaluation is one SQL query over all
+customers, never a Python loop and never ``eval``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from huifang.customers.models import Channel, Language, LifecycleStage, Tier
+
+TEXT, NUMBER, MOMENT, DAY, ENUM, BOOL, TAGS, JSON = (
+    "text",
+    "number",
+    "datetime",
+    "date",
+    "enum",
+    "bool",
+    "tags",
+    "json",
+)
+
+OPS_BY_KIND: dict[str, tuple[str, ...]] = {
+    TEXT: ("eq", "ne", "in", "not_in", "contains", "is_empty"),
+    ENUM: ("eq", "ne", "in", "not_in", "is_empty"),
+    NUMBER: ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between", "is_empty"),
+    MOMENT: ("lt", "lte", "gt", "gte", "between", "within_last_days", "before_days", "is_empty"),
+    DAY: ("eq", "lt", "lte", "gt", "gte", "between", "within_last_days", "before_days", "is_empty"),
+    BOOL: ("eq", "is_empty"),
+    TAGS: ("contains", "in", "not_in", "is_empty"),
+    JSON: ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between", "contains", "is_empty"),
+}
+ALL_OPS = sorted({op for ops in OPS_BY_KIND.values() for op in ops})
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    kind: str
+    lookup: str  # the ORM path
+    choices: tuple[str, ...] = ()
+
+
+CUSTOMER_FIELDS: dict[str, FieldSpec] = {
+    "name": FieldSpec(TEXT, "name"),
+    "phone": FieldSpec(TEXT, "phone"),
+    "email": FieldSpec(TEXT, "email"),
+    "external_id": FieldSpec(TEXT, "external_id"),
+    "province": FieldSpec(TEXT, "province"),
+    "city": FieldSpec(TEXT, "city"),
+    "source": FieldSpec(TEXT, "source"),
+    "business_line": FieldSpec(TEXT, "business_line"),
+    "company": FieldSpec(TEXT, "company"),
+    "time_zone": FieldSpec(TEXT, "time_zone"),
+    "owner": FieldSpec(TEXT, "owner__username"),
+    "tier": FieldSpec(ENUM, "tier", tuple(Tier.values)),
+    "lifecycle_stage": FieldSpec(ENUM, "lifecycle_stage", tuple(LifecycleStage.values)),
+    "preferred_channel": FieldSpec(ENUM, "preferred_channel", tuple(Channel.values)),
+    "language": FieldSpec(ENUM, "language", tuple(Language.values)),
+    "gender": FieldSpec(ENUM, "gender", ("f", "m")),
+    "do_not_contact": FieldSpec(BOOL, "do_not_contact"),
+    "birthday": FieldSpec(DAY, "birthday"),
+    "created_at": FieldSpec(MOMENT, "created_at"),
+    "first_purchase_at": FieldSpec(MOMENT, "first_purchase_at"),
+    "last_purchase_at": FieldSpec(MOMENT, "last_purchase_at"),
+    "last_contact_at": FieldSpec(MOMENT, "last_contact_at"),
+    "last_reply_at": FieldSpec(MOMENT, "last_reply_at"),
+    "order_count": FieldSpec(NUMBER, "order_count"),
+    "total_spend": FieldSpec(NUMBER, "total_spend"),
+    "spend_12m": FieldSpec(NUMBER, "spend_12m"),
+    "last_satisfaction": FieldSpec(NUMBER, "last_satisfaction"),
+    "complaint_count": FieldSpec(NUMBER, "complaint_count"),
+    "tags": FieldSpec(TAGS, "tags__name"),
+}
+_KEY = re.compile(r"^[\w\-]{1,64}$")
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be saved; ``path`` says where (``all.1.value``)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path, self.message = path, message
+
+
+def field_spec(name: str, *, events: bool = False) -> FieldSpec | None:
+    if name in CUSTOMER_FIELDS:
+        return CUSTOMER_FIELDS[name]
+    prefix, _dot, key = name.partition(".")
+    if _KEY.match(key or ""):
+        if prefix == "attributes":
+            return FieldSpec(JSON, f"attributes__{key}")
+        if prefix == "properties" and events:
+            return FieldSpec(JSON, f"properties__{key}")
+    return None
+
+
+def compile_condition(
+    condition: Mapping[str, Any] | None,
+    *,
+    now: datetime | None = None,
+    events: bool = False,
+    prefix: str = "",
+) -> Q:
+    """Validate ``condition`` and return it as a ``Q`` over customers (or events).
+
+    ``prefix`` puts the lookups under a relation, e.g. ``"customer__"`` to filter events by
+    their customer's attributes. Raises ``ConditionError`` for anything it cannot compile.
+    """
+    if not condition:
+        return Q()
+    return _compile(condition, "", now or timezone.now(), events, prefix)
+
+
+def validate_condition(condition: Mapping[str, Any] | None, *, events: bool = False) -> None:
+    compile_condition(condition, events=events)
+
+
+def _compile(node: Any, path: str, now: datetime, events: bool, prefix: str) -> Q:
+    if not isinstance(node, Mapping):
+        raise ConditionError(path, _("A condition must be an object."))
+    for group, join in (("all", Q.__and__), ("any", Q.__or__)):
+        if group in node:
+            if set(node) != {group}:
+                raise ConditionError(path, _("A group has only “all” or only “any”."))
+            items = node[group]
+            if not isinstance(items, list) or not items:
+                raise ConditionError(_join(path, group), _("A group needs a list of conditions."))
+            result: Q | None = None
+            for index, item in enumerate(items):
+                part = _compile(item, _join(path, group, str(index)), now, events, prefix)
+                result = part if result is None else join(result, part)
+            return result or Q()
+    return _leaf(node, path, now, events, prefix)
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def _leaf(node: Mapping[str, Any], path: str, now: datetime, events: bool, prefix: str) -> Q:
+    unknown = set(node) - {"field", "op", "value"}
+    if unknown:
+        raise ConditionError(
+            path, _("Unknown keys: %(keys)s.") % {"keys": ", ".join(sorted(unknown))}
+        )
+    name, op = node.get("field"), node.get("op")
+    spec = field_spec(name, events=events) if isinstance(name, str) else None
+    if spec is None:
+        raise ConditionError(
+            _join(path, "field"),
+            _("“%(field)s” is not a field you can filter on.") % {"field": name},
+        )
+    if op not in OPS_BY_KIND[spec.kind]:
+        raise ConditionError(
+            _join(path, "op"),
+            _("“%(op)s” does not work on %(field)s; use one of: %(ops)s.")
+            % {"op": op, "field": name, "ops": ", ".join(OPS_BY_KIND[spec.kind])},
+        )
+    value_path = _join(path, "value")
+    value = _value(spec, op, node.get("value"), value_path, str(name))
+    return _OPS[op](prefix + spec.lookup, value, spec, now)
+
+
+def _value(spec: FieldSpec, op: str, raw: Any, path: str, name: str) -> Any:
+    if op == "is_empty":
+        if raw not in (None, True, False):
+            raise ConditionError(path, _("is_empty takes true, false or no value."))
+        return raw is not False
+    if op in ("within_last_days", "before_days"):
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+            raise ConditionError(path, _("Give a whole number of days."))
+        return raw
+    if op == "between":
+        if not isinstance(raw, list) or len(raw) != 2:
+            raise ConditionError(path, _("between takes a list of two values: [from, to]."))
+        return [_scalar(spec, item, f"{path}.{i}", name) for i, item in enumerate(raw)]
+    if op in ("in", "not_in") or (spec.kind == TAGS and op == "contains"):
+        items = raw if isinstance(raw, list) else [raw]
+        if not items or (op != "contains" and not isinstance(raw, list)):
+            raise ConditionError(path, _("Give a non-empty list of values."))
+        return [_scalar(spec, item, f"{path}.{i}", name) for i, item in enumerate(items)]
+    return _scalar(spec, raw, path, name)
+
+
+def _scalar(spec: FieldSpec, raw: Any, path: str, name: str) -> Any:
+    if raw is None:
+        raise ConditionError(path, _("A value is needed."))
+    kind = spec.kind
+    if kind in (TEXT, TAGS):
+        if not isinstance(raw, str | int):
+            raise ConditionError(path, _("%(field)s takes text.") % {"field": name})
+        return str(raw)
+    if kind == ENUM:
+        if raw not in spec.choices:
+            raise ConditionError(
+                path,
+                _("%(field)s is one of: %(values)s.")
+                % {"field": name, "values": ", ".join(spec.choices)},
+            )
+        return raw
+    if kind == NUMBER:
+        try:
+            if isinstance(raw, bool):
+                raise InvalidOperation
+            return Decimal(str(raw))
+        except InvalidOperation:
+            raise ConditionError(path, _("%(field)s takes a number.") % {"field": name}) from None
+    if kind == BOOL:
+        if not isinstance(raw, bool):
+            raise ConditionError(path, _("%(field)s takes true or false.") % {"field": name})
+        return raw
+    if kind == MOMENT:
+        moment = parse_datetime(str(raw)) or _midnight(parse_date(str(raw)))
+        if moment is None:
+            raise ConditionError(
+                path, _("%(field)s takes a date or date and time.") % {"field": name}
+            )
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+    if kind == DAY:
+        day = parse_date(str(raw))
+        if day is None:
+            raise ConditionError(path, _("%(field)s takes a date (YYYY-MM-DD).") % {"field": name})
+        return day
+    if isinstance(raw, dict | list):  # JSON: compare scalars only
+        raise ConditionError(
+            path, _("%(field)s is compared with a single value.") % {"field": name}
+        )
+    return raw
+
+
+def _midnight(day: date | None) -> datetime | None:
+    return datetime(day.year, day.month, day.day) if day else None
+
+
+def _since(spec: FieldSpec, now: datetime, days: int) -> Any:
+    moment = now - timedelta(days=days)
+    return moment.date() if spec.kind == DAY else moment
+
+
+def _empty(lookup: str, empty: bool, spec: FieldSpec) -> Q:
+    if spec.kind == TAGS:
+        q = Q(**{f"{lookup.removesuffix('__name')}__isnull": True})
+    elif spec.kind in (TEXT, ENUM):
+        q = Q(**{f"{lookup}__isnull": True}) | Q(**{lookup: ""})
+    else:
+        q = Q(**{f"{lookup}__isnull": True})
+    return q if empty else ~q
+
+
+def _tags(lookup: str, names: list[str], *, every: bool) -> Q:
+    if every:
+        result = Q()
+        for tag in names:
+            result &= Q(**{f"{lookup.removesuffix('tags__name')}pk__in": _tagged(tag)})
+        return result
+    return Q(**{f"{lookup}__in": names})
+
+
+def _tagged(tag: str) -> Any:
+    from huifang.customers.models import Customer
+
+    return Customer.tags.through.objects.filter(tag__name=tag).values("customer_id")
+
+
+def _contains(lookup: str, value: Any, spec: FieldSpec, now: datetime) -> Q:
+    if spec.kind == TAGS:
+        return _tags(lookup, value, every=True)
+    return Q(**{f"{lookup}__icontains": value})
+
+
+def _in(lookup: str, value: Any, spec: FieldSpec, now: datetime) -> Q:
+    if spec.kind == TAGS:
+        return _tags(lookup, value, every=False)
+    return Q(**{f"{lookup}__in": value})
+
+
+def _not_in(lookup: str, value: Any, spec: FieldSpec, now: datetime) -> Q:
+    if spec.kind == TAGS:
+        base = lookup.removesuffix("tags__name")
+        return ~Q(**{f"{base}pk__in": _tagged_any(value)})
+    return ~Q(**{f"{lookup}__in": value}) | Q(**{f"{lookup}__isnull": True})
+
+
+def _tagged_any(tags: list[str]) -> Any:
+    from huifang.customers.models import Customer
+
+    return Customer.tags.through.objects.filter(tag__name__in=tags).values("customer_id")
+
+
+def _cmp(op: str) -> Callable[[str, Any, FieldSpec, datetime], Q]:
+    return lambda lookup, value, spec, now: Q(**{f"{lookup}__{op}": value})
+
+
+_OPS: dict[str, Callable[[str, Any, FieldSpec, datetime], Q]] = {
+    "eq": lambda lookup, value, spec, now: Q(**{lookup: value}),
+    "ne": lambda lookup, value, spec, now: ~Q(**{lookup: value}) | Q(**{f"{lookup}__isnull": True}),
+    "in": _in,
+    "not_in": _not_in,
+    "lt": _cmp("lt"),
+    "lte": _cmp("lte"),
+    "gt": _cmp("gt"),
+    "gte": _cmp("gte"),
+    "between": lambda lookup, value, spec, now: Q(
+        **{f"{lookup}__gte": value[0], f"{lookup}__lte": value[1]}
+    ),
+    "contains": _contains,
+    "is_empty": lambda lookup, value, spec, now: _empty(lookup, value, spec),
+    "within_last_days": lambda lookup, value, spec, now: Q(
+        **{f"{lookup}__gte": _since(spec, now, value), f"{lookup}__lte": now}
+    ),
+    "before_days": lambda lookup, value, spec, now: Q(
+        **{f"{lookup}__lt": _since(spec, now, value)}
+    ),
+}
