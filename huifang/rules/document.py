@@ -1,0 +1,291 @@
+"""The rule document: what ``huifang rules import|export`` reads and writes (YAML or JSON).
+
+A rule version's content is exactly this document, so the builder, the importer and the engine
+all speak one format. ``parse_rule`` checks it completely before anything is saved: types,
+known event types and channels, step ids, and every condition (compiled once to prove it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import pydantic
+import yaml
+from django.utils.translation import gettext as _
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from huifang.customers.models import Channel
+from huifang.customers.schemas import describe_validation_error
+
+from .conditions import ConditionError, compile_condition
+
+Condition = dict[str, Any]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Duration(Strict):
+    """How long: one unit, e.g. ``{days: 3}``; business days skip days off."""
+
+    minutes: int | None = Field(None, ge=0)
+    hours: int | None = Field(None, ge=0)
+    days: int | None = Field(None, ge=0)
+    business_days: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def one_unit(self) -> Duration:
+        if len(self.model_fields_set) != 1:
+            raise ValueError("give exactly one of minutes, hours, days, business_days")
+        return self
+
+
+class EventTrigger(Strict):
+    kind: Literal["event"]
+    event: str
+    where: Condition | None = None
+    delay: Duration | None = None
+
+
+class DateTrigger(Strict):
+    """Relative to a date: a customer field (``birthday``, ``attributes.contract_ends_on``) or
+    a date property of an event (``event: contract_ends, property: ends_on``)."""
+
+    kind: Literal["date"]
+    field: str | None = None
+    event: str | None = None
+    property: str | None = None
+    offset: Duration | None = None
+    before: bool = Field(False, description="count the offset back from the date")
+    at: str = Field("10:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    @model_validator(mode="after")
+    def one_source(self) -> DateTrigger:
+        if bool(self.field) == bool(self.event):
+            raise ValueError("give either field or event (with property)")
+        if self.event and not self.property:
+            raise ValueError("an event date needs property")
+        return self
+
+
+class SegmentTrigger(Strict):
+    kind: Literal["segment"]
+    where: Condition
+
+
+class RecurringTrigger(Strict):
+    kind: Literal["recurring"]
+    every: Annotated[
+        dict[Literal["days", "weeks", "months", "quarters"], int], Field(min_length=1, max_length=1)
+    ]
+    where: Condition | None = None
+
+
+Trigger = Annotated[
+    EventTrigger | DateTrigger | SegmentTrigger | RecurringTrigger, Field(discriminator="kind")
+]
+
+
+class QuietHoursIn(Strict):
+    start: str = Field(..., pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(..., pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Cap(Strict):
+    channel: str = Field(..., description="a channel, or any")
+    max: int = Field(..., ge=1)
+    per_days: int = Field(..., ge=1)
+
+    @field_validator("channel")
+    @classmethod
+    def known_channel(cls, value: str) -> str:
+        if value != "any" and value not in Channel.values:
+            raise ValueError(f"use any or one of {', '.join(Channel.values)}")
+        return value
+
+
+class Policy(Strict):
+    quiet_hours: QuietHoursIn | None = None
+    days: Literal["any", "business"] = "any"
+    caps: list[Cap] = Field(default_factory=list)
+    on_cap: Literal["defer", "drop"] = "defer"
+    misfire_grace: Duration | None = None
+    reenroll_after: Duration | None = None
+    max_attempts: int | None = Field(None, ge=1, le=20)
+
+
+class Send(Strict):
+    channel: str | None = None
+    channels: list[str] | None = Field(None, min_length=1, description="fallback order")
+    template: str = Field(..., min_length=1)
+    transactional: bool = False
+
+    @model_validator(mode="after")
+    def one_way(self) -> Send:
+        if bool(self.channel) == bool(self.channels):
+            raise ValueError("give channel or channels")
+        for channel in [self.channel] if self.channel else self.channels or []:
+            if channel not in Channel.values:
+                raise ValueError(f"unknown channel {channel!r}")
+        return self
+
+
+class Assign(Strict):
+    strategy: str = Field(..., min_length=1)
+    team: str | None = None
+
+
+class TaskStep(Strict):
+    title: str = Field(..., min_length=1, max_length=200)
+    script: str | None = None
+    sla: Duration | None = None
+    assign: Assign | None = None
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+
+
+class Branch(Strict):
+    when: Condition
+    goto: str
+
+
+class Step(Strict):
+    id: str = Field(..., pattern=r"^[A-Za-z][\w-]{0,49}$")
+    send: Send | None = None
+    task: TaskStep | None = None
+    wait: Duration | None = None
+    wait_reply: Duration | None = None
+    on_reply: Literal["stop", "continue"] | str = "continue"
+    branch: list[Branch] | None = None
+    stop: bool = False
+
+    @model_validator(mode="after")
+    def does_something(self) -> Step:
+        if not (self.send or self.task or self.wait or self.wait_reply or self.branch or self.stop):
+            raise ValueError("a step sends, creates a task, waits, branches or stops")
+        return self
+
+
+class Exit(Strict):
+    on: list[str] = Field(default_factory=list)
+
+
+class RuleDocument(Strict):
+    key: str = Field(..., pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")
+    name: str = Field(..., min_length=1, max_length=100)
+    description: str = ""
+    trigger: Trigger
+    audience: Condition | None = None
+    policy: Policy = Field(default_factory=lambda: Policy.model_validate({}))
+    steps: list[Step] = Field(..., min_length=1)
+    exit: Exit = Field(default_factory=lambda: Exit())
+
+
+class RuleError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field, self.message = field, message
+
+
+def _event_type_known(key: str) -> bool:
+    from huifang.customers.event_types import resolve
+
+    return resolve(key) is not None
+
+
+def parse_rule(data: Any) -> RuleDocument:
+    """Check a rule document completely; raise ``RuleError`` naming the first problem."""
+    try:
+        rule = RuleDocument.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = describe_validation_error(exc)[0]
+        raise RuleError(first["field"], first["message"]) from None
+    trigger = rule.trigger
+    if (
+        isinstance(trigger, EventTrigger | DateTrigger)
+        and trigger.event
+        and not _event_type_known(trigger.event)
+    ):
+        raise RuleError(
+            "trigger.event", _("“%(value)s” is not a known event type.") % {"value": trigger.event}
+        )
+    for index, name in enumerate(rule.exit.on):
+        if not _event_type_known(name):
+            raise RuleError(
+                f"exit.on.{index}", _("“%(value)s” is not a known event type.") % {"value": name}
+            )
+    _check_conditions(rule)
+    _check_steps(rule)
+    return rule
+
+
+def _check_conditions(rule: RuleDocument) -> None:
+    where = getattr(rule.trigger, "where", None)
+    places: list[tuple[str, Condition | None, bool]] = [
+        ("trigger.where", where, rule.trigger.kind == "event"),
+        ("audience", rule.audience, False),
+    ]
+    places += [
+        (f"steps.{i}.branch.{j}.when", branch.when, False)
+        for i, step in enumerate(rule.steps)
+        for j, branch in enumerate(step.branch or [])
+    ]
+    for place, condition, events in places:
+        try:
+            compile_condition(condition, events=events)
+        except ConditionError as exc:
+            raise RuleError(f"{place}.{exc.path}".rstrip("."), exc.message) from None
+
+
+def _check_steps(rule: RuleDocument) -> None:
+    ids = [step.id for step in rule.steps]
+    for index, step_id in enumerate(ids):
+        if step_id in ids[:index]:
+            raise RuleError(
+                f"steps.{index}.id", _("Step id “%(value)s” is used twice.") % {"value": step_id}
+            )
+    for index, step in enumerate(rule.steps):
+        targets = [
+            (f"steps.{index}.branch.{j}.goto", b.goto) for j, b in enumerate(step.branch or [])
+        ]
+        if step.on_reply not in ("stop", "continue"):
+            targets.append((f"steps.{index}.on_reply", step.on_reply))
+        for place, target in targets:
+            if target not in ids:
+                raise RuleError(place, _("There is no step “%(value)s”.") % {"value": target})
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML with 1.2 booleans: only true / false. PyYAML's 1.1 rules would read the key
+    ``on`` (as in ``exit: {on: [...]}``) and words like yes / no / off as booleans."""
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load_rule_text(text: str) -> RuleDocument:
+    """A rule from YAML or JSON text (JSON is YAML too)."""
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise RuleError(
+            "", _("This is not valid YAML or JSON: %(error)s") % {"error": exc}
+        ) from None
+    return parse_rule(data)
+
+
+def dump_rule(rule: RuleDocument) -> dict[str, Any]:
+    """The document as plain data, without defaults nobody wrote."""
+    return rule.model_dump(mode="json", exclude_unset=True)
