@@ -228,6 +228,7 @@ INSTALLED_APPS = [
     "huifang.accounts",
     "huifang.customers",
     "huifang.engine",
+    "huifang.rules",
     "huifang.api",
 ]
 

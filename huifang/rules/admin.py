@@ -1,0 +1,23 @@
+from django.contrib import admin
+
+from .models import Rule, RuleVersion
+
+
+class RuleVersionInline(admin.TabularInline):
+    model = RuleVersion
+    extra = 0
+    can_delete = False
+    fields = ("number", "comment", "created_by", "created_at")
+    readonly_fields = ("number", "comment", "created_by", "created_at")
+
+    def has_add_permission(self, request: object, obj: object = None) -> bool:
+        return False  # versions are written by saving a rule, never by hand
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    list_display = ["key", "name", "status", "current_version", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["key", "name"]
+    readonly_fields = ["current_version"]
+    inlines = [RuleVersionInline]

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from huifang.core.models import TimeStampedModel
+
+
+class Rule(TimeStampedModel):
+    """A follow-up rule (回访策略): a key, a status, and the version that is running."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        ARCHIVED = "archived", _("Archived")
+
+    key = models.SlugField(_("key"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.DRAFT
+    )
+    current_version = models.ForeignKey(
+        "RuleVersion",
+        verbose_name=_("current version"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = _("rule")
+        verbose_name_plural = _("rules")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+    def latest_version(self) -> RuleVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class ImmutableVersion(Exception):
+    pass
+
+
+class RuleVersion(models.Model):
+    """One saved state of a rule. Never changed once written: enrollments are pinned to it."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    content = models.JSONField(_("content"))
+    comment = models.CharField(_("comment"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["rule", "-number"]
+        verbose_name = _("rule version")
+        verbose_name_plural = _("rule versions")
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "number"], name="rule_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule.key} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ImmutableVersion(f"{self} is immutable; save a new version instead")
+        super().save(*args, **kwargs)
