@@ -30,6 +30,7 @@ from faker import Faker
 from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Consent, Customer, Event, Tag
+from huifang.rules.services import load_library
 
 from . import data
 from .people import Chunk, ChunkSpec, Pools, make_chunk
@@ -190,4 +191,5 @@ def generate(
                 events_total += chunk.event_count
                 log(f"  {chunk.last_number:,} customers, {events_total:,} events")
         writer.reset_sequences(list(loaded))
+    load_library()  # the ready strategies, as drafts to look at and switch on
     return DemoStats(customers, events_total, 16, time.perf_counter() - started)

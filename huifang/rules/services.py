@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 
-from .document import RuleDocument, dump_rule, parse_rule
+from .document import RuleDocument, dump_rule, load_rule_text, parse_rule
 from .models import Rule, RuleVersion
 
 
@@ -58,3 +59,21 @@ def exported(rule: Rule) -> dict[str, Any]:
     if version is None:
         raise ValueError(f"{rule} has no version")
     return dump_rule(parse_rule(version.content))
+
+
+LIBRARY = Path(__file__).resolve().parent / "library"
+
+
+def library_documents() -> list[RuleDocument]:
+    """The ready strategies shipped with Huifang (``huifang/rules/library/*.yaml``)."""
+    return [
+        load_rule_text(path.read_text(encoding="utf-8")) for path in sorted(LIBRARY.glob("*.yaml"))
+    ]
+
+
+def load_library(*, actor: Any = None) -> list[Saved]:
+    """Save every ready strategy as a draft version (an unchanged one adds nothing)."""
+    return [
+        save_rule(document, actor=actor, comment="ready strategy")
+        for document in library_documents()
+    ]
