@@ -8,6 +8,7 @@ at three in the morning when the first reminder is due.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import zoneinfo
 from pathlib import Path
@@ -229,6 +230,8 @@ INSTALLED_APPS = [
     "huifang.customers",
     "huifang.engine",
     "huifang.rules",
+    "huifang.outbox",
+    "huifang.tasks",
     "huifang.api",
 ]
 
@@ -301,6 +304,19 @@ if env_bool("BEHIND_TLS_PROXY", False):
 # Batch API requests carry thousands of rows.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)
 API_BATCH_MAX_ROWS = env_int("API_BATCH_MAX_ROWS", 5000, minimum=1000)
+
+# The follow-up engine.
+HUIFANG_QUIET_HOURS = env_str("QUIET_HOURS", "21:00-08:00")
+if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", HUIFANG_QUIET_HOURS):
+    raise ImproperlyConfigured(
+        f"QUIET_HOURS must look like 21:00-08:00, got {HUIFANG_QUIET_HOURS!r}"
+    )
+# Due steps one worker claims at a time, how long its claim lasts before another worker may
+# take the steps over (a worker that died), and how often an idle worker looks for due work.
+HUIFANG_ENGINE_BATCH = env_int("ENGINE_BATCH_SIZE", 500, minimum=1, maximum=5000)
+HUIFANG_ENGINE_LEASE_SECONDS = env_int("ENGINE_LEASE_SECONDS", 60, minimum=1)
+HUIFANG_ENGINE_POLL_MS = env_int("ENGINE_POLL_MS", 250, minimum=10, maximum=1000)
+HUIFANG_SEGMENT_MINUTES = env_int("SEGMENT_EVALUATION_MINUTES", 15, minimum=1)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

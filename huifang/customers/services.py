@@ -343,7 +343,7 @@ def record_consent(
     record, _created = Consent.objects.update_or_create(
         customer=customer, channel=consent.channel, defaults=values
     )
-    Event.objects.create(
+    event = Event.objects.create(
         customer=customer,
         type="consent_changed",
         occurred_at=recorded_at,
@@ -356,6 +356,9 @@ def record_consent(
             "evidence": consent.evidence,
         },
     )
+    from huifang.engine.triggers import on_events
+
+    on_events([event], now)
     return record
 
 
@@ -490,6 +493,11 @@ def ingest_events(
                 result.by_index.pop(row.index, None)
             _store_events(ready, customer_ids, source, result)
         derived.refresh({event.customer_id for event in result.created}, now=now)
+        # The engine reacts in the same transaction: exits and replies take effect, and event
+        # triggers enroll, the moment these events are committed.
+        from huifang.engine.triggers import on_events
+
+        on_events(result.created, now or timezone.now())
     result.errors.sort(key=lambda e: e.index)
     return result
 

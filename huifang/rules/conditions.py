@@ -175,7 +175,9 @@ def _leaf(node: Mapping[str, Any], path: str, now: datetime, events: bool, prefi
         )
     value_path = _join(path, "value")
     value = _value(spec, op, node.get("value"), value_path, str(name))
-    return _OPS[op](prefix + spec.lookup, value, spec, now)
+    # Event properties belong to the event itself; everything else to its customer.
+    lookup = spec.lookup if spec.lookup.startswith("properties__") else prefix + spec.lookup
+    return _OPS[op](lookup, value, spec, now)
 
 
 def _value(spec: FieldSpec, op: str, raw: Any, path: str, name: str) -> Any:

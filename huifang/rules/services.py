@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .document import RuleDocument, dump_rule, load_rule_text, parse_rule
+from .document import RuleDocument, RuleError, dump_rule, load_rule_text, parse_rule
 from .models import Rule, RuleVersion
 
 
@@ -44,13 +47,115 @@ def save_rule(document: RuleDocument, *, actor: Any = None, comment: str = "") -
     return Saved(rule, version, changed=True)
 
 
-def activate(rule: Rule, version: RuleVersion) -> None:
-    """Make ``version`` the one that runs. (In-flight policies arrive with enrollments.)"""
+class InFlight:
+    """What happens to customers part-way through a rule when a new version is activated."""
+
+    KEEP = "keep"  # stay on the version they started on (the default)
+    MOVE = "move"  # continue on the new version from their next step
+    END = "end"  # end their plans now
+
+    choices = (KEEP, MOVE, END)
+
+
+def activate(
+    rule: Rule, version: RuleVersion, *, in_flight: str = InFlight.KEEP, now: Any = None
+) -> int:
+    """Make ``version`` the one that runs; returns how many running plans were moved or ended.
+
+    New enrollments always start on the running version. Running ones stay pinned to theirs
+    unless ``in_flight`` says otherwise; history (messages, tasks, finished plans) is never
+    rewritten.
+    """
+    from huifang.engine.models import Enrollment
+    from huifang.engine.triggers import end_enrollments
+
     if version.rule_id != rule.pk:
         raise ValueError(f"{version} does not belong to {rule}")
-    rule.current_version = version
-    rule.status = Rule.Status.ACTIVE
-    rule.save(update_fields=["current_version", "status", "updated_at"])
+    if in_flight not in InFlight.choices:
+        raise ValueError(f"in_flight must be one of {', '.join(InFlight.choices)}")
+    now = now or timezone.now()
+    with transaction.atomic():
+        rule = Rule.objects.select_for_update().get(pk=rule.pk)
+        was_paused = rule.status == Rule.Status.PAUSED
+        rule.current_version = version
+        if not was_paused:
+            rule.status = Rule.Status.ACTIVE
+        rule.save(update_fields=["current_version", "status", "updated_at"])
+        running = Enrollment.objects.filter(rule=rule, status=Enrollment.Status.ACTIVE).exclude(
+            version=version
+        )
+        if in_flight == InFlight.MOVE:
+            return running.update(version=version)
+        if in_flight == InFlight.END:
+            ids = list(running.values_list("pk", flat=True))
+            return end_enrollments(ids, Enrollment.Status.ENDED, "version_changed", now)
+    return 0
+
+
+def rollback(
+    rule: Rule,
+    to: RuleVersion,
+    *,
+    actor: Any = None,
+    in_flight: str = InFlight.KEEP,
+) -> RuleVersion:
+    """Run an older version's content again, as a new version (history stays as it was)."""
+    if to.rule_id != rule.pk:
+        raise ValueError(f"{to} does not belong to {rule}")
+    content = dict(to.content)
+    with transaction.atomic():
+        number = (rule.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = RuleVersion.objects.create(
+            rule=rule,
+            number=number,
+            content=content,
+            comment=f"rollback to v{to.number}",
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        activate(rule, version, in_flight=in_flight)
+    return version
+
+
+def copy_rule(rule: Rule, key: str, name: str, *, actor: Any = None) -> Saved:
+    """A new draft rule with the content of ``rule``'s running (or latest) version."""
+    content = exported(rule)
+    content.update(key=key, name=name)
+    if Rule.objects.filter(key=key).exists():
+        raise RuleError("key", _("A rule with the key “%(key)s” exists.") % {"key": key})
+    return save_rule(parse_rule(content), actor=actor, comment=f"copy of {rule.key}")
+
+
+def pause(rules: Iterable[Rule]) -> int:
+    """Stop rules: nothing new enrolls and pending steps wait until the rule is resumed."""
+    from huifang.engine.models import DueStep
+
+    ids = [rule.pk for rule in rules]
+    with transaction.atomic():
+        count = Rule.objects.filter(pk__in=ids, status=Rule.Status.ACTIVE).update(
+            status=Rule.Status.PAUSED, updated_at=timezone.now()
+        )
+        DueStep.objects.filter(enrollment__rule_id__in=ids, status=DueStep.Status.DUE).update(
+            status=DueStep.Status.PAUSED
+        )
+    return count
+
+
+def resume(rules: Iterable[Rule]) -> int:
+    """Run paused rules again. Steps that fell due meanwhile run now if still within the
+    rule's misfire grace, else they are marked missed, exactly as after downtime."""
+    from huifang.engine.models import DueStep
+
+    ids = [rule.pk for rule in rules]
+    with transaction.atomic():
+        count = Rule.objects.filter(
+            pk__in=ids, status=Rule.Status.PAUSED, current_version__isnull=False
+        ).update(status=Rule.Status.ACTIVE, updated_at=timezone.now())
+        DueStep.objects.filter(
+            enrollment__rule_id__in=ids,
+            enrollment__rule__status=Rule.Status.ACTIVE,
+            status=DueStep.Status.PAUSED,
+        ).update(status=DueStep.Status.DUE)
+    return count
 
 
 def exported(rule: Rule) -> dict[str, Any]:

@@ -1,15 +1,26 @@
+"""``huifang worker``: a Huey consumer plus the engine's claim loop.
+
+Start as many as you like, on as many machines: every worker runs the claim loop, which looks
+for due steps at least every second (ENGINE_POLL_MS) and claims them in batches with a lease,
+so the workers share the due work without ever processing a step twice. Exactly one worker per
+deployment gets ``--scheduler`` and runs the periodic jobs (trigger evaluation, upkeep).
+"""
+
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from huifang.engine.runner import loop
+
 
 class Command(BaseCommand):
     help = (
-        "Run a background worker (a Huey consumer). Start as many as you like; pass "
-        "--scheduler to exactly one of them per deployment to run periodic jobs."
+        "Run a background worker (a Huey consumer and the engine's claim loop). Start as many "
+        "as you like; pass --scheduler to exactly one of them per deployment."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,6 +35,9 @@ class Command(BaseCommand):
             default=None,
             help="worker threads (default HUIFANG_WORKER_THREADS)",
         )
+        parser.add_argument(
+            "--no-engine", action="store_true", help="do not run the engine's claim loop"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         extra: dict[str, Any] = {}
@@ -31,4 +45,14 @@ class Command(BaseCommand):
             extra["workers"] = options["workers"]
         if not options["scheduler"]:
             extra["periodic"] = False
-        call_command("run_huey", **extra)
+        stop = threading.Event()
+        engine = None
+        if not options["no_engine"]:
+            engine = threading.Thread(target=loop, args=(stop,), name="engine", daemon=True)
+            engine.start()
+        try:
+            call_command("run_huey", **extra)
+        finally:
+            stop.set()
+            if engine is not None:
+                engine.join(timeout=30)

@@ -1,0 +1,37 @@
+"""``huifang engine``: the claim loop on its own, or one pass of it (for operators and cron)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from huifang.engine.clock import DatabaseClock
+from huifang.engine.runner import loop, run_until_idle
+from huifang.engine.triggers import evaluate_scheduled
+
+
+class Command(BaseCommand):
+    help = "Run the follow-up engine's claim loop (workers already run it)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="evaluate scheduled triggers, process everything due, print counts and exit",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["once"]:
+            clock = DatabaseClock()
+            enrolled = evaluate_scheduled(clock.now(), force=True)
+            processed = run_until_idle(clock)
+            self.stdout.write(json.dumps({"enrolled": enrolled, "processed": processed}))
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_a: stop.set())
+        loop(stop)

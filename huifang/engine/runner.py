@@ -1,0 +1,486 @@
+"""The claim loop: due steps in, follow-ups out, each processed exactly once.
+
+1. **Claim** a batch of due rows with a lease: one conditional ``UPDATE … WHERE status='due'``
+   (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers never wait for each other's rows; on
+   SQLite the write lock serialises claims). Rows whose lease expired, because their worker died,
+   are claimed again.
+2. **Process** the batch in one transaction that first marks the rows done *only if they are
+   still ours* (same claim token, still claimed). A worker that lost its lease processes nothing;
+   a worker killed mid-batch rolls back and its rows are claimed again after the lease.
+3. Everything the batch produces (messages through the contact-pressure gate, tasks, the next
+   due rows, enrollment state) is written with a handful of set-based statements.
+
+Due work is judged against the database clock (or a virtual clock in simulation and tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+
+from huifang.customers.models import Customer
+from huifang.integrations import transport_for
+from huifang.outbox.models import Message, Reason
+from huifang.rules.conditions import ConditionError, compile_condition
+from huifang.rules.document import Step
+from huifang.rules.models import Rule
+from huifang.tasks.models import Task
+
+from .calendar import BusinessCalendar
+from .clock import Clock, DatabaseClock
+from .gate import DEFER, SEND, Gate, cap_window
+from .models import DueStep, Enrollment
+from .plans import Plan, after, channels_of, plan, zone
+
+logger = logging.getLogger("huifang.engine")
+
+TABLE = DueStep._meta.db_table
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def _sql_time(moment: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def claim(
+    now: datetime, *, limit: int, lease: timedelta, token: str, expired: bool = False
+) -> list[int]:
+    """Claim up to ``limit`` due rows (or rows with an expired lease) for ``token``."""
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    if expired:
+        pick = (
+            f"SELECT id FROM {TABLE} WHERE status = 'claimed' AND lease_until < %s "  # noqa: S608
+            f"ORDER BY lease_until LIMIT %s{skip_locked}"
+        )
+    else:
+        pick = (
+            f"SELECT id FROM {TABLE} WHERE status = 'due' AND due_at <= %s "  # noqa: S608
+            f"ORDER BY due_at, id LIMIT %s{skip_locked}"
+        )
+    sql = (
+        f"UPDATE {TABLE} SET status = 'claimed', lease_until = %s, claimed_by = %s, "  # noqa: S608
+        f"claims = claims + 1 WHERE id IN ({pick}) RETURNING id"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [_sql_time(now + lease), token, _sql_time(now), limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _take(ids: Sequence[int], token: str, now: datetime) -> list[int]:
+    """Mark our claimed rows done, inside the processing transaction; rows we lost are skipped."""
+    if not ids:
+        return []
+    sql = (
+        f"UPDATE {TABLE} SET status = 'done', done_at = %s, lease_until = NULL "  # noqa: S608
+        f"WHERE status = 'claimed' AND claimed_by = %s AND id IN ({_placeholders(len(ids))}) "
+        "RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_sql_time(now), token, *ids])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def process(ids: Sequence[int], token: str, clock: Clock) -> int:
+    """Process claimed rows; returns how many were still ours."""
+    with transaction.atomic():
+        now = clock.now()
+        taken = _take(ids, token, now)
+        if taken:
+            dues = list(DueStep.objects.filter(pk__in=taken).select_related("message"))
+            Batch(now).run(dues)
+    return len(taken)
+
+
+def run_once(
+    clock: Clock | None = None, *, limit: int | None = None, lease: timedelta | None = None
+) -> int:
+    """Claim and process one batch (expired leases first); returns the rows processed."""
+    clock = clock or DatabaseClock()
+    limit = limit or settings.HUIFANG_ENGINE_BATCH
+    lease = lease or timedelta(seconds=settings.HUIFANG_ENGINE_LEASE_SECONDS)
+    token = f"{worker_name()}:{secrets.token_hex(4)}"
+    now = clock.now()
+    ids = claim(now, limit=limit, lease=lease, token=token, expired=True)
+    if len(ids) < limit:
+        ids += claim(now, limit=limit - len(ids), lease=lease, token=token)
+    return process(ids, token, clock) if ids else 0
+
+
+def run_until_idle(clock: Clock | None = None, *, limit: int | None = None) -> int:
+    """Process batches until nothing is due (tests, simulation, ``huifang engine --once``)."""
+    total = 0
+    while True:
+        done = run_once(clock, limit=limit)
+        total += done
+        if done == 0:
+            return total
+
+
+def loop(stop: threading.Event, clock: Clock | None = None) -> None:
+    """The worker's claim loop: full batches back to back, otherwise a short nap (≤ 1 s)."""
+    pause = settings.HUIFANG_ENGINE_POLL_MS / 1000
+    limit = settings.HUIFANG_ENGINE_BATCH
+    while not stop.is_set():
+        try:
+            done = run_once(clock, limit=limit)
+        except Exception:
+            logger.exception("engine batch failed; its rows are claimed again after the lease")
+            close_old_connections()
+            done = 0
+            stop.wait(1)
+        if done < limit:
+            stop.wait(pause)
+    close_old_connections()
+
+
+@dataclass
+class _Gated:
+    message: Message
+    enrollment: Enrollment
+    plan: Plan
+    step: Step
+
+
+_VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+
+
+def render_title(text: str, values: dict[str, str]) -> str:
+    """Task titles name the customer (``{{客户姓名}}``); a plain substitution, never code."""
+    return _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+@dataclass
+class Batch:
+    """Everything one batch of due rows does, written with a few statements at the end."""
+
+    now: datetime
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar.load)
+    enrollments: dict[int, Enrollment] = field(default_factory=dict)
+    zones: dict[int, str] = field(default_factory=dict)
+    gated: list[_Gated] = field(default_factory=list)
+    new_messages: list[Message] = field(default_factory=list)
+    old_messages: list[Message] = field(default_factory=list)
+    tasks: list[tuple[Task, str]] = field(default_factory=list)
+    due: list[DueStep] = field(default_factory=list)
+    changed: dict[int, Enrollment] = field(default_factory=dict)
+    missed: list[int] = field(default_factory=list)
+    ended: list[int] = field(default_factory=list)
+
+    def run(self, dues: Sequence[DueStep]) -> None:
+        self.load({due.enrollment_id for due in dues})
+        for due in dues:
+            enrollment = self.enrollments.get(due.enrollment_id)
+            if enrollment is None or enrollment.status != Enrollment.Status.ACTIVE:
+                if due.message is not None and due.message.status == Message.Status.DEFERRED:
+                    self.cancel_message(due.message)
+                continue
+            current = plan(enrollment.version_id)
+            step = current.steps.get(due.step)
+            if step is None:  # moved to a version without this step
+                self.end(enrollment, Enrollment.Status.ENDED, "step_removed")
+                continue
+            late = self.now - due.due_at > current.grace
+            if due.kind == DueStep.Kind.RUN:
+                self.run_step(due, enrollment, current, step, late)
+            elif due.kind == DueStep.Kind.SEND:
+                self.retry_send(due, enrollment, current, step, late)
+            elif enrollment.step == due.step and enrollment.waiting in ("reply", "time"):
+                self.advance(enrollment, current, step)
+        self.gate()
+        self.flush()
+
+    def load(self, ids: Iterable[int]) -> None:
+        self.enrollments = {
+            e.pk: e
+            for e in Enrollment.objects.filter(pk__in=list(ids))
+            .select_related("rule")
+            .only(
+                "rule__status",
+                "version_id",
+                "customer_id",
+                "status",
+                "step",
+                "waiting",
+                "anchor_at",
+                "event_id",
+                "rule_id",
+            )
+        }
+        customer_ids = {e.customer_id for e in self.enrollments.values()}
+        self.zones = dict(
+            Customer.objects.filter(pk__in=customer_ids).values_list("id", "time_zone")
+        )
+
+    def zone_of(self, enrollment: Enrollment) -> Any:
+        return zone(self.zones.get(enrollment.customer_id, settings.TIME_ZONE))
+
+    def touch(self, enrollment: Enrollment) -> None:
+        self.changed[enrollment.pk] = enrollment
+
+    def schedule(
+        self,
+        enrollment: Enrollment,
+        kind: str,
+        step: str,
+        at: datetime,
+        message: Message | None = None,
+    ) -> None:
+        self.due.append(
+            DueStep(
+                enrollment_id=enrollment.pk,
+                kind=kind,
+                step=step,
+                due_at=at,
+                message=message,
+                status=(
+                    DueStep.Status.PAUSED
+                    if enrollment.rule.status == Rule.Status.PAUSED
+                    else DueStep.Status.DUE
+                ),
+            )
+        )
+
+    # -- the kinds of due rows ---------------------------------------------------------------
+
+    def run_step(
+        self, due: DueStep, enrollment: Enrollment, current: Plan, step: Step, late: bool
+    ) -> None:
+        enrollment.step, enrollment.waiting = step.id, ""
+        self.touch(enrollment)
+        if step.task:
+            self.add_task(due, enrollment, current, step)
+        if not step.send:
+            self.after_send(enrollment, current, step, delivered=False)
+            return
+        message = Message(
+            customer_id=enrollment.customer_id,
+            enrollment_id=enrollment.pk,
+            rule_id=enrollment.rule_id,
+            step=step.id,
+            channels=channels_of(step.send),
+            template=step.send.template,
+            transactional=step.send.transactional,
+            planned_at=due.due_at,
+            created_at=self.now,
+            source_key=f"due:{due.pk}",
+        )
+        self.new_messages.append(message)
+        if late:
+            self.missed.append(due.pk)
+            self.drop(message, Reason.MISSED)
+            self.after_send(enrollment, current, step, delivered=False)
+        else:
+            self.gated.append(_Gated(message, enrollment, current, step))
+
+    def retry_send(
+        self, due: DueStep, enrollment: Enrollment, current: Plan, step: Step, late: bool
+    ) -> None:
+        message = due.message
+        if message is None or message.status != Message.Status.DEFERRED:
+            return
+        self.old_messages.append(message)
+        if late:
+            self.missed.append(due.pk)
+            self.drop(message, Reason.MISSED)
+            self.after_send(enrollment, current, step, delivered=False)
+        else:
+            self.gated.append(_Gated(message, enrollment, current, step))
+
+    def add_task(self, due: DueStep, enrollment: Enrollment, current: Plan, step: Step) -> None:
+        spec = step.task
+        assert spec is not None
+        task = Task(
+            customer_id=enrollment.customer_id,
+            enrollment_id=enrollment.pk,
+            rule_id=enrollment.rule_id,
+            step=step.id,
+            title=spec.title,
+            script=spec.script or "",
+            priority=spec.priority,
+            due_at=after(self.now, spec.sla, self.zone_of(enrollment), self.calendar)
+            if spec.sla
+            else None,
+            assign_strategy=spec.assign.strategy if spec.assign else "",
+            source_key=f"due:{due.pk}",
+        )
+        self.tasks.append((task, spec.assign.strategy if spec.assign else ""))
+
+    # -- moving through the cadence ----------------------------------------------------------
+
+    def after_send(
+        self, enrollment: Enrollment, current: Plan, step: Step, *, delivered: bool
+    ) -> None:
+        zone_ = self.zone_of(enrollment)
+        if step.wait_reply and delivered:
+            enrollment.waiting = Enrollment.Waiting.REPLY
+            at = after(self.now, step.wait_reply, zone_, self.calendar)
+            self.schedule(enrollment, DueStep.Kind.TIMEOUT, step.id, at)
+        elif step.wait:
+            enrollment.waiting = Enrollment.Waiting.TIME
+            at = after(self.now, step.wait, zone_, self.calendar)
+            self.schedule(enrollment, DueStep.Kind.TIMEOUT, step.id, at)
+        else:
+            self.advance(enrollment, current, step)
+        self.touch(enrollment)
+
+    def advance(self, enrollment: Enrollment, current: Plan, step: Step) -> None:
+        self.touch(enrollment)
+        if step.stop:
+            self.end(enrollment, Enrollment.Status.COMPLETED, "stopped")
+            return
+        target = self.branch(enrollment, step) or current.following(step.id)
+        if target is None:
+            self.end(enrollment, Enrollment.Status.COMPLETED, "completed")
+            return
+        enrollment.step, enrollment.waiting = target, ""
+        self.schedule(enrollment, DueStep.Kind.RUN, target, self.now)
+
+    def branch(self, enrollment: Enrollment, step: Step) -> str | None:
+        for choice in step.branch or []:
+            try:
+                condition = compile_condition(choice.when, now=self.now)
+            except ConditionError:
+                continue
+            if Customer.objects.filter(pk=enrollment.customer_id).filter(condition).exists():
+                return choice.goto
+        return None
+
+    def end(self, enrollment: Enrollment, status: str, reason: str) -> None:
+        enrollment.status, enrollment.end_reason = status, reason
+        enrollment.ended_at, enrollment.waiting = self.now, ""
+        self.ended.append(enrollment.pk)
+        self.touch(enrollment)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def drop(self, message: Message, reason: str) -> None:
+        message.status, message.reason, message.deferred_until = (
+            Message.Status.DROPPED,
+            reason,
+            None,
+        )
+        message.decisions = [
+            *message.decisions,
+            {"at": self.now.isoformat(), "action": "drop", "reason": reason},
+        ]
+
+    def cancel_message(self, message: Message) -> None:
+        message.status, message.reason, message.deferred_until = (
+            Message.Status.CANCELLED,
+            Reason.ENDED,
+            None,
+        )
+        self.old_messages.append(message)
+
+    def gate(self) -> None:
+        if not self.gated:
+            return
+        gate = Gate(self.now, self.calendar)
+        gate.load(
+            (g.message.customer_id for g in self.gated), cap_window(g.plan for g in self.gated)
+        )
+        by_channel: dict[str, list[Message]] = defaultdict(list)
+        for item in sorted(self.gated, key=lambda g: (g.message.customer_id, g.message.planned_at)):
+            message = item.message
+            decision = gate.decide(message, item.plan)
+            message.decisions = [*message.decisions, decision.as_record(self.now)]
+            message.channel = decision.channel or message.channel
+            message.reason = decision.reason
+            if decision.action == SEND:
+                message.deferred_until = None
+                gate.sent(message.customer_id, decision.channel)
+                by_channel[decision.channel].append(message)
+                self.after_send(item.enrollment, item.plan, item.step, delivered=True)
+            elif decision.action == DEFER:
+                assert decision.until is not None
+                message.status, message.deferred_until = Message.Status.DEFERRED, decision.until
+                message.attempts += 1
+                item.enrollment.waiting = Enrollment.Waiting.SEND
+                self.touch(item.enrollment)
+                self.schedule(
+                    item.enrollment, DueStep.Kind.SEND, item.step.id, decision.until, message
+                )
+            else:
+                message.status, message.deferred_until = Message.Status.DROPPED, None
+                self.after_send(item.enrollment, item.plan, item.step, delivered=False)
+        for channel, messages in by_channel.items():
+            transport_for(channel).deliver(messages, self.now)
+
+    # -- writing it all ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        if self.new_messages:
+            Message.objects.bulk_create(self.new_messages)
+        if self.old_messages:
+            Message.objects.bulk_update(
+                self.old_messages,
+                [
+                    "status",
+                    "channel",
+                    "reason",
+                    "deferred_until",
+                    "sent_at",
+                    "attempts",
+                    "decisions",
+                    "transport",
+                    "provider_ref",
+                ],
+            )
+        if self.tasks:
+            self.write_tasks()
+        if self.missed:
+            DueStep.objects.filter(pk__in=self.missed).update(status=DueStep.Status.MISSED)
+        if self.ended:
+            DueStep.objects.filter(
+                enrollment_id__in=self.ended,
+                status__in=[DueStep.Status.DUE, DueStep.Status.PAUSED],
+            ).update(status=DueStep.Status.CANCELLED, done_at=self.now)
+            ended = set(self.ended)
+            self.due = [d for d in self.due if d.enrollment_id not in ended]
+        if self.due:
+            DueStep.objects.bulk_create(self.due)
+        self.write_enrollments()
+
+    def write_tasks(self) -> None:
+        customers = {
+            cid: (name, owner)
+            for cid, name, owner in Customer.objects.filter(
+                pk__in={task.customer_id for task, _s in self.tasks}
+            ).values_list("id", "name", "owner_id")
+        }
+        for task, strategy in self.tasks:
+            name, owner = customers.get(task.customer_id, ("", None))
+            task.title = render_title(task.title, {"客户姓名": name, "customer.name": name})[:200]
+            if strategy == "owner":
+                task.assignee_id = owner
+        Task.objects.bulk_create([task for task, _s in self.tasks])
+
+    def write_enrollments(self) -> None:
+        groups: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
+        for enrollment in self.changed.values():
+            key = (enrollment.status, enrollment.step, enrollment.waiting, enrollment.end_reason)
+            groups[key].append(enrollment.pk)
+        for (status, step, waiting, reason), ids in groups.items():
+            values: dict[str, Any] = {"status": status, "step": step, "waiting": waiting}
+            if status != Enrollment.Status.ACTIVE:
+                values.update(end_reason=reason, ended_at=self.now)
+            Enrollment.objects.filter(pk__in=ids).update(**values)

@@ -1,0 +1,552 @@
+"""Triggers: who enters which rule, when — and the events that end or move a running plan.
+
+Every trigger kind enrolls set-based: one ``INSERT … SELECT … ON CONFLICT DO NOTHING
+RETURNING`` per rule over the customers (or events) that match, so evaluating a rule is a
+single query however many customers there are, and the unique keys on enrollments (one per
+rule, customer and trigger anchor; one active per rule and customer) make every evaluation
+idempotent: running one twice, or in two workers at once, never enrolls anyone twice.
+
+- ``event``: events as they arrive (``on_events``, inside the ingesting transaction).
+- ``date``: each day, customers whose date (a customer field, a custom attribute or an event's
+  date property) is ``offset`` away, due at ``at`` in the customer's own time zone.
+- ``segment``: customers who *enter* the segment (kept in ``SegmentMember``); leaving and
+  entering again enrolls again, after ``reenroll_after``.
+- ``recurring``: members of a segment every N days / weeks / months / quarters, each customer
+  on their own day of the period (from their id), so a large segment spreads over the period.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Cast, Concat, Mod
+from django.utils.dateparse import parse_datetime
+
+from huifang.customers.event_types import event_types
+from huifang.customers.models import Customer, Event
+from huifang.outbox.models import Message, Reason
+from huifang.rules.conditions import compile_condition
+from huifang.rules.document import DateTrigger, EventTrigger, RecurringTrigger
+from huifang.rules.models import Rule
+
+from .calendar import BusinessCalendar
+from .models import DueStep, Enrollment, SegmentMember, TriggerCursor
+from .plans import Plan, after, fixed, plan, zone
+
+ENROLLMENT = Enrollment._meta.db_table
+COLUMNS = [
+    "rule_id",
+    "version_id",
+    "customer_id",
+    "anchor",
+    "anchor_at",
+    "event_id",
+    "status",
+    "step",
+    "waiting",
+    "started_at",
+    "end_reason",
+]
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    id: int
+    customer_id: int
+    anchor_at: datetime
+
+
+def active_rules(*kinds: str) -> list[tuple[Rule, Plan]]:
+    result = []
+    for rule in Rule.objects.filter(status=Rule.Status.ACTIVE, current_version__isnull=False):
+        assert rule.current_version_id is not None
+        current = plan(rule.current_version_id)
+        if not kinds or current.document.trigger.kind in kinds:
+            result.append((rule, current))
+    return result
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    parsed = parse_datetime(str(value))
+    assert parsed is not None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def enroll(
+    current: Plan,
+    source: QuerySet[Any],
+    *,
+    customer: str,
+    anchor: Any,
+    anchor_at: Any,
+    event: Any,
+    now: datetime,
+) -> list[Enrolled]:
+    """Enroll every row of ``source`` (customers or events) that may enter, in one statement.
+
+    ``customer`` names the customer id column of ``source``; ``anchor``, ``anchor_at`` and
+    ``event`` are expressions over it. Customers with an active enrollment in the rule, or one
+    started within ``reenroll_after``, are left out.
+    """
+    rule_id = current.rule_id
+    busy = Q(status=Enrollment.Status.ACTIVE)
+    again = current.document.policy.reenroll_after
+    if again is not None:
+        busy |= Q(started_at__gte=now - fixed(again))
+    source = source.filter(
+        ~Exists(Enrollment.objects.filter(busy, rule_id=rule_id, customer_id=OuterRef(customer)))
+    )
+    rows = source.values(
+        v_rule=Value(rule_id, output_field=IntegerField()),
+        v_version=Value(current.version_id, output_field=IntegerField()),
+        v_customer=F(customer),
+        v_anchor=anchor,
+        v_anchor_at=anchor_at,
+        v_event=event,
+        v_status=Value(Enrollment.Status.ACTIVE, output_field=CharField()),
+        v_step=Value(current.first_step, output_field=CharField()),
+        v_waiting=Value("", output_field=CharField()),
+        v_started=Value(now, output_field=DateTimeField()),
+        v_reason=Value("", output_field=CharField()),
+    )
+    select, params = rows.query.sql_with_params()
+    sql = (
+        f"INSERT INTO {ENROLLMENT} ({', '.join(COLUMNS)}) "  # noqa: S608 - our own names
+        f"SELECT * FROM ({select}) source WHERE true "
+        "ON CONFLICT DO NOTHING RETURNING id, customer_id, anchor_at"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [Enrolled(i, c, _aware(a)) for i, c, a in cursor.fetchall()]
+
+
+def schedule_first(
+    current: Plan,
+    enrolled: Sequence[Enrolled],
+    due: Any,
+    *,
+    paused: bool = False,
+) -> None:
+    """The first due step of each new enrollment; ``due(row, zone)`` says when."""
+    if not enrolled:
+        return
+    zones = dict(
+        Customer.objects.filter(pk__in={e.customer_id for e in enrolled}).values_list(
+            "id", "time_zone"
+        )
+    )
+    status = DueStep.Status.PAUSED if paused else DueStep.Status.DUE
+    DueStep.objects.bulk_create(
+        [
+            DueStep(
+                enrollment_id=row.id,
+                kind=DueStep.Kind.RUN,
+                step=current.first_step,
+                due_at=due(row, zone(zones.get(row.customer_id, settings.TIME_ZONE))),
+                status=status,
+            )
+            for row in enrolled
+        ],
+        batch_size=5000,
+    )
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+def on_events(events: Sequence[Event], now: datetime) -> None:
+    """React to newly stored events: end or move running plans, then enroll event triggers.
+
+    Runs inside the transaction that stores the events, so an exit takes effect the moment the
+    event is committed (well within a second) and nothing is enrolled for an event that is not.
+    """
+    if not events:
+        return
+    react(events, now)
+    types = {event.type for event in events}
+    ids = [event.pk for event in events]
+    calendar: BusinessCalendar | None = None
+    for rule, current in active_rules("event"):
+        trigger = current.document.trigger
+        assert isinstance(trigger, EventTrigger)
+        if trigger.event not in types:
+            continue
+        calendar = calendar or BusinessCalendar.load()
+        enroll_events(rule, current, Event.objects.filter(pk__in=ids), now, calendar)
+
+
+def enroll_events(
+    rule: Rule,
+    current: Plan,
+    events: QuerySet[Event],
+    now: datetime,
+    calendar: BusinessCalendar,
+) -> list[Enrolled]:
+    trigger = current.document.trigger
+    assert isinstance(trigger, EventTrigger)
+    delay = trigger.delay
+    # An event so old that its first step would be missed anyway enrolls no one (an import of
+    # last year's orders must not fill the outbox with missed messages).
+    horizon = (
+        now
+        - current.grace
+        - (fixed(delay) * 2 if delay else timedelta(0))
+        - timedelta(days=14 if delay and delay.business_days else 0)
+    )
+    source = events.filter(type=trigger.event, occurred_at__gte=horizon).filter(
+        compile_condition(trigger.where, now=now, events=True, prefix="customer__")
+        & compile_condition(current.document.audience, now=now, prefix="customer__")
+    )
+    enrolled = enroll(
+        current,
+        source,
+        customer="customer_id",
+        anchor=Concat(Value("event:"), Cast("id", CharField()), output_field=CharField()),
+        anchor_at=F("occurred_at"),
+        event=F("id"),
+        now=now,
+    )
+    schedule_first(
+        current,
+        enrolled,
+        lambda row, zone_: after(row.anchor_at, delay, zone_, calendar),
+        paused=rule.status == Rule.Status.PAUSED,
+    )
+    return enrolled
+
+
+def react(events: Sequence[Event], now: datetime) -> None:
+    """Exit events end plans (and cancel their pending steps); replies move waiting plans."""
+    by_customer: dict[int, list[Event]] = defaultdict(list)
+    for event in events:
+        by_customer[event.customer_id].append(event)
+    running = Enrollment.objects.filter(
+        customer_id__in=list(by_customer), status=Enrollment.Status.ACTIVE
+    ).only("rule_id", "version_id", "customer_id", "anchor_at", "event_id", "step", "waiting")
+    exits: dict[str, list[int]] = defaultdict(list)
+    replies: list[tuple[Enrollment, Plan]] = []
+    for enrollment in running:
+        current = plan(enrollment.version_id)
+        mine = [
+            e
+            for e in by_customer[enrollment.customer_id]
+            if e.pk != enrollment.event_id and e.occurred_at >= enrollment.anchor_at
+        ]
+        leaving = next((e for e in mine if e.type in current.exit_on), None)
+        if leaving is not None:
+            exits[f"event:{leaving.type}"].append(enrollment.pk)
+        elif enrollment.waiting == Enrollment.Waiting.REPLY and any(
+            _is_reply(e.type) for e in mine
+        ):
+            replies.append((enrollment, current))
+    for reason, ids in exits.items():
+        end_enrollments(ids, Enrollment.Status.EXITED, reason, now)
+    if replies:
+        answer(replies, now)
+
+
+def _is_reply(kind: str) -> bool:
+    entry = event_types.get(kind)
+    return bool(entry and entry.is_reply)
+
+
+def end_enrollments(ids: Sequence[int], status: str, reason: str, now: datetime) -> int:
+    """End plans and cancel everything they still had pending."""
+    if not ids:
+        return 0
+    ended = Enrollment.objects.filter(pk__in=ids, status=Enrollment.Status.ACTIVE).update(
+        status=status, end_reason=reason, ended_at=now, waiting=""
+    )
+    DueStep.objects.filter(
+        enrollment_id__in=ids, status__in=[DueStep.Status.DUE, DueStep.Status.PAUSED]
+    ).update(status=DueStep.Status.CANCELLED, done_at=now)
+    Message.objects.filter(enrollment_id__in=ids, status=Message.Status.DEFERRED).update(
+        status=Message.Status.CANCELLED, reason=Reason.ENDED, deferred_until=None
+    )
+    return ended
+
+
+def answer(replies: Sequence[tuple[Enrollment, Plan]], now: datetime) -> None:
+    """The customer replied while a step waited for it: stop, continue, or go to a step."""
+    done, moves = [], []
+    for enrollment, current in replies:
+        step = current.steps.get(enrollment.step)
+        if step is None or step.on_reply == "stop":
+            done.append(enrollment.pk)
+            continue
+        target = current.following(step.id) if step.on_reply == "continue" else step.on_reply
+        if target is None:
+            done.append(enrollment.pk)
+        else:
+            moves.append((enrollment, target))
+    end_enrollments(done, Enrollment.Status.COMPLETED, "replied", now)
+    if moves:
+        ids = [enrollment.pk for enrollment, _t in moves]
+        DueStep.objects.filter(
+            enrollment_id__in=ids,
+            kind=DueStep.Kind.TIMEOUT,
+            status__in=[DueStep.Status.DUE, DueStep.Status.PAUSED],
+        ).update(status=DueStep.Status.CANCELLED, done_at=now)
+        for enrollment, target in moves:
+            Enrollment.objects.filter(pk=enrollment.pk).update(step=target, waiting="")
+        DueStep.objects.bulk_create(
+            [
+                DueStep(enrollment_id=e.pk, kind=DueStep.Kind.RUN, step=target, due_at=now)
+                for e, target in moves
+            ]
+        )
+
+
+# -- scheduled triggers: date, segment, recurring ----------------------------------------------
+
+
+def local_today(now: datetime) -> date:
+    return now.astimezone(zone(settings.TIME_ZONE)).date()
+
+
+def evaluate(rule: Rule, now: datetime, *, calendar: BusinessCalendar | None = None) -> int:
+    """Evaluate a rule's scheduled trigger once; returns how many customers it enrolled."""
+    assert rule.current_version_id is not None
+    current = plan(rule.current_version_id)
+    kind = current.document.trigger.kind
+    calendar = calendar or BusinessCalendar.load()
+    with transaction.atomic():
+        cursor = TriggerCursor.objects.select_for_update().filter(rule=rule).first()
+        if kind == "segment":
+            count = evaluate_segment(rule, current, now)
+            through = local_today(now)
+        else:
+            today = local_today(now)
+            first = cursor.evaluated_through + timedelta(days=1) if cursor else today
+            last = today + timedelta(days=1) if kind == "date" else today
+            days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+            if kind == "date":
+                count = evaluate_dates(rule, current, days, now, calendar)
+            else:
+                count = evaluate_recurring(rule, current, days, now)
+            through = max(last, cursor.evaluated_through) if cursor else last
+        TriggerCursor.objects.update_or_create(
+            rule=rule, defaults={"evaluated_through": through, "evaluated_at": now}
+        )
+    return count
+
+
+def evaluate_segment(rule: Rule, current: Plan, now: datetime) -> int:
+    trigger = current.document.trigger
+    members = Customer.objects.filter(
+        compile_condition(getattr(trigger, "where", None), now=now)
+        & compile_condition(current.document.audience, now=now)
+    )
+    SegmentMember.objects.filter(rule=rule).exclude(customer_id__in=members.values("id")).delete()
+    entering = members.filter(
+        ~Exists(SegmentMember.objects.filter(rule=rule, customer_id=OuterRef("id")))
+    ).values(
+        v_rule=Value(rule.pk, output_field=IntegerField()),
+        v_customer=F("id"),
+        v_at=Value(now, output_field=DateTimeField()),
+    )
+    select, params = entering.query.sql_with_params()
+    table = SegmentMember._meta.db_table
+    with connection.cursor() as db:
+        db.execute(
+            f"INSERT INTO {table} (rule_id, customer_id, entered_at) "  # noqa: S608
+            f"SELECT * FROM ({select}) source WHERE true ON CONFLICT DO NOTHING",
+            params,
+        )
+    entered = Customer.objects.filter(
+        Exists(SegmentMember.objects.filter(rule=rule, customer_id=OuterRef("id"), entered_at=now))
+    )
+    enrolled = enroll(
+        current,
+        entered,
+        customer="id",
+        anchor=Value(f"segment:{now:%Y-%m-%dT%H:%M:%S}", output_field=CharField()),
+        anchor_at=Value(now, output_field=DateTimeField()),
+        event=Value(None, output_field=IntegerField()),
+        now=now,
+    )
+    schedule_first(current, enrolled, lambda row, zone_: now)
+    return len(enrolled)
+
+
+def _target(day: date, trigger: DateTrigger, calendar: BusinessCalendar) -> date:
+    """The date a customer's date must have for the trigger to fire on ``day``."""
+    offset = trigger.offset
+    if offset is None:
+        return day
+    if offset.business_days is not None:
+        if trigger.before:
+            return calendar.add_working_days(day, offset.business_days)
+        current, left = day, offset.business_days
+        while left > 0:
+            current -= timedelta(days=1)
+            if calendar.is_working_day(current):
+                left -= 1
+        return current
+    delta = timedelta(days=fixed(offset).days)
+    return day + delta if trigger.before else day - delta
+
+
+def _matches_date(trigger: DateTrigger, target: date, prefix: str = "") -> Q:
+    from huifang.rules.conditions import DAY, MOMENT, field_spec
+
+    name = trigger.field or ""
+    if name == "birthday":  # an anniversary, every year
+        q = Q(birthday__month=target.month, birthday__day=target.day)
+        if target.month == 2 and target.day == 28 and not _leap(target.year):
+            q |= Q(birthday__month=2, birthday__day=29)
+        return q
+    spec = field_spec(name)
+    if spec is None:
+        return Q(pk__in=[])
+    if spec.kind == DAY:
+        return Q(**{spec.lookup: target})
+    if spec.kind == MOMENT:
+        return Q(**{f"{spec.lookup}__date": target})
+    return Q(**{spec.lookup: target.isoformat()})  # a custom attribute holding YYYY-MM-DD
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def evaluate_dates(
+    rule: Rule, current: Plan, days: Iterable[date], now: datetime, calendar: BusinessCalendar
+) -> int:
+    trigger = current.document.trigger
+    assert isinstance(trigger, DateTrigger)
+    at = time.fromisoformat(trigger.at)
+    audience = current.document.audience
+    count = 0
+    for day in days:
+        target = _target(day, trigger, calendar)
+
+        def due(row: Enrolled, zone_: Any, day: date = day) -> datetime:
+            return datetime.combine(day, at, tzinfo=zone_).astimezone(UTC)
+
+        if trigger.event:
+            source: QuerySet[Any] = Event.objects.filter(
+                type=trigger.event, **{f"properties__{trigger.property}": target.isoformat()}
+            ).filter(compile_condition(audience, now=now, prefix="customer__"))
+            enrolled = enroll(
+                current,
+                source,
+                customer="customer_id",
+                anchor=Concat(Value("date:"), Cast("id", CharField()), output_field=CharField()),
+                anchor_at=Value(now, output_field=DateTimeField()),
+                event=F("id"),
+                now=now,
+            )
+        else:
+            source = Customer.objects.filter(
+                _matches_date(trigger, target) & compile_condition(audience, now=now)
+            )
+            enrolled = enroll(
+                current,
+                source,
+                customer="id",
+                anchor=Value(f"date:{day.isoformat()}", output_field=CharField()),
+                anchor_at=Value(now, output_field=DateTimeField()),
+                event=Value(None, output_field=IntegerField()),
+                now=now,
+            )
+        schedule_first(current, enrolled, due)
+        count += len(enrolled)
+    return count
+
+
+def period_days(trigger: RecurringTrigger) -> int:
+    unit, n = next(iter(trigger.every.items()))
+    return {"days": 1, "weeks": 7, "months": 28, "quarters": 84}[unit] * n
+
+
+def _on_day(trigger: RecurringTrigger, day: date) -> Q:
+    """Customers whose turn in the period falls on ``day`` (each on their own day)."""
+    unit, n = next(iter(trigger.every.items()))
+    if unit in ("days", "weeks"):
+        size = n * (7 if unit == "weeks" else 1)
+        return Q(v_phase=day.toordinal() % size)
+    months = n * (3 if unit == "quarters" else 1)
+    if day.day > 28:  # customers' days are the 1st–28th of a month
+        return Q(pk__in=[])
+    month_index = (day.year * 12 + day.month - 1) % months
+    return Q(v_phase=(day.day - 1) + 28 * month_index)
+
+
+def _phase(trigger: RecurringTrigger) -> Any:
+    unit, n = next(iter(trigger.every.items()))
+    if unit in ("days", "weeks"):
+        return Mod(F("id"), Value(n * (7 if unit == "weeks" else 1)))
+    months = n * (3 if unit == "quarters" else 1)
+    return Mod(F("id"), Value(28 * months))
+
+
+def evaluate_recurring(rule: Rule, current: Plan, days: Sequence[date], now: datetime) -> int:
+    trigger = current.document.trigger
+    assert isinstance(trigger, RecurringTrigger)
+    # After downtime a customer whose day was missed gets one turn, not one per missed period.
+    days = list(days)[-period_days(trigger) :]
+    turn = Q(pk__in=[])
+    for day in days:
+        turn |= _on_day(trigger, day)
+    source = (
+        Customer.objects.filter(
+            compile_condition(trigger.where, now=now)
+            & compile_condition(current.document.audience, now=now)
+        )
+        .annotate(v_phase=_phase(trigger))
+        .filter(turn)
+    )
+    enrolled = enroll(
+        current,
+        source,
+        customer="id",
+        anchor=Value(
+            f"recurring:{days[-1].isoformat()}" if days else "recurring", output_field=CharField()
+        ),
+        anchor_at=Value(now, output_field=DateTimeField()),
+        event=Value(None, output_field=IntegerField()),
+        now=now,
+    )
+    schedule_first(current, enrolled, lambda row, zone_: now)
+    return len(enrolled)
+
+
+def evaluate_scheduled(now: datetime, *, force: bool = False) -> dict[str, int]:
+    """Evaluate every active date / segment / recurring rule that is due for it."""
+    calendar = BusinessCalendar.load()
+    today = local_today(now)
+    cursors = {c.rule_id: c for c in TriggerCursor.objects.all()}
+    results = {}
+    every = timedelta(minutes=settings.HUIFANG_SEGMENT_MINUTES)
+    for rule, current in active_rules("date", "segment", "recurring"):
+        cursor = cursors.get(rule.pk)
+        kind = current.document.trigger.kind
+        if not force and cursor is not None:
+            if kind == "segment" and now - cursor.evaluated_at < every:
+                continue
+            if kind == "date" and cursor.evaluated_through > today:
+                continue
+            if kind == "recurring" and cursor.evaluated_through >= today:
+                continue
+        results[rule.key] = evaluate(rule, now, calendar=calendar)
+    return results

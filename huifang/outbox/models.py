@@ -1,0 +1,109 @@
+"""The outbox: one ``Message`` row per customer-facing send, whatever its fate.
+
+A rule's send step writes a message here and the contact-pressure gate decides, at the moment
+it would be handed to its channel, whether it goes now, waits (deferred, with the reason and
+until when) or never goes (dropped, with the reason). Every decision is kept in ``decisions``
+so the customer's timeline can say why the 22:30 message went out at 08:00.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from huifang.customers.models import Channel
+
+
+def _empty_list() -> list[Any]:
+    return []
+
+
+class Reason(models.TextChoices):
+    """Why the gate held a message back or dropped it."""
+
+    DO_NOT_CONTACT = "do_not_contact", _("Customer is on the do-not-contact list")
+    NO_CONSENT = "no_consent", _("No consent for this channel")
+    NO_ADDRESS = "no_address", _("No address for this channel")
+    QUIET_HOURS = "quiet_hours", _("Quiet hours in the customer's time zone")
+    DAY_OFF = "day_off", _("Not a working day")
+    CAP = "cap", _("Frequency cap reached")
+    MAX_ATTEMPTS = "max_attempts", _("Too many attempts")
+    MISSED = "missed", _("Too late after downtime (misfire grace passed)")
+    ENDED = "ended", _("The follow-up plan ended")
+
+
+class Message(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DEFERRED = "deferred", _("Deferred")
+        DROPPED = "dropped", _("Dropped")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        UNCERTAIN = "uncertain", _("Uncertain")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,  # message_customer_idx starts with the customer
+    )
+    enrollment = models.ForeignKey(
+        "engine.Enrollment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
+    )
+    rule = models.ForeignKey(
+        "rules.Rule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    step = models.CharField(_("step"), max_length=50, blank=True)
+    # The channel it goes out on once the gate has chosen one of ``channels`` (the fallbacks).
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices, blank=True)
+    channels = models.JSONField(_("channels"), default=_empty_list)
+    template = models.CharField(_("template"), max_length=100)
+    transactional = models.BooleanField(_("transactional"), default=False)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices, blank=True)
+    planned_at = models.DateTimeField(_("planned at"))
+    deferred_until = models.DateTimeField(_("deferred until"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    decisions = models.JSONField(_("gate decisions"), default=_empty_list)
+    transport = models.CharField(_("transport"), max_length=30, blank=True)
+    provider_ref = models.CharField(_("provider message id"), max_length=100, blank=True)
+    # One message per due step: a step processed again can never write a second message.
+    source_key = models.CharField(max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_key"],
+                condition=models.Q(source_key__isnull=False),
+                name="message_source_key_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "created_at"], name="message_customer_idx"),
+            # Frequency caps count a customer's recent sends.
+            models.Index(
+                fields=["customer", "sent_at"],
+                name="message_sent_idx",
+                condition=models.Q(status="sent"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel or '/'.join(self.channels)} {self.template} → {self.customer_id}"
+
+    @property
+    def reason_label(self) -> str:
+        return str(Reason(self.reason).label) if self.reason else ""

@@ -1,0 +1,122 @@
+"""The issue's example rule, end to end: purchase → 3 days → SMS → reply or not → call task."""
+
+from __future__ import annotations
+
+import pytest
+
+from huifang.engine.models import DueStep, Enrollment
+from huifang.outbox.models import Message, Reason
+from huifang.tasks.models import Task
+
+from .world import World, local
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLE = """
+key: retail-after-purchase
+name: 购买后回访
+trigger:
+  kind: event
+  event: purchase
+  where: {all: [{field: properties.amount, op: gte, value: 500}]}
+  delay: {days: 3}
+audience:
+  all:
+    - {field: tier, op: in, value: [vip, regular]}
+policy:
+  quiet_hours: {start: "21:00", end: "08:00"}
+  days: business
+  caps: [{channel: any, max: 3, per_days: 30}]
+  on_cap: defer
+  misfire_grace: {hours: 12}
+  reenroll_after: {days: 30}
+steps:
+  - id: first
+    send: {channel: sms, template: purchase-3d}
+    wait_reply: {days: 3}
+    on_reply: stop
+  - id: second
+    send: {channel: sms, template: purchase-3d-again}
+    wait_reply: {days: 7}
+    on_reply: stop
+  - id: manual
+    task: {title: "电话回访 {{客户姓名}}", sla: {hours: 72}, assign: {strategy: owner}, priority: high}
+exit:
+  on: [message_replied, unsubscribed, purchase]
+"""
+
+
+@pytest.fixture
+def world() -> World:
+    # Monday 2026-11-02 10:00 in Shanghai: a plain working week.
+    return World(local("2026-11-02 10:00"))
+
+
+def test_no_reply_runs_the_whole_cadence(world: World) -> None:
+    world.rule(EXAMPLE)
+    customer = world.customer("王芳", tier="vip")
+    world.event(customer, "purchase", amount=800)
+    enrollment = Enrollment.objects.get(customer=customer)
+    assert enrollment.anchor.startswith("event:")
+    assert DueStep.objects.get(enrollment=enrollment).due_at == local("2026-11-05 10:00")
+
+    world.travel(local("2026-11-20 12:00"))
+
+    first, second = world.sent(customer)
+    assert (first.step, first.template, first.channel) == ("first", "purchase-3d", "sms")
+    assert first.sent_at == local("2026-11-05 10:00")
+    # The 3-day wait ends on Sunday the 8th: held to Monday, when quiet hours end.
+    assert second.sent_at == local("2026-11-09 08:00")
+    assert second.decisions[0]["reason"] == Reason.DAY_OFF
+    task = Task.objects.get(customer=customer)
+    assert task.title == "电话回访 王芳"
+    assert task.priority == "high"
+    enrollment.refresh_from_db()
+    assert enrollment.status == Enrollment.Status.COMPLETED
+
+
+def test_a_reply_stops_the_cadence(world: World) -> None:
+    world.rule(EXAMPLE)
+    customer = world.customer(tier="regular")
+    world.event(customer, "purchase", amount=600)
+    world.travel(local("2026-11-06 09:00"))
+    assert len(world.sent(customer)) == 1
+    world.event(customer, "message_replied", text="收到，谢谢")
+    enrollment = Enrollment.objects.get(customer=customer)
+    assert enrollment.status == Enrollment.Status.EXITED  # message_replied is an exit event
+    assert not DueStep.objects.filter(enrollment=enrollment, status=DueStep.Status.DUE).exists()
+    world.travel(local("2026-11-30 09:00"))
+    assert len(world.sent(customer)) == 1
+    assert not Task.objects.filter(customer=customer).exists()
+
+
+def test_small_purchase_and_wrong_tier_do_not_enroll(world: World) -> None:
+    world.rule(EXAMPLE)
+    small = world.customer(tier="vip")
+    dormant = world.customer(tier="dormant")
+    world.event(small, "purchase", amount=499)
+    world.event(dormant, "purchase", amount=5000)
+    assert not Enrollment.objects.exists()
+
+
+def test_evening_send_is_held_until_morning(world: World) -> None:
+    world.rule(EXAMPLE)
+    customer = world.customer(tier="vip")
+    world.event(customer, "purchase", at=local("2026-11-02 22:30"), amount=900)
+    world.travel(local("2026-11-06 12:00"))
+    (message,) = world.sent(customer)
+    assert message.sent_at == local("2026-11-06 08:00")
+    assert message.decisions[0]["action"] == "defer"
+    assert message.decisions[0]["reason"] == Reason.QUIET_HOURS
+    assert message.planned_at == local("2026-11-05 22:30")
+
+
+def test_do_not_contact_drops_and_the_task_still_comes(world: World) -> None:
+    world.rule(EXAMPLE)
+    customer = world.customer(tier="vip", do_not_contact=True)
+    world.event(customer, "purchase", amount=900)
+    world.travel(local("2026-11-10 12:00"))
+    assert world.sent(customer) == []
+    reasons = set(Message.objects.filter(customer=customer).values_list("reason", flat=True))
+    assert reasons == {Reason.DO_NOT_CONTACT}
+    assert Task.objects.filter(customer=customer).count() == 1
