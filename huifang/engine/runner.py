@@ -321,6 +321,7 @@ class Batch:
             else None,
             assign_strategy=spec.assign.strategy if spec.assign else "",
             source_key=f"due:{due.pk}",
+            created_at=self.now,
         )
         self.tasks.append((task, spec.assign.strategy if spec.assign else ""))
 

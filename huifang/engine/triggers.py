@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import (
     CharField,
@@ -128,7 +129,10 @@ def enroll(
         v_started=Value(now, output_field=DateTimeField()),
         v_reason=Value("", output_field=CharField()),
     )
-    select, params = rows.query.sql_with_params()
+    try:
+        select, params = rows.query.sql_with_params()
+    except EmptyResultSet:  # a condition no row can meet, e.g. nobody's turn on the 30th
+        return []
     sql = (
         f"INSERT INTO {ENROLLMENT} ({', '.join(COLUMNS)}) "  # noqa: S608 - our own names
         f"SELECT * FROM ({select}) source WHERE true "

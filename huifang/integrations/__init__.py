@@ -8,7 +8,9 @@ which records them without sending anything, so the whole engine runs end to end
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,11 +28,28 @@ class Transport(Protocol):
 
 
 transports: Registry[Transport] = Registry("transports")
+# Which transport serves which channel, filled in as providers are configured.
+providers: dict[str, Transport] = {}
+
+
+_dry_run: ContextVar[bool] = ContextVar("huifang_dry_run", default=False)
+
+
+@contextmanager
+def dry_run() -> Iterator[None]:
+    """Within this block every message goes to the ``log`` transport (simulation, previews)."""
+    token = _dry_run.set(True)
+    try:
+        yield
+    finally:
+        _dry_run.reset(token)
 
 
 def transport_for(channel: str) -> Transport:
+    """The transport serving ``channel``: ``log`` until a provider is configured for it."""
     from .log.transport import LogTransport
 
     if "log" not in transports:
         transports.register(LogTransport())
-    return transports["log"]
+    provider = None if _dry_run.get() else providers.get(channel)
+    return provider or transports["log"]

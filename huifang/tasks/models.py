@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from huifang.core.models import TimeStampedModel
 
-
-class Task(TimeStampedModel):
+class Task(models.Model):
     class Priority(models.TextChoices):
         LOW = "low", _("Low")
         NORMAL = "normal", _("Normal")
@@ -55,6 +54,9 @@ class Task(TimeStampedModel):
     )
     assign_strategy = models.CharField(_("assignment strategy"), max_length=30, blank=True)
     source_key = models.CharField(max_length=64, null=True, blank=True)
+    # Set by the engine from its clock (a virtual one in simulation), so not auto_now_add.
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("task")
