@@ -109,8 +109,11 @@ class Gate:
         working_day = self.calendar.is_working_day if plan.business_days else None
         allowed = next_allowed(self.now, local_zone, plan.quiet_hours, working_day=working_day)
         if allowed > self.now:
-            local_day = self.now.astimezone(local_zone).date()
-            off = working_day is not None and not working_day(local_day)
+            # A day off is the reason when it holds the message longer than quiet hours would
+            # (22:30 on the eve of National Day waits for 8 October, not for the morning).
+            off = working_day is not None and allowed > next_allowed(
+                self.now, local_zone, plan.quiet_hours
+            )
             return Decision(
                 DEFER, Reason.DAY_OFF if off else Reason.QUIET_HOURS, allowed, channel=channel
             )

@@ -50,6 +50,24 @@ def _local(day: date, at: time, zone: object) -> datetime:
     return datetime.combine(day, at).replace(tzinfo=zone)  # type: ignore[arg-type]
 
 
+def _first_instant_at(wall: datetime) -> datetime:
+    """The first instant (UTC) whose wall-clock time in ``wall``'s zone is at or after ``wall``.
+
+    Usually ``wall`` itself; when ``wall`` falls in a daylight-saving gap (02:30 on the night
+    clocks jump from 02:00 to 03:00) it does not exist, and the answer is the jump.
+    """
+    instant = wall.astimezone(UTC)
+    naive = wall.replace(tzinfo=None)
+    if instant.astimezone(wall.tzinfo).replace(tzinfo=None) == naive:
+        return instant
+    # In a gap: fold=1 reads the wall time with the offset after the jump, which lands before
+    # it; walk forward minute by minute (a gap is at most a few hours) to the jump.
+    candidate = wall.replace(fold=1).astimezone(UTC)
+    while candidate.astimezone(wall.tzinfo).replace(tzinfo=None) < naive:
+        candidate += timedelta(minutes=1)
+    return min(candidate, instant)
+
+
 def next_allowed(
     moment: datetime,
     zone: ZoneInfo,
@@ -65,7 +83,7 @@ def next_allowed(
             candidate = _local(local.date() + timedelta(days=1), time(0), zone).astimezone(UTC)
             continue
         if quiet.contains(local.time()):
-            end = quiet.end_after(local).astimezone(UTC)
+            end = _first_instant_at(quiet.end_after(local))
             # A wall-clock end that falls in a DST gap converts to an instant that can sit
             # before "now"; never move backwards.
             candidate = max(end, candidate + timedelta(minutes=1))

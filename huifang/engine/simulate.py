@@ -115,6 +115,8 @@ def _as_of(start: datetime) -> _Start:
     later = Event.objects.filter(occurred_at__gte=start)
     replay = list(later.order_by("occurred_at", "id"))
     affected = {event.customer_id for event in replay}
+    # Plans started by those events start again when the events arrive again.
+    Enrollment.objects.filter(event__in=later).delete()
     later.delete()
     Message.objects.filter(created_at__gte=start).delete()
     Task.objects.filter(created_at__gte=start).delete()

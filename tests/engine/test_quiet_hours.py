@@ -94,3 +94,11 @@ def test_nothing_is_let_out_in_quiet_hours_or_on_an_excluded_day(
     if result > moment and same_offset:
         # nothing is held longer than needed: a minute earlier was not allowed yet
         assert before < moment or not allowed(before, zone, quiet, business)
+
+
+def test_quiet_hours_ending_inside_the_spring_forward_gap_release_at_the_jump() -> None:
+    # New York, 8 March 2026: clocks jump from 02:00 to 03:00. Quiet until 02:01, which does not
+    # exist that night: the first allowed moment is 03:00 EDT (07:00 UTC), not a minute later.
+    quiet = QuietHours(time(0, 0), time(2, 1))
+    moment = datetime(2026, 3, 8, 5, 0, tzinfo=UTC)  # midnight in New York
+    assert next_allowed(moment, NEW_YORK, quiet) == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
