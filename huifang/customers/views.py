@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from huifang.core.pagination import seek
+from huifang.engine.history import history
 
 from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
 from .search import SORTS, CustomerFilters
@@ -85,6 +86,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "consent_rows": [(value, label, consents.get(value)) for value, label in Channel.choices],
         "contact_points": customer.contact_points.all(),
         "attributes": sorted(customer.attributes.items()),
+        "follow_ups": history(customer),
         **_timeline_context(request, customer),
     }
     return render(request, "customers/detail.html", context)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from huifang.engine.models import DueStep, Enrollment
@@ -120,3 +122,15 @@ def test_do_not_contact_drops_and_the_task_still_comes(world: World) -> None:
     reasons = set(Message.objects.filter(customer=customer).values_list("reason", flat=True))
     assert reasons == {Reason.DO_NOT_CONTACT}
     assert Task.objects.filter(customer=customer).count() == 1
+
+
+def test_the_customer_page_says_why_a_message_was_held(world: World, alice_client: Any) -> None:
+    world.rule(EXAMPLE)
+    customer = world.customer("李雷", tier="vip", zone="America/New_York")
+    # 22:30 on 2 November in New York; due 22:30 on the 5th there, held until 08:00 there.
+    world.event(customer, "purchase", at=local("2026-11-02T22:30-05:00"), amount=900)
+    world.travel(local("2026-11-07 12:00"))
+    page = alice_client.get(f"/customers/{customer.pk}/").content.decode()
+    assert "购买后回访 v1" in page
+    assert "免打扰时段" in page or "Quiet hours" in page
+    assert "customer's time" in page or "客户当地时间" in page

@@ -175,6 +175,8 @@ def check(documents: dict[str, dict[str, Any]]) -> None:
         )
         for message in messages:
             assert message.sent_at is not None
+            if cap["channel"] not in ("any", message.channel):
+                continue  # an sms cap says nothing about e-mails
             # At the moment it went out, fewer than ``max`` sends were inside its window.
             # (A message of a rule without caps may go out in the same instant; it does not
             # count against this one, which was decided first.)
