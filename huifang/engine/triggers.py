@@ -535,6 +535,21 @@ def evaluate_recurring(rule: Rule, current: Plan, days: Sequence[date], now: dat
     return len(enrolled)
 
 
+def evaluate_all(now: datetime) -> dict[str, int]:
+    """Every active rule over all customers at once: event rules over the events still young
+    enough to act on, scheduled rules for today. Idempotent: a second pass enrolls no one."""
+    calendar = BusinessCalendar.load()
+    results = {}
+    for rule, current in active_rules():
+        if current.document.trigger.kind == "event":
+            results[rule.key] = len(
+                enroll_events(rule, current, Event.objects.all(), now, calendar)
+            )
+        else:
+            results[rule.key] = evaluate(rule, now, calendar=calendar)
+    return results
+
+
 def evaluate_scheduled(now: datetime, *, force: bool = False) -> dict[str, int]:
     """Evaluate every active date / segment / recurring rule that is due for it."""
     calendar = BusinessCalendar.load()
