@@ -30,6 +30,7 @@ from django.db.models import (
     CharField,
     DateTimeField,
     Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -101,6 +102,7 @@ def enroll(
     anchor_at: Any,
     event: Any,
     now: datetime,
+    returning: bool = True,
 ) -> list[Enrolled]:
     """Enroll every row of ``source`` (customers or events) that may enter, in one statement.
 
@@ -136,10 +138,13 @@ def enroll(
     sql = (
         f"INSERT INTO {ENROLLMENT} ({', '.join(COLUMNS)}) "  # noqa: S608 - our own names
         f"SELECT * FROM ({select}) source WHERE true "
-        "ON CONFLICT DO NOTHING RETURNING id, customer_id, anchor_at"
+        "ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if not returning:
+            cursor.execute(sql, params)
+            return [Enrolled(0, 0, now)] * max(cursor.rowcount, 0)
+        cursor.execute(sql + " RETURNING id, customer_id, anchor_at", params)
         return [Enrolled(i, c, _aware(a)) for i, c, a in cursor.fetchall()]
 
 
@@ -172,6 +177,37 @@ def schedule_first(
         ],
         batch_size=5000,
     )
+
+
+def schedule_first_in_sql(
+    current: Plan, started: datetime, due: Any, *, paused: bool = False
+) -> int:
+    """The first due step of every enrollment the evaluation at ``started`` just made, in one
+    ``INSERT … SELECT`` (``due`` is an expression over the enrollment, e.g. its anchor time
+    plus the delay): nothing travels through Python, however many customers entered."""
+    fresh = Enrollment.objects.filter(
+        rule_id=current.rule_id, started_at=started, status=Enrollment.Status.ACTIVE
+    ).filter(~Exists(DueStep.objects.filter(enrollment_id=OuterRef("id"))))
+    rows = fresh.values(
+        v_enrollment=F("id"),
+        v_kind=Value(DueStep.Kind.RUN, output_field=CharField()),
+        v_step=Value(current.first_step, output_field=CharField()),
+        v_due=ExpressionWrapper(due, output_field=DateTimeField()),
+        v_status=Value(
+            DueStep.Status.PAUSED if paused else DueStep.Status.DUE, output_field=CharField()
+        ),
+        v_claimed_by=Value("", output_field=CharField()),
+        v_claims=Value(0, output_field=IntegerField()),
+    )
+    select, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {DueStep._meta.db_table} "  # noqa: S608 - our own names
+            "(enrollment_id, kind, step, due_at, status, claimed_by, claims) "
+            f"SELECT * FROM ({select}) source WHERE true",
+            params,
+        )
+        return int(cursor.rowcount)
 
 
 # -- events --------------------------------------------------------------------------------
@@ -220,6 +256,7 @@ def enroll_events(
         compile_condition(trigger.where, now=now, events=True, prefix="customer__")
         & compile_condition(current.document.audience, now=now, prefix="customer__")
     )
+    in_sql = delay is None or delay.business_days is None
     enrolled = enroll(
         current,
         source,
@@ -228,12 +265,19 @@ def enroll_events(
         anchor_at=F("occurred_at"),
         event=F("id"),
         now=now,
+        returning=not in_sql,
     )
+    paused = rule.status == Rule.Status.PAUSED
+    if in_sql:
+        if enrolled:
+            plus = fixed(delay) if delay else timedelta(0)
+            schedule_first_in_sql(current, now, F("anchor_at") + Value(plus), paused=paused)
+        return enrolled
     schedule_first(
         current,
         enrolled,
         lambda row, zone_: after(row.anchor_at, delay, zone_, calendar),
-        paused=rule.status == Rule.Status.PAUSED,
+        paused=paused,
     )
     return enrolled
 
@@ -387,8 +431,10 @@ def evaluate_segment(rule: Rule, current: Plan, now: datetime) -> int:
         anchor_at=Value(now, output_field=DateTimeField()),
         event=Value(None, output_field=IntegerField()),
         now=now,
+        returning=False,
     )
-    schedule_first(current, enrolled, lambda row, zone_: now)
+    if enrolled:
+        schedule_first_in_sql(current, now, Value(now))
     return len(enrolled)
 
 
@@ -530,8 +576,10 @@ def evaluate_recurring(rule: Rule, current: Plan, days: Sequence[date], now: dat
         anchor_at=Value(now, output_field=DateTimeField()),
         event=Value(None, output_field=IntegerField()),
         now=now,
+        returning=False,
     )
-    schedule_first(current, enrolled, lambda row, zone_: now)
+    if enrolled:
+        schedule_first_in_sql(current, now, Value(now))
     return len(enrolled)
 
 
