@@ -204,7 +204,9 @@ class Batch:
             elif due.kind == DueStep.Kind.SEND:
                 self.retry_send(due, enrollment, current, step, late)
             elif enrollment.step == due.step and enrollment.waiting in ("reply", "time"):
-                self.advance(enrollment, current, step)
+                # The next step was due when the wait ended, not when a worker got to it, so
+                # a wait that ended during downtime passes its lateness on (misfire grace).
+                self.advance(enrollment, current, step, at=due.due_at)
         self.gate()
         self.flush()
 
@@ -343,7 +345,9 @@ class Batch:
             self.advance(enrollment, current, step)
         self.touch(enrollment)
 
-    def advance(self, enrollment: Enrollment, current: Plan, step: Step) -> None:
+    def advance(
+        self, enrollment: Enrollment, current: Plan, step: Step, at: datetime | None = None
+    ) -> None:
         self.touch(enrollment)
         if step.stop:
             self.end(enrollment, Enrollment.Status.COMPLETED, "stopped")
@@ -353,7 +357,7 @@ class Batch:
             self.end(enrollment, Enrollment.Status.COMPLETED, "completed")
             return
         enrollment.step, enrollment.waiting = target, ""
-        self.schedule(enrollment, DueStep.Kind.RUN, target, self.now)
+        self.schedule(enrollment, DueStep.Kind.RUN, target, at or self.now)
 
     def branch(self, enrollment: Enrollment, step: Step) -> str | None:
         for choice in step.branch or []:
