@@ -160,6 +160,18 @@ class _Gated:
     step: Step
 
 
+def branch_target(customer_id: int, step: Step, now: datetime) -> str | None:
+    """The step the first matching ``branch`` condition leads to, if any (one query each)."""
+    for choice in step.branch or []:
+        try:
+            condition = compile_condition(choice.when, now=now)
+        except ConditionError:
+            continue
+        if Customer.objects.filter(pk=customer_id).filter(condition).exists():
+            return choice.goto
+    return None
+
+
 _VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 
 
@@ -360,14 +372,7 @@ class Batch:
         self.schedule(enrollment, DueStep.Kind.RUN, target, at or self.now)
 
     def branch(self, enrollment: Enrollment, step: Step) -> str | None:
-        for choice in step.branch or []:
-            try:
-                condition = compile_condition(choice.when, now=self.now)
-            except ConditionError:
-                continue
-            if Customer.objects.filter(pk=enrollment.customer_id).filter(condition).exists():
-                return choice.goto
-        return None
+        return branch_target(enrollment.customer_id, step, self.now)
 
     def end(self, enrollment: Enrollment, status: str, reason: str) -> None:
         enrollment.status, enrollment.end_reason = status, reason

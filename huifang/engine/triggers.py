@@ -334,14 +334,23 @@ def end_enrollments(ids: Sequence[int], status: str, reason: str, now: datetime)
 
 
 def answer(replies: Sequence[tuple[Enrollment, Plan]], now: datetime) -> None:
-    """The customer replied while a step waited for it: stop, continue, or go to a step."""
+    """The customer replied while a step waited for it: follow a matching branch, else stop,
+    continue, or go to the step ``on_reply`` names."""
+    from .runner import branch_target
+
     done, moves = [], []
     for enrollment, current in replies:
         step = current.steps.get(enrollment.step)
-        if step is None or step.on_reply == "stop":
+        if step is None:
             done.append(enrollment.pk)
             continue
-        target = current.following(step.id) if step.on_reply == "continue" else step.on_reply
+        # A branch decides first (a low survey score → a call); otherwise on_reply.
+        target = branch_target(enrollment.customer_id, step, now)
+        if target is None and step.on_reply == "stop":
+            done.append(enrollment.pk)
+            continue
+        if target is None:
+            target = current.following(step.id) if step.on_reply == "continue" else step.on_reply
         if target is None:
             done.append(enrollment.pk)
         else:

@@ -81,6 +81,10 @@ def activate(
         if not was_paused:
             rule.status = Rule.Status.ACTIVE
         rule.save(update_fields=["current_version", "status", "updated_at"])
+        if rule.status == Rule.Status.ACTIVE:
+            # Scheduled triggers are evaluated at once rather than at the next minute, once the
+            # activation is committed (never for one that rolls back).
+            transaction.on_commit(_evaluate_soon)
         running = Enrollment.objects.filter(rule=rule, status=Enrollment.Status.ACTIVE).exclude(
             version=version
         )
@@ -90,6 +94,12 @@ def activate(
             ids = list(running.values_list("pk", flat=True))
             return end_enrollments(ids, Enrollment.Status.ENDED, "version_changed", now)
     return 0
+
+
+def _evaluate_soon() -> None:
+    from huifang.engine.tasks import evaluate_now
+
+    evaluate_now()
 
 
 def rollback(
