@@ -63,7 +63,10 @@ class Enrollment(models.Model):
         "rules.Rule", on_delete=models.CASCADE, related_name="enrollments", db_index=False
     )
     version = models.ForeignKey(
-        "rules.RuleVersion", on_delete=models.PROTECT, related_name="enrollments"
+        "rules.RuleVersion",
+        on_delete=models.PROTECT,
+        related_name="enrollments",
+        db_index=False,  # always looked up with the rule first
     )
     customer = models.ForeignKey(
         "customers.Customer",
@@ -108,7 +111,9 @@ class Enrollment(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "status"], name="enrollment_customer_idx"),
-            models.Index(fields=["rule", "status"], name="enrollment_rule_idx"),
+            # "The enrollments this evaluation just made" (a rule's active ones are found
+            # through enrollment_one_active).
+            models.Index(fields=["rule", "started_at"], name="enrollment_rule_started_idx"),
         ]
 
     def __str__(self) -> str:
@@ -185,6 +190,8 @@ class TriggerCursor(models.Model):
     )
     evaluated_through = models.DateField(_("evaluated through"))
     evaluated_at = models.DateTimeField(_("evaluated at"))
+    # Event rules: the newest event a full evaluation has looked at.
+    last_event_id = models.BigIntegerField(_("last event evaluated"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("trigger cursor")

@@ -33,6 +33,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -45,7 +46,7 @@ from huifang.customers.event_types import event_types
 from huifang.customers.models import Customer, Event
 from huifang.outbox.models import Message, Reason
 from huifang.rules.conditions import compile_condition
-from huifang.rules.document import DateTrigger, EventTrigger, RecurringTrigger
+from huifang.rules.document import DateTrigger, EventTrigger, RecurringTrigger, SegmentTrigger
 from huifang.rules.models import Rule
 
 from .calendar import BusinessCalendar
@@ -73,6 +74,7 @@ class Enrolled:
     id: int
     customer_id: int
     anchor_at: datetime
+    event_id: int | None = None
 
 
 def active_rules(*kinds: str) -> list[tuple[Rule, Plan]]:
@@ -144,8 +146,8 @@ def enroll(
         if not returning:
             cursor.execute(sql, params)
             return [Enrolled(0, 0, now)] * max(cursor.rowcount, 0)
-        cursor.execute(sql + " RETURNING id, customer_id, anchor_at", params)
-        return [Enrolled(i, c, _aware(a)) for i, c, a in cursor.fetchall()]
+        cursor.execute(sql + " RETURNING id, customer_id, anchor_at, event_id", params)
+        return [Enrolled(i, c, _aware(a), e) for i, c, a, e in cursor.fetchall()]
 
 
 def schedule_first(
@@ -154,14 +156,20 @@ def schedule_first(
     due: Any,
     *,
     paused: bool = False,
+    zones: bool = True,
 ) -> None:
-    """The first due step of each new enrollment; ``due(row, zone)`` says when."""
+    """The first due step of each new enrollment; ``due(row, zone)`` says when (``zones``:
+    whether it needs the customer's time zone at all)."""
     if not enrolled:
         return
-    zones = dict(
-        Customer.objects.filter(pk__in={e.customer_id for e in enrolled}).values_list(
-            "id", "time_zone"
+    known = (
+        dict(
+            Customer.objects.filter(pk__in={e.customer_id for e in enrolled}).values_list(
+                "id", "time_zone"
+            )
         )
+        if zones
+        else {}
     )
     status = DueStep.Status.PAUSED if paused else DueStep.Status.DUE
     DueStep.objects.bulk_create(
@@ -170,7 +178,7 @@ def schedule_first(
                 enrollment_id=row.id,
                 kind=DueStep.Kind.RUN,
                 step=current.first_step,
-                due_at=due(row, zone(zones.get(row.customer_id, settings.TIME_ZONE))),
+                due_at=due(row, zone(known.get(row.customer_id, settings.TIME_ZONE))),
                 status=status,
             )
             for row in enrolled
@@ -224,14 +232,12 @@ def on_events(events: Sequence[Event], now: datetime) -> None:
     react(events, now)
     types = {event.type for event in events}
     ids = [event.pk for event in events]
-    calendar: BusinessCalendar | None = None
     for rule, current in active_rules("event"):
         trigger = current.document.trigger
         assert isinstance(trigger, EventTrigger)
         if trigger.event not in types:
             continue
-        calendar = calendar or BusinessCalendar.load()
-        enroll_events(rule, current, Event.objects.filter(pk__in=ids), now, calendar)
+        enroll_events(rule, current, Event.objects.filter(pk__in=ids), now, few=True)
 
 
 def enroll_events(
@@ -239,24 +245,32 @@ def enroll_events(
     current: Plan,
     events: QuerySet[Event],
     now: datetime,
-    calendar: BusinessCalendar,
+    calendar: BusinessCalendar | None = None,
+    *,
+    few: bool = False,
 ) -> list[Enrolled]:
+    """Enroll the customers of ``events`` that the rule's event trigger accepts.
+
+    ``few``: a handful of events just ingested, where fetching the new rows back and
+    scheduling them from Python is quicker than composing a second statement; otherwise (a
+    full evaluation) the first steps are scheduled in SQL, however many there are.
+    """
     trigger = current.document.trigger
     assert isinstance(trigger, EventTrigger)
     delay = trigger.delay
     # An event so old that its first step would be missed anyway enrolls no one (an import of
-    # last year's orders must not fill the outbox with missed messages).
-    horizon = (
-        now
-        - current.grace
-        - (fixed(delay) * 2 if delay else timedelta(0))
-        - timedelta(days=14 if delay and delay.business_days else 0)
-    )
+    # last year's orders must not fill the outbox with missed messages). Business days are
+    # bounded generously: a week of five working days plus a fortnight of holidays.
+    if delay is not None and delay.business_days is not None:
+        longest = timedelta(days=delay.business_days * 7 / 5 + 14)
+    else:
+        longest = fixed(delay) if delay else timedelta(0)
+    horizon = now - current.grace - longest
     source = events.filter(type=trigger.event, occurred_at__gte=horizon).filter(
         compile_condition(trigger.where, now=now, events=True, prefix="customer__")
         & compile_condition(current.document.audience, now=now, prefix="customer__")
     )
-    in_sql = delay is None or delay.business_days is None
+    in_sql = not few and (delay is None or delay.business_days is None)
     enrolled = enroll(
         current,
         source,
@@ -273,12 +287,19 @@ def enroll_events(
             plus = fixed(delay) if delay else timedelta(0)
             schedule_first_in_sql(current, now, F("anchor_at") + Value(plus), paused=paused)
         return enrolled
-    schedule_first(
-        current,
-        enrolled,
-        lambda row, zone_: after(row.anchor_at, delay, zone_, calendar),
-        paused=paused,
-    )
+    if delay is not None and delay.business_days is not None:
+        days = calendar or BusinessCalendar.load()
+        schedule_first(
+            current,
+            enrolled,
+            lambda row, zone_: after(row.anchor_at, delay, zone_, days),
+            paused=paused,
+        )
+    else:
+        plus = fixed(delay) if delay else timedelta(0)
+        schedule_first(
+            current, enrolled, lambda row, zone_: row.anchor_at + plus, paused=paused, zones=False
+        )
     return enrolled
 
 
@@ -389,7 +410,7 @@ def evaluate(rule: Rule, now: datetime, *, calendar: BusinessCalendar | None = N
     with transaction.atomic():
         cursor = TriggerCursor.objects.select_for_update().filter(rule=rule).first()
         if kind == "segment":
-            count = evaluate_segment(rule, current, now)
+            count = evaluate_segment(rule, current, now, first=cursor is None)
             through = local_today(now)
         else:
             today = local_today(now)
@@ -407,8 +428,14 @@ def evaluate(rule: Rule, now: datetime, *, calendar: BusinessCalendar | None = N
     return count
 
 
-def evaluate_segment(rule: Rule, current: Plan, now: datetime) -> int:
+def evaluate_segment(rule: Rule, current: Plan, now: datetime, *, first: bool = False) -> int:
+    """Record who is in the segment now; enroll those who entered since the last evaluation.
+
+    On a rule's first evaluation everyone inside is new to the table, but they did not *enter*:
+    they are recorded without being enrolled, unless the trigger says ``include_existing``.
+    """
     trigger = current.document.trigger
+    assert isinstance(trigger, SegmentTrigger)
     members = Customer.objects.filter(
         compile_condition(getattr(trigger, "where", None), now=now)
         & compile_condition(current.document.audience, now=now)
@@ -421,6 +448,8 @@ def evaluate_segment(rule: Rule, current: Plan, now: datetime) -> int:
         v_customer=F("id"),
         v_at=Value(now, output_field=DateTimeField()),
     )
+    # Rows added by this evaluation are the ones with a higher id than any before it.
+    before = SegmentMember.objects.aggregate(m=Max("id"))["m"] or 0
     select, params = entering.query.sql_with_params()
     table = SegmentMember._meta.db_table
     with connection.cursor() as db:
@@ -429,13 +458,13 @@ def evaluate_segment(rule: Rule, current: Plan, now: datetime) -> int:
             f"SELECT * FROM ({select}) source WHERE true ON CONFLICT DO NOTHING",
             params,
         )
-    entered = Customer.objects.filter(
-        Exists(SegmentMember.objects.filter(rule=rule, customer_id=OuterRef("id"), entered_at=now))
-    )
+    if first and not trigger.include_existing:
+        return 0
+    entered = SegmentMember.objects.filter(rule=rule, pk__gt=before)
     enrolled = enroll(
         current,
         entered,
-        customer="id",
+        customer="customer_id",
         anchor=Value(f"segment:{now:%Y-%m-%dT%H:%M:%S}", output_field=CharField()),
         anchor_at=Value(now, output_field=DateTimeField()),
         event=Value(None, output_field=IntegerField()),
@@ -495,6 +524,9 @@ def evaluate_dates(
     assert isinstance(trigger, DateTrigger)
     at = time.fromisoformat(trigger.at)
     audience = current.document.audience
+    days = list(days)
+    if trigger.event:
+        return _evaluate_event_dates(current, trigger, days, at, now, calendar)
     count = 0
     for day in days:
         target = _target(day, trigger, calendar)
@@ -502,35 +534,61 @@ def evaluate_dates(
         def due(row: Enrolled, zone_: Any, day: date = day) -> datetime:
             return datetime.combine(day, at, tzinfo=zone_).astimezone(UTC)
 
-        if trigger.event:
-            source: QuerySet[Any] = Event.objects.filter(
-                type=trigger.event, **{f"properties__{trigger.property}": target.isoformat()}
-            ).filter(compile_condition(audience, now=now, prefix="customer__"))
-            enrolled = enroll(
-                current,
-                source,
-                customer="customer_id",
-                anchor=Concat(Value("date:"), Cast("id", CharField()), output_field=CharField()),
-                anchor_at=Value(now, output_field=DateTimeField()),
-                event=F("id"),
-                now=now,
-            )
-        else:
-            source = Customer.objects.filter(
-                _matches_date(trigger, target) & compile_condition(audience, now=now)
-            )
-            enrolled = enroll(
-                current,
-                source,
-                customer="id",
-                anchor=Value(f"date:{day.isoformat()}", output_field=CharField()),
-                anchor_at=Value(now, output_field=DateTimeField()),
-                event=Value(None, output_field=IntegerField()),
-                now=now,
-            )
+        source = Customer.objects.filter(
+            _matches_date(trigger, target) & compile_condition(audience, now=now)
+        )
+        enrolled = enroll(
+            current,
+            source,
+            customer="id",
+            anchor=Value(f"date:{day.isoformat()}", output_field=CharField()),
+            anchor_at=Value(now, output_field=DateTimeField()),
+            event=Value(None, output_field=IntegerField()),
+            now=now,
+        )
         schedule_first(current, enrolled, due)
         count += len(enrolled)
     return count
+
+
+def _evaluate_event_dates(
+    current: Plan,
+    trigger: DateTrigger,
+    days: list[date],
+    at: time,
+    now: datetime,
+    calendar: BusinessCalendar,
+) -> int:
+    """A date property of events (``contract_ends.ends_on``): every day at once, in one pass
+    over the events (the property is read per row, so one pass instead of one per day)."""
+    day_of = {_target(day, trigger, calendar).isoformat(): day for day in days}
+    if not day_of:
+        return 0
+    key = f"properties__{trigger.property}"
+    source = Event.objects.filter(type=trigger.event, **{f"{key}__in": list(day_of)}).filter(
+        compile_condition(current.document.audience, now=now, prefix="customer__")
+    )
+    enrolled = enroll(
+        current,
+        source,
+        customer="customer_id",
+        anchor=Concat(Value("date:"), Cast("id", CharField()), output_field=CharField()),
+        anchor_at=Value(now, output_field=DateTimeField()),
+        event=F("id"),
+        now=now,
+    )
+    if not enrolled:
+        return 0
+    dates = dict(
+        Event.objects.filter(pk__in=[row.event_id for row in enrolled]).values_list("id", key)
+    )
+
+    def due(row: Enrolled, zone_: Any) -> datetime:
+        day = day_of[str(dates[row.event_id])]
+        return datetime.combine(day, at, tzinfo=zone_).astimezone(UTC)
+
+    schedule_first(current, enrolled, due)
+    return len(enrolled)
 
 
 def period_days(trigger: RecurringTrigger) -> int:
@@ -593,17 +651,34 @@ def evaluate_recurring(rule: Rule, current: Plan, days: Sequence[date], now: dat
 
 
 def evaluate_all(now: datetime) -> dict[str, int]:
-    """Every active rule over all customers at once: event rules over the events still young
-    enough to act on, scheduled rules for today. Idempotent: a second pass enrolls no one."""
+    """Every active rule over all customers at once (``huifang engine --once``, benchmarks).
+
+    Scheduled rules as the scheduler would, forced. Event rules enroll as events arrive; here
+    they also look at the events stored since their last full evaluation — on the first one,
+    every event still young enough to act on (a backfill after activation). Idempotent: a
+    second pass enrolls no one.
+    """
     calendar = BusinessCalendar.load()
     results = {}
+    newest = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
     for rule, current in active_rules():
-        if current.document.trigger.kind == "event":
-            results[rule.key] = len(
-                enroll_events(rule, current, Event.objects.all(), now, calendar)
-            )
-        else:
+        if current.document.trigger.kind != "event":
             results[rule.key] = evaluate(rule, now, calendar=calendar)
+            continue
+        with transaction.atomic():
+            cursor = TriggerCursor.objects.select_for_update().filter(rule=rule).first()
+            events = Event.objects.filter(pk__lte=newest)
+            if cursor is not None and cursor.last_event_id is not None:
+                events = events.filter(pk__gt=cursor.last_event_id)
+            results[rule.key] = len(enroll_events(rule, current, events, now, calendar))
+            TriggerCursor.objects.update_or_create(
+                rule=rule,
+                defaults={
+                    "evaluated_through": local_today(now),
+                    "evaluated_at": now,
+                    "last_event_id": newest,
+                },
+            )
     return results
 
 

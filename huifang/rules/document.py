@@ -73,6 +73,10 @@ class DateTrigger(Strict):
 class SegmentTrigger(Strict):
     kind: Literal["segment"]
     where: Condition
+    include_existing: bool = Field(
+        False,
+        description="also enroll the customers already in the segment when the rule first runs",
+    )
 
 
 class RecurringTrigger(Strict):

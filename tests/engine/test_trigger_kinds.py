@@ -184,3 +184,39 @@ def test_old_events_enroll_nobody() -> None:
     assert not Enrollment.objects.exists()
     world.event(customer, "purchase", at=local("2026-11-01 10:00"), amount=100)  # yesterday
     assert Enrollment.objects.count() == 1
+
+
+@pytest.mark.parametrize(("include_existing", "enrolled"), [(False, 0), (True, 1)])
+def test_customers_already_in_a_segment_did_not_enter_it(
+    include_existing: bool, enrolled: int
+) -> None:
+    world = World(local("2026-11-02 10:00"))
+    world.customer(tier="vip")
+    world.rule(
+        rule(
+            "vips",
+            {
+                "kind": "segment",
+                "where": {"field": "tier", "op": "eq", "value": "vip"},
+                "include_existing": include_existing,
+            },
+        )
+    )
+    world.evaluate(force=True)
+    assert Enrollment.objects.count() == enrolled
+    newcomer = world.customer(tier="vip")
+    world.evaluate(force=True)
+    assert Enrollment.objects.filter(customer=newcomer).count() == 1
+
+
+def test_a_full_evaluation_backfills_recent_events_once() -> None:
+    from huifang.engine.triggers import evaluate_all
+
+    world = World(local("2026-11-02 10:00"))
+    customer = world.customer()
+    world.event(customer, "purchase", at=local("2026-11-01 10:00"), amount=100)
+    world.rule(rule("after-purchase", {"kind": "event", "event": "purchase", "delay": {"days": 3}}))
+    assert not Enrollment.objects.exists()  # activation alone does not reach back
+    assert evaluate_all(world.now)["after-purchase"] == 1
+    assert evaluate_all(world.now)["after-purchase"] == 0
+    assert DueStep.objects.get().due_at == local("2026-11-04 10:00")

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from huifang.engine.clock import DatabaseClock
 from huifang.engine.runner import loop, run_until_idle
-from huifang.engine.triggers import evaluate_scheduled
+from huifang.engine.triggers import evaluate_all
 
 
 class Command(BaseCommand):
@@ -21,13 +21,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--once",
             action="store_true",
-            help="evaluate scheduled triggers, process everything due, print counts and exit",
+            help="evaluate every rule, process everything due, print counts and exit",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["once"]:
             clock = DatabaseClock()
-            enrolled = evaluate_scheduled(clock.now(), force=True)
+            enrolled = evaluate_all(clock.now())
             processed = run_until_idle(clock)
             self.stdout.write(json.dumps({"enrolled": enrolled, "processed": processed}))
             return
