@@ -150,6 +150,27 @@ def pause(rules: Iterable[Rule]) -> int:
     return count
 
 
+def archive(rules: Iterable[Rule], *, now: Any = None) -> int:
+    """Retire rules: nothing new enrolls, running plans end and their pending steps are
+    cancelled. The versions, plans and messages stay as history; a rule can be activated again."""
+    from huifang.engine.models import Enrollment
+    from huifang.engine.triggers import end_enrollments
+
+    ids = [rule.pk for rule in rules]
+    now = now or timezone.now()
+    with transaction.atomic():
+        count = (
+            Rule.objects.filter(pk__in=ids)
+            .exclude(status=Rule.Status.ARCHIVED)
+            .update(status=Rule.Status.ARCHIVED, updated_at=now)
+        )
+        running = Enrollment.objects.filter(rule_id__in=ids, status=Enrollment.Status.ACTIVE)
+        end_enrollments(
+            list(running.values_list("pk", flat=True)), Enrollment.Status.ENDED, "archived", now
+        )
+    return count
+
+
 def resume(rules: Iterable[Rule]) -> int:
     """Run paused rules again. Steps that fell due meanwhile run now if still within the
     rule's misfire grace, else they are marked missed, exactly as after downtime."""

@@ -172,3 +172,15 @@ def test_the_rules_command(world: World) -> None:
         call_command("rules", "pause", "nope")
     with pytest.raises(CommandError, match="no version 9"):
         call_command("rules", "rollback", rule.key, "--to", "9")
+
+
+def test_archiving_ends_running_plans_and_keeps_history(world: World) -> None:
+    rule, _v2 = in_flight(world)
+    call_command("rules", "archive", rule.key, stdout=StringIO())
+    rule.refresh_from_db()
+    assert rule.status == "archived"
+    enrollment = Enrollment.objects.get()
+    assert (enrollment.status, enrollment.end_reason) == ("ended", "archived")
+    world.event(world.customer(), "visit")
+    assert Enrollment.objects.count() == 1
+    assert Message.objects.filter(step="first").count() == 1  # history stays

@@ -13,6 +13,7 @@ from huifang.rules.models import Rule
 from huifang.rules.services import (
     InFlight,
     activate,
+    archive,
     copy_rule,
     exported,
     pause,
@@ -53,7 +54,11 @@ class Command(BaseCommand):
         back.add_argument(
             "--in-flight", choices=InFlight.choices, default=InFlight.KEEP, help=IN_FLIGHT_HELP
         )
-        for name, text in (("pause", "pause rules"), ("resume", "resume paused rules")):
+        for name, text in (
+            ("pause", "pause rules"),
+            ("resume", "resume paused rules"),
+            ("archive", "retire rules: running plans end"),
+        ):
             sub.add_parser(name, help=text).add_argument("keys", nargs="+")
         copier = sub.add_parser("copy", help="copy a rule into a new draft")
         copier.add_argument("key")
@@ -97,9 +102,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{rule.key}: version {version.number} runs version {old.number}'s content"
             )
-        elif action in ("pause", "resume"):
+        elif action in ("pause", "resume", "archive"):
             rules = [self.rule(key) for key in options["keys"]]
-            count = (pause if action == "pause" else resume)(rules)
+            count = {"pause": pause, "resume": resume, "archive": archive}[action](rules)
             self.stdout.write(f"{action}d {count} rule(s)")
         elif action == "copy":
             try:
