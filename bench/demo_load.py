@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,16 +23,10 @@ import time
 import uuid
 from pathlib import Path
 
+from common import postgres_answers
+
 ROOT = Path(__file__).resolve().parent.parent
 LOADED = re.compile(r"Loaded ([\d,]+) customers and ([\d,]+) events in ([\d.]+) s")
-
-
-def postgres_answers() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        return False
-    return True
 
 
 def huifang(env: dict[str, str], *args: str) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,16 +39,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from common import postgres_answers
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnop"
-
-
-def postgres_answers() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
-    except OSError:
-        return False
-    return True
 
 
 def run(env: dict[str, str], *args: str, timeout: int = 7200) -> str:

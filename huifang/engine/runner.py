@@ -298,12 +298,7 @@ class Batch:
             source_key=f"due:{due.pk}",
         )
         self.new_messages.append(message)
-        if late:
-            self.missed.append(due.pk)
-            self.drop(message, Reason.MISSED)
-            self.after_send(enrollment, current, step, delivered=False)
-        else:
-            self.gated.append(_Gated(message, enrollment, current, step))
+        self.offer(due, message, enrollment, current, step, late)
 
     def retry_send(
         self, due: DueStep, enrollment: Enrollment, current: Plan, step: Step, late: bool
@@ -312,6 +307,19 @@ class Batch:
         if message is None or message.status != Message.Status.DEFERRED:
             return
         self.old_messages.append(message)
+        self.offer(due, message, enrollment, current, step, late)
+
+    def offer(
+        self,
+        due: DueStep,
+        message: Message,
+        enrollment: Enrollment,
+        current: Plan,
+        step: Step,
+        late: bool,
+    ) -> None:
+        """Hand the message to the gate, or, when it is past the misfire grace, mark it
+        missed and move on without it."""
         if late:
             self.missed.append(due.pk)
             self.drop(message, Reason.MISSED)

@@ -461,11 +461,19 @@ def evaluate_segment(rule: Rule, current: Plan, now: datetime, *, first: bool = 
     if first and not trigger.include_existing:
         return 0
     entered = SegmentMember.objects.filter(rule=rule, pk__gt=before)
+    anchor = f"segment:{now:%Y-%m-%dT%H:%M:%S}"
+    return enroll_now(current, entered, customer="customer_id", anchor=anchor, now=now)
+
+
+def enroll_now(
+    current: Plan, source: QuerySet[Any], *, customer: str, anchor: str, now: datetime
+) -> int:
+    """Enroll customers whose first step is due at once (segment entry, a recurring turn)."""
     enrolled = enroll(
         current,
-        entered,
-        customer="customer_id",
-        anchor=Value(f"segment:{now:%Y-%m-%dT%H:%M:%S}", output_field=CharField()),
+        source,
+        customer=customer,
+        anchor=Value(anchor, output_field=CharField()),
         anchor_at=Value(now, output_field=DateTimeField()),
         event=Value(None, output_field=IntegerField()),
         now=now,
@@ -633,21 +641,8 @@ def evaluate_recurring(rule: Rule, current: Plan, days: Sequence[date], now: dat
         .annotate(v_phase=_phase(trigger))
         .filter(turn)
     )
-    enrolled = enroll(
-        current,
-        source,
-        customer="id",
-        anchor=Value(
-            f"recurring:{days[-1].isoformat()}" if days else "recurring", output_field=CharField()
-        ),
-        anchor_at=Value(now, output_field=DateTimeField()),
-        event=Value(None, output_field=IntegerField()),
-        now=now,
-        returning=False,
-    )
-    if enrolled:
-        schedule_first_in_sql(current, now, Value(now))
-    return len(enrolled)
+    anchor = f"recurring:{days[-1].isoformat()}" if days else "recurring"
+    return enroll_now(current, source, customer="id", anchor=anchor, now=now)
 
 
 def evaluate_all(now: datetime) -> dict[str, int]:
