@@ -105,7 +105,11 @@ def process(ids: Sequence[int], token: str, clock: Clock) -> int:
         now = clock.now()
         taken = _take(ids, token, now)
         if taken:
-            dues = list(DueStep.objects.filter(pk__in=taken).select_related("message"))
+            dues = list(
+                DueStep.objects.filter(pk__in=taken)
+                .select_related("message")
+                .order_by("due_at", "id")
+            )
             Batch(now).run(dues)
     return len(taken)
 

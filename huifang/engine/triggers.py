@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import (
+    BigIntegerField,
     CharField,
     DateTimeField,
     Exists,
@@ -54,6 +55,8 @@ from .models import DueStep, Enrollment, SegmentMember, TriggerCursor
 from .plans import Plan, after, fixed, plan, zone
 
 ENROLLMENT = Enrollment._meta.db_table
+# A typed NULL: PostgreSQL reads a bare NULL in a sub-select as text, which a bigint refuses.
+NO_EVENT = Cast(Value(None), output_field=BigIntegerField())
 COLUMNS = [
     "rule_id",
     "version_id",
@@ -289,11 +292,24 @@ def enroll_events(
         return enrolled
     if delay is not None and delay.business_days is not None:
         days = calendar or BusinessCalendar.load()
+        zones = dict(
+            Customer.objects.filter(pk__in={e.customer_id for e in enrolled}).values_list(
+                "id", "time_zone"
+            )
+        )
+        dues = {
+            row.id: after(
+                row.anchor_at, delay, zone(zones.get(row.customer_id, settings.TIME_ZONE)), days
+            )
+            for row in enrolled
+        }
+        # The horizon above is generous for business days; the exact due time decides.
+        stale = {pk for pk, at in dues.items() if at < now - current.grace}
+        if stale:
+            Enrollment.objects.filter(pk__in=stale).delete()
+            enrolled = [row for row in enrolled if row.id not in stale]
         schedule_first(
-            current,
-            enrolled,
-            lambda row, zone_: after(row.anchor_at, delay, zone_, days),
-            paused=paused,
+            current, enrolled, lambda row, zone_: dues[row.id], paused=paused, zones=False
         )
     else:
         plus = fixed(delay) if delay else timedelta(0)
@@ -415,13 +431,19 @@ def evaluate(rule: Rule, now: datetime, *, calendar: BusinessCalendar | None = N
         else:
             today = local_today(now)
             first = cursor.evaluated_through + timedelta(days=1) if cursor else today
-            last = today + timedelta(days=1) if kind == "date" else today
+            if kind == "date":
+                # Today and tomorrow are looked at on every evaluation (a customer imported
+                # at 15:00 whose birthday is tomorrow is still greeted); days missed since the
+                # last evaluation are caught up. Anchors keep each date to one enrollment.
+                first, last = min(first, today), today + timedelta(days=1)
+            else:
+                last = today
             days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
             if kind == "date":
                 count = evaluate_dates(rule, current, days, now, calendar)
             else:
                 count = evaluate_recurring(rule, current, days, now)
-            through = max(last, cursor.evaluated_through) if cursor else last
+            through = max(today, cursor.evaluated_through) if cursor else today
         TriggerCursor.objects.update_or_create(
             rule=rule, defaults={"evaluated_through": through, "evaluated_at": now}
         )
@@ -475,7 +497,7 @@ def enroll_now(
         customer=customer,
         anchor=Value(anchor, output_field=CharField()),
         anchor_at=Value(now, output_field=DateTimeField()),
-        event=Value(None, output_field=IntegerField()),
+        event=NO_EVENT,
         now=now,
         returning=False,
     )
@@ -551,7 +573,7 @@ def evaluate_dates(
             customer="id",
             anchor=Value(f"date:{day.isoformat()}", output_field=CharField()),
             anchor_at=Value(now, output_field=DateTimeField()),
-            event=Value(None, output_field=IntegerField()),
+            event=NO_EVENT,
             now=now,
         )
         schedule_first(current, enrolled, due)
@@ -688,9 +710,7 @@ def evaluate_scheduled(now: datetime, *, force: bool = False) -> dict[str, int]:
         cursor = cursors.get(rule.pk)
         kind = current.document.trigger.kind
         if not force and cursor is not None:
-            if kind == "segment" and now - cursor.evaluated_at < every:
-                continue
-            if kind == "date" and cursor.evaluated_through > today:
+            if kind in ("segment", "date") and now - cursor.evaluated_at < every:
                 continue
             if kind == "recurring" and cursor.evaluated_through >= today:
                 continue

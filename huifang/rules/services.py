@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +172,7 @@ def archive(rules: Iterable[Rule], *, now: Any = None) -> int:
     return count
 
 
-def resume(rules: Iterable[Rule]) -> int:
+def resume(rules: Iterable[Rule], *, now: Any = None) -> int:
     """Run paused rules again. Steps that fell due meanwhile run now if still within the
     rule's misfire grace, else they are marked missed, exactly as after downtime."""
     from huifang.engine.models import DueStep
@@ -186,7 +187,22 @@ def resume(rules: Iterable[Rule]) -> int:
             enrollment__rule__status=Rule.Status.ACTIVE,
             status=DueStep.Status.PAUSED,
         ).update(status=DueStep.Status.DUE)
+        _skip_paused_time(ids, now or timezone.now())
     return count
+
+
+def _skip_paused_time(ids: list[int], now: Any) -> None:
+    """A paused rule's triggers do not catch up on the pause (unlike downtime): dates and
+    recurring turns carry on from today, full evaluations from the newest event."""
+    from huifang.customers.models import Event
+    from huifang.engine.models import TriggerCursor
+    from huifang.engine.triggers import local_today
+
+    yesterday = local_today(now) - timedelta(days=1)
+    cursors = TriggerCursor.objects.filter(rule_id__in=ids)
+    cursors.filter(evaluated_through__lt=yesterday).update(evaluated_through=yesterday)
+    newest = Event.objects.order_by("-id").values_list("id", flat=True).first()
+    cursors.filter(last_event_id__isnull=False).update(last_event_id=newest)
 
 
 def exported(rule: Rule) -> dict[str, Any]:

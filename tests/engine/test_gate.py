@@ -18,11 +18,11 @@ pytestmark = pytest.mark.django_db
 OPEN_ALL_DAY = {"start": "00:00", "end": "00:00"}
 
 
-def send_rule(key: str, send: dict, **policy: object) -> dict:
+def send_rule(key: str, send: dict, *, delay_minutes: int = 0, **policy: object) -> dict:
     return {
         "key": key,
         "name": key,
-        "trigger": {"kind": "event", "event": "visit"},
+        "trigger": {"kind": "event", "event": "visit", "delay": {"minutes": delay_minutes}},
         "policy": {"quiet_hours": OPEN_ALL_DAY, **policy},
         "steps": [{"id": "only", "send": send}],
     }
@@ -57,7 +57,11 @@ def test_no_address_drops(world: World) -> None:
 def test_a_cap_defers_until_the_window_frees_or_drops(world: World, on_cap: str) -> None:
     cap = [{"channel": "sms", "max": 1, "per_days": 7}]
     world.rule(send_rule("first", {"channel": "sms", "template": "a"}))
-    world.rule(send_rule("second", {"channel": "sms", "template": "b"}, caps=cap, on_cap=on_cap))
+    world.rule(
+        send_rule(
+            "second", {"channel": "sms", "template": "b"}, delay_minutes=5, caps=cap, on_cap=on_cap
+        )
+    )
     customer = world.customer()
     world.event(customer, "visit")
     world.travel(timedelta(days=10))
