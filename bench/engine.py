@@ -39,7 +39,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from common import postgres_answers
+try:
+    from common import postgres_answers
+except ImportError:  # imported as bench.engine
+    from bench.common import postgres_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnop"

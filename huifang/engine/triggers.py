@@ -462,7 +462,12 @@ def evaluate_segment(rule: Rule, current: Plan, now: datetime, *, first: bool = 
         compile_condition(getattr(trigger, "where", None), now=now)
         & compile_condition(current.document.audience, now=now)
     )
-    SegmentMember.objects.filter(rule=rule).exclude(customer_id__in=members.values("id")).delete()
+    # NOT EXISTS, not NOT IN: PostgreSQL turns NOT IN over a large sub-select that does not
+    # fit work_mem into a nested loop (minutes at a million customers), NOT EXISTS into a
+    # hashed anti-join.
+    SegmentMember.objects.filter(rule=rule).exclude(
+        Exists(members.filter(pk=OuterRef("customer_id")))
+    ).delete()
     entering = members.filter(
         ~Exists(SegmentMember.objects.filter(rule=rule, customer_id=OuterRef("id")))
     ).values(

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
@@ -295,8 +295,11 @@ def _in(lookup: str, value: Any, spec: FieldSpec, now: datetime) -> Q:
 
 def _not_in(lookup: str, value: Any, spec: FieldSpec, now: datetime) -> Q:
     if spec.kind == TAGS:
+        # NOT EXISTS rather than NOT IN (sub-select): PostgreSQL plans the latter as a
+        # nested loop once the tagged set outgrows work_mem.
         base = lookup.removesuffix("tags__name")
-        return ~Q(**{f"{base}pk__in": _tagged_any(value)})
+        outer = f"{base.removesuffix('__')}_id" if base else "pk"
+        return Q(~Exists(_tagged_any(value).filter(customer_id=OuterRef(outer))))
     return ~Q(**{f"{lookup}__in": value}) | Q(**{f"{lookup}__isnull": True})
 
 
