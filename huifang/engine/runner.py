@@ -34,7 +34,7 @@ from huifang.customers.models import Customer
 from huifang.integrations import transport_for
 from huifang.outbox.models import Message, Reason
 from huifang.rules.conditions import ConditionError, compile_condition
-from huifang.rules.document import Step
+from huifang.rules.document import Duration, Step
 from huifang.rules.models import Rule
 from huifang.tasks.models import Task
 
@@ -42,7 +42,7 @@ from .calendar import BusinessCalendar
 from .clock import Clock, DatabaseClock
 from .gate import DEFER, SEND, Gate, cap_window
 from .models import DueStep, Enrollment
-from .plans import Plan, after, channels_of, plan, zone
+from .plans import Plan, after, channels_of, fixed, plan, zone
 
 logger = logging.getLogger("huifang.engine")
 
@@ -243,13 +243,21 @@ class Batch:
                 "rule_id",
             )
         }
-        customer_ids = {e.customer_id for e in self.enrollments.values()}
-        self.zones = dict(
-            Customer.objects.filter(pk__in=customer_ids).values_list("id", "time_zone")
-        )
 
     def zone_of(self, enrollment: Enrollment) -> Any:
+        """The customer's zone; the batch's zones are read the first time one is needed."""
+        if not self.zones:
+            customer_ids = {e.customer_id for e in self.enrollments.values()}
+            self.zones = dict(
+                Customer.objects.filter(pk__in=customer_ids).values_list("id", "time_zone")
+            )
         return zone(self.zones.get(enrollment.customer_id, settings.TIME_ZONE))
+
+    def later(self, enrollment: Enrollment, duration: Duration) -> datetime:
+        """Now plus ``duration``; only business days need the customer's zone."""
+        if duration.business_days is None:
+            return self.now + fixed(duration)
+        return after(self.now, duration, self.zone_of(enrollment), self.calendar)
 
     def touch(self, enrollment: Enrollment) -> None:
         self.changed[enrollment.pk] = enrollment
@@ -342,9 +350,7 @@ class Batch:
             title=spec.title,
             script=spec.script or "",
             priority=spec.priority,
-            due_at=after(self.now, spec.sla, self.zone_of(enrollment), self.calendar)
-            if spec.sla
-            else None,
+            due_at=self.later(enrollment, spec.sla) if spec.sla else None,
             assign_strategy=spec.assign.strategy if spec.assign else "",
             source_key=f"due:{due.pk}",
             created_at=self.now,
@@ -356,14 +362,13 @@ class Batch:
     def after_send(
         self, enrollment: Enrollment, current: Plan, step: Step, *, delivered: bool
     ) -> None:
-        zone_ = self.zone_of(enrollment)
         if step.wait_reply and delivered:
             enrollment.waiting = Enrollment.Waiting.REPLY
-            at = after(self.now, step.wait_reply, zone_, self.calendar)
+            at = self.later(enrollment, step.wait_reply)
             self.schedule(enrollment, DueStep.Kind.TIMEOUT, step.id, at)
         elif step.wait:
             enrollment.waiting = Enrollment.Waiting.TIME
-            at = after(self.now, step.wait, zone_, self.calendar)
+            at = self.later(enrollment, step.wait)
             self.schedule(enrollment, DueStep.Kind.TIMEOUT, step.id, at)
         else:
             self.advance(enrollment, current, step)
