@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-suite lint bench-demo chromium clean
+.PHONY: run test test-suite lint bench-demo bench-engine chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ lint: $(DEPS)
 
 bench-demo: $(DEPS)
 	$(BIN)/python bench/demo_load.py
+
+bench-engine: $(DEPS)
+	$(BIN)/python bench/engine.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
