@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from huifang.customers.models import Channel, Consent, Customer
+from huifang.customers.models import Channel, Consent
 from huifang.outbox.models import Message, Reason
 
+from . import rows
 from .calendar import BusinessCalendar
 from .plans import Plan, zone
 from .quiet_hours import next_allowed
@@ -73,25 +74,32 @@ class Gate:
         ids = sorted(set(customer_ids))
         if not ids:
             return
-        rows = Customer.objects.filter(pk__in=ids).values_list(
-            "id", "do_not_contact", "time_zone", "phone", "email", "wecom_external_userid"
-        )
-        for cid, dnc, tz, phone, email, wecom in rows:
+        where, params = rows.id_in("id", ids)
+        for cid, dnc, tz, phone, email, wecom in rows.fetch(
+            "SELECT id, do_not_contact, time_zone, phone, email, wecom_external_userid "  # noqa: S608
+            f"FROM customers_customer WHERE {where}",
+            params,
+        ):
             self.customers[cid] = _Customer(
-                cid, dnc, tz, {"phone": phone, "email": email, "wecom_external_userid": wecom}
+                cid, bool(dnc), tz, {"phone": phone, "email": email, "wecom_external_userid": wecom}
             )
+        where, params = rows.id_in("customer_id", ids)
         self.consents |= set(
-            Consent.objects.filter(customer_id__in=ids, status=Consent.Status.GRANTED).values_list(
-                "customer_id", "channel"
+            rows.fetch(
+                f"SELECT customer_id, channel FROM customers_consent WHERE {where} "  # noqa: S608
+                "AND status = %s",
+                [*params, Consent.Status.GRANTED],
             )
         )
         if window:
-            recent = Message.objects.filter(
-                customer_id__in=ids, status=Message.Status.SENT, sent_at__gt=self.now - window
-            ).values_list("customer_id", "channel", "sent_at")
-            for cid, channel, sent_at in recent:
-                if sent_at is not None:
-                    self.sends[cid].append((channel, sent_at))
+            for cid, channel, sent_at in rows.fetch(
+                "SELECT customer_id, channel, sent_at FROM outbox_message "  # noqa: S608
+                f"WHERE {where} AND status = %s AND sent_at > %s",
+                [*params, Message.Status.SENT, rows.to_db_time(self.now - window)],
+            ):
+                at = rows.from_db_time(sent_at)
+                if at is not None:
+                    self.sends[cid].append((channel, at))
 
     def decide(self, message: Message, plan: Plan) -> Decision:
         customer = self.customers.get(message.customer_id)

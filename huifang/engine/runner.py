@@ -38,6 +38,7 @@ from huifang.rules.document import Duration, Step
 from huifang.rules.models import Rule
 from huifang.tasks.models import Task
 
+from . import rows
 from .calendar import BusinessCalendar
 from .clock import Clock, DatabaseClock
 from .gate import DEFER, SEND, Gate, cap_window
@@ -85,33 +86,67 @@ def claim(
         return [row[0] for row in cursor.fetchall()]
 
 
-def _take(ids: Sequence[int], token: str, now: datetime) -> list[int]:
+@dataclass(slots=True)
+class Due:
+    """A claimed due row as the batch reads it (plain values: no model instance per row)."""
+
+    pk: int
+    enrollment_id: int
+    kind: str
+    step: str
+    due_at: datetime
+    message_id: int | None
+    message: Message | None = None
+
+
+@dataclass(slots=True)
+class Live:
+    """An enrollment as the batch moves it on; written back with one UPDATE per outcome."""
+
+    pk: int
+    rule_id: int
+    version_id: int
+    customer_id: int
+    status: str
+    step: str
+    waiting: str
+    end_reason: str
+    rule_status: str
+
+
+def _take(ids: Sequence[int], token: str, now: datetime) -> list[Due]:
     """Mark our claimed rows done, inside the processing transaction; rows we lost are skipped."""
     if not ids:
         return []
-    sql = (
+    where, params = rows.id_in("id", ids)
+    taken = rows.fetch(
         f"UPDATE {TABLE} SET status = 'done', done_at = %s, lease_until = NULL "  # noqa: S608
-        f"WHERE status = 'claimed' AND claimed_by = %s AND id IN ({_placeholders(len(ids))}) "
-        "RETURNING id"
+        f"WHERE status = 'claimed' AND claimed_by = %s AND {where} "
+        "RETURNING id, enrollment_id, kind, step, due_at, message_id",
+        [_sql_time(now), token, *params],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_sql_time(now), token, *ids])
-        return [row[0] for row in cursor.fetchall()]
+    dues = [
+        Due(pk, enrollment_id, kind, step, rows.from_db_time(due_at), message_id)  # type: ignore[arg-type]
+        for pk, enrollment_id, kind, step, due_at, message_id in taken
+    ]
+    dues.sort(key=lambda due: (due.due_at, due.pk))
+    with_message = [due.message_id for due in dues if due.message_id is not None]
+    if with_message:
+        messages = Message.objects.in_bulk(with_message)
+        for due in dues:
+            if due.message_id is not None:
+                due.message = messages.get(due.message_id)
+    return dues
 
 
 def process(ids: Sequence[int], token: str, clock: Clock) -> int:
     """Process claimed rows; returns how many were still ours."""
     with transaction.atomic():
         now = clock.now()
-        taken = _take(ids, token, now)
-        if taken:
-            dues = list(
-                DueStep.objects.filter(pk__in=taken)
-                .select_related("message")
-                .order_by("due_at", "id")
-            )
+        dues = _take(ids, token, now)
+        if dues:
             Batch(now).run(dues)
-    return len(taken)
+    return len(dues)
 
 
 def run_once(
@@ -159,7 +194,7 @@ def loop(stop: threading.Event, clock: Clock | None = None) -> None:
 @dataclass
 class _Gated:
     message: Message
-    enrollment: Enrollment
+    enrollment: Live
     plan: Plan
     step: Step
 
@@ -190,18 +225,18 @@ class Batch:
 
     now: datetime
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar.load)
-    enrollments: dict[int, Enrollment] = field(default_factory=dict)
+    enrollments: dict[int, Live] = field(default_factory=dict)
     zones: dict[int, str] = field(default_factory=dict)
     gated: list[_Gated] = field(default_factory=list)
     new_messages: list[Message] = field(default_factory=list)
     old_messages: list[Message] = field(default_factory=list)
     tasks: list[tuple[Task, str]] = field(default_factory=list)
     due: list[DueStep] = field(default_factory=list)
-    changed: dict[int, Enrollment] = field(default_factory=dict)
+    changed: dict[int, Live] = field(default_factory=dict)
     missed: list[int] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
 
-    def run(self, dues: Sequence[DueStep]) -> None:
+    def run(self, dues: Sequence[Due]) -> None:
         self.load({due.enrollment_id for due in dues})
         for due in dues:
             enrollment = self.enrollments.get(due.enrollment_id)
@@ -227,44 +262,45 @@ class Batch:
         self.flush()
 
     def load(self, ids: Iterable[int]) -> None:
+        where, params = rows.id_in("id", list(ids))
+        found = rows.fetch(
+            "SELECT id, rule_id, version_id, customer_id, status, step, waiting, end_reason "  # noqa: S608
+            f"FROM engine_enrollment WHERE {where}",
+            params,
+        )
+        # A handful of rules per batch: their statuses separately, so the planner never has a
+        # join to get wrong on a freshly grown table.
+        statuses = dict(
+            Rule.objects.filter(pk__in={row[1] for row in found}).values_list("id", "status")
+        )
         self.enrollments = {
-            e.pk: e
-            for e in Enrollment.objects.filter(pk__in=list(ids))
-            .select_related("rule")
-            .only(
-                "rule__status",
-                "version_id",
-                "customer_id",
-                "status",
-                "step",
-                "waiting",
-                "anchor_at",
-                "event_id",
-                "rule_id",
-            )
+            pk: Live(pk, rule, version, customer, status, step, waiting, reason, statuses[rule])
+            for pk, rule, version, customer, status, step, waiting, reason in found
         }
 
-    def zone_of(self, enrollment: Enrollment) -> Any:
+    def zone_of(self, enrollment: Live) -> Any:
         """The customer's zone; the batch's zones are read the first time one is needed."""
         if not self.zones:
-            customer_ids = {e.customer_id for e in self.enrollments.values()}
+            where, params = rows.id_in(
+                "id", sorted({e.customer_id for e in self.enrollments.values()})
+            )
             self.zones = dict(
-                Customer.objects.filter(pk__in=customer_ids).values_list("id", "time_zone")
+                rows.fetch(f"SELECT id, time_zone FROM customers_customer WHERE {where}", params)  # noqa: S608
             )
         return zone(self.zones.get(enrollment.customer_id, settings.TIME_ZONE))
 
-    def later(self, enrollment: Enrollment, duration: Duration) -> datetime:
+    def later(self, enrollment: Live, duration: Duration) -> datetime:
         """Now plus ``duration``; only business days need the customer's zone."""
         if duration.business_days is None:
             return self.now + fixed(duration)
         return after(self.now, duration, self.zone_of(enrollment), self.calendar)
 
-    def touch(self, enrollment: Enrollment) -> None:
+    def touch(self, enrollment: Live) -> None:
         self.changed[enrollment.pk] = enrollment
 
     def schedule(
         self,
-        enrollment: Enrollment,
+        enrollment: Live,
         kind: str,
         step: str,
         at: datetime,
@@ -279,7 +315,7 @@ class Batch:
                 message=message,
                 status=(
                     DueStep.Status.PAUSED
-                    if enrollment.rule.status == Rule.Status.PAUSED
+                    if enrollment.rule_status == Rule.Status.PAUSED
                     else DueStep.Status.DUE
                 ),
             )
@@ -287,9 +323,7 @@ class Batch:
 
     # -- the kinds of due rows ---------------------------------------------------------------
 
-    def run_step(
-        self, due: DueStep, enrollment: Enrollment, current: Plan, step: Step, late: bool
-    ) -> None:
+    def run_step(self, due: Due, enrollment: Live, current: Plan, step: Step, late: bool) -> None:
         enrollment.step, enrollment.waiting = step.id, ""
         self.touch(enrollment)
         if step.task:
@@ -312,9 +346,7 @@ class Batch:
         self.new_messages.append(message)
         self.offer(due, message, enrollment, current, step, late)
 
-    def retry_send(
-        self, due: DueStep, enrollment: Enrollment, current: Plan, step: Step, late: bool
-    ) -> None:
+    def retry_send(self, due: Due, enrollment: Live, current: Plan, step: Step, late: bool) -> None:
         message = due.message
         if message is None or message.status != Message.Status.DEFERRED:
             return
@@ -323,9 +355,9 @@ class Batch:
 
     def offer(
         self,
-        due: DueStep,
+        due: Due,
         message: Message,
-        enrollment: Enrollment,
+        enrollment: Live,
         current: Plan,
         step: Step,
         late: bool,
@@ -339,7 +371,7 @@ class Batch:
         else:
             self.gated.append(_Gated(message, enrollment, current, step))
 
-    def add_task(self, due: DueStep, enrollment: Enrollment, current: Plan, step: Step) -> None:
+    def add_task(self, due: Due, enrollment: Live, current: Plan, step: Step) -> None:
         spec = step.task
         assert spec is not None
         task = Task(
@@ -359,9 +391,7 @@ class Batch:
 
     # -- moving through the cadence ----------------------------------------------------------
 
-    def after_send(
-        self, enrollment: Enrollment, current: Plan, step: Step, *, delivered: bool
-    ) -> None:
+    def after_send(self, enrollment: Live, current: Plan, step: Step, *, delivered: bool) -> None:
         if step.wait_reply and delivered:
             enrollment.waiting = Enrollment.Waiting.REPLY
             at = self.later(enrollment, step.wait_reply)
@@ -375,7 +405,7 @@ class Batch:
         self.touch(enrollment)
 
     def advance(
-        self, enrollment: Enrollment, current: Plan, step: Step, at: datetime | None = None
+        self, enrollment: Live, current: Plan, step: Step, at: datetime | None = None
     ) -> None:
         self.touch(enrollment)
         if step.stop:
@@ -388,12 +418,12 @@ class Batch:
         enrollment.step, enrollment.waiting = target, ""
         self.schedule(enrollment, DueStep.Kind.RUN, target, at or self.now)
 
-    def branch(self, enrollment: Enrollment, step: Step) -> str | None:
+    def branch(self, enrollment: Live, step: Step) -> str | None:
         return branch_target(enrollment.customer_id, step, self.now)
 
-    def end(self, enrollment: Enrollment, status: str, reason: str) -> None:
+    def end(self, enrollment: Live, status: str, reason: str) -> None:
         enrollment.status, enrollment.end_reason = status, reason
-        enrollment.ended_at, enrollment.waiting = self.now, ""
+        enrollment.waiting = ""
         self.ended.append(enrollment.pk)
         self.touch(enrollment)
 
@@ -455,8 +485,7 @@ class Batch:
     # -- writing it all ----------------------------------------------------------------------
 
     def flush(self) -> None:
-        if self.new_messages:
-            Message.objects.bulk_create(self.new_messages)
+        rows.insert(self.new_messages)
         if self.old_messages:
             Message.objects.bulk_update(
                 self.old_messages,
@@ -475,16 +504,21 @@ class Batch:
         if self.tasks:
             self.write_tasks()
         if self.missed:
-            DueStep.objects.filter(pk__in=self.missed).update(status=DueStep.Status.MISSED)
+            where, params = rows.id_in("id", self.missed)
+            rows.execute(f"UPDATE {TABLE} SET status = 'missed' WHERE {where}", params)  # noqa: S608
         if self.ended:
-            DueStep.objects.filter(
-                enrollment_id__in=self.ended,
-                status__in=[DueStep.Status.DUE, DueStep.Status.PAUSED],
-            ).update(status=DueStep.Status.CANCELLED, done_at=self.now)
+            where, params = rows.id_in("enrollment_id", self.ended)
+            rows.execute(
+                f"UPDATE {TABLE} SET status = 'cancelled', done_at = %s "  # noqa: S608
+                f"WHERE status IN ('due', 'paused') AND {where}",
+                [_sql_time(self.now), *params],
+            )
             ended = set(self.ended)
             self.due = [d for d in self.due if d.enrollment_id not in ended]
-        if self.due:
-            DueStep.objects.bulk_create(self.due)
+        for due in self.due:  # deferred messages have their ids now
+            if due.message is not None:
+                due.message_id = due.message.pk
+        rows.insert(self.due)
         self.write_enrollments()
 
     def write_tasks(self) -> None:
@@ -507,7 +541,13 @@ class Batch:
             key = (enrollment.status, enrollment.step, enrollment.waiting, enrollment.end_reason)
             groups[key].append(enrollment.pk)
         for (status, step, waiting, reason), ids in groups.items():
-            values: dict[str, Any] = {"status": status, "step": step, "waiting": waiting}
-            if status != Enrollment.Status.ACTIVE:
-                values.update(end_reason=reason, ended_at=self.now)
-            Enrollment.objects.filter(pk__in=ids).update(**values)
+            where, params = rows.id_in("id", ids)
+            if status == Enrollment.Status.ACTIVE:
+                sets, values = "", []
+            else:
+                sets, values = ", end_reason = %s, ended_at = %s", [reason, _sql_time(self.now)]
+            rows.execute(
+                "UPDATE engine_enrollment SET status = %s, step = %s, waiting = %s"  # noqa: S608
+                f"{sets} WHERE {where}",
+                [status, step, waiting, *values, *params],
+            )
