@@ -1,3 +1,13 @@
+"""Engine state: enrollments in rules, durable timers, trigger cursors and the admin calendar.
+
+The high-volume tables here (enrollments, due steps, segment members) and the outbox keep their
+relations in Django — ``on_delete`` is applied by the ORM, and every delete in Huifang goes
+through it — but have no foreign-key constraints in the database: PostgreSQL checks such a
+constraint row by row at commit, locking each referenced row, which cost more than the
+set-based evaluation that wrote the rows (see docs/decisions/README.md). The engine writes these
+rows from SELECTs over the referenced tables and skips a customer that is gone.
+"""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -60,11 +70,16 @@ class Enrollment(models.Model):
         TIME = "time", _("A wait")
 
     rule = models.ForeignKey(
-        "rules.Rule", on_delete=models.CASCADE, related_name="enrollments", db_index=False
+        "rules.Rule",
+        on_delete=models.CASCADE,
+        related_name="enrollments",
+        db_index=False,
+        db_constraint=False,
     )
     version = models.ForeignKey(
         "rules.RuleVersion",
         on_delete=models.PROTECT,
+        db_constraint=False,
         related_name="enrollments",
         db_index=False,  # always looked up with the rule first
     )
@@ -72,6 +87,7 @@ class Enrollment(models.Model):
         "customers.Customer",
         on_delete=models.CASCADE,
         related_name="enrollments",
+        db_constraint=False,
         db_index=False,
     )
     anchor = models.CharField(_("trigger"), max_length=80)
@@ -79,6 +95,7 @@ class Enrollment(models.Model):
     event = models.ForeignKey(
         "customers.Event",
         verbose_name=_("triggering event"),
+        db_constraint=False,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -141,11 +158,18 @@ class DueStep(models.Model):
         MISSED = "missed", _("Missed")
         PAUSED = "paused", _("Paused")
 
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="due_steps")
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="due_steps", db_constraint=False
+    )
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.RUN)
     step = models.CharField(_("step"), max_length=50)
     message = models.ForeignKey(
-        "outbox.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "outbox.Message",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     due_at = models.DateTimeField(_("due at"))
     status = models.CharField(
@@ -204,8 +228,12 @@ class TriggerCursor(models.Model):
 class SegmentMember(models.Model):
     """A customer currently inside a rule's segment; entering (a new row) enrolls them."""
 
-    rule = models.ForeignKey("rules.Rule", on_delete=models.CASCADE, db_index=False)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, db_index=False)
+    rule = models.ForeignKey(
+        "rules.Rule", on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
     entered_at = models.DateTimeField(_("entered at"))
 
     class Meta:

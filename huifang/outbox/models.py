@@ -48,17 +48,24 @@ class Message(models.Model):
         "customers.Customer",
         on_delete=models.CASCADE,
         related_name="messages",
+        db_constraint=False,
         db_index=False,  # message_customer_idx starts with the customer
     )
     enrollment = models.ForeignKey(
         "engine.Enrollment",
         null=True,
         blank=True,
+        db_constraint=False,
         on_delete=models.SET_NULL,
         related_name="messages",
     )
     rule = models.ForeignKey(
-        "rules.Rule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "rules.Rule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     step = models.CharField(_("step"), max_length=50, blank=True)
     # The channel it goes out on once the gate has chosen one of ``channels`` (the fallbacks).
