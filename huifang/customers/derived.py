@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -72,21 +72,25 @@ def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[Any, ..
 
 def _refresh_chunk(ids: list[int] | None, now: datetime) -> None:
     table = connection.ops.quote_name(Customer._meta.db_table)
+    events = connection.ops.quote_name(Event._meta.db_table)
     sql, params = _aggregate(ids, now)
     assignments = ", ".join(f"{name} = agg.{name}" for name in _AGGREGATED)
+    # The latest score in the same UPDATE: one new version of each customer row, not two.
+    latest_score = (
+        f"(SELECT s.score FROM {events} s WHERE s.customer_id = agg.customer_id "  # noqa: S608
+        "AND s.score IS NOT NULL ORDER BY s.occurred_at DESC, s.id DESC LIMIT 1)"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM ({sql}) AS agg "  # noqa: S608 - names are ours
-            f"WHERE {table}.id = agg.customer_id",
+            f"UPDATE {table} SET {assignments}, last_satisfaction = {latest_score} "  # noqa: S608
+            f"FROM ({sql}) AS agg WHERE {table}.id = agg.customer_id",
             list(params),
         )
-    latest_score = (
-        Event.objects.filter(customer_id=OuterRef("pk"), score__isnull=False)
-        .order_by("-occurred_at", "-id")
-        .values("score")[:1]
-    )
-    customers = Customer.objects.all() if ids is None else Customer.objects.filter(id__in=ids)
-    customers.update(last_satisfaction=Subquery(latest_score))
+    # Customers without any event left keep no figures from events they no longer have.
+    left = Customer.objects.exclude(Exists(Event.objects.filter(customer_id=OuterRef("pk"))))
+    if ids is not None:
+        left = left.filter(id__in=ids)
+    left.exclude(last_satisfaction=None).update(last_satisfaction=None)
 
 
 def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
