@@ -5,9 +5,10 @@ For each database: a brand-new database loaded with ``huifang demo --customers N
 events per customer, so 1,000,000 customers come with ~10,000,000 events), the twelve ready
 strategies plus eight variants activated (20 rules), then, in one process against it:
 
-- ``full_evaluation_s``: every rule over all customers (``evaluate_all``), first pass and an
-  idempotent second pass; and the same work done the way simple CRMs do it — a Python loop over
-  customers, a query per customer per rule — timed on a sample and scaled to all customers,
+- ``full_evaluation_s``: every rule over all customers (``evaluate_all``), committed, first
+  pass and an idempotent second pass; and the same work done the way simple CRMs do it — a
+  Python loop over customers, a query per customer per rule — timed on a sample and scaled to
+  all customers,
   giving ``speedup_over_python_loop``.
 - ``event_to_due_ms``: one purchase ingested (as the API does) until its due step is committed,
   p50 / p99 over 200 events.
@@ -225,17 +226,20 @@ def full_evaluation(runs: int, sample: int) -> dict[str, Any]:
 
     firsts, seconds, enrolled = [], [], 0
     for _run in range(runs):
+        # Committed, as a real evaluation is: PostgreSQL and SQLite do part of their work
+        # (constraint checks) at commit, which a rolled-back run would not measure.
+        now = DatabaseClock().now()
+        started = time.perf_counter()
         with transaction.atomic():
-            now = DatabaseClock().now()
-            started = time.perf_counter()
             counts = evaluate_all(now)
-            firsts.append(time.perf_counter() - started)
-            started = time.perf_counter()
+        firsts.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with transaction.atomic():
             again = evaluate_all(now)
-            seconds.append(time.perf_counter() - started)
-            enrolled = sum(counts.values())
-            assert sum(again.values()) == 0, again
-            transaction.set_rollback(True)  # each run starts from the same state
+        seconds.append(time.perf_counter() - started)
+        enrolled = sum(counts.values())
+        assert sum(again.values()) == 0, again
+        forget_evaluation()  # each run starts from the same state
     loop_s = python_loop(sample)
     first = statistics.median(firsts)
     return {
@@ -246,6 +250,19 @@ def full_evaluation(runs: int, sample: int) -> dict[str, Any]:
         "python_loop_extrapolated_s": round(loop_s, 1),
         "speedup_over_python_loop": round(loop_s / first, 1),
     }
+
+
+def forget_evaluation() -> None:
+    """Empty the engine's tables (only the evaluation has written to them at this point)."""
+    from django.db import connection
+
+    tables = ["engine_duestep", "engine_enrollment", "engine_segmentmember", "engine_triggercursor"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        else:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608
 
 
 def python_loop(sample: int) -> float:
@@ -300,21 +317,19 @@ def event_to_due() -> dict[str, Any]:
         .values_list("external_id", flat=True)[:200]
     )
     timings = []
-    with transaction.atomic():
-        for external_id in ids:
-            row = {
-                "type": "purchase",
-                "customer_external_id": external_id,
-                "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-                "properties": {"amount": 888},
-            }
-            before = DueStep.objects.count()
-            started = time.perf_counter()
-            with transaction.atomic():
-                ingest_events([row])
-            timings.append((time.perf_counter() - started) * 1000)
-            assert DueStep.objects.count() > before
-        transaction.set_rollback(True)
+    for external_id in ids:
+        row = {
+            "type": "purchase",
+            "customer_external_id": external_id,
+            "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            "properties": {"amount": 888},
+        }
+        before = DueStep.objects.count()
+        started = time.perf_counter()
+        with transaction.atomic():  # committed, as the API's request is
+            ingest_events([row])
+        timings.append((time.perf_counter() - started) * 1000)
+        assert DueStep.objects.count() > before
     return {
         "event_to_due_ms": {
             "p50": round(percentile(timings, 0.5), 2),

@@ -53,6 +53,7 @@ from huifang.rules.models import Rule
 from .calendar import BusinessCalendar
 from .models import DueStep, Enrollment, SegmentMember, TriggerCursor
 from .plans import Plan, after, fixed, plan, zone
+from .rows import insert, set_based
 
 ENROLLMENT = Enrollment._meta.db_table
 # A typed NULL: PostgreSQL reads a bare NULL in a sub-select as text, which a bigint refuses.
@@ -175,7 +176,7 @@ def schedule_first(
         else {}
     )
     status = DueStep.Status.PAUSED if paused else DueStep.Status.DUE
-    DueStep.objects.bulk_create(
+    insert(
         [
             DueStep(
                 enrollment_id=row.id,
@@ -185,8 +186,7 @@ def schedule_first(
                 status=status,
             )
             for row in enrolled
-        ],
-        batch_size=5000,
+        ]
     )
 
 
@@ -479,7 +479,8 @@ def evaluate_segment(rule: Rule, current: Plan, now: datetime, *, first: bool = 
     before = SegmentMember.objects.aggregate(m=Max("id"))["m"] or 0
     select, params = entering.query.sql_with_params()
     table = SegmentMember._meta.db_table
-    with connection.cursor() as db:
+    # Both sides are the whole segment: a hash anti-join, whatever the statistics say.
+    with set_based(), connection.cursor() as db:
         db.execute(
             f"INSERT INTO {table} (rule_id, customer_id, entered_at) "  # noqa: S608
             f"SELECT * FROM ({select}) source WHERE true ON CONFLICT DO NOTHING",
