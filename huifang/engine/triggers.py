@@ -18,7 +18,8 @@ idempotent: running one twice, or in two workers at once, never enrolls anyone t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -679,30 +680,65 @@ def evaluate_all(now: datetime) -> dict[str, int]:
     Scheduled rules as the scheduler would, forced. Event rules enroll as events arrive; here
     they also look at the events stored since their last full evaluation — on the first one,
     every event still young enough to act on (a backfill after activation). Idempotent: a
-    second pass enrolls no one.
+    second pass enrolls no one. Rules are evaluated side by side (``in_parallel``).
     """
     calendar = BusinessCalendar.load()
-    results = {}
     newest = Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    for rule, current in active_rules():
+
+    def one(rule: Rule, current: Plan) -> int:
         if current.document.trigger.kind != "event":
-            results[rule.key] = evaluate(rule, now, calendar=calendar)
-            continue
-        with transaction.atomic():
-            cursor = TriggerCursor.objects.select_for_update().filter(rule=rule).first()
-            events = Event.objects.filter(pk__lte=newest)
-            if cursor is not None and cursor.last_event_id is not None:
-                events = events.filter(pk__gt=cursor.last_event_id)
-            results[rule.key] = len(enroll_events(rule, current, events, now, calendar))
-            TriggerCursor.objects.update_or_create(
-                rule=rule,
-                defaults={
-                    "evaluated_through": local_today(now),
-                    "evaluated_at": now,
-                    "last_event_id": newest,
-                },
-            )
-    return results
+            return evaluate(rule, now, calendar=calendar)
+        return _evaluate_event_rule(rule, current, now, calendar, newest)
+
+    return in_parallel(one, active_rules())
+
+
+def _evaluate_event_rule(
+    rule: Rule, current: Plan, now: datetime, calendar: BusinessCalendar, newest: int
+) -> int:
+    with transaction.atomic():
+        cursor = TriggerCursor.objects.select_for_update().filter(rule=rule).first()
+        events = Event.objects.filter(pk__lte=newest)
+        if cursor is not None and cursor.last_event_id is not None:
+            events = events.filter(pk__gt=cursor.last_event_id)
+        count = len(enroll_events(rule, current, events, now, calendar))
+        TriggerCursor.objects.update_or_create(
+            rule=rule,
+            defaults={
+                "evaluated_through": local_today(now),
+                "evaluated_at": now,
+                "last_event_id": newest,
+            },
+        )
+    return count
+
+
+def in_parallel(
+    evaluate_one: Callable[[Rule, Plan], int], rules: Sequence[tuple[Rule, Plan]]
+) -> dict[str, int]:
+    """Run ``evaluate_one`` for each rule; returns the counts by rule key.
+
+    On PostgreSQL, outside a transaction, rules are evaluated side by side on
+    ``ENGINE_EVALUATION_THREADS`` connections: each rule's evaluation is a few large statements
+    in a transaction of its own, touching only that rule's rows, so the database can run them
+    on as many cores as it has. Event rules go first: their backfill is usually the largest.
+    SQLite has one writer at a time, and inside a transaction (tests, simulation) the work must
+    see the transaction's own rows: there, rules go one after the other.
+    """
+    order = {"event": 0, "segment": 1, "date": 2, "recurring": 3}
+    rules = sorted(rules, key=lambda pair: order.get(pair[1].document.trigger.kind, 4))
+    threads = min(settings.HUIFANG_EVALUATION_THREADS, len(rules))
+    if threads <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return {rule.key: evaluate_one(rule, current) for rule, current in rules}
+
+    def run(pair: tuple[Rule, Plan]) -> tuple[str, int]:
+        try:
+            return pair[0].key, evaluate_one(*pair)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="evaluate") as pool:
+        return dict(pool.map(run, rules))
 
 
 def evaluate_scheduled(now: datetime, *, force: bool = False) -> dict[str, int]:
@@ -710,8 +746,8 @@ def evaluate_scheduled(now: datetime, *, force: bool = False) -> dict[str, int]:
     calendar = BusinessCalendar.load()
     today = local_today(now)
     cursors = {c.rule_id: c for c in TriggerCursor.objects.all()}
-    results = {}
     every = timedelta(minutes=settings.HUIFANG_SEGMENT_MINUTES)
+    due = []
     for rule, current in active_rules("date", "segment", "recurring"):
         cursor = cursors.get(rule.pk)
         kind = current.document.trigger.kind
@@ -720,5 +756,5 @@ def evaluate_scheduled(now: datetime, *, force: bool = False) -> dict[str, int]:
                 continue
             if kind == "recurring" and cursor.evaluated_through >= today:
                 continue
-        results[rule.key] = evaluate(rule, now, calendar=calendar)
-    return results
+        due.append((rule, current))
+    return in_parallel(lambda rule, _current: evaluate(rule, now, calendar=calendar), due)
