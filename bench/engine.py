@@ -258,7 +258,8 @@ def forget_evaluation() -> None:
     tables = ["engine_duestep", "engine_enrollment", "engine_segmentmember", "engine_triggercursor"]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)}")
+            # Tasks reference enrollments (none exist yet: nothing has been processed).
+            cursor.execute(f"TRUNCATE {', '.join(tables)}, tasks_task")
         else:
             for table in tables:
                 cursor.execute(f"DELETE FROM {table}")  # noqa: S608
