@@ -8,7 +8,7 @@ PostgreSQL alike, never a Python loop over customers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,8 @@ from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from huifang.core.statements import compiled
 
 from .event_types import event_types
 from .models import Customer, CustomEventType, Event
@@ -42,11 +44,14 @@ def _keys(flag: str) -> list[str]:
     return [entry.key for entry in event_types if getattr(entry, flag)]
 
 
+def _contact_types() -> list[str]:
+    custom = CustomEventType.objects.filter(is_contact=True).order_by("key")
+    return _keys("is_contact") + list(custom.values_list("key", flat=True))
+
+
 def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[Any, ...]]:
     purchase = Q(type__in=_keys("is_purchase"))
-    contact_types = _keys("is_contact") + list(
-        CustomEventType.objects.filter(is_contact=True).values_list("key", flat=True)
-    )
+    contact_types = _contact_types()
     zero = Value(Decimal("0"))
     events = Event.objects.all() if ids is None else Event.objects.filter(customer_id__in=ids)
     query = (
@@ -70,27 +75,50 @@ def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[Any, ..
     return sql, tuple(params)
 
 
-def _refresh_chunk(ids: list[int] | None, now: datetime) -> None:
+def _update(ids: Sequence[int] | None, now: datetime) -> tuple[str, list[Any]]:
     table = connection.ops.quote_name(Customer._meta.db_table)
     events = connection.ops.quote_name(Event._meta.db_table)
-    sql, params = _aggregate(ids, now)
+    sql, params = _aggregate(None if ids is None else list(ids), now)
     assignments = ", ".join(f"{name} = agg.{name}" for name in _AGGREGATED)
     # The latest score in the same UPDATE: one new version of each customer row, not two.
     latest_score = (
         f"(SELECT s.score FROM {events} s WHERE s.customer_id = agg.customer_id "  # noqa: S608
         "AND s.score IS NOT NULL ORDER BY s.occurred_at DESC, s.id DESC LIMIT 1)"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments}, last_satisfaction = {latest_score} "  # noqa: S608
-            f"FROM ({sql}) AS agg WHERE {table}.id = agg.customer_id",
-            list(params),
-        )
-    # Customers without any event left keep no figures from events they no longer have.
+    return (
+        f"UPDATE {table} SET {assignments}, last_satisfaction = {latest_score} "  # noqa: S608
+        f"FROM ({sql}) AS agg WHERE {table}.id = agg.customer_id",
+        list(params),
+    )
+
+
+def _clear(ids: Sequence[int] | None) -> tuple[str, list[Any]]:
+    """Customers without any event left keep no score from events they no longer have."""
     left = Customer.objects.exclude(Exists(Event.objects.filter(customer_id=OuterRef("pk"))))
     if ids is not None:
         left = left.filter(id__in=ids)
-    left.exclude(last_satisfaction=None).update(last_satisfaction=None)
+    select, params = left.exclude(last_satisfaction=None).values("pk").query.sql_with_params()
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    return (
+        f"UPDATE {table} SET last_satisfaction = NULL WHERE id IN ({select})",  # noqa: S608
+        list(params),
+    )
+
+
+def _refresh_chunk(ids: list[int] | None, now: datetime) -> None:
+    statements: list[tuple[str, Sequence[Any]] | None]
+    if ids is None or len(ids) > 10:
+        statements = [_update(ids, now), _clear(ids)]
+    else:  # an ingested event or two: the statements are built once and re-used
+        key = ("derived", *_contact_types())
+        statements = [
+            compiled((*key, "update"), lambda at, among: _update(among, at), now, ids),
+            compiled((*key, "clear"), lambda _at, among: _clear(among), now, ids),
+        ]
+    with connection.cursor() as cursor:
+        for statement in statements:
+            assert statement is not None
+            cursor.execute(*statement)
 
 
 def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models.signals import post_save
 
+from huifang.core import statements
 from huifang.rules.document import Duration, RuleDocument, Send, Step
 from huifang.rules.models import RuleVersion
 
@@ -81,6 +82,7 @@ def plan_for(version_id: int, rule_id: int, content: dict[str, Any]) -> Plan:
 def _forget(sender: type, instance: RuleVersion, created: bool, **kwargs: Any) -> None:
     # Ids are never reused in production, but a rolled-back test or simulation may reuse one.
     plan.cache_clear()
+    statements.forget()
 
 
 post_save.connect(_forget, sender=RuleVersion, dispatch_uid="engine-forget-plans")

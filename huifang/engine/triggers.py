@@ -44,6 +44,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat, Mod
 from django.utils.dateparse import parse_datetime
 
+from huifang.core.statements import compiled
 from huifang.customers.event_types import event_types
 from huifang.customers.models import Customer, Event
 from huifang.outbox.models import Message, Reason
@@ -111,7 +112,33 @@ def enroll(
     now: datetime,
     returning: bool = True,
 ) -> list[Enrolled]:
-    """Enroll every row of ``source`` (customers or events) that may enter, in one statement.
+    """Enroll every row of ``source`` (customers or events) that may enter, in one statement."""
+    statement = enroll_statement(
+        current,
+        source,
+        customer=customer,
+        anchor=anchor,
+        anchor_at=anchor_at,
+        event=event,
+        now=now,
+        returning=returning,
+    )
+    return run_enroll(statement, now, returning=returning)
+
+
+def enroll_statement(
+    current: Plan,
+    source: QuerySet[Any],
+    *,
+    customer: str,
+    anchor: Any,
+    anchor_at: Any,
+    event: Any,
+    now: datetime,
+    returning: bool = True,
+) -> tuple[str, Sequence[Any]] | None:
+    """The ``INSERT … SELECT`` enrolling every row of ``source`` (customers or events) that
+    may enter; ``None`` when no row can.
 
     ``customer`` names the customer id column of ``source``; ``anchor``, ``anchor_at`` and
     ``event`` are expressions over it. Customers with an active enrollment in the rule, or one
@@ -141,17 +168,26 @@ def enroll(
     try:
         select, params = rows.query.sql_with_params()
     except EmptyResultSet:  # a condition no row can meet, e.g. nobody's turn on the 30th
-        return []
+        return None
     sql = (
         f"INSERT INTO {ENROLLMENT} ({', '.join(COLUMNS)}) "  # noqa: S608 - our own names
         f"SELECT * FROM ({select}) source WHERE true "
         "ON CONFLICT DO NOTHING"
     )
+    if returning:
+        sql += " RETURNING id, customer_id, anchor_at, event_id"
+    return sql, params
+
+
+def run_enroll(
+    statement: tuple[str, Sequence[Any]] | None, now: datetime, *, returning: bool = True
+) -> list[Enrolled]:
+    if statement is None:
+        return []
     with connection.cursor() as cursor:
+        cursor.execute(*statement)
         if not returning:
-            cursor.execute(sql, params)
             return [Enrolled(0, 0, now)] * max(cursor.rowcount, 0)
-        cursor.execute(sql + " RETURNING id, customer_id, anchor_at, event_id", params)
         return [Enrolled(i, c, _aware(a), e) for i, c, a, e in cursor.fetchall()]
 
 
@@ -241,24 +277,14 @@ def on_events(events: Sequence[Event], now: datetime) -> None:
         assert isinstance(trigger, EventTrigger)
         if trigger.event not in types:
             continue
-        enroll_events(rule, current, Event.objects.filter(pk__in=ids), now, few=True)
+        enroll_events(rule, current, Event.objects.none(), now, few=ids)
 
 
-def enroll_events(
-    rule: Rule,
-    current: Plan,
-    events: QuerySet[Event],
-    now: datetime,
-    calendar: BusinessCalendar | None = None,
-    *,
-    few: bool = False,
-) -> list[Enrolled]:
-    """Enroll the customers of ``events`` that the rule's event trigger accepts.
-
-    ``few``: a handful of events just ingested, where fetching the new rows back and
-    scheduling them from Python is quicker than composing a second statement; otherwise (a
-    full evaluation) the first steps are scheduled in SQL, however many there are.
-    """
+def event_statement(
+    current: Plan, at: datetime, events: QuerySet[Event], *, returning: bool = True
+) -> tuple[str, Sequence[Any]] | None:
+    """The statement enrolling the customers of ``events`` that the rule's trigger accepts at
+    ``at``."""
     trigger = current.document.trigger
     assert isinstance(trigger, EventTrigger)
     delay = trigger.delay
@@ -269,22 +295,53 @@ def enroll_events(
         longest = timedelta(days=delay.business_days * 7 / 5 + 14)
     else:
         longest = fixed(delay) if delay else timedelta(0)
-    horizon = now - current.grace - longest
+    horizon = at - current.grace - longest
     source = events.filter(type=trigger.event, occurred_at__gte=horizon).filter(
-        compile_condition(trigger.where, now=now, events=True, prefix="customer__")
-        & compile_condition(current.document.audience, now=now, prefix="customer__")
+        compile_condition(trigger.where, now=at, events=True, prefix="customer__")
+        & compile_condition(current.document.audience, now=at, prefix="customer__")
     )
-    in_sql = not few and (delay is None or delay.business_days is None)
-    enrolled = enroll(
+    return enroll_statement(
         current,
         source,
         customer="customer_id",
         anchor=Concat(Value("event:"), Cast("id", CharField()), output_field=CharField()),
         anchor_at=F("occurred_at"),
         event=F("id"),
-        now=now,
-        returning=not in_sql,
+        now=at,
+        returning=returning,
     )
+
+
+def enroll_events(
+    rule: Rule,
+    current: Plan,
+    events: QuerySet[Event],
+    now: datetime,
+    calendar: BusinessCalendar | None = None,
+    *,
+    few: Sequence[int] | None = None,
+) -> list[Enrolled]:
+    """Enroll the customers of ``events`` that the rule's event trigger accepts.
+
+    ``few``: instead of ``events``, the ids of a handful of events just ingested. Their
+    statement is compiled once per rule version (``statements``), and the new rows are fetched
+    back and scheduled from Python, quicker than composing a second statement. Otherwise (a
+    full evaluation) the first steps are scheduled in SQL, however many there are.
+    """
+    trigger = current.document.trigger
+    assert isinstance(trigger, EventTrigger)
+    delay = trigger.delay
+    in_sql = few is None and (delay is None or delay.business_days is None)
+    if few is not None:
+        sql = compiled(
+            ("enroll-events", current.version_id),
+            lambda at, ids: event_statement(current, at, Event.objects.filter(pk__in=ids)),
+            now,
+            few,
+        )
+    else:
+        sql = event_statement(current, now, events, returning=not in_sql)
+    enrolled = run_enroll(sql, now, returning=not in_sql)
     paused = rule.status == Rule.Status.PAUSED
     if in_sql:
         if enrolled:
