@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark the follow-up engine (issue 3) on SQLite and PostgreSQL; prints JSON.
 
-For each database: a brand-new database loaded with ``huifang demo --customers N`` (about ten
-events per customer, so 1,000,000 customers come with ~10,000,000 events), the twelve ready
-strategies plus eight variants activated (20 rules), then, in one process against it:
+For each database: a brand-new database loaded with ``huifang demo --customers N`` (about nine
+events per customer, topped up to ten with older page views: 1,000,000 customers come with
+10,000,000 events), the twelve ready strategies plus eight variants activated (20 rules), then,
+in one process against it:
 
 - ``full_evaluation_s``: every rule over all customers (``evaluate_all``), committed, first
   pass and an idempotent second pass; and the same work done the way simple CRMs do it — a
@@ -73,7 +74,40 @@ def prepare(database: str, customers: int, var: str) -> tuple[dict[str, str], st
     py = sys.executable
     run(env, py, "-m", "huifang.cli", "migrate", "-v0")
     run(env, py, "-m", "huifang.cli", "demo", "--customers", str(customers), "--seed", "1")
+    run(env, py, str(Path(__file__).resolve()), "--top-up", str(customers * 10))
     return env, name
+
+
+def top_up(events: int) -> None:
+    """The demo makes about nine events per customer; the issue asks for ten. The missing ones
+    are copies of page views, a year and a half earlier: rows every evaluation reads past,
+    that no rule acts on."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from huifang.customers.models import Event
+
+    earlier = (
+        "occurred_at - interval '540 days'"
+        if connection.vendor == "postgresql"
+        else "datetime(occurred_at, '-540 days')"
+    )
+    with connection.cursor() as cursor:
+        while (missing := events - Event.objects.count()) > 0:
+            cursor.execute(
+                "INSERT INTO customers_event (customer_id, type, occurred_at, received_at, "  # noqa: S608
+                f"properties, source, amount, score) SELECT customer_id, type, {earlier}, "
+                "received_at, properties, source, amount, score FROM customers_event "
+                "WHERE type = 'page_view' ORDER BY id LIMIT %s",
+                [missing],
+            )
+            if not cursor.rowcount:
+                break
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE customers_event")
 
 
 def drop(name: str) -> None:
@@ -91,7 +125,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
     parser.add_argument("--sample", type=int, default=2000, help="customers for the Python loop")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--top-up", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.top_up:
+        top_up(args.top_up)
+        return
     if args.measure:
         print(json.dumps(measure(args.runs, args.sample)))
         return
