@@ -230,7 +230,7 @@ INSTALLED_APPS = [
     "huifang.customers",
     "huifang.engine",
     "huifang.rules",
-    "huifang.outbox",
+    "huifang.messaging",
     "huifang.tasks",
     "huifang.api",
 ]

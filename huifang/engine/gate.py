@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from huifang.customers.models import Channel, Consent
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 
 from . import rows
 from .calendar import BusinessCalendar

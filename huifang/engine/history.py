@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huifang.customers.models import Channel, Customer
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 from huifang.tasks.models import Task
 
 from .models import Enrollment

@@ -32,7 +32,7 @@ from django.db import close_old_connections, connection, transaction
 
 from huifang.customers.models import Customer
 from huifang.integrations import transport_for
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 from huifang.rules.conditions import ConditionError, compile_condition
 from huifang.rules.document import Duration, Step
 from huifang.rules.models import Rule

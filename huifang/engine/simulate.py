@@ -24,7 +24,7 @@ from django.db.models import Max, Min
 from huifang.customers import derived
 from huifang.customers.models import Customer, Event
 from huifang.integrations import dry_run
-from huifang.outbox.models import Message
+from huifang.messaging.models import Message
 from huifang.rules.document import RuleDocument
 from huifang.rules.models import Rule
 from huifang.rules.services import activate, save_rule

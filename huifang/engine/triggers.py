@@ -47,7 +47,7 @@ from django.utils.dateparse import parse_datetime
 from huifang.core.statements import compiled
 from huifang.customers.event_types import event_types
 from huifang.customers.models import Customer, Event
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 from huifang.rules.conditions import compile_condition
 from huifang.rules.document import DateTrigger, EventTrigger, RecurringTrigger, SegmentTrigger
 from huifang.rules.models import Rule

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from huifang.core.registry import Registry
 
 if TYPE_CHECKING:
-    from huifang.outbox.models import Message
+    from huifang.messaging.models import Message
 
 
 class Transport(Protocol):

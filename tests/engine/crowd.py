@@ -66,7 +66,7 @@ def check() -> dict[str, object]:
     from django.db.models import Count, Max, Sum
 
     from huifang.engine.models import DueStep
-    from huifang.outbox.models import Message
+    from huifang.messaging.models import Message
 
     steps = dict(DueStep.objects.values_list("status").annotate(n=Count("id")))
     per_enrollment = (

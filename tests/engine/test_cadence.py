@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from huifang.engine.models import DueStep, Enrollment
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 from huifang.tasks.models import Task
 from tests.rules.test_document import EXAMPLE  # the example rule, as written
 

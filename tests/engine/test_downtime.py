@@ -11,7 +11,7 @@ from django.test import Client
 from huifang.engine.clock import DatabaseClock
 from huifang.engine.models import DueStep, Enrollment
 from huifang.engine.runner import run_until_idle
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 
 from .world import World, local
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 from huifang.rules.services import load_library
 from huifang.tasks.models import Task
 

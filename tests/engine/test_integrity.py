@@ -8,7 +8,7 @@ from django.db.models import ProtectedError
 
 from huifang.customers.models import Event
 from huifang.engine.models import DueStep, Enrollment, SegmentMember
-from huifang.outbox.models import Message
+from huifang.messaging.models import Message
 from tests.rules.test_document import EXAMPLE
 
 from .world import World, local

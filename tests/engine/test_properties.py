@@ -18,7 +18,7 @@ from huifang.engine.calendar import BusinessCalendar
 from huifang.engine.models import Enrollment
 from huifang.engine.plans import zone
 from huifang.engine.quiet_hours import QuietHours
-from huifang.outbox.models import Message
+from huifang.messaging.models import Message
 
 from .world import World, local
 

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from huifang.customers.models import Event
 from huifang.engine.models import DueStep, Enrollment
-from huifang.outbox.models import Message
+from huifang.messaging.models import Message
 from huifang.tasks.models import Task
 
 from .world import World, local

@@ -12,7 +12,7 @@ import pytest
 from huifang.customers.models import Customer
 from huifang.engine.models import DueStep, Enrollment
 from huifang.engine.triggers import evaluate_all
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 
 from .world import World, local
 

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from huifang.engine.models import DueStep, Enrollment
-from huifang.outbox.models import Message, Reason
+from huifang.messaging.models import Message, Reason
 from huifang.rules.document import RuleError, parse_rule
 from huifang.rules.models import ImmutableVersion, Rule, RuleVersion
 from huifang.rules.services import (

@@ -19,7 +19,7 @@ from huifang.engine.clock import VirtualClock
 from huifang.engine.models import DueStep
 from huifang.engine.runner import run_until_idle
 from huifang.engine.triggers import evaluate_scheduled
-from huifang.outbox.models import Message
+from huifang.messaging.models import Message
 from huifang.rules.document import load_rule_text, parse_rule
 from huifang.rules.models import Rule
 from huifang.rules.services import activate, save_rule

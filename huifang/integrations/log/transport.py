@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from huifang.outbox.models import Message
+    from huifang.messaging.models import Message
 
-logger = logging.getLogger("huifang.outbox")
+logger = logging.getLogger("huifang.messaging")
 
 
 class LogTransport:
