@@ -1,0 +1,291 @@
+"""Message templates: Jinja2 in a sandbox, with an allow-list of variables.
+
+A template is text staff write, so it is treated as untrusted (DESIGN.md invariant 7):
+
+- it is rendered by Jinja2's ``SandboxedEnvironment`` over plain strings only — the customer,
+  the event and the enrollment are copied into dictionaries of text first, so no Python object
+  is reachable whatever the template tries;
+- only the variables listed in ``VARIABLES`` exist, by their Chinese name (``{{客户姓名}}``) or
+  their English one (``{{customer.name}}``); anything else is refused when the template is
+  saved, with the unknown name in the message;
+- only ``if`` / ``elif`` / ``else``, comparisons and a handful of filters are allowed: no loops,
+  no calls, no assignments, no includes, no multiplication. Rendering time is therefore linear
+  in the template's length, which is capped (``MAX_TEMPLATE_CHARS``), as is the output.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+MAX_TEMPLATE_CHARS = 10_000
+MAX_OUTPUT_CHARS = 20_000
+MAX_RENDER_SECONDS = 0.5
+
+FILTERS = ("default", "upper", "lower", "title", "capitalize", "trim", "truncate", "replace")
+
+# Statements and expressions a message template may use; everything else is refused.
+_ALLOWED_NODES = (
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.If,
+    nodes.Name,
+    nodes.Getattr,
+    nodes.Const,
+    nodes.Filter,
+    nodes.Test,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.Concat,
+    nodes.CondExpr,
+    nodes.Keyword,
+    nodes.List,
+    nodes.Tuple,
+)
+
+
+class TemplateError(ValueError):
+    """A template that cannot be saved or rendered; the message is for the person who wrote it."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a message is about: the customer, the triggering event, the moment, the links."""
+
+    customer: Any
+    event: Any = None
+    now: datetime | None = None
+    links: Mapping[str, str] = field(default_factory=dict)
+
+
+def _zone(context: Context) -> ZoneInfo:
+    try:
+        return ZoneInfo(getattr(context.customer, "time_zone", "") or "Asia/Shanghai")
+    except (KeyError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+def _event_date(context: Context) -> str:
+    if context.event is None:
+        return ""
+    return context.event.occurred_at.astimezone(_zone(context)).date().isoformat()
+
+
+def _days_since_event(context: Context) -> str:
+    if context.event is None or context.now is None:
+        return ""
+    zone = _zone(context)
+    days = context.now.astimezone(zone).date() - context.event.occurred_at.astimezone(zone).date()
+    return str(days.days)
+
+
+def _property(key: str) -> Callable[[Context], str]:
+    def read(context: Context) -> str:
+        if context.event is None:
+            return ""
+        value = (context.event.properties or {}).get(key, "")
+        return "" if value is None else str(value)
+
+    return read
+
+
+def _customer(attribute: str) -> Callable[[Context], str]:
+    def read(context: Context) -> str:
+        value = getattr(context.customer, attribute, "")
+        return "" if value is None else str(value)
+
+    return read
+
+
+@dataclass(frozen=True)
+class Variable:
+    chinese: str
+    english: str  # namespace.name
+    label: Any
+    read: Callable[[Context], str]
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("客户姓名", "customer.name", gettext_lazy("Customer name"), _customer("name")),
+    Variable(
+        "会员等级",
+        "customer.tier",
+        gettext_lazy("Customer tier"),
+        lambda context: str(context.customer.get_tier_display()),
+    ),
+    Variable("城市", "customer.city", gettext_lazy("Customer city"), _customer("city")),
+    Variable("购买日期", "event.date", gettext_lazy("Date of the event"), _event_date),
+    Variable(
+        "产品名称", "event.product", gettext_lazy("Product of the event"), _property("product")
+    ),
+    Variable("订单号", "event.order_id", gettext_lazy("Order number"), _property("order_id")),
+    Variable("订单金额", "event.amount", gettext_lazy("Order amount"), _property("amount")),
+    Variable("使用天数", "event.days", gettext_lazy("Days since the event"), _days_since_event),
+    Variable(
+        "回访链接",
+        "links.followup",
+        gettext_lazy("Follow-up link (made when the message is sent)"),
+        lambda context: context.links.get("followup", ""),
+    ),
+    Variable(
+        "退订链接",
+        "links.unsubscribe",
+        gettext_lazy("Unsubscribe link (made when the message is sent)"),
+        lambda context: context.links.get("unsubscribe", ""),
+    ),
+)
+
+_NAMES = {v.chinese for v in VARIABLES}
+_PATHS = {v.english for v in VARIABLES}
+_NAMESPACES = {path.split(".")[0] for path in _PATHS}
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, cache_size=0, keep_trailing_newline=True
+    )
+    env.globals.clear()
+    env.filters = {name: env.filters[name] for name in FILTERS}
+    env.tests = {name: env.tests[name] for name in ("defined", "undefined", "none")}
+    return env
+
+
+_ENV = _environment()
+
+
+def _path(node: nodes.Getattr) -> str | None:
+    parts = [node.attr]
+    inner = node.node
+    while isinstance(inner, nodes.Getattr):
+        parts.append(inner.attr)
+        inner = inner.node
+    if not isinstance(inner, nodes.Name):
+        return None
+    parts.append(inner.name)
+    return ".".join(reversed(parts))
+
+
+def _check(node: nodes.Node) -> None:
+    if not isinstance(node, _ALLOWED_NODES):
+        raise TemplateError(
+            _("Line %(line)s: “%(what)s” is not allowed in a message template.")
+            % {"line": node.lineno, "what": type(node).__name__}
+        )
+    if isinstance(node, nodes.Getattr):
+        path = _path(node)
+        if path not in _PATHS:
+            raise TemplateError(
+                _("Line %(line)s: unknown variable “%(name)s”.")
+                % {"line": node.lineno, "name": path or node.attr}
+            )
+        return  # the chain below is the namespace, already checked
+    if isinstance(node, nodes.Name):
+        if node.name in _NAMESPACES:
+            raise TemplateError(
+                _("Line %(line)s: “%(name)s” needs a field, e.g. “%(example)s”.")
+                % {
+                    "line": node.lineno,
+                    "name": node.name,
+                    "example": next(p for p in sorted(_PATHS) if p.startswith(node.name + ".")),
+                }
+            )
+        if node.name not in _NAMES:
+            raise TemplateError(
+                _("Line %(line)s: unknown variable “%(name)s”.")
+                % {"line": node.lineno, "name": node.name}
+            )
+        return
+    if isinstance(node, nodes.Filter) and node.name not in FILTERS:
+        raise TemplateError(
+            _("Line %(line)s: the filter “%(name)s” is not allowed.")
+            % {"line": node.lineno, "name": node.name}
+        )
+    for child in node.iter_child_nodes():
+        _check(child)
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str) -> Any:
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(
+            _("A template may be at most %(limit)s characters long.")
+            % {"limit": MAX_TEMPLATE_CHARS}
+        )
+    try:
+        tree = _ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(
+            _("Line %(line)s: %(error)s") % {"line": exc.lineno, "error": exc.message}
+        ) from None
+    _check(tree)
+    return _ENV.from_string(tree)
+
+
+def validate(source: str) -> None:
+    """Raise ``TemplateError`` if ``source`` cannot be a message template."""
+    _compiled(source)
+
+
+def variables_used(source: str) -> list[str]:
+    """The variables a valid template uses, by the name it uses them with."""
+    found: list[str] = []
+
+    def walk(node: nodes.Node) -> None:
+        if isinstance(node, nodes.Getattr):
+            path = _path(node)
+            if path and path not in found:
+                found.append(path)
+            return
+        if isinstance(node, nodes.Name) and node.name not in found:
+            found.append(node.name)
+        for child in node.iter_child_nodes():
+            walk(child)
+
+    validate(source)
+    walk(_ENV.parse(source))
+    return found
+
+
+def values(context: Context) -> dict[str, Any]:
+    """Every allowed variable for ``context``, as text: by Chinese name and by namespace."""
+    flat: dict[str, Any] = {}
+    for variable in VARIABLES:
+        text = variable.read(context)
+        flat[variable.chinese] = text
+        namespace, name = variable.english.split(".")
+        flat.setdefault(namespace, {})[name] = text
+    return flat
+
+
+def render(source: str, context: Context) -> str:
+    """The text of ``source`` for ``context``; ``TemplateError`` with a readable message."""
+    template = _compiled(source)
+    started = clock.perf_counter()
+    try:
+        text = str(template.render(values(context)))
+    except (SecurityError, UndefinedError, TypeError, ValueError) as exc:
+        raise TemplateError(
+            _("The template could not be rendered: %(error)s") % {"error": exc}
+        ) from None
+    if clock.perf_counter() - started > MAX_RENDER_SECONDS:
+        raise TemplateError(_("The template took too long to render."))
+    if len(text) > MAX_OUTPUT_CHARS:
+        raise TemplateError(
+            _("The rendered message is longer than %(limit)s characters.")
+            % {"limit": MAX_OUTPUT_CHARS}
+        )
+    return text
