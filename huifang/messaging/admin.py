@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
 
-from .models import Message
+from .models import Message, MessageTemplate, TemplateVersion
 
 
 @admin.register(Message)
@@ -9,3 +11,29 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ["status", "channel", "reason"]
     raw_id_fields = ["customer", "enrollment", "rule"]
     readonly_fields = ["decisions"]
+
+
+class TemplateVersionInline(admin.TabularInline):
+    """Versions are immutable: shown, never edited here (``huifang.messaging.services``)."""
+
+    model = TemplateVersion
+    fields = ("number", "subject", "body", "sms_signature", "provider_template_code", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    list_display = ["key", "channel", "name", "current_version", "updated_at"]
+    list_filter = ["channel"]
+    search_fields = ["key", "name"]
+    fields = ["key", "channel", "name", "current_version"]
+    readonly_fields = ["key", "channel", "current_version"]
+    inlines = [TemplateVersionInline]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # templates are saved through the service, which validates them

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -114,3 +115,66 @@ class Message(models.Model):
     @property
     def reason_label(self) -> str:
         return str(Reason(self.reason).label) if self.reason else ""
+
+
+class MessageTemplate(models.Model):
+    """The text a send step names (``send: {channel: sms, template: purchase-3d}``), one per
+    key and channel; its content lives in immutable versions, the current one is used."""
+
+    key = models.SlugField(_("key"), max_length=100)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    name = models.CharField(_("name"), max_length=200)
+    current_version = models.ForeignKey(
+        "TemplateVersion",
+        verbose_name=_("current version"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["key", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "channel"], name="template_key_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key} · {self.get_channel_display()})"
+
+
+class TemplateVersion(models.Model):
+    """One saved content of a template; never changed afterwards (messages point at it)."""
+
+    template = models.ForeignKey(MessageTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("number"))
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("body"))
+    sms_signature = models.CharField(_("SMS signature"), max_length=20, blank=True)
+    provider_template_code = models.CharField(
+        _("provider template code"), max_length=64, blank=True
+    )
+    comment = models.CharField(_("comment"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("template version")
+        verbose_name_plural = _("template versions")
+        ordering = ["template", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "number"], name="template_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.key} v{self.number}"

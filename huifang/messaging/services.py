@@ -1,0 +1,133 @@
+"""Saving and previewing message templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from huifang.customers.models import Channel, Customer, Event
+
+from . import sms
+from .models import MessageTemplate, TemplateVersion
+from .rendering import Context, TemplateError, render, validate
+
+CONTENT = ("subject", "body", "sms_signature", "provider_template_code")
+
+
+@dataclass(frozen=True)
+class Saved:
+    template: MessageTemplate
+    version: TemplateVersion
+    changed: bool
+
+
+def check(channel: str, content: dict[str, str]) -> None:
+    """Raise ``ValidationError`` naming each field that cannot be saved."""
+    errors: dict[str, list[str]] = {}
+    if channel not in Channel.values:
+        errors["channel"] = [_("Unknown channel “%(channel)s”.") % {"channel": channel}]
+    if not content.get("body", "").strip():
+        errors["body"] = [_("The body is empty.")]
+    for name in ("subject", "body"):
+        try:
+            validate(content.get(name, ""))
+        except TemplateError as exc:
+            errors.setdefault(name, []).append(str(exc))
+    if channel == Channel.EMAIL and not content.get("subject", "").strip():
+        errors["subject"] = [_("An e-mail template needs a subject.")]
+    signature = content.get("sms_signature", "")
+    if signature and not 2 <= len(signature) <= 12:
+        errors["sms_signature"] = [_("An SMS signature is 2 to 12 characters, without 【】.")]
+    if "【" in signature or "】" in signature:
+        errors["sms_signature"] = [_("An SMS signature is 2 to 12 characters, without 【】.")]
+    if errors:
+        raise ValidationError(errors)
+
+
+def save_template(
+    key: str,
+    channel: str,
+    *,
+    name: str,
+    body: str,
+    subject: str = "",
+    sms_signature: str = "",
+    provider_template_code: str = "",
+    actor: Any = None,
+    comment: str = "",
+) -> Saved:
+    """Store the content as the template's next version (and make it current), unless it
+    equals the current one. Nothing is written if any field is invalid."""
+    content = {
+        "subject": subject,
+        "body": body,
+        "sms_signature": sms_signature.strip(),
+        "provider_template_code": provider_template_code.strip(),
+    }
+    check(channel, content)
+    with transaction.atomic():
+        template, _created = MessageTemplate.objects.select_for_update().get_or_create(
+            key=key, channel=channel, defaults={"name": name or key}
+        )
+        current = template.current_version
+        if current is not None and all(getattr(current, f) == content[f] for f in CONTENT):
+            if name and template.name != name:
+                template.name = name
+                template.save(update_fields=["name", "updated_at"])
+            return Saved(template, current, changed=False)
+        number = (template.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = TemplateVersion.objects.create(
+            template=template,
+            number=number,
+            comment=comment[:200],
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            **content,
+        )
+        template.current_version = version
+        template.name = name or template.name
+        template.save(update_fields=["current_version", "name", "updated_at"])
+    return Saved(template, version, changed=True)
+
+
+@dataclass(frozen=True)
+class Preview:
+    subject: str
+    body: str
+    sms: sms.SmsCount | None
+
+
+def preview(
+    version: TemplateVersion | dict[str, str],
+    channel: str,
+    customer: Customer,
+    *,
+    event: Event | None = None,
+    now: datetime | None = None,
+) -> Preview:
+    """The message as ``customer`` would receive it now (links are shown as placeholders:
+    they are made for each message when it is sent). ``TemplateError`` if it cannot render."""
+    content = version if isinstance(version, dict) else {f: getattr(version, f) for f in CONTENT}
+    if event is None:
+        event = customer.events.order_by("-occurred_at", "-id").first()
+    context = Context(
+        customer,
+        event,
+        now=now or timezone.now(),
+        links={
+            "followup": _("[follow-up link]"),
+            "unsubscribe": _("[unsubscribe link]"),
+        },
+    )
+    subject = render(content.get("subject", ""), context)
+    body = render(content["body"], context)
+    counted = None
+    if channel == Channel.SMS:
+        counted = sms.count(sms.with_signature(body, content.get("sms_signature", "")))
+    return Preview(subject, body, counted)
