@@ -317,6 +317,8 @@ HUIFANG_ENGINE_BATCH = env_int("ENGINE_BATCH_SIZE", 500, minimum=1, maximum=5000
 HUIFANG_ENGINE_LEASE_SECONDS = env_int("ENGINE_LEASE_SECONDS", 60, minimum=1)
 HUIFANG_ENGINE_POLL_MS = env_int("ENGINE_POLL_MS", 250, minimum=10, maximum=1000)
 HUIFANG_SEGMENT_MINUTES = env_int("SEGMENT_EVALUATION_MINUTES", 15, minimum=1)
+# Hosts or networks outbound HTTP may call although they are internal (DESIGN.md invariant 8).
+HUIFANG_OUTBOUND_ALLOW = env_list("OUTBOUND_HTTP_ALLOW")
 # Rules evaluated side by side on PostgreSQL, each on a connection of its own.
 HUIFANG_EVALUATION_THREADS = env_int(
     "ENGINE_EVALUATION_THREADS", min(4, os.cpu_count() or 1), minimum=1, maximum=32
