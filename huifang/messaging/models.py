@@ -33,6 +33,7 @@ class Reason(models.TextChoices):
     MAX_ATTEMPTS = "max_attempts", _("Too many attempts")
     MISSED = "missed", _("Too late after downtime (misfire grace passed)")
     ENDED = "ended", _("The follow-up plan ended")
+    UNSUBSCRIBED = "unsubscribed", _("The customer unsubscribed")
 
 
 class Message(models.Model):

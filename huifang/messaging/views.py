@@ -1,0 +1,51 @@
+"""The customer's side of a message: the unsubscribe page (no login: the link is the key)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import translation
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from huifang.customers.models import Channel
+
+from .unsubscribe import ALL, CHANNEL, message_for, unsubscribe
+
+
+def _evidence(request: HttpRequest, how: str) -> str:
+    address = request.META.get("REMOTE_ADDR", "")
+    agent = request.META.get("HTTP_USER_AGENT", "")[:300]
+    return f"{how}; ip={address}; user-agent={agent}"
+
+
+# The signed link is the credential, not a session: there is no cookie to forge a request
+# with, and RFC 8058's one-click POST comes from a mail client that has neither cookie nor
+# CSRF token. GET never changes anything.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
+    message = message_for(token)
+    if message is None:
+        return render(request, "messaging/unsubscribe_invalid.html", status=404)
+    customer = message.customer
+    with translation.override(customer.language or None):
+        channel = message.channel or (message.channels[0] if message.channels else "")
+        context = {
+            "customer_name": customer.name,
+            "channel_label": Channel(channel).label if channel in Channel.values else channel,
+            "scopes": (CHANNEL, ALL),
+        }
+        if request.method == "GET":
+            return render(request, "messaging/unsubscribe.html", context)
+        if request.POST.get("List-Unsubscribe") == "One-Click":
+            unsubscribe(message, CHANNEL, evidence=_evidence(request, "RFC 8058 one-click"))
+            return HttpResponse(status=200)
+        scope = ALL if request.POST.get("scope") == ALL else CHANNEL
+        channels = unsubscribe(message, scope, evidence=_evidence(request, "unsubscribe page"))
+        labels = [Channel(c).label for c in channels if c in Channel.values]
+        return render(
+            request,
+            "messaging/unsubscribed.html",
+            {**context, "scope": scope, "channel_labels": labels},
+        )

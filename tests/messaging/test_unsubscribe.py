@@ -1,0 +1,171 @@
+"""Unsubscribe links: a scanner's GET changes nothing; the customer's POST (or a mail client's
+one-click POST, without cookies or CSRF token) withdraws consent, records it and cancels what
+was pending."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from huifang.customers.models import Consent, Customer, Event
+from huifang.engine.models import DueStep, Enrollment
+from huifang.messaging.models import Message, Reason
+from huifang.messaging.unsubscribe import token_for
+from tests.engine.world import World, local
+from tests.rules.test_document import EXAMPLE
+
+pytestmark = pytest.mark.django_db
+
+
+def message(customer: Customer, channel: str = "sms", **fields: object) -> Message:
+    now = timezone.now()
+    values: dict[str, object] = {
+        "status": Message.Status.SENT,
+        "sent_at": now,
+        "planned_at": now,
+        "created_at": now,
+        "template": "t",
+        "channels": [channel],
+        "channel": channel,
+        **fields,
+    }
+    return Message.objects.create(customer=customer, **values)
+
+
+@pytest.fixture
+def world() -> World:
+    return World(local("2026-11-02 10:00"))
+
+
+@pytest.fixture
+def customer(world: World) -> Customer:
+    return world.customer("王芳", consent=("sms", "email"))
+
+
+def url(sent: Message) -> str:
+    return reverse("messaging:unsubscribe", args=[token_for(sent)])
+
+
+def granted(customer: Customer) -> set[str]:
+    return set(
+        Consent.objects.filter(customer=customer, status=Consent.Status.GRANTED).values_list(
+            "channel", flat=True
+        )
+    )
+
+
+def test_opening_the_link_changes_nothing(customer: Customer) -> None:
+    sent = message(customer)
+    pending = message(customer, status=Message.Status.DEFERRED, sent_at=None)
+    events = Event.objects.count()
+    for agent in ("Mozilla/5.0", "Microsoft Office Existence Discovery", "Barracuda LinkScan"):
+        page = Client(HTTP_USER_AGENT=agent).get(url(sent))
+        assert page.status_code == 200
+        assert "王芳" in page.content.decode()
+    assert granted(customer) == {"sms", "email"}
+    assert Message.objects.get(pk=pending.pk).status == Message.Status.DEFERRED
+    assert Event.objects.count() == events
+
+
+def test_confirming_withdraws_the_channel_and_cancels_what_was_pending(
+    customer: Customer,
+) -> None:
+    sent = message(customer)
+    held = message(customer, status=Message.Status.DEFERRED, sent_at=None)
+    enrollment = Enrollment.objects.create(
+        rule=World(local("2026-11-02 10:00")).rule(EXAMPLE),
+        version_id=1,
+        customer=customer,
+        anchor="x",
+        anchor_at=timezone.now(),
+        started_at=timezone.now(),
+    )
+    retry = DueStep.objects.create(
+        enrollment=enrollment,
+        kind=DueStep.Kind.SEND,
+        step="first",
+        message=held,
+        due_at=timezone.now() + timedelta(hours=8),
+    )
+    email = message(customer, "email", status=Message.Status.DEFERRED, sent_at=None)
+
+    done = Client(enforce_csrf_checks=True, REMOTE_ADDR="203.0.113.9").post(
+        url(sent), {"scope": "channel"}
+    )
+
+    assert done.status_code == 200
+    assert granted(customer) == {"email"}
+    withdrawn = Consent.objects.get(customer=customer, channel="sms")
+    assert withdrawn.method == Consent.Method.UNSUBSCRIBE_LINK
+    assert "203.0.113.9" in withdrawn.evidence
+    held.refresh_from_db()
+    assert (held.status, held.reason) == (Message.Status.CANCELLED, Reason.UNSUBSCRIBED)
+    assert DueStep.objects.get(pk=retry.pk).status == DueStep.Status.CANCELLED
+    assert Message.objects.get(pk=email.pk).status == Message.Status.DEFERRED  # other channel
+    assert set(Event.objects.filter(customer=customer).values_list("type", flat=True)) >= {
+        "consent_changed",
+        "unsubscribed",
+    }
+    customer.refresh_from_db()
+    assert not customer.do_not_contact
+
+
+def test_one_click_post_from_a_mail_client_works_without_cookies_or_token(
+    customer: Customer,
+) -> None:
+    sent = message(customer, "email")
+    mail_client = Client(enforce_csrf_checks=True)
+    answer = mail_client.post(
+        url(sent),
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert answer.status_code == 200
+    assert granted(customer) == {"sms"}
+
+
+def test_everything_sets_do_not_contact_and_a_second_confirmation_changes_nothing(
+    customer: Customer,
+) -> None:
+    sent = message(customer)
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(url(sent), {"scope": "all"}).status_code == 200
+    customer.refresh_from_db()
+    assert customer.do_not_contact
+    assert granted(customer) == set()
+    changes = Event.objects.filter(customer=customer, type="consent_changed").count()
+    client.post(url(sent), {"scope": "all"})
+    assert Event.objects.filter(customer=customer, type="consent_changed").count() == changes
+
+
+def test_unsubscribing_ends_plans_that_exit_on_it(world: World, customer: Customer) -> None:
+    world.rule(EXAMPLE)  # exit: {on: [message_replied, unsubscribed, purchase]}
+    customer.tier = "vip"
+    customer.save()
+    world.event(customer, "purchase", amount=800)
+    enrollment = Enrollment.objects.get(customer=customer)
+    Client().post(url(message(customer)), {"scope": "channel"})
+    enrollment.refresh_from_db()
+    assert enrollment.status == Enrollment.Status.EXITED
+
+
+def test_the_page_speaks_the_customers_language(customer: Customer) -> None:
+    sent = message(customer)
+    assert "退订" in Client().get(url(sent)).content.decode()
+    customer.language = "en"
+    customer.save()
+    assert "Unsubscribe" in Client(HTTP_ACCEPT_LANGUAGE="zh-hans").get(url(sent)).content.decode()
+
+
+def test_a_tampered_or_unknown_link_is_refused_politely(customer: Customer) -> None:
+    sent = message(customer)
+    token = token_for(sent)
+    for bad in (token[:-2] + "xx", "nonsense", token.replace(":", "-", 1)):
+        page = Client().post(reverse("messaging:unsubscribe", args=[bad]), {"scope": "all"})
+        assert page.status_code == 404
+    assert granted(customer) == {"sms", "email"}
+    assert Client().put(url(sent)).status_code == 405
