@@ -76,9 +76,10 @@ def test_confirming_withdraws_the_channel_and_cancels_what_was_pending(
 ) -> None:
     sent = message(customer)
     held = message(customer, status=Message.Status.DEFERRED, sent_at=None)
+    rule = World(local("2026-11-02 10:00")).rule(EXAMPLE)
     enrollment = Enrollment.objects.create(
-        rule=World(local("2026-11-02 10:00")).rule(EXAMPLE),
-        version_id=1,
+        rule=rule,
+        version_id=rule.current_version_id,
         customer=customer,
         anchor="x",
         anchor_at=timezone.now(),
