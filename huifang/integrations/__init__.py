@@ -20,16 +20,22 @@ if TYPE_CHECKING:
     from huifang.messaging.models import Message
 
 
-class Transport(Protocol):
+class BatchTransport(Protocol):
+    """How the engine hands a batch of gated messages over today (the ``log`` transport).
+
+    Channels that reach people implement ``base.Transport`` (one message, a receipt or a
+    ``TransportError``); the dispatch loop that drives them replaces this hand-off.
+    """
+
     key: str
 
     def deliver(self, messages: Sequence[Message], now: datetime) -> None:
         """Hand ``messages`` over; set each one's status, ``sent_at`` and ``provider_ref``."""
 
 
-transports: Registry[Transport] = Registry("transports")
+transports: Registry[BatchTransport] = Registry("transports")
 # Which transport serves which channel, filled in as providers are configured.
-providers: dict[str, Transport] = {}
+providers: dict[str, BatchTransport] = {}
 
 
 _dry_run: ContextVar[bool] = ContextVar("huifang_dry_run", default=False)
@@ -45,7 +51,7 @@ def dry_run() -> Iterator[None]:
         _dry_run.reset(token)
 
 
-def transport_for(channel: str) -> Transport:
+def transport_for(channel: str) -> BatchTransport:
     """The transport serving ``channel``: ``log`` until a provider is configured for it."""
     from .log.transport import LogTransport
 

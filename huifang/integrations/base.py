@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,29 @@ class TransportError(Exception):
         self.permanent = permanent
         self.code = code
         self.answer = answer
+
+
+class Transport(Protocol):
+    key: str
+
+    def send(self, outgoing: Outgoing) -> Receipt:
+        """Hand one message to the provider; ``TransportError`` if it was not accepted."""
+
+
+def check_answer(
+    provider: str, status: int, code: object, message: object, text: str, throttled: set[int]
+) -> None:
+    """Raise ``TransportError`` unless a provider that answers with a JSON code accepted the
+    message (HTTP 200, code 0). Throttling codes and 429 / 5xx without a code are transient."""
+    if status == 200 and code == 0:
+        return
+    if not isinstance(code, int):
+        raise TransportError(
+            f"{provider}: HTTP {status}", permanent=status < 500 and status != 429, answer=text
+        )
+    raise TransportError(
+        f"{provider} {code}: {message or ''}",
+        permanent=code not in throttled,
+        code=str(code),
+        answer=text,
+    )

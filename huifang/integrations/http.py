@@ -203,3 +203,44 @@ def request(
             for connection in connections.values():
                 connection.close()
     return Response(answer.status, dict(answer.headers), answer.data)
+
+
+def call(
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Response:
+    """``request`` for a transport: a refused URL is a permanent ``TransportError``, network
+    trouble (refused connection, time-out) a transient one."""
+    from .base import TransportError
+
+    try:
+        return request(method, url, body=body, headers=headers, timeout=timeout)
+    except BlockedURL as exc:
+        raise TransportError(str(exc), permanent=True, code="blocked_url") from None
+    except urllib3.exceptions.HTTPError as exc:
+        raise TransportError(
+            f"{type(exc).__name__}: {exc}", permanent=False, code="network"
+        ) from None
+
+
+def post_json(url: str, payload: Any, *, timeout: float = 10.0) -> tuple[int, Any, str]:
+    """POST ``payload`` as JSON (``call``); returns the status, the decoded JSON answer
+    (``None`` if it is not JSON) and its text."""
+    import json
+
+    answer = call(
+        "POST",
+        url,
+        body=json.dumps(payload, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        timeout=timeout,
+    )
+    try:
+        decoded = json.loads(answer.body or b"null")
+    except ValueError:
+        decoded = None
+    return answer.status, decoded, answer.text()[:2000]

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from huifang.integrations.base import Outgoing, TransportError
 from huifang.integrations.webhook.transport import WebhookTransport, sign, verify
+from tests.integrations.fakes import JsonHandler, serve
 
 SECRET = "s3cret-shared-with-the-receiver"
 received: list[dict[str, Any]] = []
 
 
-class Receiver(BaseHTTPRequestHandler):
+class Receiver(JsonHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         stamp, signature = self.headers["X-Huifang-Timestamp"], self.headers["X-Huifang-Signature"]
@@ -33,27 +32,13 @@ class Receiver(BaseHTTPRequestHandler):
         status = {"/busy": 503, "/throttled": 429, "/rejected": 422, "/gone": 404}[self.path]
         return self.answer(status, {"error": self.path})
 
-    def answer(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def receiver(settings: Any) -> Iterator[str]:
     settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]  # an admin allowed the local receiver
     received.clear()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(Receiver) as url:
+        yield url
 
 
 MESSAGE = Outgoing(42, "webhook", "ops-room", '{"x": 1} 王芳您好', subject="回访")

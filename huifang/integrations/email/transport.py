@@ -27,7 +27,7 @@ def build(outgoing: Outgoing, sender: str, sender_name: str = "") -> EmailMessag
     message["To"] = outgoing.to
     message["Subject"] = outgoing.subject
     domain = sender.rpartition("@")[2] or None
-    message["Message-ID"] = make_msgid(idstring=f"huifang.{outgoing.message_id}", domain=domain)
+    message["Message-ID"] = make_msgid(idstring=f"hf{outgoing.message_id}", domain=domain)
     for name, value in outgoing.headers.items():
         message[name] = value
     message.set_content(outgoing.body)
@@ -125,4 +125,4 @@ class EmailTransport:
                 self._connection.close()
                 self._connection = None
             raise _error(exc) from None
-        return Receipt(str(message["Message-ID"]))
+        return Receipt(str(message["Message-ID"]).strip())

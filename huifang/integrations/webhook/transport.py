@@ -24,10 +24,8 @@ import json
 import time
 from dataclasses import dataclass
 
-import urllib3
-
 from huifang.integrations.base import Outgoing, Receipt, TransportError
-from huifang.integrations.http import BlockedURL, request
+from huifang.integrations.http import call
 
 REPLAY_WINDOW_SECONDS = 300
 _TRANSIENT = {408, 425, 429}
@@ -78,14 +76,7 @@ class WebhookTransport:
             "X-Huifang-Signature": sign(self.secret, timestamp, body),
             "X-Huifang-Message": str(outgoing.message_id),
         }
-        try:
-            answer = request("POST", self.url, body=body, headers=headers, timeout=self.timeout)
-        except BlockedURL as exc:
-            raise TransportError(str(exc), permanent=True, code="blocked_url") from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise TransportError(
-                f"{type(exc).__name__}: {exc}", permanent=False, code="network"
-            ) from None
+        answer = call("POST", self.url, body=body, headers=headers, timeout=self.timeout)
         text = answer.text()[:2000]
         if 200 <= answer.status < 300:
             try:

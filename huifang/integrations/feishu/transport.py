@@ -1,0 +1,47 @@
+"""Feishu / Lark custom group robot (飞书自定义机器人), for staff notifications.
+
+Protocol as Feishu documents it: POST JSON ``{"msg_type": "text", "content": {"text": …}}`` to
+the robot's webhook URL. With signature verification on, the body also carries ``timestamp``
+(seconds) and ``sign`` = Base64 of HMAC-SHA256 keyed with ``"<timestamp>\\n<secret>"`` over an
+empty message. The answer is ``{"code": 0, "msg": "success"}``; 11232 (frequency limited) is
+transient, other codes (19021: bad signature or timestamp; 19024: keyword missing) permanent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from huifang.integrations.base import Outgoing, Receipt, check_answer
+from huifang.integrations.http import post_json
+
+THROTTLED = {11232}
+
+
+def sign(secret: str, timestamp: int) -> str:
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+@dataclass
+class FeishuTransport:
+    webhook_url: str
+    secret: str = ""
+    timeout: float = 10.0
+    key: str = "feishu"
+
+    def send(self, outgoing: Outgoing) -> Receipt:
+        content = f"{outgoing.subject}\n{outgoing.body}" if outgoing.subject else outgoing.body
+        payload: dict[str, Any] = {"msg_type": "text", "content": {"text": content}}
+        if self.secret:
+            now = int(time.time())
+            payload.update(timestamp=str(now), sign=sign(self.secret, now))
+        status, answer, text = post_json(self.webhook_url, payload, timeout=self.timeout)
+        answer = answer if isinstance(answer, dict) else {}
+        code = answer.get("code", answer.get("StatusCode"))
+        check_answer("Feishu", status, code, answer.get("msg"), text, THROTTLED)
+        return Receipt(f"feishu-{outgoing.message_id}", text)

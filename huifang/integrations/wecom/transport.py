@@ -1,0 +1,32 @@
+"""WeCom group robot (企业微信群机器人), for staff notifications.
+
+Protocol as WeCom documents it: POST JSON ``{"msgtype": "text", "text": {"content": …}}`` to
+``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`` (the key in the URL is the robot's
+only secret). The answer is ``{"errcode": 0, "errmsg": "ok"}``; 45009 (API frequency limit: a
+robot takes 20 messages a minute) is transient, other codes (93000: invalid webhook URL;
+40008: bad message type) permanent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from huifang.integrations.base import Outgoing, Receipt, check_answer
+from huifang.integrations.http import post_json
+
+THROTTLED = {45009}
+
+
+@dataclass
+class WeComRobotTransport:
+    webhook_url: str
+    timeout: float = 10.0
+    key: str = "wecom_robot"
+
+    def send(self, outgoing: Outgoing) -> Receipt:
+        content = f"{outgoing.subject}\n{outgoing.body}" if outgoing.subject else outgoing.body
+        payload = {"msgtype": "text", "text": {"content": content}}
+        status, answer, text = post_json(self.webhook_url, payload, timeout=self.timeout)
+        answer = answer if isinstance(answer, dict) else {}
+        check_answer("WeCom", status, answer.get("errcode"), answer.get("errmsg"), text, THROTTLED)
+        return Receipt(f"wecom-{outgoing.message_id}", text)
