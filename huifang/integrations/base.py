@@ -67,3 +67,13 @@ def check_answer(
         code=str(code),
         answer=text,
     )
+
+
+def require_template_code(outgoing: Outgoing, provider: str) -> None:
+    """Chinese SMS providers send only templates approved in their console, by code."""
+    if not outgoing.template_code:
+        raise TransportError(
+            f"{provider} sends approved templates only: set the template's provider code",
+            permanent=True,
+            code="no_template_code",
+        )

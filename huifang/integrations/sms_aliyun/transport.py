@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
-from huifang.integrations.base import Outgoing, Receipt, TransportError
+from huifang.integrations.base import Outgoing, Receipt, TransportError, require_template_code
 from huifang.integrations.http import call
 
 ENDPOINT = "https://dysmsapi.aliyuncs.com/"
@@ -58,12 +58,7 @@ class AliyunSmsTransport:
     key: str = "sms_aliyun"
 
     def send(self, outgoing: Outgoing) -> Receipt:
-        if not outgoing.template_code:
-            raise TransportError(
-                "Aliyun SMS sends approved templates only: set the template's provider code",
-                permanent=True,
-                code="no_template_code",
-            )
+        require_template_code(outgoing, "Aliyun SMS")
         params = {
             "AccessKeyId": self.access_key_id,
             "Action": "SendSms",
