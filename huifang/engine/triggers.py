@@ -44,6 +44,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat, Mod
 from django.utils.dateparse import parse_datetime
 
+from huifang.core.rows import insert, set_based
 from huifang.core.statements import compiled
 from huifang.customers.event_types import event_types
 from huifang.customers.models import Customer, Event
@@ -55,7 +56,6 @@ from huifang.rules.models import Rule
 from .calendar import BusinessCalendar
 from .models import DueStep, Enrollment, SegmentMember, TriggerCursor
 from .plans import Plan, after, fixed, plan, zone
-from .rows import insert, set_based
 
 ENROLLMENT = Enrollment._meta.db_table
 # A typed NULL: PostgreSQL reads a bare NULL in a sub-select as text, which a bigint refuses.

@@ -17,8 +17,12 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote_plus
 
+from django.utils.translation import gettext_lazy
+from pydantic import BaseModel, Field
+
 from huifang.integrations.base import Outgoing, Receipt, check_answer
 from huifang.integrations.http import post_json
+from huifang.integrations.kinds import STAFF, Kind
 
 THROTTLED = {130101}
 
@@ -52,3 +56,20 @@ class DingTalkTransport:
         code, message = answer.get("errcode"), answer.get("errmsg")
         check_answer("DingTalk", status, code, message, text, THROTTLED)
         return Receipt(f"dingtalk-{outgoing.message_id}", text)
+
+
+class Config(BaseModel):
+    webhook_url: str = Field(min_length=1, max_length=500)  # carries the robot's access token
+    secret: str = ""
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+KIND = Kind(
+    key="dingtalk",
+    label=gettext_lazy("DingTalk robot"),
+    serves=(STAFF,),
+    config=Config,
+    build=lambda config: DingTalkTransport(**config.model_dump()),
+    secrets=("webhook_url", "secret"),
+    rate_per_minute=20,
+)

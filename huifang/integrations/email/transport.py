@@ -15,8 +15,13 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from html import escape
 from types import TracebackType
+from typing import Literal
+
+from django.utils.translation import gettext_lazy
+from pydantic import BaseModel, Field
 
 from huifang.integrations.base import Outgoing, Receipt, TransportError
+from huifang.integrations.kinds import Kind
 
 SECURITY = ("none", "starttls", "tls")
 
@@ -126,3 +131,24 @@ class EmailTransport:
                 self._connection = None
             raise _error(exc) from None
         return Receipt(str(message["Message-ID"]).strip())
+
+
+class Config(BaseModel):
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str = ""
+    password: str = ""
+    sender: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    sender_name: str = ""
+    timeout: float = Field(15.0, gt=0, le=120)
+
+
+KIND = Kind(
+    key="email",
+    label=gettext_lazy("E-mail (SMTP)"),
+    serves=("email",),
+    config=Config,
+    build=lambda config: EmailTransport(**config.model_dump()),
+    secrets=("password",),
+)

@@ -16,8 +16,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext_lazy
+from pydantic import BaseModel, Field
+
 from huifang.integrations.base import Outgoing, Receipt, check_answer
 from huifang.integrations.http import post_json
+from huifang.integrations.kinds import STAFF, Kind
 
 THROTTLED = {11232}
 
@@ -45,3 +49,20 @@ class FeishuTransport:
         code = answer.get("code", answer.get("StatusCode"))
         check_answer("Feishu", status, code, answer.get("msg"), text, THROTTLED)
         return Receipt(f"feishu-{outgoing.message_id}", text)
+
+
+class Config(BaseModel):
+    webhook_url: str = Field(min_length=1, max_length=500)  # carries the robot's hook id
+    secret: str = ""
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+KIND = Kind(
+    key="feishu",
+    label=gettext_lazy("Feishu / Lark robot"),
+    serves=(STAFF,),
+    config=Config,
+    build=lambda config: FeishuTransport(**config.model_dump()),
+    secrets=("webhook_url", "secret"),
+    rate_per_minute=100,
+)

@@ -24,8 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
+from django.utils.translation import gettext_lazy
+from pydantic import BaseModel, Field
+
 from huifang.integrations.base import Outgoing, Receipt, TransportError, require_template_code
 from huifang.integrations.http import call
+from huifang.integrations.kinds import Kind
 
 ENDPOINT = "https://dysmsapi.aliyuncs.com/"
 TRANSIENT = {"isv.BUSINESS_LIMIT_CONTROL", "Throttling.User", "Throttling", "isp.SYSTEM_ERROR"}
@@ -100,3 +104,22 @@ class AliyunSmsTransport:
             code=code,
             answer=text,
         )
+
+
+class Config(BaseModel):
+    access_key_id: str = Field(min_length=1, max_length=128)
+    access_key_secret: str = Field(min_length=1, max_length=256)
+    sign_name: str = Field("", max_length=12)
+    endpoint: str = ENDPOINT
+    region: str = "cn-hangzhou"
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+KIND = Kind(
+    key="sms_aliyun",
+    label=gettext_lazy("Aliyun SMS"),
+    serves=("sms",),
+    config=Config,
+    build=lambda config: AliyunSmsTransport(**config.model_dump()),
+    secrets=("access_key_secret",),
+)

@@ -25,8 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_lazy
+from pydantic import BaseModel, Field
+
 from huifang.integrations.base import Outgoing, Receipt, TransportError, require_template_code
 from huifang.integrations.http import call
+from huifang.integrations.kinds import Kind
 
 ENDPOINT = "https://sms.tencentcloudapi.com/"
 CONTENT_TYPE = "application/json; charset=utf-8"
@@ -135,3 +139,23 @@ class TencentSmsTransport:
             code=code,
             answer=text,
         )
+
+
+class Config(BaseModel):
+    secret_id: str = Field(min_length=1, max_length=128)
+    secret_key: str = Field(min_length=1, max_length=256)
+    sdk_app_id: str = Field(min_length=1, max_length=32)
+    sign_name: str = Field("", max_length=12)
+    endpoint: str = ENDPOINT
+    region: str = "ap-guangzhou"
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+KIND = Kind(
+    key="sms_tencent",
+    label=gettext_lazy("Tencent Cloud SMS"),
+    serves=("sms",),
+    config=Config,
+    build=lambda config: TencentSmsTransport(**config.model_dump()),
+    secrets=("secret_key",),
+)

@@ -24,8 +24,12 @@ import json
 import time
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy
+from pydantic import BaseModel, Field
+
 from huifang.integrations.base import Outgoing, Receipt, TransportError
 from huifang.integrations.http import call
+from huifang.integrations.kinds import STAFF, Kind
 
 REPLAY_WINDOW_SECONDS = 300
 _TRANSIENT = {408, 425, 429}
@@ -88,3 +92,19 @@ class WebhookTransport:
         raise TransportError(
             f"HTTP {answer.status}", permanent=not transient, code=str(answer.status), answer=text
         )
+
+
+class Config(BaseModel):
+    url: str = Field(min_length=1, max_length=500)
+    secret: str = Field(min_length=16, max_length=200)
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+KIND = Kind(
+    key="webhook",
+    label=gettext_lazy("Webhook"),
+    serves=("sms", "email", "wecom", STAFF),
+    config=Config,
+    build=lambda config: WebhookTransport(**config.model_dump()),
+    secrets=("secret",),
+)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy
+from pydantic import BaseModel, Field
+
 from huifang.integrations.base import Outgoing, Receipt, check_answer
 from huifang.integrations.http import post_json
+from huifang.integrations.kinds import STAFF, Kind
 
 THROTTLED = {45009}
 
@@ -30,3 +34,19 @@ class WeComRobotTransport:
         answer = answer if isinstance(answer, dict) else {}
         check_answer("WeCom", status, answer.get("errcode"), answer.get("errmsg"), text, THROTTLED)
         return Receipt(f"wecom-{outgoing.message_id}", text)
+
+
+class Config(BaseModel):
+    webhook_url: str = Field(min_length=1, max_length=500)  # carries the robot's key
+    timeout: float = Field(10.0, gt=0, le=60)
+
+
+KIND = Kind(
+    key="wecom_robot",
+    label=gettext_lazy("WeCom group robot"),
+    serves=(STAFF,),
+    config=Config,
+    build=lambda config: WeComRobotTransport(**config.model_dump()),
+    secrets=("webhook_url",),
+    rate_per_minute=20,
+)
