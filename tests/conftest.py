@@ -17,6 +17,7 @@ from django.test import Client
 from huifang.accounts.models import ApiToken, StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Customer
+from tests.browser.fixtures import browser, page  # noqa: F401 - shared with every test folder
 
 PASSWORD = "correct horse battery staple"
 

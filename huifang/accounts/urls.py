@@ -7,4 +7,13 @@ app_name = "accounts"
 urlpatterns = [
     path("api-tokens/", views.tokens, name="tokens"),
     path("api-tokens/<int:pk>/revoke/", views.revoke_token, name="revoke_token"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/<int:pk>/open/", views.open_notification, name="open_notification"),
+    path(
+        "notifications/read-all/",
+        views.mark_all_notifications_read,
+        name="mark_all_notifications_read",
+    ),
+    path("notifications/count/", views.notification_count, name="notification_count"),
+    path("notifications/menu/", views.notification_menu, name="notification_menu"),
 ]

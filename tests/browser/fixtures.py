@@ -1,4 +1,8 @@
-"""A real browser: Playwright driving Debian's chromium (``make test`` installs it)."""
+"""A real browser: Playwright driving Debian's chromium (``make test`` installs it).
+
+Imported by ``tests/conftest.py`` so browser tests anywhere in the suite share one browser:
+a second Playwright sync session in the same run would fail to start.
+"""
 
 from __future__ import annotations
 
