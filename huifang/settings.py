@@ -231,6 +231,7 @@ INSTALLED_APPS = [
     "huifang.engine",
     "huifang.rules",
     "huifang.messaging",
+    "huifang.integrations",
     "huifang.tasks",
     "huifang.api",
 ]
@@ -319,6 +320,19 @@ HUIFANG_ENGINE_POLL_MS = env_int("ENGINE_POLL_MS", 250, minimum=10, maximum=1000
 HUIFANG_SEGMENT_MINUTES = env_int("SEGMENT_EVALUATION_MINUTES", 15, minimum=1)
 # Hosts or networks outbound HTTP may call although they are internal (DESIGN.md invariant 8).
 HUIFANG_OUTBOUND_ALLOW = env_list("OUTBOUND_HTTP_ALLOW")
+# Where customers reach this installation: unsubscribe and short links in messages start here.
+HUIFANG_BASE_URL = env_str("BASE_URL", "http://localhost:8000").rstrip("/")
+if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", HUIFANG_BASE_URL):
+    raise ImproperlyConfigured(
+        "BASE_URL must be an http(s) URL like https://huifang.example.com, "
+        f"got {HUIFANG_BASE_URL!r}"
+    )
+HUIFANG_DISPATCH_BATCH = env_int("DISPATCH_BATCH_SIZE", 200, minimum=1, maximum=2000)
+HUIFANG_DISPATCH_THREADS = env_int("DISPATCH_THREADS", 8, minimum=1, maximum=64)
+HUIFANG_DISPATCH_LEASE_SECONDS = env_int("DISPATCH_LEASE_SECONDS", 300, minimum=30)
+HUIFANG_DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
+# Encrypts providers' secrets at rest; SECRET_KEY when not set.
+HUIFANG_SECRETS_KEY = env_secret("SECRETS_KEY")
 # Rules evaluated side by side on PostgreSQL, each on a connection of its own.
 HUIFANG_EVALUATION_THREADS = env_int(
     "ENGINE_EVALUATION_THREADS", min(4, os.cpu_count() or 1), minimum=1, maximum=32

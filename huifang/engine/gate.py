@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from huifang.core import rows
 from huifang.customers.models import Channel, Consent
 from huifang.messaging.models import Message, Reason
 
-from . import rows
 from .calendar import BusinessCalendar
 from .plans import Plan, zone
 from .quiet_hours import next_allowed
@@ -92,17 +92,20 @@ class Gate:
             )
         )
         if window:
+            # Released messages count from the moment the gate let them go: queued and in
+            # flight as much as sent, so two batches cannot both fill the same cap.
+            statuses = ", ".join(f"'{status}'" for status in Message.COUNTED)
             for cid, channel, sent_at in rows.fetch(
-                "SELECT customer_id, channel, sent_at FROM outbox_message "  # noqa: S608
-                f"WHERE {where} AND status = %s AND sent_at > %s",
-                [*params, Message.Status.SENT, rows.to_db_time(self.now - window)],
+                "SELECT customer_id, channel, queued_at FROM outbox_message "  # noqa: S608
+                f"WHERE {where} AND queued_at > %s AND status IN ({statuses})",
+                [*params, rows.to_db_time(self.now - window)],
             ):
                 at = rows.from_db_time(sent_at)
                 if at is not None:
                     self.sends[cid].append((channel, at))
 
     def decide(self, message: Message, plan: Plan) -> Decision:
-        customer = self.customers.get(message.customer_id)
+        customer = self.customers.get(message.customer_id or 0)
         if customer is None:
             return Decision(DROP, Reason.NO_ADDRESS)
         if customer.do_not_contact:
@@ -111,7 +114,7 @@ class Gate:
         if channel is None:
             return Decision(DROP, missing)
         policy = plan.document.policy
-        if policy.max_attempts is not None and message.attempts >= policy.max_attempts:
+        if policy.max_attempts is not None and message.holds >= policy.max_attempts:
             return Decision(DROP, Reason.MAX_ATTEMPTS, channel=channel)
         local_zone = zone(customer.time_zone)
         working_day = self.calendar.is_working_day if plan.business_days else None

@@ -8,7 +8,9 @@
    still ours* (same claim token, still claimed). A worker that lost its lease processes nothing;
    a worker killed mid-batch rolls back and its rows are claimed again after the lease.
 3. Everything the batch produces (messages through the contact-pressure gate, tasks, the next
-   due rows, enrollment state) is written with a handful of set-based statements.
+   due rows, enrollment state) is written with a handful of set-based statements. Messages the
+   gate releases are queued for the dispatcher (``huifang.messaging.dispatch``), which renders
+   them and hands them to their providers outside any transaction.
 
 Due work is judged against the database clock (or a virtual clock in simulation and tests).
 """
@@ -30,15 +32,14 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
+from huifang.core import rows
 from huifang.customers.models import Customer
-from huifang.integrations import transport_for
 from huifang.messaging.models import Message, Reason
 from huifang.rules.conditions import ConditionError, compile_condition
 from huifang.rules.document import Duration, Step
 from huifang.rules.models import Rule
 from huifang.tasks.models import Task
 
-from . import rows
 from .calendar import BusinessCalendar
 from .clock import Clock, DatabaseClock
 from .gate import DEFER, SEND, Gate, cap_window
@@ -453,9 +454,8 @@ class Batch:
             return
         gate = Gate(self.now, self.calendar)
         gate.load(
-            (g.message.customer_id for g in self.gated), cap_window(g.plan for g in self.gated)
+            (g.message.customer_id or 0 for g in self.gated), cap_window(g.plan for g in self.gated)
         )
-        by_channel: dict[str, list[Message]] = defaultdict(list)
         for item in sorted(self.gated, key=lambda g: (g.message.customer_id, g.message.planned_at)):
             message = item.message
             decision = gate.decide(message, item.plan)
@@ -463,14 +463,15 @@ class Batch:
             message.channel = decision.channel or message.channel
             message.reason = decision.reason
             if decision.action == SEND:
-                message.deferred_until = None
-                gate.sent(message.customer_id, decision.channel)
-                by_channel[decision.channel].append(message)
+                # Released: the dispatcher renders and hands it to the channel's provider.
+                message.status, message.deferred_until = Message.Status.QUEUED, None
+                message.queued_at = message.ready_at = self.now
+                gate.sent(message.customer_id or 0, decision.channel)
                 self.after_send(item.enrollment, item.plan, item.step, delivered=True)
             elif decision.action == DEFER:
                 assert decision.until is not None
                 message.status, message.deferred_until = Message.Status.DEFERRED, decision.until
-                message.attempts += 1
+                message.holds += 1
                 item.enrollment.waiting = Enrollment.Waiting.SEND
                 self.touch(item.enrollment)
                 self.schedule(
@@ -479,8 +480,6 @@ class Batch:
             else:
                 message.status, message.deferred_until = Message.Status.DROPPED, None
                 self.after_send(item.enrollment, item.plan, item.step, delivered=False)
-        for channel, messages in by_channel.items():
-            transport_for(channel).deliver(messages, self.now)
 
     # -- writing it all ----------------------------------------------------------------------
 
@@ -494,11 +493,10 @@ class Batch:
                     "channel",
                     "reason",
                     "deferred_until",
-                    "sent_at",
-                    "attempts",
+                    "holds",
                     "decisions",
-                    "transport",
-                    "provider_ref",
+                    "queued_at",
+                    "ready_at",
                 ],
             )
         if self.tasks:

@@ -22,9 +22,10 @@ from django.db import transaction
 from django.db.models import Max, Min
 
 from huifang.customers import derived
-from huifang.customers.models import Customer, Event
+from huifang.customers.models import Event
 from huifang.integrations import dry_run
-from huifang.messaging.models import Message
+from huifang.messaging import dispatch
+from huifang.messaging.models import Message, MessageTemplate
 from huifang.rules.document import RuleDocument
 from huifang.rules.models import Rule
 from huifang.rules.services import activate, save_rule
@@ -151,12 +152,16 @@ def _run(start: datetime, end: datetime, replay: list[Event]) -> None:
             evaluate_scheduled(now)
             next_tick = now + EVALUATE_EVERY
         run_until_idle(clock)
+        dispatch.run_until_idle(clock)
         moments = [next_tick]
         if position < len(replay):
             moments.append(replay[position].occurred_at)
         due = DueStep.objects.filter(status=DueStep.Status.DUE).aggregate(m=Min("due_at"))["m"]
         if due is not None:
             moments.append(max(due, now))
+        ready = Message.objects.filter(status=Message.Status.QUEUED).aggregate(m=Min("ready_at"))
+        if ready["m"] is not None:
+            moments.append(max(ready["m"], now))
         following = min(moments)
         if following >= end:
             break
@@ -202,7 +207,9 @@ def _report(
     sends: list[dict[str, Any]] = []
     deferrals: list[dict[str, Any]] = []
     for message in messages.order_by("id").iterator():
-        customer: Customer = message.customer
+        customer = message.customer
+        if customer is None:  # staff notifications are not part of a simulation's report
+            continue
         common: dict[str, Any] = {
             "customer": {"id": customer.pk, "name": customer.name},
             "rule": rules.get(message.rule_id or 0, ""),
@@ -265,6 +272,11 @@ def _report(
         "totals": dict(totals),
         "sends": sends,
         "deferrals": deferrals,
+        # Sent in the simulation, but in earnest they would be dropped: no text to send.
+        "missing_templates": sorted(
+            {(s["template"], s["channel"]) for s in sends}
+            - set(MessageTemplate.objects.values_list("key", "channel"))
+        ),
     }
 
 

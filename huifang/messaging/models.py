@@ -21,6 +21,19 @@ def _empty_list() -> list[Any]:
     return []
 
 
+def _reference(to: str, verbose_name: Any) -> Any:
+    """An optional link kept for the record: no database constraint, cleared if it goes."""
+    return models.ForeignKey(
+        to,
+        verbose_name=verbose_name,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+    )
+
+
 class Reason(models.TextChoices):
     """Why the gate held a message back or dropped it."""
 
@@ -34,20 +47,30 @@ class Reason(models.TextChoices):
     MISSED = "missed", _("Too late after downtime (misfire grace passed)")
     ENDED = "ended", _("The follow-up plan ended")
     UNSUBSCRIBED = "unsubscribed", _("The customer unsubscribed")
+    NO_TEMPLATE = "no_template", _("No template for this channel")
+    RATE_LIMIT = "rate_limit", _("The provider's rate limit")
 
 
 class Message(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
-        DEFERRED = "deferred", _("Deferred")
-        DROPPED = "dropped", _("Dropped")
+        SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
         FAILED = "failed", _("Failed")
         UNCERTAIN = "uncertain", _("Uncertain")
+        DEFERRED = "deferred", _("Deferred")
+        DROPPED = "dropped", _("Dropped")
         CANCELLED = "cancelled", _("Cancelled")
 
+    # Released by the gate and counted against frequency caps: gone, going or maybe gone.
+    COUNTED = ("queued", "sending", "sent", "delivered", "uncertain")
+
+    # Staff messages (robots, in-app) have no customer: they name their provider and ``to``.
     customer = models.ForeignKey(
         "customers.Customer",
+        null=True,
+        blank=True,
         on_delete=models.CASCADE,
         related_name="messages",
         db_constraint=False,
@@ -82,10 +105,28 @@ class Message(models.Model):
     planned_at = models.DateTimeField(_("planned at"))
     deferred_until = models.DateTimeField(_("deferred until"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Times the gate held it (quiet hours, caps …); ``policy.max_attempts`` bounds this.
+    holds = models.PositiveSmallIntegerField(_("holds"), default=0)
     decisions = models.JSONField(_("gate decisions"), default=_empty_list)
+    # Released by the gate: counts against caps from then on; ready to send from ``ready_at``
+    # (later for a retry after a transient error, or a provider's rate limit).
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    ready_at = models.DateTimeField(_("ready at"), null=True, blank=True)
+    # Hand-offs to the provider, each one kept as an ``Attempt``.
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    claimed_by = models.CharField(_("claimed by"), max_length=64, blank=True)
+    provider = _reference("integrations.Provider", _("provider"))
+    to = models.CharField(_("to"), max_length=200, blank=True)  # staff messages only
     transport = models.CharField(_("transport"), max_length=30, blank=True)
     provider_ref = models.CharField(_("provider message id"), max_length=100, blank=True)
+    template_version = _reference("TemplateVersion", _("template version"))
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("body"), blank=True)
+    # The URLs the rendered text links to, in order; the short links in the text point here.
+    links = models.JSONField(_("links"), default=_empty_list)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
     # One message per due step: a step processed again can never write a second message.
     source_key = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(_("created at"))
@@ -102,16 +143,31 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "created_at"], name="message_customer_idx"),
-            # Frequency caps count a customer's recent sends.
+            # Frequency caps count a customer's recent releases.
             models.Index(
-                fields=["customer", "sent_at"],
-                name="message_sent_idx",
-                condition=models.Q(status="sent"),
+                fields=["customer", "queued_at"],
+                name="message_queued_idx",
+                condition=models.Q(queued_at__isnull=False),
+            ),
+            # The dispatcher's queue, and its expired leases.
+            models.Index(
+                fields=["ready_at"], name="message_ready_idx", condition=models.Q(status="queued")
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="message_lease_idx",
+                condition=models.Q(status="sending"),
+            ),
+            models.Index(
+                fields=["provider_ref"],
+                name="message_provider_ref_idx",
+                condition=~models.Q(provider_ref=""),
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel or '/'.join(self.channels)} {self.template} → {self.customer_id}"
+        to = self.customer_id or self.to
+        return f"{self.channel or '/'.join(self.channels)} {self.template} → {to}"
 
     @property
     def reason_label(self) -> str:
@@ -159,6 +215,8 @@ class TemplateVersion(models.Model):
     provider_template_code = models.CharField(
         _("provider template code"), max_length=64, blank=True
     )
+    # Where {{回访链接}} leads (through a short link made for each message).
+    followup_url = models.URLField(_("follow-up link target"), max_length=500, blank=True)
     comment = models.CharField(_("comment"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
@@ -179,3 +237,58 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.key} v{self.number}"
+
+
+class Attempt(models.Model):
+    """One hand-off of a message to its provider, and what came of it."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", _("Accepted")
+        TRANSIENT = "transient", _("Failed, will retry")
+        PERMANENT = "permanent", _("Failed")
+        UNCERTAIN = "uncertain", _("No answer recorded (worker stopped)")
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attempt_log", db_constraint=False
+    )
+    number = models.PositiveSmallIntegerField(_("attempt"))
+    provider = _reference("integrations.Provider", _("provider"))
+    transport = models.CharField(_("transport"), max_length=30, blank=True)
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    code = models.CharField(_("code"), max_length=64, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    answer = models.TextField(_("provider's answer"), blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ["message", "number"]
+        indexes = [
+            # Rate limits count a provider's hand-offs in the last minute.
+            models.Index(fields=["provider", "started_at"], name="attempt_provider_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} #{self.number}: {self.outcome}"
+
+
+class Click(models.Model):
+    """A customer opened a link in a message (through its short link)."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="clicks", db_constraint=False
+    )
+    index = models.PositiveSmallIntegerField(_("link"))
+    url = models.URLField(_("URL"), max_length=2000)
+    clicked_at = models.DateTimeField(_("clicked at"))
+    user_agent = models.CharField(_("browser"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("click")
+        verbose_name_plural = _("clicks")
+        ordering = ["-clicked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}[{self.index}] {self.clicked_at:%Y-%m-%d %H:%M}"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -15,7 +17,7 @@ from django.utils.translation import gettext as _
 from huifang.customers.models import Channel, Customer, Event
 
 from . import sms
-from .models import MessageTemplate, TemplateVersion
+from .models import Message, MessageTemplate, TemplateVersion
 from .rendering import Context, TemplateError, render, validate
 
 CONTENT = ("subject", "body", "sms_signature", "provider_template_code")
@@ -131,3 +133,54 @@ def preview(
     if channel == Channel.SMS:
         counted = sms.count(sms.with_signature(body, content.get("sms_signature", "")))
     return Preview(subject, body, counted)
+
+
+LIBRARY = Path(__file__).resolve().parent / "library" / "templates.yaml"
+
+
+def load_template_library(*, actor: Any = None) -> list[Saved]:
+    """Save the ready strategies' message texts, each where no template of that key and
+    channel exists yet: a template someone has written or edited is never replaced."""
+    entries = yaml.safe_load(LIBRARY.read_text(encoding="utf-8")) or []
+    existing = set(MessageTemplate.objects.values_list("key", "channel"))
+    saved = []
+    for entry in entries:
+        if (entry["key"], entry["channel"]) in existing:
+            continue
+        saved.append(
+            save_template(
+                entry["key"],
+                entry["channel"],
+                name=entry["name"],
+                body=entry["body"],
+                subject=entry.get("subject", ""),
+                actor=actor,
+                comment="ready template",
+            )
+        )
+    return saved
+
+
+def send_to_staff(
+    provider: Any, *, body: str, subject: str = "", to: str = "", now: datetime | None = None
+) -> Message:
+    """Queue a staff notification (a robot's group, a user's in-app bell) on ``provider``:
+    written in full by its sender, no customer, no gate; the dispatcher sends it in turn,
+    within the provider's rate limit."""
+    now = now or timezone.now()
+    return Message.objects.create(
+        customer=None,
+        provider=provider,
+        to=to,
+        channel="",
+        channels=[],
+        template="",
+        subject=subject[:200],
+        body=body,
+        status=Message.Status.QUEUED,
+        planned_at=now,
+        queued_at=now,
+        ready_at=now,
+        created_at=now,
+        transactional=True,
+    )

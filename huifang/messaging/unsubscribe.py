@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from huifang.customers.models import Channel, Consent, Customer, Event
+from huifang.customers.models import Channel, Consent, Event
 from huifang.customers.schemas import ConsentIn
 from huifang.customers.services import record_consent
 from huifang.engine.models import DueStep
@@ -29,8 +31,14 @@ _SALT = "huifang.unsubscribe"
 CHANNEL, ALL = "channel", "all"
 
 
-def token_for(message: Message) -> str:
-    return signing.dumps(message.pk, salt=_SALT, compress=True)
+def token_for(message: Message | int) -> str:
+    pk = message if isinstance(message, int) else message.pk
+    return signing.dumps(pk, salt=_SALT, compress=True)
+
+
+def url_for(message: Message | int) -> str:
+    """The absolute unsubscribe link for a message, as it goes into its text and headers."""
+    return settings.HUIFANG_BASE_URL + reverse("messaging:unsubscribe", args=[token_for(message)])
 
 
 def message_for(token: str) -> Message | None:
@@ -40,7 +48,7 @@ def message_for(token: str) -> Message | None:
         return None
     if not isinstance(pk, int):
         return None
-    return Message.objects.select_related("customer").filter(pk=pk).first()
+    return Message.objects.select_related("customer").filter(pk=pk, customer__isnull=False).first()
 
 
 def unsubscribe(
@@ -49,7 +57,8 @@ def unsubscribe(
     """Withdraw consent for the message's channel (``CHANNEL``) or every channel (``ALL``);
     returns the channels withdrawn. Idempotent: a second confirmation changes nothing more."""
     now = now or timezone.now()
-    customer: Customer = message.customer
+    customer = message.customer
+    assert customer is not None  # message_for finds customers' messages only
     if scope == ALL:
         channels = list(Channel.values)
     else:

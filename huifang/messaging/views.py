@@ -29,6 +29,7 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     if message is None:
         return render(request, "messaging/unsubscribe_invalid.html", status=404)
     customer = message.customer
+    assert customer is not None  # message_for finds customers' messages only
     with translation.override(customer.language or None):
         channel = message.channel or (message.channels[0] if message.channels else "")
         context = {

@@ -224,7 +224,11 @@ def library_documents() -> list[RuleDocument]:
 
 
 def load_library(*, actor: Any = None) -> list[Saved]:
-    """Save every ready strategy as a draft version (an unchanged one adds nothing)."""
+    """Save every ready strategy as a draft version (an unchanged one adds nothing), with
+    the texts of its messages where they do not exist yet."""
+    from huifang.messaging.services import load_template_library
+
+    load_template_library(actor=actor)
     return [
         save_rule(document, actor=actor, comment="ready strategy")
         for document in library_documents()

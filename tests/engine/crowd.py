@@ -23,6 +23,8 @@ def seed(count: int) -> None:
     from huifang.rules.document import parse_rule
     from huifang.rules.services import activate, save_rule
 
+    from .world import with_texts
+
     now = DatabaseClock().now()
     document = parse_rule(
         {
@@ -35,7 +37,7 @@ def seed(count: int) -> None:
         }
     )
     with transaction.atomic():
-        saved = save_rule(document)
+        saved = save_rule(with_texts(document))
         activate(saved.rule, saved.version)
         customers = Customer.objects.bulk_create(
             Customer(name=f"c{n}", phone=f"+8613900{n:06d}") for n in range(count)
@@ -75,7 +77,8 @@ def check() -> dict[str, object]:
     return {
         "steps": steps,
         "claims": DueStep.objects.aggregate(s=Sum("claims"))["s"],
-        "messages": Message.objects.filter(status="sent").count(),
+        # Released by the gate (queued for the dispatcher, which these workers do not run).
+        "messages": Message.objects.filter(status__in=Message.COUNTED).count(),
         "most_messages_per_enrollment": per_enrollment,
     }
 

@@ -11,6 +11,7 @@ from django.test import Client
 from huifang.engine.clock import DatabaseClock
 from huifang.engine.models import DueStep, Enrollment
 from huifang.engine.runner import run_until_idle
+from huifang.messaging import dispatch
 from huifang.messaging.models import Message, Reason
 
 from .world import World, local
@@ -68,6 +69,7 @@ def test_lateness_is_judged_against_the_database_clock() -> None:
     world.event(customer, "ticket_closed")
     assert DueStep.objects.filter(status="due").count() == 2
     run_until_idle(clock)
+    dispatch.run_until_idle(clock)
     statuses = dict(Message.objects.values_list("rule__key", "status"))
     assert statuses == {"patient": "sent", "strict": "dropped"}
 

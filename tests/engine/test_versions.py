@@ -26,7 +26,7 @@ from huifang.rules.services import (
     save_rule,
 )
 
-from .world import World, local
+from .world import World, local, with_texts
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def start_v1_then_save_v2(world: World) -> tuple[Rule, RuleVersion, RuleVersion]
     world.event(world.customer("老客户"), "visit")
     world.run()
     assert [m.template for m in world.sent()] == ["hello"]
-    saved = save_rule(parse_rule(document("b")))
+    saved = save_rule(with_texts(parse_rule(document("b"))))
     assert saved.changed
     v1 = rule.versions.get(number=1)
     return rule, v1, saved.version
@@ -83,9 +83,9 @@ def versions_of_plans() -> dict[str, int]:
 
 def test_saving_a_changed_document_adds_a_version(world: World) -> None:
     rule = world.rule(document("a"))
-    unchanged = save_rule(parse_rule(document("a")))
+    unchanged = save_rule(with_texts(parse_rule(document("a"))))
     assert (unchanged.changed, unchanged.version.number) == (False, 1)
-    changed = save_rule(parse_rule(document("b")), comment="new wording")
+    changed = save_rule(with_texts(parse_rule(document("b"))), comment="new wording")
     assert (changed.changed, changed.version.number) == (True, 2)
     assert changed.version.comment == "new wording"
     assert changed.version.content["steps"][1]["send"]["template"] == "b"
@@ -113,7 +113,7 @@ def test_move_switches_running_plans_at_their_next_step(world: World) -> None:
     world.travel(timedelta(days=3))  # a plan finished on v1: history, never moved
     world.event(world.customer("老客户"), "visit")
     world.run()
-    v2 = save_rule(parse_rule(document("b"))).version
+    v2 = save_rule(with_texts(parse_rule(document("b")))).version
     assert activate(rule, v2, in_flight="move", now=world.now) == 1
     assert versions_of_plans() == {"已完成": 1, "老客户": 2}
     world.travel(timedelta(days=3))
@@ -126,7 +126,7 @@ def test_move_to_a_version_without_their_step_ends_the_plan(world: World) -> Non
     rule, _v1, _v2 = start_v1_then_save_v2(world)
     renamed = document("a")
     renamed["steps"][0]["id"] = "intro"  # the step they are waiting after is gone
-    v3 = save_rule(parse_rule(renamed)).version
+    v3 = save_rule(with_texts(parse_rule(renamed))).version
     activate(rule, v3, in_flight="move", now=world.now)
     world.travel(timedelta(days=3))
     enrollment = Enrollment.objects.get()
@@ -159,7 +159,7 @@ def test_end_cancels_a_message_held_for_quiet_hours(world: World) -> None:
     world.run()  # "hello" is due now, held until 08:00
     held = Message.objects.get()
     assert (held.status, held.reason) == (Message.Status.DEFERRED, Reason.QUIET_HOURS)
-    v2 = save_rule(parse_rule(document("b"))).version
+    v2 = save_rule(with_texts(parse_rule(document("b")))).version
     activate(rule, v2, in_flight="end", now=world.now)
     held.refresh_from_db()
     assert (held.status, held.reason) == (Message.Status.CANCELLED, Reason.ENDED)
@@ -181,7 +181,7 @@ def test_rollback_runs_the_old_content_as_a_new_version(world: World) -> None:
     after = {v.pk: (v.number, v.content, v.comment) for v in rule.versions.all()}
     assert after == {**before, v3.pk: (3, v1.content, "rollback to v1")}
     # Saving v1's document again now changes nothing: v3 already has it.
-    assert not save_rule(parse_rule(document("a"))).changed
+    assert not save_rule(with_texts(parse_rule(document("a")))).changed
     world.event(world.customer("新客户"), "visit")
     world.travel(timedelta(days=3))
     assert templates() == {"老客户": "a", "新客户": "a"}

@@ -17,10 +17,13 @@ from huifang.customers.models import Consent, Customer, Event
 from huifang.customers.services import ingest_events
 from huifang.engine.clock import VirtualClock
 from huifang.engine.models import DueStep
+from huifang.engine.plans import channels_of
 from huifang.engine.runner import run_until_idle
 from huifang.engine.triggers import evaluate_scheduled
-from huifang.messaging.models import Message
-from huifang.rules.document import load_rule_text, parse_rule
+from huifang.messaging import dispatch
+from huifang.messaging.models import Message, MessageTemplate
+from huifang.messaging.services import save_template
+from huifang.rules.document import RuleDocument, load_rule_text, parse_rule
 from huifang.rules.models import Rule
 from huifang.rules.services import activate, save_rule
 
@@ -37,6 +40,7 @@ class World:
 
     def rule(self, document: str | dict[str, Any], *, active: bool = True) -> Rule:
         parsed = load_rule_text(document) if isinstance(document, str) else parse_rule(document)
+        with_texts(parsed)
         saved = save_rule(parsed)
         if active:
             activate(saved.rule, saved.version, now=self.now)
@@ -85,7 +89,11 @@ class World:
         return result.created[0]
 
     def run(self) -> int:
-        return run_until_idle(self.clock)
+        """Process what is due, then send what the gate released (the log transport unless a
+        test configured a provider), as a worker's two loops would."""
+        processed = run_until_idle(self.clock)
+        dispatch.run_until_idle(self.clock)
+        return processed
 
     def evaluate(self, *, force: bool = False) -> dict[str, int]:
         return evaluate_scheduled(self.now, force=force)
@@ -115,6 +123,24 @@ class World:
         if customer is not None:
             messages = messages.filter(customer=customer)
         return list(messages)
+
+
+def with_texts(document: RuleDocument) -> RuleDocument:
+    """Give every message of ``document`` a text where it has none (a plain one will do in
+    engine tests: in earnest, a message without a template is dropped)."""
+    for step in document.steps:
+        if not step.send:
+            continue
+        for channel in channels_of(step.send):
+            if not MessageTemplate.objects.filter(key=step.send.template, channel=channel).exists():
+                save_template(
+                    step.send.template,
+                    channel,
+                    name=step.send.template,
+                    body="{{客户姓名}}您好",
+                    subject="回访" if channel == "email" else "",
+                )
+    return document
 
 
 def local(text: str) -> datetime:

@@ -1,14 +1,13 @@
-"""The ``log`` transport: records each message in the log and marks it sent. Sends nothing."""
+"""The ``log`` transport: writes each message to the log and accepts it. Sends nothing.
+
+Serves every channel that has no provider configured (and every message of a simulation).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from huifang.messaging.models import Message
+from huifang.integrations.base import Outgoing, Receipt
 
 logger = logging.getLogger("huifang.messaging")
 
@@ -16,16 +15,12 @@ logger = logging.getLogger("huifang.messaging")
 class LogTransport:
     key = "log"
 
-    def deliver(self, messages: Sequence[Message], now: datetime) -> None:
-        for message in messages:
-            message.status = message.Status.SENT
-            message.sent_at = now
-            message.transport = self.key
-            message.provider_ref = f"log-{message.pk}" if message.pk else "log"
-            logger.debug(
-                "message %s to customer %s via %s: template %s",
-                message.pk,
-                message.customer_id,
-                message.channel,
-                message.template,
-            )
+    def send(self, outgoing: Outgoing) -> Receipt:
+        logger.debug(
+            "message %s via %s to %s: %s",
+            outgoing.message_id,
+            outgoing.channel,
+            outgoing.to,
+            outgoing.body[:200],
+        )
+        return Receipt(f"log-{outgoing.message_id}", "logged, not sent")

@@ -1,8 +1,9 @@
-"""``huifang worker``: a Huey consumer plus the engine's claim loop.
+"""``huifang worker``: a Huey consumer plus the engine's claim loop and the dispatcher.
 
 Start as many as you like, on as many machines: every worker runs the claim loop, which looks
 for due steps at least every second (ENGINE_POLL_MS) and claims them in batches with a lease,
-so the workers share the due work without ever processing a step twice. Exactly one worker per
+so the workers share the due work without ever processing a step twice, and the dispatch loop,
+which hands queued messages to their providers the same way. Exactly one worker per
 deployment gets ``--scheduler`` and runs the periodic jobs (trigger evaluation, upkeep).
 """
 
@@ -15,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from huifang.engine.runner import loop
+from huifang.messaging import dispatch
 
 
 class Command(BaseCommand):
@@ -38,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-engine", action="store_true", help="do not run the engine's claim loop"
         )
+        parser.add_argument(
+            "--no-dispatch", action="store_true", help="do not send queued messages"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         extra: dict[str, Any] = {}
@@ -46,13 +51,18 @@ class Command(BaseCommand):
         if not options["scheduler"]:
             extra["periodic"] = False
         stop = threading.Event()
-        engine = None
+        loops = []
         if not options["no_engine"]:
-            engine = threading.Thread(target=loop, args=(stop,), name="engine", daemon=True)
-            engine.start()
+            loops.append(threading.Thread(target=loop, args=(stop,), name="engine", daemon=True))
+        if not options["no_dispatch"]:
+            loops.append(
+                threading.Thread(target=dispatch.loop, args=(stop,), name="dispatch", daemon=True)
+            )
+        for thread in loops:
+            thread.start()
         try:
             call_command("run_huey", **extra)
         finally:
             stop.set()
-            if engine is not None:
-                engine.join(timeout=30)
+            for thread in loops:
+                thread.join(timeout=30)

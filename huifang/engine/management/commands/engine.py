@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from huifang.engine.clock import DatabaseClock
 from huifang.engine.runner import loop, run_until_idle
 from huifang.engine.triggers import evaluate_all
+from huifang.messaging import dispatch
 
 
 class Command(BaseCommand):
@@ -21,7 +22,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--once",
             action="store_true",
-            help="evaluate every rule, process everything due, print counts and exit",
+            help="evaluate every rule, process everything due, send what is queued, print "
+            "counts and exit",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -29,7 +31,10 @@ class Command(BaseCommand):
             clock = DatabaseClock()
             enrolled = evaluate_all(clock.now())
             processed = run_until_idle(clock)
-            self.stdout.write(json.dumps({"enrolled": enrolled, "processed": processed}))
+            dispatched = dispatch.run_until_idle(clock)
+            self.stdout.write(
+                json.dumps({"enrolled": enrolled, "processed": processed, "sent": dispatched})
+            )
             return
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):

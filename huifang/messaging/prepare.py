@@ -1,0 +1,349 @@
+"""What the dispatcher does to a claimed batch before anything leaves: the last look.
+
+For each queued message, with a handful of queries for the whole batch:
+
+- **the gate once more** (DESIGN.md invariant 1): the queue may have waited — a worker was
+  down, a retry was backing off — so do-not-contact, consent and the address are checked again
+  (dropped with the reason), and quiet hours and excluded days in the customer's zone (held
+  until the next allowed minute);
+- **the provider**: the enabled provider serving the channel with the lowest priority (the
+  ``log`` transport when there is none, or in a dry run); a provider with a rate limit (robots:
+  20 a minute) takes what its last minute leaves room for, the rest is held, never dropped;
+- **the text**: rendered once, with the template's current version, which the message then
+  keeps (a retry sends the same text); links become short links.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+
+from huifang.core import rows
+from huifang.customers.models import Channel, Consent, Customer, Event
+from huifang.engine.calendar import BusinessCalendar
+from huifang.engine.plans import organisation_quiet_hours, plan, zone
+from huifang.engine.quiet_hours import next_allowed
+from huifang.integrations import is_dry_run
+from huifang.integrations.base import Outgoing
+from huifang.integrations.kinds import STAFF
+from huifang.integrations.models import Provider
+
+from . import links, unsubscribe
+from .models import MessageTemplate, Reason, TemplateVersion
+from .rendering import Context, TemplateError, render, variables_used
+
+ADDRESS: dict[str, str] = {
+    Channel.SMS: "phone",
+    Channel.PHONE: "phone",
+    Channel.EMAIL: "email",
+    Channel.WECOM: "wecom_external_userid",
+}
+
+COLUMNS = (
+    'id, customer_id, enrollment_id, channel, template, transactional, "to", provider_id, '
+    "body, subject, links, template_version_id, attempts, decisions"
+)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+@dataclass(slots=True)
+class Job:
+    """A claimed message as the dispatcher handles it (plain values, no model instance)."""
+
+    pk: int
+    customer_id: int | None
+    enrollment_id: int | None
+    channel: str
+    template: str
+    transactional: bool
+    to: str
+    provider_id: int | None
+    body: str
+    subject: str
+    links: list[str]
+    version_id: int | None
+    attempts: int
+    decisions: list[dict[str, Any]]
+    provider: Provider | None = None
+    outgoing: Outgoing | None = None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Job:
+        pk, customer, enrollment, channel, template, transactional, to, provider = row[:8]
+        body, subject, found_links, version, attempts, decisions = row[8:]
+        return cls(
+            pk, customer, enrollment, channel, template, bool(transactional), to, provider,
+            body, subject, _json(found_links) or [], version, attempts, _json(decisions) or [],
+        )  # fmt: skip
+
+    @property
+    def transport_key(self) -> str:
+        return self.provider.kind if self.provider else "log"
+
+
+@dataclass
+class Verdict:
+    """What the last look decided for one message."""
+
+    send: list[Job] = field(default_factory=list)
+    hold: list[tuple[Job, datetime, str]] = field(default_factory=list)  # until, reason
+    drop: list[tuple[Job, str]] = field(default_factory=list)  # reason
+    fail: list[tuple[Job, str]] = field(default_factory=list)  # error
+
+
+class Providers:
+    """The enabled providers, read once per batch (a handful of rows)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Provider] = {}
+        self.by_channel: dict[str, Provider] = {}
+        if is_dry_run():
+            return
+        for provider in Provider.objects.filter(enabled=True).order_by("priority", "id"):
+            self.by_id[provider.pk] = provider
+            self.by_channel.setdefault(provider.channel, provider)
+
+    def for_job(self, job: Job) -> Provider | None:
+        if job.provider_id is not None:
+            return self.by_id.get(job.provider_id)
+        return self.by_channel.get(job.channel)
+
+
+class Preparation:
+    def __init__(self, now: datetime, *, gate: bool = True) -> None:
+        self.now = now
+        self.gate = gate
+        self.providers = Providers()
+        self.customers: dict[int, Customer] = {}
+        self.consents: set[tuple[int, str]] = set()
+        self.enrollments: dict[int, tuple[int | None, int]] = {}  # id -> (event, version)
+        self.events: dict[int, Event] = {}
+        self.versions: dict[tuple[str, str], TemplateVersion] = {}
+        self.pinned: dict[int, TemplateVersion] = {}
+        self.calendar: BusinessCalendar | None = None
+        self.params: dict[int, dict[str, str]] = {}  # provider template variables
+
+    def run(self, jobs: Sequence[Job]) -> Verdict:
+        self.load(jobs)
+        verdict = Verdict()
+        budgets = self.budgets(jobs)
+        for job in jobs:
+            self.decide(job, verdict, budgets)
+        return verdict
+
+    def decide(self, job: Job, verdict: Verdict, budgets: dict[int, list[datetime]]) -> None:
+        customer = self.customers.get(job.customer_id) if job.customer_id else None
+        if job.customer_id is not None:
+            if customer is None:
+                verdict.drop.append((job, Reason.NO_ADDRESS))
+                return
+            if self.gate:
+                stop = self.look(job, customer)
+                if isinstance(stop, tuple):
+                    verdict.hold.append((job, *stop))
+                    return
+                if stop:
+                    verdict.drop.append((job, stop))
+                    return
+        job.provider = self.providers.for_job(job)
+        if job.provider is not None and job.provider.pk in budgets:
+            window = budgets[job.provider.pk]
+            if len(window) >= (job.provider.limit or 0):
+                verdict.hold.append((job, window[0] + timedelta(minutes=1), Reason.RATE_LIMIT))
+                return
+            window.append(self.now)
+        try:
+            job.outgoing = self.outgoing(job, customer)
+        except _NoTemplate:
+            verdict.drop.append((job, Reason.NO_TEMPLATE))
+            return
+        except TemplateError as exc:
+            verdict.fail.append((job, str(exc)))
+            return
+        verdict.send.append(job)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self, jobs: Sequence[Job]) -> None:
+        customer_ids = sorted({j.customer_id for j in jobs if j.customer_id is not None})
+        if customer_ids:
+            self.customers = Customer.objects.in_bulk(customer_ids)
+            where, params = rows.id_in("customer_id", customer_ids)
+            self.consents = set(
+                rows.fetch(
+                    f"SELECT customer_id, channel FROM customers_consent WHERE {where} "  # noqa: S608
+                    "AND status = %s",
+                    [*params, Consent.Status.GRANTED],
+                )
+            )
+        enrollment_ids = sorted({j.enrollment_id for j in jobs if j.enrollment_id is not None})
+        if enrollment_ids:
+            where, params = rows.id_in("id", enrollment_ids)
+            for pk, event_id, version_id in rows.fetch(
+                f"SELECT id, event_id, version_id FROM engine_enrollment WHERE {where}",  # noqa: S608
+                params,
+            ):
+                self.enrollments[pk] = (event_id, version_id)
+            event_ids = {e for e, _v in self.enrollments.values() if e is not None}
+            if event_ids and any(not j.body for j in jobs):
+                self.events = Event.objects.in_bulk(sorted(event_ids))
+        self.load_templates(jobs)
+
+    def load_templates(self, jobs: Sequence[Job]) -> None:
+        pinned = {j.version_id for j in jobs if j.version_id is not None and not j.body}
+        if pinned:
+            self.pinned = TemplateVersion.objects.in_bulk(sorted(pinned))
+        keys = {j.template for j in jobs if not j.body and j.version_id is None}
+        if keys:
+            for template in MessageTemplate.objects.filter(key__in=keys).select_related(
+                "current_version"
+            ):
+                if template.current_version is not None:
+                    self.versions[(template.key, template.channel)] = template.current_version
+
+    def budgets(self, jobs: Iterable[Job]) -> dict[int, list[datetime]]:
+        """For each rate-limited provider in the batch, its hand-offs in the last minute."""
+        limited = {
+            p.pk
+            for j in jobs
+            if (p := self.providers.for_job(j)) is not None and p.limit is not None
+        }
+        windows: dict[int, list[datetime]] = defaultdict(list)
+        if not limited:
+            return windows
+        where, params = rows.id_in("provider_id", sorted(limited))
+        for provider_id, started in rows.fetch(
+            f"SELECT provider_id, started_at FROM outbox_attempt WHERE {where} "  # noqa: S608
+            "AND started_at > %s ORDER BY started_at",
+            [*params, rows.to_db_time(self.now - timedelta(minutes=1))],
+        ):
+            windows[provider_id].append(rows.from_db_time(started))  # type: ignore[arg-type]
+        # Messages in flight have no attempt row yet, but take a place all the same.
+        for provider_id, count in rows.fetch(
+            f"SELECT provider_id, COUNT(*) FROM outbox_message WHERE {where} "  # noqa: S608
+            "AND status = 'sending' GROUP BY provider_id",
+            params,
+        ):
+            windows[provider_id] += [self.now] * int(count)
+        for pk in limited:
+            windows[pk] = sorted(windows[pk])
+        return windows
+
+    # -- the gate, once more -----------------------------------------------------------------
+
+    def look(self, job: Job, customer: Customer) -> str | tuple[datetime, str] | None:
+        """A reason to drop, (until, reason) to hold, or ``None`` to send."""
+        if customer.do_not_contact:
+            return Reason.DO_NOT_CONTACT
+        if (customer.pk, job.channel) not in self.consents:
+            return Reason.NO_CONSENT
+        if not getattr(customer, ADDRESS.get(job.channel, ""), ""):
+            return Reason.NO_ADDRESS
+        quiet, business_days = organisation_quiet_hours(), False
+        if job.enrollment_id in self.enrollments:
+            current = plan(self.enrollments[job.enrollment_id][1])
+            quiet, business_days = current.quiet_hours, current.business_days
+        working_day = None
+        if business_days:
+            self.calendar = self.calendar or BusinessCalendar.load()
+            working_day = self.calendar.is_working_day
+        local = zone(customer.time_zone)
+        allowed = next_allowed(self.now, local, quiet, working_day=working_day)
+        if allowed > self.now:
+            off = working_day is not None and allowed > next_allowed(self.now, local, quiet)
+            return allowed, Reason.DAY_OFF if off else Reason.QUIET_HOURS
+        return None
+
+    # -- the text ----------------------------------------------------------------------------
+
+    def outgoing(self, job: Job, customer: Customer | None) -> Outgoing:
+        if not job.body:
+            self.render(job, customer)
+        to = job.to
+        if customer is not None:
+            to = str(getattr(customer, ADDRESS.get(job.channel, ""), "") or "")
+        version = self.pinned.get(job.version_id) if job.version_id else None
+        headers: dict[str, str] = {}
+        if job.channel == Channel.EMAIL and customer is not None:
+            url = unsubscribe.url_for(job.pk)
+            headers = {
+                "List-Unsubscribe": f"<{url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+        return Outgoing(
+            message_id=job.pk,
+            channel=job.channel or STAFF,
+            to=to,
+            body=job.body,
+            subject=job.subject,
+            template_code=version.provider_template_code if version else "",
+            signature=version.sms_signature if version else "",
+            params=self.params.get(job.pk, {}),
+            headers=headers,
+        )
+
+    def render(self, job: Job, customer: Customer | None) -> None:
+        version = self.versions.get((job.template, job.channel))
+        if job.version_id is not None:
+            version = self.pinned.get(job.version_id, version)
+        if version is None:
+            if job.to and not job.template:  # a staff message written in full by its sender
+                return
+            if is_dry_run():  # a simulation shows when it would go; its report names the gap
+                return
+            raise _NoTemplate
+        job.version_id = version.pk
+        self.pinned[version.pk] = version
+        event = None
+        if job.enrollment_id in self.enrollments:
+            event_id = self.enrollments[job.enrollment_id][0]
+            event = self.events.get(event_id) if event_id is not None else None
+        # The follow-up link is the message's first short link; any other URL the text
+        # holds gets the next ones. Links to this installation (unsubscribe) stay as they are.
+        found = [version.followup_url] if version.followup_url else []
+        short = {
+            "followup": links.short_url(job.pk, 0) if found else "",
+            "unsubscribe": unsubscribe.url_for(job.pk) if customer is not None else "",
+        }
+        context = Context(customer, event, now=self.now, links=short)
+        job.subject = render(version.subject, context)[:200] if version.subject else ""
+        job.body = links.shorten(render(version.body, context), job.pk, found, keep=_ours)
+        job.links = found
+        self.params[job.pk] = provider_params(version.body, context)
+
+
+class _NoTemplate(Exception):
+    pass
+
+
+def _ours(url: str) -> bool:
+    return url.startswith(f"{settings.HUIFANG_BASE_URL}/")
+
+
+@lru_cache(maxsize=512)
+def _used(source: str) -> tuple[str, ...]:
+    return tuple(variables_used(source))
+
+
+def provider_params(source: str, context: Context) -> dict[str, str]:
+    """The variables a template uses, in order of first use, named ``customer_name`` …, for
+    providers that fill their own approved template (Aliyun by name, Tencent by position)."""
+    from .rendering import VARIABLES
+
+    by_name = {v.chinese: v for v in VARIABLES} | {v.english: v for v in VARIABLES}
+    params: dict[str, str] = {}
+    for name in _used(source):
+        variable = by_name.get(name)
+        if variable is not None:
+            params[variable.english.replace(".", "_")] = variable.read(context)
+    return params

@@ -1,0 +1,276 @@
+"""The dispatcher end to end: the engine releases a message, the dispatcher renders it, hands it
+to a real local provider and records what came back — retries, failures, rate limits, the last
+look of the gate, and a send that crashed after the provider took it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from huifang.customers.models import Consent
+from huifang.engine.runner import run_until_idle
+from huifang.integrations.models import Provider
+from huifang.messaging.dispatch import Dispatcher, backoff
+from huifang.messaging.models import Attempt, Message, Reason
+from huifang.messaging.services import save_template, send_to_staff
+from tests.engine.world import World, local
+from tests.integrations.fakes import JsonHandler, serve
+
+pytestmark = pytest.mark.django_db
+
+OPEN_ALL_DAY = {"start": "00:00", "end": "00:00"}
+
+
+class Gateway(JsonHandler):
+    """A webhook receiver whose answers the test sets: a list of (status, payload) to give in
+    turn, the last one repeated."""
+
+    answers: list[tuple[int, Any]] = [(200, {"id": "gw-1"})]
+    received: list[dict[str, Any]] = []
+    hold = threading.Event()  # set: answer at once; clear: keep the request hanging
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        with Gateway.lock:
+            Gateway.received.append(body)
+            status, payload = Gateway.answers[0]
+            if len(Gateway.answers) > 1:
+                Gateway.answers.pop(0)
+        Gateway.hold.wait(30)
+        self.answer(status, payload)
+
+
+@pytest.fixture
+def gateway(settings: Any) -> Iterator[str]:
+    settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]
+    Gateway.answers = [(200, {"id": "gw-1"})]
+    Gateway.received = []
+    Gateway.hold.set()
+    with serve(Gateway) as url:
+        yield url
+    Gateway.hold.set()
+
+
+def webhook(url: str, *, channel: str = "sms", **fields: Any) -> Provider:
+    provider = Provider(name="gateway", kind="webhook", channel=channel, **fields)
+    provider.set_settings({"url": url, "secret": "0123456789abcdef-secret"})
+    provider.save()
+    return provider
+
+
+@pytest.fixture
+def world() -> World:
+    return World(local("2026-11-02 10:00"))
+
+
+def released(world: World, policy: dict[str, Any] | None = None) -> Message:
+    """One SMS the engine has released (queued), for a customer who bought 台灯 on 11-02."""
+    world.rule(
+        {
+            "key": "after-purchase",
+            "name": "after purchase",
+            "trigger": {"kind": "event", "event": "purchase"},
+            "policy": {"quiet_hours": OPEN_ALL_DAY} if policy is None else policy,
+            "steps": [{"id": "ask", "send": {"channel": "sms", "template": "purchase-3d"}}],
+        }
+    )
+    person = world.customer("王芳")
+    world.event(person, "purchase", product="台灯", order_id="A-1", amount=199)
+    run_until_idle(world.clock)
+    message = Message.objects.get(customer=person)
+    assert message.status == Message.Status.QUEUED
+    return message
+
+
+def dispatch(world: World, **options: Any) -> int:
+    return Dispatcher(world.clock, **options).run_until_idle()
+
+
+def test_it_renders_the_current_template_and_sends_through_the_provider(
+    world: World, gateway: str
+) -> None:
+    version = save_template(
+        "purchase-3d", "sms", name="购后", body="{{客户姓名}}您好，{{产品名称}}用得还好吗？回TD退订"
+    ).version
+    provider = webhook(gateway)
+    message = released(world)
+    assert dispatch(world) == 1
+    message.refresh_from_db()
+    assert (message.status, message.provider_ref, message.transport) == ("sent", "gw-1", "webhook")
+    assert message.body == "王芳您好，台灯用得还好吗？回TD退订"
+    assert (message.template_version_id, message.provider_id) == (version.pk, provider.pk)
+    assert message.sent_at == world.now
+    assert [r["body"] for r in Gateway.received] == [message.body]
+    assert Gateway.received[0]["to"] == message.customer.phone
+    attempt = Attempt.objects.get(message=message)
+    assert (attempt.number, attempt.outcome, attempt.provider_id) == (1, "sent", provider.pk)
+
+
+def test_a_channel_without_provider_is_logged_not_sent(world: World) -> None:
+    message = released(world)
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.transport, message.provider_id) == ("sent", "log", None)
+    assert message.body == "王芳您好"
+
+
+def test_a_message_without_template_is_dropped_with_the_reason(world: World) -> None:
+    message = released(world)
+    message.template = "nobody-wrote-this"
+    message.save()
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.reason) == ("dropped", Reason.NO_TEMPLATE)
+    assert message.decisions[-1]["action"] == "drop"
+
+
+def test_transient_errors_retry_with_back_off_then_succeed(world: World, gateway: str) -> None:
+    webhook(gateway)
+    Gateway.answers = [(503, {}), (429, {}), (200, {"id": "third-time"})]
+    message = released(world)
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("queued", 1)
+    assert message.ready_at == world.now + backoff(1) == world.now + timedelta(seconds=30)
+    assert "HTTP 503" in message.error
+    dispatch(world)  # not yet: it waits for its back-off
+    assert len(Gateway.received) == 1
+    world.clock.advance(timedelta(seconds=30))
+    dispatch(world)
+    world.clock.advance(backoff(2))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.provider_ref) == ("sent", 3, "third-time")
+    outcomes = list(Attempt.objects.filter(message=message).values_list("outcome", "code"))
+    assert outcomes == [("transient", "503"), ("transient", "429"), ("sent", "")]
+
+
+def test_transient_errors_fail_once_the_attempts_run_out(
+    world: World, gateway: str, settings: Any
+) -> None:
+    settings.HUIFANG_DISPATCH_MAX_ATTEMPTS = 3
+    webhook(gateway)
+    Gateway.answers = [(503, {})]
+    message = released(world)
+    for _ in range(5):
+        dispatch(world)
+        world.clock.advance(timedelta(hours=6))
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("failed", 3)
+    assert len(Gateway.received) == 3
+
+
+def test_a_permanent_error_fails_at_once_and_keeps_the_answer(world: World, gateway: str) -> None:
+    webhook(gateway)
+    Gateway.answers = [(422, {"error": "invalid number"})]
+    message = released(world)
+    dispatch(world)
+    world.clock.advance(timedelta(days=1))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.error) == ("failed", 1, "HTTP 422")
+    attempt = Attempt.objects.get(message=message)
+    assert (attempt.outcome, attempt.code) == ("permanent", "422")
+    assert "invalid number" in attempt.answer
+    assert len(Gateway.received) == 1
+
+
+def test_a_send_that_crashed_after_the_provider_took_it_is_uncertain_and_never_resent(
+    world: World, gateway: str
+) -> None:
+    webhook(gateway)
+    message = released(world)
+    crashed = Dispatcher(world.clock, lease=timedelta(seconds=60))
+    claimed, jobs = crashed.claim("worker-that-dies")
+    assert claimed == 1
+    crashed.send(jobs)  # the provider has it; the worker dies before recording the answer
+    assert len(Gateway.received) == 1
+    message.refresh_from_db()
+    assert message.status == "sending"
+    dispatch(world)  # within the lease: left alone
+    world.clock.advance(timedelta(seconds=61))
+    dispatch(world)
+    world.clock.advance(timedelta(days=2))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("uncertain", 1)
+    assert len(Gateway.received) == 1  # never sent twice
+    attempt = Attempt.objects.get(message=message)
+    assert attempt.outcome == "uncertain"
+
+
+def test_a_slow_worker_that_does_record_its_answer_wins_over_uncertain(
+    world: World, gateway: str
+) -> None:
+    webhook(gateway)
+    message = released(world)
+    slow = Dispatcher(world.clock, lease=timedelta(seconds=60))
+    _claimed, jobs = slow.claim("slow-worker")
+    outcomes = slow.send(jobs)
+    world.clock.advance(timedelta(seconds=61))
+    dispatch(world)  # another worker gives up on it
+    slow.record(outcomes, "slow-worker")  # … but the answer arrives after all
+    message.refresh_from_db()
+    assert (message.status, message.provider_ref) == ("sent", "gw-1")
+    assert len(Gateway.received) == 1
+
+
+def test_consent_withdrawn_while_queued_drops_at_the_last_look(world: World) -> None:
+    message = released(world)
+    Consent.objects.filter(customer=message.customer, channel="sms").update(status="withdrawn")
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.reason) == ("dropped", Reason.NO_CONSENT)
+
+
+def test_a_backlog_reaching_quiet_hours_waits_for_the_morning(world: World) -> None:
+    message = released(world, policy={})  # the organisation's quiet hours, 21:00–08:00
+    # The dispatcher was down from 10:00 until 22:30: the organisation's quiet hours.
+    world.clock.set(local("2026-11-02 22:30"))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.reason) == ("queued", Reason.QUIET_HOURS)
+    assert message.ready_at == local("2026-11-03 08:00")
+    world.clock.set(local("2026-11-03 08:00"))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.sent_at) == ("sent", local("2026-11-03 08:00"))
+
+
+class Robot(JsonHandler):
+    received: list[str] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        Robot.received.append(body["text"]["content"])
+        self.answer(200, {"errcode": 0, "errmsg": "ok"})
+
+
+def test_a_robot_takes_twenty_a_minute_and_the_rest_wait(world: World, settings: Any) -> None:
+    settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]
+    Robot.received = []
+    with serve(Robot) as url:
+        robot = Provider(name="值班群", kind="dingtalk", channel="staff")
+        robot.set_settings({"webhook_url": url + "/robot/send?access_token=t"})
+        robot.save()
+        for n in range(25):
+            send_to_staff(robot, body=f"工单 {n} 超时", now=world.now)
+        dispatch(world)
+        assert len(Robot.received) == 20
+        held = Message.objects.filter(status="queued")
+        assert held.count() == 5
+        assert {m.reason for m in held} == {Reason.RATE_LIMIT}
+        assert {m.ready_at for m in held} == {world.now + timedelta(minutes=1)}
+        world.clock.advance(timedelta(seconds=59))
+        dispatch(world)
+        assert len(Robot.received) == 20
+        world.clock.advance(timedelta(seconds=2))  # the first sends took a few milliseconds
+        dispatch(world)
+    assert sorted(Robot.received) == sorted(f"工单 {n} 超时" for n in range(25))
+    assert Message.objects.filter(status="sent").count() == 25
