@@ -10,18 +10,26 @@ expect.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from huifang.customers import derived
-from huifang.customers.models import Channel, Consent, Customer, Event
+from huifang.customers.models import Channel, Consent, ContactPoint, Customer, Event
+from huifang.customers.phones import mask_phone
 from huifang.customers.schemas import ConsentIn
 from huifang.customers.services import record_consent
 from huifang.engine.triggers import on_events
+
+from .models import Message
+
+logger = logging.getLogger("huifang.messaging")
 
 # Replies that mean "stop sending me SMS", compared after trimming spaces and punctuation and
 # ignoring case and full-width forms.
@@ -86,4 +94,98 @@ def record_reply(
                     ),
                     now=now,
                 )
+    return event
+
+
+# -- who replied ---------------------------------------------------------------------------------
+
+
+def customers_by_phone(phone: str) -> list[Customer]:
+    """The customers with this E.164 number, as their phone or an extra contact point. Where
+    several share it (a family's phone), the one we texted last comes first: that is whom they
+    answer."""
+    return _latest_contacted_first(
+        Channel.SMS,
+        Customer.objects.filter(phone=phone).values_list("pk", flat=True),
+        ContactPoint.objects.filter(kind=ContactPoint.Kind.PHONE, value=phone).values_list(
+            "customer_id", flat=True
+        ),
+    )
+
+
+def customer_by_email(address: str) -> Customer | None:
+    """The customer with this e-mail address (stored lower-case), the one we wrote to last
+    where several share it."""
+    address = address.strip().lower()
+    found = _latest_contacted_first(
+        Channel.EMAIL,
+        Customer.objects.filter(email=address).values_list("pk", flat=True),
+        ContactPoint.objects.filter(kind=ContactPoint.Kind.EMAIL, value=address).values_list(
+            "customer_id", flat=True
+        ),
+    )
+    return found[0] if found else None
+
+
+def _latest_contacted_first(channel: str, *candidates: Iterable[int]) -> list[Customer]:
+    ids = {pk for group in candidates for pk in group}
+    if not ids:
+        return []
+    latest = last_message(channel, ids) if len(ids) > 1 else None
+    first = latest.customer_id if latest and latest.customer_id else min(ids)
+    by_pk = Customer.objects.in_bulk(ids)
+    return [by_pk[pk] for pk in [first, *sorted(ids - {first})] if pk in by_pk]
+
+
+def last_message(channel: str, customers: Iterable[int]) -> Message | None:
+    """The latest message that went out to one of ``customers`` on ``channel`` — the one a
+    reply most likely answers."""
+    return (
+        Message.objects.filter(
+            customer_id__in=list(customers),
+            channel=channel,
+            status__in=[Message.Status.SENT, Message.Status.DELIVERED, Message.Status.UNCERTAIN],
+        )
+        .order_by(F("sent_at").desc(nulls_last=True), "-id")
+        .first()
+    )
+
+
+def reply_by_phone(
+    phone: str,
+    text: str,
+    *,
+    received_at: datetime | None,
+    provider_ref: str,
+    now: datetime | None = None,
+) -> Event | None:
+    """Record an SMS reply from an E.164 number on the customer it answers; ``None`` (logged)
+    when the number is nobody's. A stop word stops the number for every customer sharing it:
+    whoever holds the phone asked for no more SMS to it."""
+    customers = customers_by_phone(phone) if phone else []
+    if not customers:
+        logger.info("SMS reply from an unknown number %s ignored", mask_phone(phone) or "(none)")
+        return None
+    first, *others = customers
+    message = last_message(Channel.SMS, [first.pk])
+    event = record_reply(
+        first,
+        Channel.SMS,
+        text,
+        received_at=received_at,
+        provider_ref=provider_ref,
+        message_id=message.pk if message else None,
+        now=now,
+    )
+    if is_stop(text):
+        for other in others:
+            # Its own idempotency key: the first customer's would return the first event.
+            record_reply(
+                other,
+                Channel.SMS,
+                text,
+                received_at=received_at,
+                provider_ref=f"{provider_ref}:{other.pk}",
+                now=now,
+            )
     return event
