@@ -24,6 +24,8 @@ from huifang.integrations.base import Outgoing, Receipt, check_answer
 from huifang.integrations.http import post_json
 from huifang.integrations.kinds import STAFF, Kind
 
+from .forms import DingTalkForm
+
 THROTTLED = {130101}
 
 
@@ -72,4 +74,6 @@ KIND = Kind(
     build=lambda config: DingTalkTransport(**config.model_dump()),
     secrets=("webhook_url", "secret"),
     rate_per_minute=20,
+    form=DingTalkForm,
+    description=gettext_lazy("Posts staff notifications in a DingTalk group."),
 )

@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field
 from huifang.integrations.base import Outgoing, Receipt, TransportError
 from huifang.integrations.kinds import Kind
 
+from .forms import EmailForm
+
 SECURITY = ("none", "starttls", "tls")
 
 
@@ -151,4 +153,9 @@ KIND = Kind(
     config=Config,
     build=lambda config: EmailTransport(**config.model_dump()),
     secrets=("password",),
+    form=EmailForm,
+    description=gettext_lazy(
+        "Your own mail server or a mail service's SMTP account (Tencent Exmail, Aliyun "
+        "DirectMail …)."
+    ),
 )

@@ -23,6 +23,8 @@ from huifang.integrations.base import Outgoing, Receipt, check_answer
 from huifang.integrations.http import post_json
 from huifang.integrations.kinds import STAFF, Kind
 
+from .forms import FeishuForm
+
 THROTTLED = {11232}
 
 
@@ -65,4 +67,6 @@ KIND = Kind(
     build=lambda config: FeishuTransport(**config.model_dump()),
     secrets=("webhook_url", "secret"),
     rate_per_minute=100,
+    form=FeishuForm,
+    description=gettext_lazy("Posts staff notifications in a Feishu / Lark group."),
 )

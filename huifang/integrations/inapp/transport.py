@@ -21,6 +21,8 @@ from huifang.accounts.services import notify
 from huifang.integrations.base import Outgoing, Receipt, TransportError
 from huifang.integrations.kinds import STAFF, Kind
 
+from .forms import InAppForm
+
 TITLE_LENGTH = Notification._meta.get_field("title").max_length or 200
 
 
@@ -71,4 +73,8 @@ KIND = Kind(
     serves=(STAFF,),
     config=Config,
     build=lambda config: InAppTransport(),
+    form=InAppForm,
+    description=gettext_lazy(
+        "Notifications under the bell in Huifang's top bar; nothing leaves Huifang."
+    ),
 )

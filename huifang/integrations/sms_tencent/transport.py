@@ -32,6 +32,8 @@ from huifang.integrations.base import Outgoing, Receipt, TransportError, require
 from huifang.integrations.http import call
 from huifang.integrations.kinds import Kind
 
+from .forms import TencentSmsForm
+
 ENDPOINT = "https://sms.tencentcloudapi.com/"
 CONTENT_TYPE = "application/json; charset=utf-8"
 # Rate limits, Tencent's own errors, and a balance that runs out (it will be topped up).
@@ -158,4 +160,8 @@ KIND = Kind(
     config=Config,
     build=lambda config: TencentSmsTransport(**config.model_dump()),
     secrets=("secret_key",),
+    form=TencentSmsForm,
+    description=gettext_lazy(
+        "Tencent Cloud's SMS service; it sends only templates approved in its console."
+    ),
 )

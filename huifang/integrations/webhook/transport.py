@@ -31,6 +31,8 @@ from huifang.integrations.base import Outgoing, Receipt, TransportError
 from huifang.integrations.http import call
 from huifang.integrations.kinds import STAFF, Kind
 
+from .forms import WebhookForm
+
 REPLAY_WINDOW_SECONDS = 300
 _TRANSIENT = {408, 425, 429}
 
@@ -107,4 +109,8 @@ KIND = Kind(
     config=Config,
     build=lambda config: WebhookTransport(**config.model_dump()),
     secrets=("secret",),
+    form=WebhookForm,
+    description=gettext_lazy(
+        "POSTs each message as signed JSON to a URL of yours, for systems that send it on."
+    ),
 )

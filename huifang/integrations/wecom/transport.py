@@ -18,6 +18,8 @@ from huifang.integrations.base import Outgoing, Receipt, check_answer
 from huifang.integrations.http import post_json
 from huifang.integrations.kinds import STAFF, Kind
 
+from .forms import WeComRobotForm
+
 THROTTLED = {45009}
 
 
@@ -49,4 +51,6 @@ KIND = Kind(
     build=lambda config: WeComRobotTransport(**config.model_dump()),
     secrets=("webhook_url",),
     rate_per_minute=20,
+    form=WeComRobotForm,
+    description=gettext_lazy("Posts staff notifications in a WeCom group."),
 )

@@ -1,0 +1,64 @@
+"""The settings form of a Feishu / Lark group robot (飞书自定义机器人)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.utils.translation import gettext_lazy
+
+from huifang.integrations.forms import (
+    SettingsForm,
+    clean_url_field,
+    config_default,
+    plain_initial,
+    secret_input,
+)
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+KIND = "feishu"
+
+
+def initial_for(config: BaseModel) -> dict[str, Any]:
+    """The form's initial values for stored settings, the URL and the secret left out."""
+    return plain_initial(config, KIND)
+
+
+class FeishuForm(SettingsForm):
+    kind = KIND
+
+    # Secret: the hook id in it is all anyone needs to post in the group.
+    webhook_url = forms.CharField(
+        label=gettext_lazy("Webhook URL"),
+        max_length=500,
+        widget=secret_input(),
+        help_text=gettext_lazy(
+            "As the robot's settings show it: https://open.feishu.cn/open-apis/bot/v2/hook/…. "
+            "It carries the robot's hook id, so it is stored encrypted and never shown again: "
+            "leave blank to keep the stored value."
+        ),
+    )
+    secret = forms.CharField(
+        label=gettext_lazy("Signing secret"),
+        required=False,
+        max_length=200,
+        widget=secret_input(),
+        help_text=gettext_lazy(
+            "The secret shown when signature verification (签名校验) is on; blank if it is "
+            "off. Stored encrypted and never shown again: leave blank to keep the stored value."
+        ),
+    )
+    timeout = forms.FloatField(
+        label=gettext_lazy("Time-out (seconds)"),
+        min_value=1,
+        max_value=60,
+        initial=config_default(KIND, "timeout"),
+    )
+
+    def clean_webhook_url(self) -> str:
+        return clean_url_field(self, "webhook_url")
+
+    def clean_secret(self) -> str:
+        return str(self.cleaned_data["secret"]).strip()

@@ -1,0 +1,82 @@
+"""The settings form of a Tencent Cloud SMS account (腾讯云短信)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy
+
+from huifang.integrations.forms import (
+    KEEP,
+    SettingsForm,
+    clean_signature,
+    clean_url_field,
+    config_default,
+    plain_initial,
+    secret_input,
+)
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+KIND = "sms_tencent"
+
+
+def initial_for(config: BaseModel) -> dict[str, Any]:
+    """The form's initial values for stored settings, the SecretKey left out."""
+    return plain_initial(config, KIND)
+
+
+class TencentSmsForm(SettingsForm):
+    kind = KIND
+
+    secret_id = forms.CharField(
+        label=gettext_lazy("SecretId"),
+        max_length=128,
+        help_text=gettext_lazy("From the Tencent Cloud console (API keys / CAM)."),
+    )
+    secret_key = forms.CharField(
+        label=gettext_lazy("SecretKey"), max_length=256, widget=secret_input(), help_text=KEEP
+    )
+    sdk_app_id = forms.CharField(
+        label=gettext_lazy("SdkAppId"),
+        max_length=32,
+        validators=[
+            RegexValidator(r"^\d+$", gettext_lazy("The SdkAppId is a number, e.g. 1400006666."))
+        ],
+        help_text=gettext_lazy("The SMS application's id, e.g. 1400006666."),
+    )
+    sign_name = forms.CharField(
+        label=gettext_lazy("Default signature"),
+        required=False,
+        max_length=14,  # with the 【】 an admin may type; they are taken off
+        help_text=gettext_lazy(
+            "An approved signature (签名), used when the message's template has none of its own."
+        ),
+    )
+    endpoint = forms.CharField(
+        label=gettext_lazy("Endpoint"),
+        max_length=500,
+        initial=config_default(KIND, "endpoint"),
+        help_text=gettext_lazy("Change only for a regional endpoint or a proxy."),
+    )
+    region = forms.CharField(
+        label=gettext_lazy("Region"), max_length=50, initial=config_default(KIND, "region")
+    )
+    timeout = forms.FloatField(
+        label=gettext_lazy("Time-out (seconds)"),
+        min_value=1,
+        max_value=60,
+        initial=config_default(KIND, "timeout"),
+    )
+
+    def clean_sdk_app_id(self) -> str:
+        return str(self.cleaned_data["sdk_app_id"]).strip()
+
+    def clean_sign_name(self) -> str:
+        return clean_signature(self.cleaned_data["sign_name"])
+
+    def clean_endpoint(self) -> str:
+        return clean_url_field(self, "endpoint")
