@@ -329,7 +329,7 @@ if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", HUIFANG_BASE_URL):
     )
 HUIFANG_DISPATCH_BATCH = env_int("DISPATCH_BATCH_SIZE", 200, minimum=1, maximum=2000)
 HUIFANG_DISPATCH_THREADS = env_int("DISPATCH_THREADS", 8, minimum=1, maximum=64)
-HUIFANG_DISPATCH_LEASE_SECONDS = env_int("DISPATCH_LEASE_SECONDS", 300, minimum=30)
+HUIFANG_DISPATCH_LEASE_SECONDS = env_int("DISPATCH_LEASE_SECONDS", 300, minimum=5)
 HUIFANG_DISPATCH_MAX_ATTEMPTS = env_int("DISPATCH_MAX_ATTEMPTS", 5, minimum=1, maximum=20)
 # Encrypts providers' secrets at rest; SECRET_KEY when not set.
 HUIFANG_SECRETS_KEY = env_secret("SECRETS_KEY")

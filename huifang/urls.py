@@ -13,8 +13,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", set_language, name="set_language"),
     path("customers/", include("huifang.customers.urls")),
-    path("u/", include("huifang.messaging.urls")),
+    path("", include("huifang.messaging.urls")),
     path("settings/", include("huifang.accounts.urls")),
+    path("channels/", include("huifang.integrations.urls")),
+    path("inbound/", include("huifang.integrations.inbound_urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

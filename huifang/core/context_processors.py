@@ -23,6 +23,9 @@ class NavItem:
 
 NAVIGATION = (
     NavItem("customers", _("Customers"), "customers:list", "people"),
+    NavItem("messages", _("Messages"), "messaging:messages", "envelope"),
+    NavItem("templates", _("Templates"), "messaging:templates", "file-text"),
+    NavItem("channels", _("Channels"), "integrations:list", "broadcast", (Role.ADMIN,)),
     NavItem("tokens", _("API tokens"), "accounts:tokens", "key", (Role.ADMIN,)),
 )
 

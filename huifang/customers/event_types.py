@@ -74,6 +74,11 @@ def register_builtin_types() -> None:
             "unsubscribed", _("Unsubscribed"), _("The customer withdrew consent for a channel.")
         ),
         EventType(
+            "link_clicked",
+            _("Link clicked"),
+            _("The customer opened a link in a message (through its short link)."),
+        ),
+        EventType(
             "consent_changed",
             _("Consent changed"),
             _("Consent for a channel was given or withdrawn."),

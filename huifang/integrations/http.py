@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +158,46 @@ class Response:
         return self.body.decode("utf-8", errors="replace")
 
 
+# A URL checked (and its host resolved) stays checked this long: a batch of messages to one
+# provider does not resolve its host once per message. The connection still goes to the
+# address that was checked, so a changed DNS answer is only seen after the interval.
+CHECK_SECONDS = 30.0
+_CHECKS: dict[tuple[str, tuple[str, ...]], tuple[float, Target]] = {}
+
+
+def _checked(url: str, allow: Sequence[str] | None) -> Target:
+    allowed = tuple(settings.HUIFANG_OUTBOUND_ALLOW if allow is None else allow)
+    key = (url, allowed)
+    now = time.monotonic()
+    found = _CHECKS.get(key)
+    if found is not None and found[0] > now:
+        return found[1]
+    target = check(url, allow=allowed)
+    if len(_CHECKS) > 1000:  # URLs carry per-request signatures (robots): keep it small
+        _CHECKS.clear()
+    _CHECKS[key] = (now + CHECK_SECONDS, target)
+    return target
+
+
+# Connections kept open between messages to the same provider, whichever thread sends them.
+_SHARED: dict[Any, urllib3.HTTPConnectionPool] = {}
+_LOCK = threading.Lock()
+
+
+def _pool(target: Target) -> urllib3.HTTPConnectionPool:
+    # A connection per sending thread at most; more would only wait for the provider.
+    options: dict[str, Any] = {"retries": False, "maxsize": 16, "block": False}
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            **options,
+        )
+    return urllib3.HTTPConnectionPool(target.address, target.port, **options)
+
+
 def request(
     method: str,
     url: str,
@@ -170,25 +212,15 @@ def request(
     """Call ``url`` after ``check``, connecting to the checked address; redirects are
     returned as they are, never followed. ``pool``: connections to re-use across calls (a
     batch of messages to one provider)."""
-    target = check(url, allow=allow, resolver=resolver)
+    target = (
+        _checked(url, allow) if resolver is None else check(url, allow=allow, resolver=resolver)
+    )
     key = (target.scheme, target.host, target.port, target.address)
     connections = pool if pool is not None else {}
     if key not in connections:
-        options: dict[str, Any] = {
-            "timeout": urllib3.Timeout(total=timeout),
-            "retries": False,
-            "maxsize": 4,
-        }
-        if target.scheme == "https":
-            connections[key] = urllib3.HTTPSConnectionPool(
-                target.address,
-                target.port,
-                server_hostname=target.host,
-                assert_hostname=target.host,
-                **options,
-            )
-        else:
-            connections[key] = urllib3.HTTPConnectionPool(target.address, target.port, **options)
+        with _LOCK:
+            if key not in connections:
+                connections[key] = _pool(target)
     default_port = 443 if target.scheme == "https" else 80
     host_header = f"[{target.host}]" if ":" in target.host else target.host  # IPv6 literal
     if target.port != default_port:
@@ -196,7 +228,13 @@ def request(
     sent = {"Host": host_header, "User-Agent": "Huifang", **(headers or {})}
     try:
         answer = connections[key].urlopen(
-            method, target.path, body=body, headers=sent, redirect=False, retries=False
+            method,
+            target.path,
+            body=body,
+            headers=sent,
+            redirect=False,
+            retries=False,
+            timeout=urllib3.Timeout(total=timeout),
         )
     finally:
         if pool is None:
@@ -213,12 +251,13 @@ def call(
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
 ) -> Response:
-    """``request`` for a transport: a refused URL is a permanent ``TransportError``, network
-    trouble (refused connection, time-out) a transient one."""
+    """``request`` for a transport, on connections kept open between calls: a refused URL is
+    a permanent ``TransportError``, network trouble (refused connection, time-out) a transient
+    one."""
     from .base import TransportError
 
     try:
-        return request(method, url, body=body, headers=headers, timeout=timeout)
+        return request(method, url, body=body, headers=headers, timeout=timeout, pool=_SHARED)
     except BlockedURL as exc:
         raise TransportError(str(exc), permanent=True, code="blocked_url") from None
     except urllib3.exceptions.HTTPError as exc:

@@ -313,13 +313,20 @@ class Preparation:
         found = [version.followup_url] if version.followup_url else []
         short = {
             "followup": links.short_url(job.pk, 0) if found else "",
-            "unsubscribe": unsubscribe.url_for(job.pk) if customer is not None else "",
+            "unsubscribe": (
+                unsubscribe.url_for(job.pk)
+                if customer is not None and _UNSUBSCRIBE & set(_used(version.body))
+                else ""
+            ),
         }
         context = Context(customer, event, now=self.now, links=short)
         job.subject = render(version.subject, context)[:200] if version.subject else ""
         job.body = links.shorten(render(version.body, context), job.pk, found, keep=_ours)
         job.links = found
         self.params[job.pk] = provider_params(version.body, context)
+
+
+_UNSUBSCRIBE = {"退订链接", "links.unsubscribe"}
 
 
 class _NoTemplate(Exception):

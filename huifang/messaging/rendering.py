@@ -16,7 +16,7 @@ A template is text staff write, so it is treated as untrusted (DESIGN.md invaria
 from __future__ import annotations
 
 import time as clock
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -260,10 +260,14 @@ def variables_used(source: str) -> list[str]:
     return found
 
 
-def values(context: Context) -> dict[str, Any]:
-    """Every allowed variable for ``context``, as text: by Chinese name and by namespace."""
+def values(context: Context, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The allowed variables for ``context`` (only ``names`` when given: what the template
+    uses), as text, by Chinese name and by namespace."""
+    wanted = None if names is None else set(names)
     flat: dict[str, Any] = {}
     for variable in VARIABLES:
+        if wanted is not None and variable.chinese not in wanted and variable.english not in wanted:
+            continue
         text = variable.read(context)
         flat[variable.chinese] = text
         namespace, name = variable.english.split(".")
@@ -271,12 +275,17 @@ def values(context: Context) -> dict[str, Any]:
     return flat
 
 
+@lru_cache(maxsize=512)
+def _names(source: str) -> tuple[str, ...]:
+    return tuple(variables_used(source))
+
+
 def render(source: str, context: Context) -> str:
     """The text of ``source`` for ``context``; ``TemplateError`` with a readable message."""
     template = _compiled(source)
     started = clock.perf_counter()
     try:
-        text = str(template.render(values(context)))
+        text = str(template.render(values(context, _names(source))))
     except (SecurityError, UndefinedError, TypeError, ValueError) as exc:
         raise TemplateError(
             _("The template could not be rendered: %(error)s") % {"error": exc}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,9 +19,9 @@ from huifang.customers.models import Channel, Customer, Event
 
 from . import sms
 from .models import Message, MessageTemplate, TemplateVersion
-from .rendering import Context, TemplateError, render, validate
+from .rendering import Context, TemplateError, render, validate, variables_used
 
-CONTENT = ("subject", "body", "sms_signature", "provider_template_code")
+CONTENT = ("subject", "body", "sms_signature", "provider_template_code", "followup_url")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,18 @@ def check(channel: str, content: dict[str, str]) -> None:
         errors["sms_signature"] = [_("An SMS signature is 2 to 12 characters, without 【】.")]
     if "【" in signature or "】" in signature:
         errors["sms_signature"] = [_("An SMS signature is 2 to 12 characters, without 【】.")]
+    target = content.get("followup_url", "")
+    if target and not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", target):
+        errors["followup_url"] = [_("The follow-up link must be an http:// or https:// address.")]
+    if not target and any(
+        name in ("回访链接", "links.followup")
+        for field in ("subject", "body")
+        if field not in errors
+        for name in variables_used(content.get(field, ""))
+    ):
+        errors["followup_url"] = [
+            _("The text uses {{回访链接}}: say where the follow-up link leads.")
+        ]
     if errors:
         raise ValidationError(errors)
 
@@ -62,6 +75,7 @@ def save_template(
     subject: str = "",
     sms_signature: str = "",
     provider_template_code: str = "",
+    followup_url: str = "",
     actor: Any = None,
     comment: str = "",
 ) -> Saved:
@@ -72,6 +86,7 @@ def save_template(
         "body": body,
         "sms_signature": sms_signature.strip(),
         "provider_template_code": provider_template_code.strip(),
+        "followup_url": followup_url.strip(),
     }
     check(channel, content)
     with transaction.atomic():

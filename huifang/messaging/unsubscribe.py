@@ -12,6 +12,7 @@ channels are cancelled.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
@@ -38,7 +39,15 @@ def token_for(message: Message | int) -> str:
 
 def url_for(message: Message | int) -> str:
     """The absolute unsubscribe link for a message, as it goes into its text and headers."""
-    return settings.HUIFANG_BASE_URL + reverse("messaging:unsubscribe", args=[token_for(message)])
+    return f"{settings.HUIFANG_BASE_URL}{_path()}{token_for(message)}/"
+
+
+@lru_cache(maxsize=1)
+def _path() -> str:
+    # Resolved once: the dispatcher makes a link for every e-mail it sends.
+    marker = "TOKEN"
+    path = reverse("messaging:unsubscribe", args=[marker])
+    return path[: path.index(marker)]
 
 
 def message_for(token: str) -> Message | None:

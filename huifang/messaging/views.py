@@ -1,8 +1,9 @@
-"""The customer's side of a message: the unsubscribe page (no login: the link is the key)."""
+"""The customer's side of a message: the unsubscribe page and short links (no login: the
+signed link is the key)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from huifang.customers.models import Channel
 
+from . import clicks
 from .unsubscribe import ALL, CHANNEL, message_for, unsubscribe
 
 
@@ -50,3 +52,17 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
             "messaging/unsubscribed.html",
             {**context, "scope": scope, "channel_labels": labels},
         )
+
+
+@require_http_methods(["GET", "HEAD"])
+def follow_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Count the click and redirect to the URL the message's text linked to — only that one."""
+    target = clicks.follow(
+        token, user_agent=request.META.get("HTTP_USER_AGENT", ""), count=request.method == "GET"
+    )
+    if target is None:
+        return render(request, "messaging/unsubscribe_invalid.html", status=404)
+    response = HttpResponseRedirect(target)
+    response["Referrer-Policy"] = "no-referrer"  # the token stays ours
+    response["Cache-Control"] = "no-store"  # every click reaches us
+    return response

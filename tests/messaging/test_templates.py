@@ -17,22 +17,34 @@ pytestmark = pytest.mark.django_db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BODY = "{{客户姓名}}您好,您在{{购买日期}}购买了{{产品名称}},现已使用{{使用天数}}天:{{回访链接}}"
+LINK = "https://shop.example.cn/review"
 
 
 def test_saving_makes_versions_and_the_latest_is_current() -> None:
-    first = save_template("purchase-3d", "sms", name="购买后", body=BODY, sms_signature="回访")
+    first = save_template(
+        "purchase-3d", "sms", name="购买后", body=BODY, sms_signature="回访", followup_url=LINK
+    )
     assert (first.changed, first.version.number) == (True, 1)
-    again = save_template("purchase-3d", "sms", name="购买后", body=BODY, sms_signature="回访")
+    again = save_template(
+        "purchase-3d", "sms", name="购买后", body=BODY, sms_signature="回访", followup_url=LINK
+    )
     assert (again.changed, again.version.pk) == (False, first.version.pk)
     second = save_template(
-        "purchase-3d", "sms", name="购买后", body=BODY + "。", sms_signature="回访"
+        "purchase-3d",
+        "sms",
+        name="购买后",
+        body=BODY + "。",
+        sms_signature="回访",
+        followup_url=LINK,
     )
     assert (second.changed, second.version.number) == (True, 2)
     template = MessageTemplate.objects.get(key="purchase-3d", channel="sms")
     assert template.current_version == second.version
     assert TemplateVersion.objects.get(pk=first.version.pk).body == BODY  # unchanged
     # The same key on another channel is another template.
-    save_template("purchase-3d", "email", name="购买后", subject="{{客户姓名}}", body=BODY)
+    save_template(
+        "purchase-3d", "email", name="购买后", subject="{{客户姓名}}", body=BODY, followup_url=LINK
+    )
     assert MessageTemplate.objects.filter(key="purchase-3d").count() == 2
 
 
@@ -46,6 +58,8 @@ def test_saving_makes_versions_and_the_latest_is_current() -> None:
         ("email", {"body": "x"}, "subject", "subject"),
         ("email", {"body": "x", "subject": "{{ ''.__class__ }}"}, "subject", "__class__"),
         ("fax", {"body": "x"}, "channel", "fax"),
+        ("sms", {"body": "评价：{{回访链接}}"}, "followup_url", "回访链接"),
+        ("sms", {"body": "x", "followup_url": "javascript:alert(1)"}, "followup_url", "http"),
     ],
 )
 def test_bad_content_is_refused_naming_the_field_and_nothing_is_written(
@@ -72,7 +86,9 @@ def test_preview_for_a_customer_uses_their_latest_event_and_counts_the_sms() -> 
         occurred_at=datetime(2026, 11, 2, 10, 0, tzinfo=SHANGHAI),
         properties={"product": "空气净化器"},
     )
-    saved = save_template("purchase-3d", "sms", name="购买后", body=BODY, sms_signature="回访")
+    saved = save_template(
+        "purchase-3d", "sms", name="购买后", body=BODY, sms_signature="回访", followup_url=LINK
+    )
     with translation.override("zh-hans"):
         shown = preview(
             saved.version, "sms", customer, now=datetime(2026, 11, 5, 10, 0, tzinfo=SHANGHAI)

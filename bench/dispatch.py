@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""Benchmark sending (issue 4) on SQLite and PostgreSQL; prints JSON.
+
+For each database: a brand-new database with ``--messages`` customers who consented to SMS and
+e-mail, a rule whose one step sends a rendered template (with a frequency cap, so the gate
+reads each customer's recent messages), and local fake providers **in other processes**: an
+SMTP sink (aiosmtpd) and an HTTP server that answers like our webhook receiver and like
+Aliyun SMS. Then, per channel, each run:
+
+1. puts one due step per customer (the moment a rule's send step falls due);
+2. times the engine claiming and processing them through the contact-pressure gate (which
+   queues the messages) and the dispatcher claiming, rendering, sending and recording them —
+   from claim to ``sent``;
+3. reports messages per second, with the gate on, and the same run with the gate off (a
+   pass-through in the engine, no last look in the dispatcher): ``gate_cost`` is the ratio of
+   the two times (median over ``--runs`` alternating pairs).
+
+    .venv/bin/python bench/dispatch.py [--messages 10000] [--runs 3] [--only sqlite|postgres]
+
+Targets: ≥ 1,000 e-mails/s and ≥ 2,000 webhook / SMS sends/s with the gate on; gate cost
+≤ 1.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+try:
+    from common import postgres_answers
+    from engine import drop, run
+except ImportError:  # imported as bench.dispatch
+    from bench.common import postgres_answers
+    from bench.engine import drop, run
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnop"
+CHANNELS = ("email", "webhook", "sms_aliyun")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument(
+        "--workers", type=int, default=2, help="dispatcher processes (default 2, one per core)"
+    )
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dispatcher", choices=["on", "off"], help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-sink", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--http-fake", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.smtp_sink:
+        return smtp_sink(args.smtp_sink)
+    if args.http_fake:
+        return http_fake(args.http_fake)
+    if args.dispatcher:
+        return dispatcher(gate=args.dispatcher == "on")
+    if args.measure:
+        print(json.dumps(measure(args.messages, args.runs, args.workers)))
+        return None
+    databases = [args.only] if args.only else ["sqlite", "postgres"]
+    if "postgres" in databases and not postgres_answers():
+        databases.remove("postgres")
+    results = {}
+    for database in databases:
+        with tempfile.TemporaryDirectory(prefix="huifang-bench-") as var:
+            env, name = prepare(database, var)
+            try:
+                out = run(
+                    env,
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--measure",
+                    "--messages",
+                    str(args.messages),
+                    "--runs",
+                    str(args.runs),
+                    "--workers",
+                    str(args.workers),
+                )
+            finally:
+                drop(name)
+        results[database] = json.loads(out.strip().splitlines()[-1])
+        print(json.dumps({database: results[database]}), file=sys.stderr)
+    report = {
+        "benchmark": "dispatch",
+        "messages": args.messages,
+        "runs": args.runs,
+        "dispatcher_processes": args.workers,
+        "cpu_count": os.cpu_count(),
+        "results": results,
+    }
+    print(json.dumps(report, indent=2))
+    return None
+
+
+def prepare(database: str, var: str) -> tuple[dict[str, str], str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(HUIFANG_VAR_DIR=var, LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    env.update(OUTBOUND_HTTP_ALLOW="127.0.0.1", SECRET_KEY=SECRET)
+    name = ""
+    if database == "postgres":
+        import uuid
+
+        import psycopg
+
+        name = f"huifang_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
+    run(env, sys.executable, "-m", "huifang.cli", "migrate", "-v0")
+    return env, name
+
+
+# -- the fake providers, each in its own process ---------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def fakes() -> Iterator[tuple[int, int]]:
+    smtp, http = free_port(), free_port()
+    script = str(Path(__file__).resolve())
+    processes = [
+        subprocess.Popen([sys.executable, script, "--smtp-sink", str(smtp)]),
+        subprocess.Popen([sys.executable, script, "--http-fake", str(http)]),
+    ]
+    try:
+        for port in (smtp, http):
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        yield smtp, http
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def smtp_sink(port: int) -> None:
+    """Accepts every message and forgets it (what a relay's fast path does)."""
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 Message accepted"
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+def http_fake(port: int) -> None:
+    """Answers a webhook POST like a receiver (``{"id": …}``) and an Aliyun SendSms like
+    Aliyun (``{"Code": "OK", "BizId": …}``), on kept-alive HTTP/1.1 connections.
+
+    A few lines of asyncio rather than ``http.server``: the fake must not be the bottleneck
+    of a benchmark about our side, on a machine where both share two cores.
+    """
+    import asyncio
+    import itertools
+
+    numbers = itertools.count(1)
+
+    def answer(path: bytes) -> bytes:
+        number = next(numbers)
+        if path.startswith(b"/aliyun"):
+            payload = {"Code": "OK", "Message": "OK", "BizId": f"{number}^0"}
+        else:
+            payload = {"id": f"evt-{number}"}
+        data = json.dumps(payload).encode()
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        )
+        return head.encode() + data
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1]
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                writer.write(answer(path))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# -- inside the measuring process ------------------------------------------------------------
+
+
+def measure(messages: int, runs: int, workers: int) -> dict[str, Any]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    result: dict[str, Any] = {
+        "vendor": connection.vendor,
+        "dispatch_threads": settings.HUIFANG_DISPATCH_THREADS,
+        "dispatch_batch": settings.HUIFANG_DISPATCH_BATCH,
+    }
+    with fakes() as (smtp, http):
+        rules = seed(messages, smtp, http)
+        for kind in CHANNELS:
+            result[kind] = compare(kind, rules[kind], messages, runs, workers)
+            print(json.dumps({kind: result[kind]}), file=sys.stderr)
+    return result
+
+
+def dispatcher(*, gate: bool) -> None:
+    """A worker's dispatch loop, with the last look of the gate on or off."""
+    import signal
+    import threading
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
+    import django
+
+    django.setup()
+    from huifang.messaging.dispatch import Dispatcher
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    worker = Dispatcher(gate=gate)
+    while not stop.is_set():
+        if worker.run_once() < worker.limit:
+            stop.wait(0.01)
+
+
+@contextmanager
+def dispatchers(count: int, *, gate: bool) -> Iterator[None]:
+    script = str(Path(__file__).resolve())
+    flag = "on" if gate else "off"
+    processes = [
+        subprocess.Popen([sys.executable, script, "--dispatcher", flag]) for _ in range(count)
+    ]
+    time.sleep(3)  # started and polling
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def seed(count: int, smtp: int, http: int) -> dict[str, Any]:
+    from django.db import transaction
+
+    from huifang.customers.models import Consent, Customer
+    from huifang.engine.clock import DatabaseClock
+    from huifang.integrations.models import Provider
+    from huifang.messaging.services import save_template
+    from huifang.rules.document import parse_rule
+    from huifang.rules.services import activate, save_rule
+
+    now = DatabaseClock().now()
+    body = "{{客户姓名}}您好，您在{{购买日期}}购买的商品用得还好吗？有问题请直接回复。回TD退订"
+    with transaction.atomic():
+        save_template("bench", "sms", name="bench", body=body, provider_template_code="SMS_1")
+        save_template("bench", "email", name="bench", subject="{{客户姓名}}，您好", body=body)
+        customers = Customer.objects.bulk_create(
+            Customer(name=f"客户{n}", phone=f"+8613{n:09d}", email=f"c{n}@example.cn")
+            for n in range(count)
+        )
+        Consent.objects.bulk_create(
+            Consent(customer=c, channel=channel, status="granted", method="import", recorded_at=now)
+            for c in customers
+            for channel in ("sms", "email")
+        )
+        providers = {
+            "email": (
+                "email",
+                {"host": "127.0.0.1", "port": smtp, "security": "none", "sender": "hi@shop.cn"},
+            ),
+            "webhook": (
+                "sms",
+                {"url": f"http://127.0.0.1:{http}/hook", "secret": "0123456789abcdef-bench"},
+            ),
+            "sms_aliyun": (
+                "sms",
+                {
+                    "access_key_id": "bench",
+                    "access_key_secret": "bench-secret",
+                    "sign_name": "回访",
+                    "endpoint": f"http://127.0.0.1:{http}/aliyun",
+                },
+            ),
+        }
+        rules = {}
+        for kind, (channel, config) in providers.items():
+            provider = Provider(name=kind, kind=kind, channel=channel, enabled=False)
+            provider.set_settings(config)
+            provider.save()
+            document = parse_rule(
+                {
+                    "key": f"bench-{kind.replace('_', '-')}",
+                    "name": kind,
+                    "trigger": {"kind": "event", "event": "purchase"},
+                    "policy": {
+                        "quiet_hours": {"start": "00:00", "end": "00:00"},
+                        "caps": [{"channel": "any", "max": 3, "per_days": 7}],
+                    },
+                    "steps": [{"id": "s", "send": {"channel": channel, "template": "bench"}}],
+                }
+            )
+            saved = save_rule(document)
+            activate(saved.rule, saved.version)
+            rules[kind] = (saved.rule.pk, saved.version.pk, provider.pk)
+    return rules
+
+
+def due(rule: tuple[int, int, int], count: int) -> None:
+    """One enrollment per customer whose send step is due now; earlier runs forgotten."""
+    from django.db import connection, transaction
+
+    from huifang.customers.models import Customer
+    from huifang.engine.clock import DatabaseClock
+    from huifang.engine.models import DueStep, Enrollment
+    from huifang.integrations.models import Provider
+
+    rule_id, version_id, provider_id = rule
+    now = DatabaseClock().now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for table in ("outbox_attempt", "outbox_message", "engine_duestep"):
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+            cursor.execute("DELETE FROM engine_enrollment")
+        Provider.objects.update(enabled=False)
+        Provider.objects.filter(pk=provider_id).update(enabled=True)
+        ids = list(Customer.objects.order_by("id").values_list("id", flat=True)[:count])
+        enrollments = Enrollment.objects.bulk_create(
+            Enrollment(
+                rule_id=rule_id,
+                version_id=version_id,
+                customer_id=cid,
+                anchor="bench",
+                anchor_at=now,
+                step="s",
+                started_at=now,
+            )
+            for cid in ids
+        )
+        DueStep.objects.bulk_create(
+            DueStep(enrollment=e, step="s", due_at=now) for e in enrollments
+        )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+class _Open:
+    """The gate switched off: every message goes at once on its first channel."""
+
+    def __init__(self, *args: Any) -> None:
+        pass
+
+    def load(self, *args: Any) -> None:
+        pass
+
+    def decide(self, message: Any, plan: Any) -> Any:
+        from huifang.engine.gate import SEND, Decision
+
+        return Decision(SEND, channel=message.channels[0])
+
+    def sent(self, *args: Any) -> None:
+        pass
+
+
+def one_run(rule: tuple[int, int, int], count: int, *, gate: bool) -> tuple[float, float]:
+    """Seconds from the engine's first claim until every message is ``sent`` (the dispatchers
+    already polling), and the part of it the engine took."""
+    from django.db import connection
+
+    from huifang.engine import runner
+    from huifang.engine.gate import Gate
+
+    due(rule, count)
+    runner.Gate = Gate if gate else _Open  # type: ignore[misc,assignment]
+    try:
+        started = time.perf_counter()
+        runner.run_until_idle()
+        engine = time.perf_counter() - started
+        deadline = started + 600
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT COUNT(*) FROM outbox_message WHERE status = 'sent'")
+                (sent,) = cursor.fetchone()
+            if sent >= count:
+                break
+            if time.perf_counter() > deadline:
+                raise SystemExit(f"only {sent} of {count} messages were sent")
+            time.sleep(0.01)
+        return time.perf_counter() - started, engine
+    finally:
+        runner.Gate = Gate  # type: ignore[misc]
+
+
+def compare(
+    kind: str, rule: tuple[int, int, int], count: int, runs: int, workers: int
+) -> dict[str, Any]:
+    timings: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for gate in (True, False):
+        with dispatchers(workers, gate=gate):
+            one_run(rule, min(count, 500), gate=gate)  # warm up: connections, caches
+            for _ in range(runs):
+                timings[gate].append(one_run(rule, count, gate=gate))
+    on = [total for total, _engine in timings[True]]
+    off = [total for total, _engine in timings[False]]
+    return {
+        "per_s_gate_on": round(count / statistics.median(on)),
+        "per_s_gate_off": round(count / statistics.median(off)),
+        "gate_cost": round(statistics.median(on) / statistics.median(off), 3),
+        "engine_s_gate_on": round(statistics.median(e for _t, e in timings[True]), 2),
+        "runs_s_gate_on": [round(t, 2) for t in on],
+        "runs_s_gate_off": [round(t, 2) for t in off],
+    }
+
+
+if __name__ == "__main__":
+    main()
