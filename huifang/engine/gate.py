@@ -11,10 +11,11 @@ messages bypass caps only). Every decision is appended to the message with its r
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from huifang.core import rows
 from huifang.customers.models import Channel, Consent
@@ -22,11 +23,12 @@ from huifang.messaging.models import Message, Reason
 
 from .calendar import BusinessCalendar
 from .plans import Plan, zone
-from .quiet_hours import next_allowed
+from .quiet_hours import QuietHours, next_allowed
 
 SEND, DEFER, DROP = "send", "defer", "drop"
 
-_ADDRESS: dict[str, str] = {
+# The customer field holding the address on each channel.
+ADDRESS: dict[str, str] = {
     Channel.SMS: "phone",
     Channel.PHONE: "phone",
     Channel.EMAIL: "email",
@@ -118,16 +120,9 @@ class Gate:
             return Decision(DROP, Reason.MAX_ATTEMPTS, channel=channel)
         local_zone = zone(customer.time_zone)
         working_day = self.calendar.is_working_day if plan.business_days else None
-        allowed = next_allowed(self.now, local_zone, plan.quiet_hours, working_day=working_day)
-        if allowed > self.now:
-            # A day off is the reason when it holds the message longer than quiet hours would
-            # (22:30 on the eve of National Day waits for 8 October, not for the morning).
-            off = working_day is not None and allowed > next_allowed(
-                self.now, local_zone, plan.quiet_hours
-            )
-            return Decision(
-                DEFER, Reason.DAY_OFF if off else Reason.QUIET_HOURS, allowed, channel=channel
-            )
+        held = hold(self.now, local_zone, plan.quiet_hours, working_day)
+        if held is not None:
+            return Decision(DEFER, held[1], held[0], channel=channel)
         if not message.transactional:
             release = self._capped_until(customer.id, channel, plan)
             if release is not None:
@@ -146,7 +141,7 @@ class Gate:
         for channel in channels:
             if (customer.id, channel) not in self.consents:
                 continue
-            if customer.addresses.get(_ADDRESS.get(channel, ""), ""):
+            if customer.addresses.get(ADDRESS.get(channel, ""), ""):
                 return channel, ""
             missing = Reason.NO_ADDRESS
         return None, missing
@@ -169,6 +164,22 @@ class Gate:
             frees = times[len(times) - cap.max] + window
             release = frees if release is None else max(release, frees)
         return release
+
+
+def hold(
+    now: datetime,
+    local_zone: ZoneInfo,
+    quiet: QuietHours,
+    working_day: Callable[[date], bool] | None,
+) -> tuple[datetime, str] | None:
+    """(until, reason) when ``now`` is in quiet hours or on an excluded day in the customer's
+    zone, else ``None``. A day off is the reason when it holds the message longer than quiet
+    hours would (22:30 on the eve of National Day waits for 8 October, not for the morning)."""
+    allowed = next_allowed(now, local_zone, quiet, working_day=working_day)
+    if allowed <= now:
+        return None
+    off = working_day is not None and allowed > next_allowed(now, local_zone, quiet)
+    return allowed, Reason.DAY_OFF if off else Reason.QUIET_HOURS
 
 
 def cap_window(plans: Iterable[Plan]) -> timedelta:

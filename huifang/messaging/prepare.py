@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -28,8 +27,8 @@ from django.conf import settings
 from huifang.core import rows
 from huifang.customers.models import Channel, Consent, Customer, Event
 from huifang.engine.calendar import BusinessCalendar
+from huifang.engine.gate import ADDRESS, hold
 from huifang.engine.plans import organisation_quiet_hours, plan, zone
-from huifang.engine.quiet_hours import next_allowed
 from huifang.integrations import is_dry_run
 from huifang.integrations.base import Outgoing
 from huifang.integrations.kinds import STAFF
@@ -37,14 +36,7 @@ from huifang.integrations.models import Provider
 
 from . import links, unsubscribe
 from .models import MessageTemplate, Reason, TemplateVersion
-from .rendering import Context, TemplateError, render, variables_used
-
-ADDRESS: dict[str, str] = {
-    Channel.SMS: "phone",
-    Channel.PHONE: "phone",
-    Channel.EMAIL: "email",
-    Channel.WECOM: "wecom_external_userid",
-}
+from .rendering import Context, TemplateError, names_used, render
 
 COLUMNS = (
     'id, customer_id, enrollment_id, channel, template, transactional, "to", provider_id, '
@@ -257,12 +249,7 @@ class Preparation:
         if business_days:
             self.calendar = self.calendar or BusinessCalendar.load()
             working_day = self.calendar.is_working_day
-        local = zone(customer.time_zone)
-        allowed = next_allowed(self.now, local, quiet, working_day=working_day)
-        if allowed > self.now:
-            off = working_day is not None and allowed > next_allowed(self.now, local, quiet)
-            return allowed, Reason.DAY_OFF if off else Reason.QUIET_HOURS
-        return None
+        return hold(self.now, zone(customer.time_zone), quiet, working_day)
 
     # -- the text ----------------------------------------------------------------------------
 
@@ -315,7 +302,7 @@ class Preparation:
             "followup": links.short_url(job.pk, 0) if found else "",
             "unsubscribe": (
                 unsubscribe.url_for(job.pk)
-                if customer is not None and _UNSUBSCRIBE & set(_used(version.body))
+                if customer is not None and _UNSUBSCRIBE & set(names_used(version.body))
                 else ""
             ),
         }
@@ -337,11 +324,6 @@ def _ours(url: str) -> bool:
     return url.startswith(f"{settings.HUIFANG_BASE_URL}/")
 
 
-@lru_cache(maxsize=512)
-def _used(source: str) -> tuple[str, ...]:
-    return tuple(variables_used(source))
-
-
 def provider_params(source: str, context: Context) -> dict[str, str]:
     """The variables a template uses, in order of first use, named ``customer_name`` …, for
     providers that fill their own approved template (Aliyun by name, Tencent by position)."""
@@ -349,7 +331,7 @@ def provider_params(source: str, context: Context) -> dict[str, str]:
 
     by_name = {v.chinese: v for v in VARIABLES} | {v.english: v for v in VARIABLES}
     params: dict[str, str] = {}
-    for name in _used(source):
+    for name in names_used(source):
         variable = by_name.get(name)
         if variable is not None:
             params[variable.english.replace(".", "_")] = variable.read(context)

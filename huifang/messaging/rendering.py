@@ -276,7 +276,8 @@ def values(context: Context, names: Iterable[str] | None = None) -> dict[str, An
 
 
 @lru_cache(maxsize=512)
-def _names(source: str) -> tuple[str, ...]:
+def names_used(source: str) -> tuple[str, ...]:
+    """``variables_used``, remembered: the dispatcher asks for every message it renders."""
     return tuple(variables_used(source))
 
 
@@ -285,7 +286,7 @@ def render(source: str, context: Context) -> str:
     template = _compiled(source)
     started = clock.perf_counter()
     try:
-        text = str(template.render(values(context, _names(source))))
+        text = str(template.render(values(context, names_used(source))))
     except (SecurityError, UndefinedError, TypeError, ValueError) as exc:
         raise TemplateError(
             _("The template could not be rendered: %(error)s") % {"error": exc}
