@@ -4,7 +4,7 @@
 For each database: a brand-new database with ``--messages`` customers who consented to SMS and
 e-mail, a rule whose one step sends a rendered template (with a frequency cap, so the gate
 reads each customer's recent messages), and local fake providers **in other processes**: an
-SMTP sink (aiosmtpd) and an HTTP server that answers like our webhook receiver and like
+SMTP sink and an HTTP server that answers like our webhook receiver and like
 Aliyun SMS. Then, per channel, each run:
 
 1. puts one due step per customer (the moment a rule's send step falls due);
@@ -161,20 +161,44 @@ def fakes() -> Iterator[tuple[int, int]]:
 
 
 def smtp_sink(port: int) -> None:
-    """Accepts every message and forgets it (what a relay's fast path does)."""
-    from aiosmtpd.controller import Controller
+    """Accepts every message and forgets it, the way a relay's fast path does: SMTP as RFC 5321
+    has it (EHLO, MAIL, RCPT, DATA with dot-stuffing, RSET, NOOP, QUIT), in a few lines of
+    asyncio. aiosmtpd, which the tests use to look inside messages, spent 0.40 ms of CPU a
+    message here against the sender's 0.18 ms (this sink: 0.13 ms): on a machine whose two
+    cores the sink shares with the dispatchers, it would be the sink being measured, not us."""
+    import asyncio
 
-    class Sink:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            return "250 Message accepted"
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 sink ESMTP\r\n")
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    writer.write(b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    await reader.readuntil(b"\r\n.\r\n")
+                    writer.write(b"250 2.0.0 Message accepted\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 Bye\r\n")
+                    await writer.drain()
+                    break
+                else:  # HELO, MAIL, RCPT, RSET, NOOP
+                    writer.write(b"250 OK\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        writer.close()
 
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        while True:
-            time.sleep(3600)
-    finally:
-        controller.stop()
+    async def main() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", port, limit=1 << 20)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
 
 
 def http_fake(port: int) -> None:
@@ -262,10 +286,11 @@ def dispatcher(*, gate: bool) -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_a: stop.set())
-    worker = Dispatcher(gate=gate)
+    worker = Dispatcher(gate=gate, keep=True)
     while not stop.is_set():
         if worker.run_once() < worker.limit:
             stop.wait(0.01)
+    worker.close()
 
 
 @contextmanager
@@ -453,6 +478,7 @@ def compare(
         "per_s_gate_off": round(count / statistics.median(off)),
         "gate_cost": round(statistics.median(on) / statistics.median(off), 3),
         "engine_s_gate_on": round(statistics.median(e for _t, e in timings[True]), 2),
+        "engine_s_gate_off": round(statistics.median(e for _t, e in timings[False]), 2),
         "runs_s_gate_on": [round(t, 2) for t in on],
         "runs_s_gate_off": [round(t, 2) for t in off],
     }

@@ -3,8 +3,9 @@
 ``Transport.send(outgoing) -> Receipt`` hands one rendered message to the provider and returns
 the provider's id for it, or raises ``TransportError``: ``permanent=True`` when trying again
 cannot help (an invalid number, a bad signature, a refused URL), ``False`` when it may
-(throttled, timed out, the provider's 5xx). What to do next — retry with back-off, fail, mark
-``uncertain`` — is the dispatcher's business, not the transport's.
+(throttled, unreachable, the provider's 5xx), ``uncertain=True`` when the message went out
+and no answer came back (a time-out waiting for it). What to do next — retry with back-off,
+fail, mark ``uncertain`` — is the dispatcher's business, not the transport's.
 """
 
 from __future__ import annotations
@@ -36,11 +37,23 @@ class Receipt:
 
 
 class TransportError(Exception):
-    def __init__(self, message: str, *, permanent: bool, code: str = "", answer: str = "") -> None:
+    """Not accepted (``permanent``: trying again cannot help), or ``uncertain``: the message
+    went out and the answer never came back, so the provider may have it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: str = "",
+        answer: str = "",
+        uncertain: bool = False,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
         self.answer = answer
+        self.uncertain = uncertain
 
 
 class Transport(Protocol):

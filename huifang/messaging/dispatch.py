@@ -12,8 +12,9 @@
 
 A message still ``sending`` when its lease ends — the worker died between handing it over and
 recording the answer — becomes ``uncertain`` and is never sent again by us (DESIGN.md
-invariant 3); the message log shows it for a person to check. So does an unexpected error in a
-transport, where nobody can say whether the provider took the message.
+invariant 3); the message log shows it for a person to check. So does a message that went out
+and whose answer never came (a time-out waiting for it), and an unexpected error in a
+transport: in each, nobody can say whether the provider took the message.
 """
 
 from __future__ import annotations
@@ -67,31 +68,53 @@ class Outcome:
 
 
 class Transports:
-    """One transport per provider and thread for a batch (an SMTP connection is not shared
-    between threads), closed when the batch is done."""
+    """One transport per provider and sending thread (an SMTP connection is not shared between
+    threads). A long-running dispatcher keeps them between batches — a provider's connection
+    is opened once, not once a batch — and closes those idle for ``IDLE_SECONDS`` (SMTP
+    servers drop idle clients after five minutes at the earliest, RFC 5321 4.5.3.2.7). An edited
+    provider gets a new transport: the key holds when its settings last changed."""
+
+    IDLE_SECONDS = 60.0
 
     def __init__(self) -> None:
-        self._made: dict[tuple[int, int | None], Transport] = {}
+        self._made: dict[tuple[int, int | None, datetime | None], Transport] = {}
+        self._used: dict[tuple[int, int | None, datetime | None], float] = {}
         self._lock = threading.Lock()
 
     def get(self, job: Job) -> Transport:
-        key = (threading.get_ident(), job.provider.pk if job.provider else None)
+        provider = job.provider
+        key = (
+            threading.get_ident(),
+            provider.pk if provider else None,
+            provider.updated_at if provider else None,
+        )
         with self._lock:
             made = self._made.get(key)
         if made is None:
-            made = job.provider.transport() if job.provider else LogTransport()
+            made = provider.transport() if provider else LogTransport()
             with self._lock:
                 self._made[key] = made
+        self._used[key] = time.monotonic()
         return made
 
-    def close(self) -> None:
-        for made in self._made.values():
+    def close_idle(self, idle: float | None = None) -> None:
+        """Close what has not been used for ``idle`` seconds (between batches only)."""
+        limit = time.monotonic() - (self.IDLE_SECONDS if idle is None else idle)
+        with self._lock:
+            stale = [key for key, used in self._used.items() if used <= limit]
+            closing = [self._made.pop(key) for key in stale]
+            for key in stale:
+                del self._used[key]
+        for made in closing:
             close = getattr(made, "close", None)
             if close is not None:
                 try:
                     close()
                 except Exception:  # a connection that will not close cleanly is gone anyway
                     logger.debug("closing %s failed", made.key, exc_info=True)
+
+    def close(self) -> None:
+        self.close_idle(idle=-1.0)
 
 
 class Dispatcher:
@@ -103,6 +126,7 @@ class Dispatcher:
         lease: timedelta | None = None,
         threads: int | None = None,
         gate: bool = True,
+        keep: bool = False,
     ) -> None:
         self.clock = clock or DatabaseClock()
         self.limit = limit or settings.HUIFANG_DISPATCH_BATCH
@@ -111,6 +135,18 @@ class Dispatcher:
         self.max_attempts = settings.HUIFANG_DISPATCH_MAX_ATTEMPTS
         # Off only in the benchmark that measures what the last look costs.
         self.gate = gate
+        # A worker's loop keeps its sending threads and providers' connections between
+        # batches (``close`` when done); otherwise each batch opens and closes its own.
+        self.keep = keep
+        self.transports = Transports()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the sending threads and close every provider connection."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        self.transports.close()
 
     def run_once(self) -> int:
         """Expire lost leases, then claim, send and record one batch; returns its size."""
@@ -123,8 +159,12 @@ class Dispatcher:
 
     def run_until_idle(self) -> int:
         total = 0
-        while done := self.run_once():
-            total += done
+        try:
+            while done := self.run_once():
+                total += done
+        finally:
+            if self.keep:
+                self.close()
         return total
 
     # -- 1. claim ----------------------------------------------------------------------------
@@ -174,7 +214,7 @@ class Dispatcher:
     # -- 2. send -----------------------------------------------------------------------------
 
     def send(self, jobs: Sequence[Job]) -> list[Outcome]:
-        transports = Transports()
+        transports = self.transports
         # Sending threads never touch the database (not even for the time).
         start, origin = self.clock.now(), time.monotonic()
         # Whatever is not handed over well within the lease goes back to the queue untouched.
@@ -187,10 +227,14 @@ class Dispatcher:
         try:
             if self.threads == 1 or len(jobs) == 1:
                 return [one(job) for job in jobs]
-            with ThreadPoolExecutor(self.threads, thread_name_prefix="dispatch") as pool:
-                return list(pool.map(one, jobs))
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="dispatch")
+            return list(self._pool.map(one, jobs))
         finally:
-            transports.close()
+            if self.keep:
+                transports.close_idle()
+            else:
+                self.close()
 
     def send_one(
         self, job: Job, transports: Transports, started: datetime, deadline: float
@@ -251,6 +295,8 @@ class Dispatcher:
             return Message.Status.UNCERTAIN, None, outcome.unexpected, Attempt.Outcome.UNCERTAIN
         error = outcome.error
         assert error is not None
+        if error.uncertain:
+            return Message.Status.UNCERTAIN, None, str(error), Attempt.Outcome.UNCERTAIN
         if not error.permanent and number < self.max_attempts:
             return Message.Status.QUEUED, now + backoff(number), str(error), "transient"
         kind = Attempt.Outcome.PERMANENT if error.permanent else Attempt.Outcome.TRANSIENT
@@ -318,12 +364,12 @@ def _record(at: str, action: str, reason: str, until: datetime | None = None) ->
 
 def run_until_idle(clock: Clock | None = None, **options: Any) -> int:
     """Dispatch until nothing is ready (tests, simulation, ``huifang engine --once``)."""
-    return Dispatcher(clock, **options).run_until_idle()
+    return Dispatcher(clock, **{"keep": True, **options}).run_until_idle()
 
 
 def loop(stop: threading.Event, clock: Clock | None = None) -> None:
     """The worker's dispatch loop: full batches back to back, otherwise a short nap."""
-    dispatcher = Dispatcher(clock)
+    dispatcher = Dispatcher(clock, keep=True)
     pause = settings.HUIFANG_ENGINE_POLL_MS / 1000
     while not stop.is_set():
         try:
@@ -334,6 +380,8 @@ def loop(stop: threading.Event, clock: Clock | None = None) -> None:
             done = 0
             stop.wait(1)
         if done < dispatcher.limit:
+            dispatcher.transports.close_idle()
             stop.wait(pause)
+    dispatcher.close()
     close_old_connections()
     connection.close()

@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-import socket
+import time
 from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from huifang.integrations.base import Outgoing, TransportError
 from huifang.integrations.email.transport import EmailTransport
+from tests.integrations.fakes import Sink, smtp_sink
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.sessions: set[int] = set()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address.startswith("nobody@"):
-            return "550 5.1.1 No such user"
-        if address.startswith("busy@"):
-            return "451 4.3.0 Try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = message_from_bytes(envelope.content, policy=policy.default)
-        if "spam" in str(parsed["Subject"]):
-            return "554 5.7.1 Message rejected"
-        self.sessions.add(id(session))
-        self.messages.append(parsed)  # type: ignore[arg-type]
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[Sink, int]]:
-    handler = Sink()
-    with socket.socket() as probe:  # a free port (aiosmtpd checks readiness on the real one)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def sink(request: pytest.FixtureRequest) -> Iterator[tuple[Sink, int]]:
+    with smtp_sink(pipelining=request.param) as served:
+        yield served
 
 
 def transport(port: int) -> EmailTransport:
@@ -91,6 +58,21 @@ def test_a_batch_goes_over_one_connection_with_text_html_and_unsubscribe_headers
     assert "<script>" in text.get_content()
     assert "<script>" not in html.get_content()
     assert "&lt;script&gt;" in html.get_content() and "<br>" in html.get_content()
+    assert str(first["Message-ID"]) != str(handler.messages[1]["Message-ID"])
+
+
+def test_long_and_multi_line_headers_are_folded_never_split_into_new_headers(
+    sink: tuple[Sink, int],
+) -> None:
+    handler, port = sink
+    subject = "回访：" + "使用体验" * 30 + "\r\nBcc: everyone@example.com"
+    with transport(port) as smtp:
+        smtp.send(mail(1, subject=subject))
+        smtp.send(mail(2, subject="A plain English subject " * 8))
+    first, second = handler.messages
+    assert first["Bcc"] is None
+    assert str(first["Subject"]) == " ".join(subject.splitlines())
+    assert str(second["Subject"]) == "A plain English subject " * 8
 
 
 @pytest.mark.parametrize(("to", "permanent"), [("nobody@x.cn", True), ("busy@x.cn", False)])
@@ -118,3 +100,30 @@ def test_no_server_is_transient() -> None:
     with pytest.raises(TransportError) as error:
         EmailTransport("127.0.0.1", 9, security="none", sender="a@b.cn", timeout=2).send(mail(1))
     assert (error.value.permanent, error.value.code) == (False, "network")
+
+
+def test_an_internationalised_address_fails_at_once_with_a_clear_error(
+    sink: tuple[Sink, int],
+) -> None:
+    handler, port = sink
+    with pytest.raises(TransportError) as error:
+        transport(port).send(mail(1, to="王芳@例子.中国"))
+    assert error.value.permanent and "ASCII" in str(error.value)
+    assert handler.messages == []
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_before_anything_is_sent() -> None:
+    with smtp_sink(timeout=0.3) as (handler, port), transport(port) as smtp:
+        smtp.send(mail(1))
+        time.sleep(0.8)  # the server drops the idle client
+        smtp.send(mail(2))
+    assert [str(m["Subject"]) for m in handler.messages] == ["回访：使用体验"] * 2
+    assert len(handler.sessions) == 2
+
+
+def test_a_message_whose_answer_never_comes_is_uncertain() -> None:
+    with smtp_sink(delay=1.0) as (_handler, port):
+        slow = EmailTransport("127.0.0.1", port, security="none", sender="hi@x.cn", timeout=0.4)
+        with pytest.raises(TransportError) as error:
+            slow.send(mail(1))
+    assert error.value.uncertain and not error.value.permanent

@@ -4,6 +4,7 @@ the message it answers by In-Reply-To (our Message-ID, as a real SMTP server rec
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,12 +21,15 @@ from huifang.integrations.models import Provider
 from huifang.integrations.webhook.transport import sign
 from huifang.messaging.models import Message
 from tests.engine.world import World, local
-from tests.integrations import test_email
-from tests.integrations.test_email import Sink
+from tests.integrations.fakes import Sink, smtp_sink
 
 pytestmark = pytest.mark.django_db
 
-smtp_server = test_email.sink  # a real local SMTP server that keeps what it receives
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Sink, int]]:
+    with smtp_sink() as served:  # a real local SMTP server that keeps what it receives
+        yield served
 
 
 @dataclass

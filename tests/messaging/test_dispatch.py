@@ -205,6 +205,36 @@ def test_a_send_that_crashed_after_the_provider_took_it_is_uncertain_and_never_r
     assert attempt.outcome == "uncertain"
 
 
+def test_a_send_whose_answer_never_comes_is_uncertain_and_never_resent(
+    world: World, gateway: str
+) -> None:
+    provider = webhook(gateway)
+    provider.set_settings({"url": gateway, "secret": "0123456789abcdef-secret", "timeout": 0.5})
+    provider.save()
+    message = released(world)
+    Gateway.hold.clear()  # the gateway takes the request and does not answer in time
+    dispatch(world)
+    Gateway.hold.set()
+    world.clock.advance(timedelta(days=2))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("uncertain", 1)
+    assert "no answer within 0.5 s" in message.error
+    assert len(Gateway.received) == 1  # never sent twice
+    assert Attempt.objects.get(message=message).outcome == "uncertain"
+
+
+def test_an_unreachable_provider_is_tried_again_later(world: World, settings: Any) -> None:
+    settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]
+    webhook("http://127.0.0.1:9/hook")  # nobody listens: nothing went out
+    message = released(world)
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("queued", 1)
+    assert message.ready_at == world.now + backoff(1)
+    assert Attempt.objects.get(message=message).code == "network"
+
+
 def test_a_slow_worker_that_does_record_its_answer_wins_over_uncertain(
     world: World, gateway: str
 ) -> None:

@@ -4,6 +4,7 @@ pointed, and the e-mail's one-click unsubscribe — through the dispatcher and a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from huifang.messaging.dispatch import Dispatcher
 from huifang.messaging.models import Click, Message
 from huifang.messaging.services import save_template
 from tests.engine.world import World, local
-from tests.integrations.test_email import Sink, sink  # noqa: F401 - the SMTP sink fixture
+from tests.integrations.fakes import Sink, smtp_sink
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +96,13 @@ def test_a_link_checker_s_head_request_is_not_a_click(client: Client) -> None:
     assert not Click.objects.exists()
 
 
-def test_an_email_goes_out_with_one_click_unsubscribe(sink: tuple[Sink, int]) -> None:  # noqa: F811
+@pytest.fixture
+def sink() -> Iterator[tuple[Sink, int]]:
+    with smtp_sink() as served:
+        yield served
+
+
+def test_an_email_goes_out_with_one_click_unsubscribe(sink: tuple[Sink, int]) -> None:
     handler, port = sink
     provider = Provider(name="企业邮箱", kind="email", channel="email")
     provider.set_settings(
