@@ -72,22 +72,22 @@ class Transports:
     threads). A long-running dispatcher keeps them between batches — a provider's connection
     is opened once, not once a batch — and closes those idle for ``IDLE_SECONDS`` (SMTP
     servers drop idle clients after five minutes at the earliest, RFC 5321 4.5.3.2.7). An edited
-    provider gets a new transport: the key holds when its settings last changed."""
+    provider gets a new transport: the key holds its settings."""
 
     IDLE_SECONDS = 60.0
 
     def __init__(self) -> None:
-        self._made: dict[tuple[int, int | None, datetime | None], Transport] = {}
-        self._used: dict[tuple[int, int | None, datetime | None], float] = {}
+        self._made: dict[tuple[int, int | None, str], Transport] = {}
+        self._used: dict[tuple[int, int | None, str], float] = {}
         self._lock = threading.Lock()
 
     def get(self, job: Job) -> Transport:
         provider = job.provider
-        key = (
-            threading.get_ident(),
-            provider.pk if provider else None,
-            provider.updated_at if provider else None,
+        # The settings as stored (secrets sealed), so an edited provider gets a new transport.
+        version = (
+            f"{provider.kind}{sorted(provider.config.items())}{provider.sealed}" if provider else ""
         )
+        key = (threading.get_ident(), provider.pk if provider else None, version)
         with self._lock:
             made = self._made.get(key)
         if made is None:

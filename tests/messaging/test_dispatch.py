@@ -112,6 +112,38 @@ def test_it_renders_the_current_template_and_sends_through_the_provider(
     assert (attempt.number, attempt.outcome, attempt.provider_id) == (1, "sent", provider.pk)
 
 
+class Moved(JsonHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        Moved.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.answer(200, {"id": "moved-1"})
+
+
+def test_a_worker_keeps_its_connections_between_batches_yet_follows_an_edited_provider(
+    world: World, gateway: str
+) -> None:
+    provider = webhook(gateway)
+    first = released(world)
+    worker = Dispatcher(world.clock, keep=True)
+    try:
+        assert worker.run_once() == 1
+        Moved.received = []
+        with serve(Moved) as moved:
+            provider.set_settings({"url": f"{moved}/hook", "secret": "0123456789abcdef-secret"})
+            provider.save()
+            later = world.customer("李雷")
+            world.event(later, "purchase", product="台灯", order_id="A-2", amount=99)
+            run_until_idle(world.clock)
+            assert worker.run_once() == 1
+    finally:
+        worker.close()
+    second = Message.objects.get(customer=later)
+    first.refresh_from_db()
+    assert (first.provider_ref, second.provider_ref) == ("gw-1", "moved-1")
+    assert (len(Gateway.received), len(Moved.received)) == (1, 1)
+
+
 def test_a_channel_without_provider_is_logged_not_sent(world: World) -> None:
     message = released(world)
     dispatch(world)
