@@ -34,6 +34,18 @@ class BusinessCalendar:
         except NotImplementedError:  # a year the bundled data does not cover
             return day.weekday() < 5
 
+    def is_holiday(self, day: date) -> bool:
+        """A named day off — a statutory holiday or the admin's — as opposed to a plain
+        weekend: a team that works Saturdays still has 国庆 off."""
+        kind = self.overrides.get(day)
+        if kind is not None:
+            return kind == CalendarDay.Kind.HOLIDAY
+        try:
+            off, name = chinese_calendar.get_holiday_detail(day)
+        except NotImplementedError:
+            return False
+        return bool(off and name)
+
     def knows_statutory_year(self, year: int) -> bool:
         """Whether the bundled data has this year's official schedule."""
         try:
