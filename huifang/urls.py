@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", set_language, name="set_language"),
     path("customers/", include("huifang.customers.urls")),
+    path("tasks/", include("huifang.tasks.urls")),
     path("", include("huifang.messaging.urls")),
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),

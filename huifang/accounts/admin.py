@@ -1,3 +1,6 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -25,9 +28,18 @@ class StaffUserAdmin(UserAdmin):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "key", "supervisor", "time_zone"]
+    list_display = ["name", "key", "supervisor", "time_zone", "assign_strategy"]
     search_fields = ["name", "key"]
     raw_id_fields = ["supervisor"]
+
+    def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if db_field.name == "assign_strategy":
+            from huifang.tasks.assignment import strategy_choices
+
+            return forms.ChoiceField(
+                label=db_field.verbose_name, choices=strategy_choices(), required=True
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(ApiToken)

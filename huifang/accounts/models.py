@@ -14,11 +14,26 @@ from django.utils.translation import gettext_lazy as _
 
 from huifang.core.models import TimeStampedModel
 
-from .working_hours import default_working_hours, validate_working_hours
+from .working_hours import (
+    default_escalation,
+    default_sla_hours,
+    default_working_hours,
+    validate_escalation,
+    validate_sla_hours,
+    validate_working_hours,
+)
 
 
 def default_time_zone() -> str:
     return str(settings.TIME_ZONE)
+
+
+def _empty_list() -> list[str]:
+    return []
+
+
+def _empty_dict() -> dict[str, Any]:
+    return {}
 
 
 class Team(TimeStampedModel):
@@ -37,6 +52,52 @@ class Team(TimeStampedModel):
     working_hours = models.JSONField(
         _("working hours"), default=default_working_hours, validators=[validate_working_hours]
     )
+    # How follow-up tasks reach the team's agents (a key of huifang.tasks.assignment).
+    assign_strategy = models.CharField(
+        _("assignment strategy"), max_length=30, default="least_loaded"
+    )
+    # Settings of the strategy: for "field", {"field": "source", "map": {"douyin": "user:li"}}.
+    assign_options = models.JSONField(_("assignment options"), default=_empty_dict, blank=True)
+    # SLA in working hours by priority, for tasks whose rule step names none.
+    sla_hours = models.JSONField(
+        _("SLA in working hours by priority"),
+        default=default_sla_hours,
+        blank=True,
+        validators=[validate_sla_hours],
+    )
+    remind_before_hours = models.DecimalField(
+        _("remind before the SLA ends (working hours)"),
+        max_digits=5,
+        decimal_places=2,
+        default=2,
+    )
+    # [{"after_hours": 24, "to": "supervisor", "reassign": false}, …]: working hours since a
+    # task was created with nothing done on it.
+    escalation = models.JSONField(
+        _("escalation chain"),
+        default=default_escalation,
+        blank=True,
+        validators=[validate_escalation],
+    )
+    # Where a low satisfaction score is sent to be put right (the team itself when empty).
+    remediation_team = models.ForeignKey(
+        "self",
+        verbose_name=_("remediation team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The round-robin pointer: the last agent given a task. Read and moved under the team
+    # row's lock, so concurrent assignments take turns.
+    last_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["name"]
@@ -45,14 +106,6 @@ class Team(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
-
-
-def _empty_list() -> list[str]:
-    return []
-
-
-def _empty_dict() -> dict[str, Any]:
-    return {}
 
 
 class StaffProfile(TimeStampedModel):

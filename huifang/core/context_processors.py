@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
@@ -22,6 +23,14 @@ class NavItem:
 
 
 NAVIGATION = (
+    NavItem(
+        "my_tasks",
+        _("My follow-ups"),
+        "tasks:mine",
+        "telephone",
+        (Role.AGENT, Role.SUPERVISOR, Role.ADMIN),
+    ),
+    NavItem("board", _("Team board"), "tasks:board", "kanban", (Role.SUPERVISOR, Role.ADMIN)),
     NavItem("customers", _("Customers"), "customers:list", "people"),
     NavItem("messages", _("Messages"), "messaging:messages", "envelope"),
     NavItem("templates", _("Templates"), "messaging:templates", "file-text"),
@@ -35,12 +44,14 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
     path = request.path
-    items = []
+    items: list[dict[str, Any]] = []
     for item in NAVIGATION:
         if item.roles and not has_role(user, *item.roles):
             continue
-        url = reverse(item.url_name)
-        items.append(
-            {"label": item.label, "url": url, "icon": item.icon, "active": path.startswith(url)}
-        )
+        items.append({"label": item.label, "url": reverse(item.url_name), "icon": item.icon})
+    # The longest matching entry is the current one: /tasks/board/ is the board, not /tasks/.
+    matching = [i for i in items if path.startswith(i["url"])]
+    current = max(matching, key=lambda i: len(i["url"]), default=None)
+    for entry in items:
+        entry["active"] = entry is current
     return {"nav_items": items, "show_admin_link": user.is_staff}

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from huifang.accounts.roles import Role, has_role
 from huifang.core.pagination import seek
 from huifang.engine.history import history
 
@@ -40,6 +41,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "tags": Tag.objects.all()[:200],
         "owners": _owners(),
         "query": _query_without_cursor(request),
+        "can_create_tasks": has_role(request.user, Role.ADMIN, Role.SUPERVISOR, Role.AGENT),
     }
     template = (
         "customers/_results.html" if request.headers.get("HX-Request") else "customers/list.html"
@@ -87,6 +89,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "contact_points": customer.contact_points.all(),
         "attributes": sorted(customer.attributes.items()),
         "follow_ups": history(customer),
+        "can_create_tasks": has_role(request.user, Role.ADMIN, Role.SUPERVISOR, Role.AGENT),
         **_timeline_context(request, customer),
     }
     return render(request, "customers/detail.html", context)

@@ -30,6 +30,7 @@ from faker import Faker
 from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Consent, Customer, Event, Tag
+from huifang.demo.followups import open_demo_tasks
 from huifang.rules.services import load_library
 
 from . import data
@@ -192,4 +193,5 @@ def generate(
                 log(f"  {chunk.last_number:,} customers, {events_total:,} events")
         writer.reset_sequences(list(loaded))
     load_library()  # the ready strategies, as drafts to look at and switch on
+    open_demo_tasks(seed, now)
     return DemoStats(customers, events_total, 16, time.perf_counter() - started)

@@ -32,13 +32,15 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
+from huifang.accounts.models import Team
 from huifang.core import rows
 from huifang.customers.models import Customer
 from huifang.messaging.models import Message, Reason
 from huifang.rules.conditions import ConditionError, compile_condition
-from huifang.rules.document import Duration, Step
+from huifang.rules.document import Duration, Step, TaskStep
 from huifang.rules.models import Rule
 from huifang.tasks.models import Task
+from huifang.tasks.services import Opening, open_tasks, sla_duration
 
 from .calendar import BusinessCalendar
 from .clock import Clock, DatabaseClock
@@ -231,7 +233,7 @@ class Batch:
     gated: list[_Gated] = field(default_factory=list)
     new_messages: list[Message] = field(default_factory=list)
     old_messages: list[Message] = field(default_factory=list)
-    tasks: list[tuple[Task, str]] = field(default_factory=list)
+    tasks: list[tuple[Task, TaskStep]] = field(default_factory=list)
     due: list[DueStep] = field(default_factory=list)
     changed: dict[int, Live] = field(default_factory=dict)
     missed: list[int] = field(default_factory=list)
@@ -383,12 +385,11 @@ class Batch:
             title=spec.title,
             script=spec.script or "",
             priority=spec.priority,
-            due_at=self.later(enrollment, spec.sla) if spec.sla else None,
             assign_strategy=spec.assign.strategy if spec.assign else "",
             source_key=f"due:{due.pk}",
             created_at=self.now,
         )
-        self.tasks.append((task, spec.assign.strategy if spec.assign else ""))
+        self.tasks.append((task, spec))
 
     # -- moving through the cadence ----------------------------------------------------------
 
@@ -520,18 +521,30 @@ class Batch:
         self.write_enrollments()
 
     def write_tasks(self) -> None:
+        """Tasks are opened by the tasks app: team, SLA in working time, assignee, reminders."""
         customers = {
-            cid: (name, owner)
-            for cid, name, owner in Customer.objects.filter(
+            cid: (name, owner_team)
+            for cid, name, owner_team in Customer.objects.filter(
                 pk__in={task.customer_id for task, _s in self.tasks}
-            ).values_list("id", "name", "owner_id")
+            ).values_list("id", "name", "owner__staff_profile__team_id")
         }
-        for task, strategy in self.tasks:
-            name, owner = customers.get(task.customer_id, ("", None))
+        keys = {spec.assign.team for _t, spec in self.tasks if spec.assign and spec.assign.team}
+        teams = dict(Team.objects.filter(key__in=keys).values_list("key", "id")) if keys else {}
+        openings = []
+        for task, spec in self.tasks:
+            name, owner_team = customers.get(task.customer_id, ("", None))
             task.title = render_title(task.title, {"客户姓名": name, "customer.name": name})[:200]
-            if strategy == "owner":
-                task.assignee_id = owner
-        Task.objects.bulk_create([task for task, _s in self.tasks])
+            named = spec.assign.team if spec.assign else None
+            task.team_id = teams.get(named) if named else owner_team
+            options = spec.assign.model_dump(include={"field", "map"}) if spec.assign else None
+            openings.append(
+                Opening(
+                    task,
+                    sla_duration(spec.sla) if spec.sla else None,
+                    options if options and options.get("field") else None,
+                )
+            )
+        open_tasks(openings, now=self.now, calendar=self.calendar)
 
     def write_enrollments(self) -> None:
         groups: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)

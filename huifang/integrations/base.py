@@ -10,6 +10,7 @@ fail, mark ``uncertain`` — is the dispatcher's business, not the transport's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -90,3 +91,13 @@ def require_template_code(outgoing: Outgoing, provider: str) -> None:
             permanent=True,
             code="no_template_code",
         )
+
+
+MOBILE = re.compile(r"(?:\+?86)?(1\d{10})")  # a mainland mobile number, +86 optional
+
+
+def national_mobile(to: str) -> str:
+    """The 11 national digits of a mainland mobile number, or ``""`` if ``to`` is not one
+    (robots mention staff by mobile or by their own user ids)."""
+    match = MOBILE.fullmatch(re.sub(r"[\s-]", "", to))
+    return match.group(1) if match else ""

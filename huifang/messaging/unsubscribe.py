@@ -20,7 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from huifang.customers.models import Channel, Consent, Event
+from huifang.customers.models import Channel, Consent, Customer, Event
 from huifang.customers.schemas import ConsentIn
 from huifang.customers.services import record_consent
 from huifang.engine.models import DueStep
@@ -100,18 +100,25 @@ def unsubscribe(
         if scope == ALL and not customer.do_not_contact:
             customer.do_not_contact = True
             customer.save(update_fields=["do_not_contact"])
-        pending = Message.objects.filter(
-            customer=customer,
-            status__in=[Message.Status.QUEUED, Message.Status.DEFERRED],
-        )
-        if scope != ALL:
-            pending = pending.filter(channel__in=channels)
-        ids = list(pending.values_list("id", flat=True))
-        if ids:
-            Message.objects.filter(pk__in=ids).update(
-                status=Message.Status.CANCELLED, reason=Reason.UNSUBSCRIBED, deferred_until=None
-            )
-            DueStep.objects.filter(
-                message_id__in=ids, status__in=[DueStep.Status.DUE, DueStep.Status.PAUSED]
-            ).update(status=DueStep.Status.CANCELLED, done_at=now)
+        cancel_pending(customer, None if scope == ALL else channels, now=now)
     return channels
+
+
+def cancel_pending(customer: Customer, channels: list[str] | None, *, now: datetime) -> int:
+    """Cancel the customer's queued and held messages (on ``channels``, or all of them) with
+    the reason "unsubscribed"; returns how many."""
+    pending = Message.objects.filter(
+        customer=customer,
+        status__in=[Message.Status.QUEUED, Message.Status.DEFERRED],
+    )
+    if channels is not None:
+        pending = pending.filter(channel__in=channels)
+    ids = list(pending.values_list("id", flat=True))
+    if ids:
+        Message.objects.filter(pk__in=ids).update(
+            status=Message.Status.CANCELLED, reason=Reason.UNSUBSCRIBED, deferred_until=None
+        )
+        DueStep.objects.filter(
+            message_id__in=ids, status__in=[DueStep.Status.DUE, DueStep.Status.PAUSED]
+        ).update(status=DueStep.Status.CANCELLED, done_at=now)
+    return len(ids)

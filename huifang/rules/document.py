@@ -137,8 +137,28 @@ class Send(Strict):
 
 
 class Assign(Strict):
+    """Who gets the step's task: a strategy of ``huifang.tasks.assignment`` (owner,
+    round_robin, least_loaded, skill, field), in a team (its key; the customer owner's team
+    when empty). ``field`` and ``map`` are for the "field" strategy: ``{"field": "source",
+    "map": {"douyin": "user:li", "store": "team:store"}}``."""
+
     strategy: str = Field(..., min_length=1)
     team: str | None = None
+    field: str | None = Field(None, max_length=80)
+    map: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def known_strategy(self) -> Assign:
+        from huifang.tasks.assignment import strategy_choices
+
+        known = [key for key, _label in strategy_choices()]
+        if self.strategy not in known:
+            raise ValueError(
+                f"unknown assignment strategy {self.strategy!r}; use one of {', '.join(known)}"
+            )
+        if self.strategy == "field" and not (self.field and self.map):
+            raise ValueError("the field strategy needs field and map")
+        return self
 
 
 class TaskStep(Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -21,6 +23,18 @@ class Task(models.Model):
         DONE = "done", _("Done")
         CANCELLED = "cancelled", _("Cancelled")
 
+    class Kind(models.TextChoices):
+        FOLLOW_UP = "follow_up", _("Follow-up")
+        REMEDIATION = "remediation", _("Remediation")  # put right what a low score said
+        REVISIT = "revisit", _("Re-visit")  # ask again once it is put right, or as asked
+
+    class Outcome(models.TextChoices):
+        REACHED = "reached", _("Reached")
+        NOT_REACHED = "not_reached", _("Not reached")
+        CALL_BACK = "call_back", _("Call back at …")
+        WRONG_NUMBER = "wrong_number", _("Wrong number")
+        REFUSED = "refused", _("Refused further contact")
+
     customer = models.ForeignKey(
         "customers.Customer",
         on_delete=models.CASCADE,
@@ -34,6 +48,33 @@ class Task(models.Model):
         "rules.Rule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     step = models.CharField(_("step"), max_length=50, blank=True)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.FOLLOW_UP)
+    # The task whose outcome opened this one (a low score → remediation → re-visit).
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("opened by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        db_index=False,  # task_team_idx starts with the team
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     title = models.CharField(_("title"), max_length=200)
     script = models.TextField(_("script"), blank=True)
     priority = models.CharField(
@@ -53,6 +94,17 @@ class Task(models.Model):
         db_index=False,  # task_assignee_idx starts with the assignee
     )
     assign_strategy = models.CharField(_("assignment strategy"), max_length=30, blank=True)
+    assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    overdue_at = models.DateTimeField(_("overdue since"), null=True, blank=True)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices, blank=True)
+    score = models.PositiveSmallIntegerField(_("satisfaction score"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     source_key = models.CharField(max_length=64, null=True, blank=True)
     # Set by the engine from its clock (a virtual one in simulation), so not auto_now_add.
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -71,7 +123,106 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["customer", "created_at"], name="task_customer_idx"),
             models.Index(fields=["assignee", "status", "due_at"], name="task_assignee_idx"),
+            # "Done" in my follow-ups, and done today / on time on the board.
+            models.Index(
+                fields=["assignee", "closed_at"],
+                condition=models.Q(status="done"),
+                name="task_assignee_done_idx",
+            ),
+            models.Index(fields=["team", "status", "due_at"], name="task_team_idx"),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.CANCELLED)
+
+    def is_overdue(self, now: datetime) -> bool:
+        return not self.is_closed and self.due_at is not None and self.due_at < now
+
+
+class TaskEvent(models.Model):
+    """One line of a task's history: created, assigned, reassigned with a reason, an outcome,
+    a reminder, an escalation. Never edited."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Created")
+        ASSIGNED = "assigned", _("Assigned")
+        REASSIGNED = "reassigned", _("Reassigned")
+        OUTCOME = "outcome", _("Outcome recorded")
+        RESCHEDULED = "rescheduled", _("Rescheduled")
+        REMINDED = "reminded", _("Reminder sent")
+        OVERDUE = "overdue", _("Overdue")
+        ESCALATED = "escalated", _("Escalated")
+        CANCELLED = "cancelled", _("Cancelled")
+        PHONE_REVEALED = "phone_revealed", _("Phone number shown")
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    at = models.DateTimeField(_("at"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("task event")
+        verbose_name_plural = _("task events")
+        indexes = [models.Index(fields=["task", "at"], name="taskevent_task_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.kind}"
+
+
+class Reminder(models.Model):
+    """A durable timer for a task: remind the assignee, flag it overdue, escalate a level.
+
+    Rows in the database (DESIGN.md: never broker ETAs), claimed by the worker's loop; each
+    checks at firing time that it still applies (the task may be done, or have moved on).
+    """
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", _("New task")
+        DUE_SOON = "due_soon", _("SLA ends soon")
+        OVERDUE = "overdue", _("Overdue")
+        CALL_BACK = "call_back", _("Call back now")
+        ESCALATE = "escalate", _("Escalation")
+
+    class Status(models.TextChoices):
+        DUE = "due", _("Due")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("No longer needed")
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    level = models.PositiveSmallIntegerField(default=0)  # the escalation level, from 1
+    due_at = models.DateTimeField(_("due at"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DUE)
+    # Whom it was for when planned; a reassigned task's old reminders are skipped.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("task reminder")
+        verbose_name_plural = _("task reminders")
+        indexes = [
+            models.Index(
+                fields=["due_at"], condition=models.Q(status="due"), name="reminder_due_idx"
+            ),
+            models.Index(fields=["task", "kind"], name="reminder_task_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.kind} {self.due_at:%Y-%m-%d %H:%M}"

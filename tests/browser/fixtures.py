@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = os.environ.get("HUIFANG_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags chromium keeps trying to reach Google's hosts.
@@ -44,3 +44,14 @@ def page(browser: Browser) -> Iterator[Page]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+def log_in(page: Page, base: str, username: str) -> None:
+    """Log in through the form as one of the personas (their password is the suite's)."""
+    from tests.conftest import PASSWORD
+
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#customer-filters")).to_be_visible()

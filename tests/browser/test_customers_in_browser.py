@@ -11,18 +11,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from huifang.customers.models import Customer, Event
-from tests.conftest import PASSWORD
+from tests.browser.fixtures import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def log_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("#customer-filters")).to_be_visible()
 
 
 def test_an_agent_finds_a_customer_by_phone_and_opens_the_360(

@@ -10,6 +10,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,6 +26,7 @@ SECRET = "SEC0123456789abcdef"
 TOKEN = "robot-token"
 LIMIT = 20  # messages per minute per robot, as all three document
 received: dict[str, list[str]] = defaultdict(list)
+bodies: dict[str, list[dict[str, Any]]] = defaultdict(list)  # each accepted request, in full
 sent_at: dict[str, list[float]] = defaultdict(list)
 
 
@@ -65,6 +67,7 @@ class Robots(JsonHandler):
         if throttled("dingtalk"):
             return {"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}
         received["dingtalk"].append(body["text"]["content"])
+        bodies["dingtalk"].append(body)
         return {"errcode": 0, "errmsg": "ok"}
 
     def feishu(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +81,8 @@ class Robots(JsonHandler):
         if throttled("feishu"):
             return {"code": 11232, "msg": "frequency limited psm"}
         received["feishu"].append(body["content"]["text"])
+        # The signature was checked above and changes every second; keep the rest.
+        bodies["feishu"].append({k: v for k, v in body.items() if k not in {"timestamp", "sign"}})
         return {"code": 0, "msg": "success", "data": {}}
 
     def wecom(self, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +93,7 @@ class Robots(JsonHandler):
         if throttled("wecom"):
             return {"errcode": 45009, "errmsg": "api freq out of limit"}
         received["wecom"].append(body["text"]["content"])
+        bodies["wecom"].append(body)
         return {"errcode": 0, "errmsg": "ok"}
 
 
@@ -95,6 +101,7 @@ class Robots(JsonHandler):
 def server(settings: Any) -> Iterator[str]:
     settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]
     received.clear()
+    bodies.clear()
     sent_at.clear()
     with serve(Robots) as url:
         yield url
@@ -148,3 +155,89 @@ def test_the_twenty_first_message_in_a_minute_is_throttled_and_transient(
         transport.send(ALERT)
     assert (error.value.permanent, error.value.code) == (False, THROTTLE[kind])
     assert len(received[kind]) == LIMIT
+
+
+# -- mentions: ``Outgoing.to`` is the member of staff to @ ----------------------------------
+
+TEXT = "回访任务超时\n王芳（VIP）投诉未处理，已超时 2 小时"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_without_a_recipient_nobody_is_mentioned(server: str, kind: str) -> None:
+    robot(kind, server).send(ALERT)
+    assert bodies[kind] == [
+        {
+            "dingtalk": {"msgtype": "text", "text": {"content": TEXT}},
+            "feishu": {"msg_type": "text", "content": {"text": TEXT}},
+            "wecom": {"msgtype": "text", "text": {"content": TEXT}},
+        }[kind]
+    ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_blank_recipient_mentions_nobody(server: str, kind: str) -> None:
+    robot(kind, server).send(replace(ALERT, to="  "))
+    assert "at" not in bodies[kind][0]
+    assert "mentioned" not in json.dumps(bodies[kind][0])
+    assert "@" not in received[kind][0] and "<at" not in received[kind][0]
+
+
+@pytest.mark.parametrize(
+    "to", ["+8613800138000", "13800138000", "8613800138000", " +86 138-0013-8000 "]
+)
+def test_wecom_mentions_a_mobile_number_by_its_national_digits(server: str, to: str) -> None:
+    robot("wecom", server).send(replace(ALERT, to=to))
+    assert bodies["wecom"] == [
+        {
+            "msgtype": "text",
+            "text": {"content": TEXT, "mentioned_mobile_list": ["13800138000"]},
+        }
+    ]
+
+
+@pytest.mark.parametrize("to", ["zhangsan", "10086", "138001380001"])
+def test_wecom_mentions_anything_else_by_userid(server: str, to: str) -> None:
+    robot("wecom", server).send(replace(ALERT, to=to))
+    assert bodies["wecom"] == [
+        {"msgtype": "text", "text": {"content": TEXT, "mentioned_list": [to]}}
+    ]
+
+
+@pytest.mark.parametrize("to", ["+8613800138000", "13800138000"])
+def test_dingtalk_mentions_a_mobile_number_in_at_and_in_the_text(server: str, to: str) -> None:
+    robot("dingtalk", server).send(replace(ALERT, to=to))
+    assert bodies["dingtalk"] == [
+        {
+            "msgtype": "text",
+            "text": {"content": f"{TEXT} @13800138000"},
+            "at": {"atMobiles": ["13800138000"], "isAtAll": False},
+        }
+    ]
+
+
+def test_dingtalk_mentions_a_userid_in_at_and_in_the_text(server: str) -> None:
+    robot("dingtalk", server).send(replace(ALERT, to="manager4521"))
+    assert bodies["dingtalk"] == [
+        {
+            "msgtype": "text",
+            "text": {"content": f"{TEXT} @manager4521"},
+            "at": {"atUserIds": ["manager4521"], "isAtAll": False},
+        }
+    ]
+
+
+def test_feishu_mentions_an_open_id_at_the_start_of_the_text(server: str) -> None:
+    robot("feishu", server).send(replace(ALERT, to="ou_7d8a6e6df7621556ce0d21922b676706"))
+    assert bodies["feishu"] == [
+        {
+            "msg_type": "text",
+            "content": {"text": f'<at user_id="ou_7d8a6e6df7621556ce0d21922b676706"></at> {TEXT}'},
+        }
+    ]
+
+
+def test_feishu_mentions_any_other_id_the_same_way(server: str) -> None:
+    robot("feishu", server).send(replace(ALERT, to="e6f5a1b2"))
+    assert bodies["feishu"] == [
+        {"msg_type": "text", "content": {"text": f'<at user_id="e6f5a1b2"></at> {TEXT}'}}
+    ]

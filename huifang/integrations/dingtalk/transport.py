@@ -6,6 +6,13 @@ to the robot's webhook URL. With 加签 (signing) on, the URL also carries ``tim
 ``"<timestamp>\\n<secret>"``. The answer is ``{"errcode": 0, "errmsg": "ok"}``; 130101 ("send
 too fast": a robot takes 20 messages a minute) is transient, other codes (310000: signature,
 keyword or IP not allowed; 300001: unknown token) are permanent.
+
+A non-empty ``Outgoing.to`` is the member of staff to @-mention: a mainland mobile number
+(``13800138000``, with or without ``+86``) goes, as its 11 national digits, in
+``at.atMobiles``; anything else is a DingTalk userid, in ``at.atUserIds`` (with
+``"isAtAll": false``). DingTalk shows the mention only where the text itself says
+``@<mobile>`` / ``@<userid>``, so `` @<value>`` is appended to the content. Without ``to`` the
+message mentions nobody and carries no ``at``.
 """
 
 from __future__ import annotations
@@ -15,12 +22,13 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote_plus
 
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, Field
 
-from huifang.integrations.base import Outgoing, Receipt, check_answer
+from huifang.integrations.base import Outgoing, Receipt, check_answer, national_mobile
 from huifang.integrations.http import post_json
 from huifang.integrations.kinds import STAFF, Kind
 
@@ -52,7 +60,15 @@ class DingTalkTransport:
 
     def send(self, outgoing: Outgoing) -> Receipt:
         content = f"{outgoing.subject}\n{outgoing.body}" if outgoing.subject else outgoing.body
-        payload = {"msgtype": "text", "text": {"content": content}}
+        at: dict[str, Any] = {}
+        if to := outgoing.to.strip():
+            mobile = national_mobile(to)
+            at = {"atMobiles": [mobile]} if mobile else {"atUserIds": [to]}
+            at["isAtAll"] = False
+            content = f"{content} @{mobile or to}"  # DingTalk shows only an @ in the text
+        payload: dict[str, Any] = {"msgtype": "text", "text": {"content": content}}
+        if at:
+            payload["at"] = at
         status, answer, text = post_json(self.url(), payload, timeout=self.timeout)
         answer = answer if isinstance(answer, dict) else {}
         code, message = answer.get("errcode"), answer.get("errmsg")

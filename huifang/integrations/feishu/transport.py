@@ -5,6 +5,10 @@ the robot's webhook URL. With signature verification on, the body also carries `
 (seconds) and ``sign`` = Base64 of HMAC-SHA256 keyed with ``"<timestamp>\\n<secret>"`` over an
 empty message. The answer is ``{"code": 0, "msg": "success"}``; 11232 (frequency limited) is
 transient, other codes (19021: bad signature or timestamp; 19024: keyword missing) permanent.
+
+A non-empty ``Outgoing.to`` is the member of staff to @-mention, an open id (``ou_…``) or a
+user id: the text starts with ``<at user_id="<to>"></at>`` (Feishu fills in the name). Without
+``to`` the text is sent as it is.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class FeishuTransport:
 
     def send(self, outgoing: Outgoing) -> Receipt:
         content = f"{outgoing.subject}\n{outgoing.body}" if outgoing.subject else outgoing.body
+        if to := outgoing.to.strip():
+            content = f'<at user_id="{to}"></at> {content}'
         payload: dict[str, Any] = {"msg_type": "text", "content": {"text": content}}
         if self.secret:
             now = int(time.time())

@@ -5,16 +5,22 @@ Protocol as WeCom documents it: POST JSON ``{"msgtype": "text", "text": {"conten
 only secret). The answer is ``{"errcode": 0, "errmsg": "ok"}``; 45009 (API frequency limit: a
 robot takes 20 messages a minute) is transient, other codes (93000: invalid webhook URL;
 40008: bad message type) permanent.
+
+A non-empty ``Outgoing.to`` is the member of staff to @-mention: a mainland mobile number
+(``13800138000``, with or without ``+86``) goes, as its 11 national digits, in
+``text.mentioned_mobile_list``; anything else is a WeCom userid, in ``text.mentioned_list``.
+Without ``to`` the message mentions nobody and carries neither field.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, Field
 
-from huifang.integrations.base import Outgoing, Receipt, check_answer
+from huifang.integrations.base import Outgoing, Receipt, check_answer, national_mobile
 from huifang.integrations.http import post_json
 from huifang.integrations.kinds import STAFF, Kind
 
@@ -31,7 +37,13 @@ class WeComRobotTransport:
 
     def send(self, outgoing: Outgoing) -> Receipt:
         content = f"{outgoing.subject}\n{outgoing.body}" if outgoing.subject else outgoing.body
-        payload = {"msgtype": "text", "text": {"content": content}}
+        text_part: dict[str, Any] = {"content": content}
+        if to := outgoing.to.strip():
+            if mobile := national_mobile(to):
+                text_part["mentioned_mobile_list"] = [mobile]
+            else:
+                text_part["mentioned_list"] = [to]
+        payload = {"msgtype": "text", "text": text_part}
         status, answer, text = post_json(self.webhook_url, payload, timeout=self.timeout)
         answer = answer if isinstance(answer, dict) else {}
         check_answer("WeCom", status, answer.get("errcode"), answer.get("errmsg"), text, THROTTLED)

@@ -1,4 +1,5 @@
-"""``huifang worker``: a Huey consumer plus the engine's claim loop and the dispatcher.
+"""``huifang worker``: a Huey consumer plus the engine's claim loop, the task reminder loop
+and the dispatcher.
 
 Start as many as you like, on as many machines: every worker runs the claim loop, which looks
 for due steps at least every second (ENGINE_POLL_MS) and claims them in batches with a lease,
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from huifang.engine.runner import loop
 from huifang.messaging import dispatch
+from huifang.tasks import reminders
 
 
 class Command(BaseCommand):
@@ -54,6 +56,9 @@ class Command(BaseCommand):
         loops = []
         if not options["no_engine"]:
             loops.append(threading.Thread(target=loop, args=(stop,), name="engine", daemon=True))
+            loops.append(
+                threading.Thread(target=reminders.loop, args=(stop,), name="reminders", daemon=True)
+            )
         if not options["no_dispatch"]:
             loops.append(
                 threading.Thread(target=dispatch.loop, args=(stop,), name="dispatch", daemon=True)

@@ -1,0 +1,73 @@
+"""Open follow-up tasks in the demo, so the workspace and the board have a day's work on them:
+urgent calls for recent complaints, VIP care calls and post-purchase calls, opened over the last
+few days (some are overdue already), assigned by each team's strategy."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from huifang.accounts.models import Team
+from huifang.customers.models import Customer, Tier
+from huifang.tasks.models import Task
+from huifang.tasks.services import Opening, open_tasks
+
+TASKS = 60
+KINDS = (
+    (
+        "complaint",
+        "投诉回访 {name}",
+        Task.Priority.URGENT,
+        "您好{name}，关于您反馈的问题，我们想了解处理结果是否满意。",
+    ),
+    (
+        "vip",
+        "VIP 关怀 {name}",
+        Task.Priority.HIGH,
+        "您好{name}，感谢您一直以来的支持，想听听您最近的使用感受。",
+    ),
+    (
+        "purchase",
+        "购后回访 {name}",
+        Task.Priority.NORMAL,
+        "您好{name}，您最近购买的商品用得怎么样？",
+    ),
+)
+
+
+def open_demo_tasks(seed: int, now: datetime) -> int:
+    rng = random.Random(seed)
+    teams = {team.pk: team for team in Team.objects.all()}
+    if not teams:
+        return 0
+    fallback = next(iter(teams.values()))
+    customers = list(
+        Customer.objects.filter(external_id__startswith=f"DEMO{seed}-")
+        .select_related("owner__staff_profile")
+        .order_by("-complaint_count", "-spend_12m", "pk")[: TASKS * 3]
+    )
+    rng.shuffle(customers)
+    openings = []
+    for customer in customers[:TASKS]:
+        if customer.complaint_count:
+            kind = KINDS[0]
+        elif customer.tier == Tier.VIP:
+            kind = KINDS[1]
+        else:
+            kind = KINDS[2]
+        _key, title, priority, script = kind
+        profile = getattr(customer.owner, "staff_profile", None) if customer.owner else None
+        team = teams.get(profile.team_id) if profile and profile.team_id else fallback
+        openings.append(
+            Opening(
+                Task(
+                    customer=customer,
+                    title=title.format(name=customer.name),
+                    script=script.format(name=customer.name),
+                    priority=priority,
+                    team=team,
+                    created_at=now - timedelta(hours=rng.choice([1, 4, 20, 30, 60, 90, 150])),
+                )
+            )
+        )
+    return len(open_tasks(openings, now=now))

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import board, views
+
+app_name = "tasks"
+
+urlpatterns = [
+    path("", views.my_tasks, name="mine"),
+    path("<int:pk>/", views.task_detail, name="detail"),
+    path("<int:pk>/outcome/", views.record_outcome, name="outcome"),
+    path("<int:pk>/phone/", views.reveal_phone, name="phone"),
+    path("<int:pk>/reassign/", views.reassign_task, name="reassign"),
+    path("new/", board.new_task, name="new"),
+    path("board/", board.board, name="board"),
+    path("board/reassign/", board.bulk_reassign, name="bulk_reassign"),
+    path("board/leave/<int:user_id>/", board.set_leave, name="leave"),
+]

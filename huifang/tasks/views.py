@@ -1,0 +1,257 @@
+"""The agent's workspace: "My follow-ups" and the task page. Every page costs a fixed number of
+queries, however many tasks an agent has or a page shows (bench/workspace.py counts them)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from huifang.core.pagination import seek
+from huifang.customers.models import Event
+from huifang.messaging.rendering import Context, TemplateError
+from huifang.messaging.rendering import render as render_text
+
+from . import access, outcomes
+from .assignment import OPEN
+from .forms import OutcomeForm, ReassignForm
+from .models import Task, TaskEvent
+
+PAGE_SIZE = 50
+TABS = ("overdue", "today", "upcoming", "done")
+TICKET_TYPES = ("ticket_opened", "ticket_requested", "ticket_closed", "complaint")
+
+
+def _day(now: datetime) -> tuple[datetime, datetime]:
+    """Today in the viewer's zone, as [start, end)."""
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def counts(user: Any, now: datetime) -> dict[str, int]:
+    """The four tab counts in one query (each part answered by an index on the assignee)."""
+    start, end = _day(now)
+    open_ = Q(status__in=OPEN)
+    done = Q(status=Task.Status.DONE, closed_at__gte=start)
+    found = (
+        Task.objects.filter(assignee=user)
+        .filter(open_ | done)
+        .aggregate(
+            overdue=Count("pk", filter=open_ & Q(due_at__lt=now)),
+            today=Count("pk", filter=open_ & Q(due_at__gte=now, due_at__lt=end)),
+            upcoming=Count("pk", filter=open_ & Q(due_at__gte=end)),
+            done=Count("pk", filter=done),
+        )
+    )
+    return {tab: found[tab] or 0 for tab in TABS}
+
+
+def tab_tasks(user: Any, tab: str, now: datetime) -> tuple[QuerySet[Task], str]:
+    start, end = _day(now)
+    mine = Task.objects.filter(assignee=user).select_related("customer", "rule", "team")
+    if tab == "done":
+        return mine.filter(status=Task.Status.DONE, closed_at__gte=start), "-closed_at"
+    mine = mine.filter(status__in=OPEN)
+    if tab == "overdue":
+        return mine.filter(due_at__lt=now), "due_at"
+    if tab == "upcoming":
+        return mine.filter(due_at__gte=end), "due_at"
+    return mine.filter(due_at__gte=now, due_at__lt=end), "due_at"
+
+
+@login_required
+def my_tasks(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    tally = counts(request.user, now)
+    first = next((key for key in ("overdue", "today", "upcoming") if tally[key]), "today")
+    tab = request.GET.get("tab") or first
+    if tab not in TABS:
+        tab = "today"
+    queryset, order = tab_tasks(request.user, tab, now)
+    page = seek(queryset, order=order, size=PAGE_SIZE, after=request.GET.get("after"))
+    context = {
+        "tab": tab,
+        "tabs": [(key, TAB_LABELS[key], tally[key]) for key in TABS],
+        "page": page,
+        "now": now,
+        "fresh_since": now - timedelta(minutes=10),
+    }
+    template = "tasks/_my_list.html" if request.headers.get("HX-Request") else "tasks/mine.html"
+    return render(request, template, context)
+
+
+TAB_LABELS = {
+    "overdue": gettext_lazy("Overdue"),
+    "today": gettext_lazy("Today"),
+    "upcoming": gettext_lazy("Upcoming"),
+    "done": gettext_lazy("Done today"),
+}
+
+
+def _detail_queryset() -> QuerySet[Task]:
+    return Task.objects.select_related(
+        "customer",
+        "customer__owner__staff_profile",
+        "team",
+        "rule",
+        "enrollment__version",
+        "enrollment__event",
+        "assignee__staff_profile",
+        "parent",
+        "created_by",
+    )
+
+
+def _context(request: HttpRequest, task: Task, form: OutcomeForm | None = None) -> dict[str, Any]:
+    customer = task.customer
+    events = Event.objects.filter(customer=customer).order_by("-occurred_at", "-pk")
+    tickets = list(events.filter(type__in=TICKET_TYPES)[:20])
+    closed = {str(e.properties.get("ticket_id")) for e in tickets if e.type == "ticket_closed"}
+    supervise = access.can_supervise(request.user, task.team_id)
+    return {
+        "task": task,
+        "customer": customer,
+        "tags": [t.name for t in customer.tags.all()],
+        "orders": [
+            (e, e.properties.get("product") or e.properties.get("order_id") or "—")
+            for e in events.filter(type="purchase")[:5]
+        ],
+        "tickets": [
+            (
+                e,
+                " ".join(
+                    str(e.properties.get(key) or "") for key in ("ticket_id", "subject", "text")
+                ).strip(),
+                e.type != "ticket_closed" and str(e.properties.get("ticket_id")) not in closed,
+            )
+            for e in tickets
+        ],
+        "answers": events.filter(type="survey_answered")[:5],
+        "previous": Task.objects.filter(customer=customer)
+        .exclude(pk=task.pk)
+        .select_related("assignee__staff_profile")
+        .order_by("-created_at")[:10],
+        "history": TaskEvent.objects.filter(task=task).select_related("actor")[:100],
+        "script": _script(task),
+        "form": form or OutcomeForm(),
+        "can_change": access.can_change(request.user, task) and not task.is_closed,
+        "reassign_form": ReassignForm(team_ids={task.team_id} if task.team_id else set())
+        if supervise and not task.is_closed
+        else None,
+        "overdue": task.is_overdue(timezone.now()),
+    }
+
+
+def _script(task: Task) -> tuple[str, str]:
+    """The talking points with the customer's details filled in (sandboxed, like messages)."""
+    if not task.script:
+        return "", ""
+    event = task.enrollment.event if task.enrollment_id and task.enrollment else None
+    try:
+        return render_text(task.script, Context(task.customer, event, timezone.now())), ""
+    except TemplateError as exc:
+        return task.script, str(exc)
+
+
+@login_required
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    task = access.task_for(request.user, pk, queryset=_detail_queryset())
+    return render(request, "tasks/detail.html", _context(request, task))
+
+
+@login_required
+@require_POST
+def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
+    task = access.task_for(request.user, pk, change=True, queryset=_detail_queryset())
+    form = OutcomeForm(request.POST)
+    if form.is_valid():
+        try:
+            recorded = outcomes.record(task, form.report(), actor=request.user)
+        except ValidationError as exc:
+            _attach(form, exc)
+        else:
+            messages.success(request, _outcome_message(recorded))
+            if request.POST.get("next"):
+                following = _next_task(request.user, task)
+                if following is not None:
+                    return redirect("tasks:detail", following.pk)
+                messages.info(request, _("That was the last open task in your queue."))
+                return redirect("tasks:mine")
+            return redirect("tasks:detail", task.pk)
+    return render(request, "tasks/detail.html", _context(request, task, form), status=400)
+
+
+def _attach(form: OutcomeForm, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+def _outcome_message(recorded: outcomes.Recorded) -> str:
+    text = _("Saved: %(outcome)s.") % {"outcome": recorded.task.get_outcome_display()}
+    for opened in recorded.opened:
+        text += " " + _("Opened “%(title)s” for %(team)s.") % {
+            "title": opened.title,
+            "team": opened.team.name if opened.team else _("no team"),
+        }
+    return text
+
+
+def _next_task(user: Any, after: Task) -> Task | None:
+    return (
+        Task.objects.filter(assignee=user, status__in=OPEN)
+        .exclude(pk=after.pk)
+        .order_by("due_at", "pk")
+        .only("pk")
+        .first()
+    )
+
+
+@login_required
+@require_POST
+def reveal_phone(request: HttpRequest, pk: int) -> HttpResponse:
+    """The full number, to call: an audited read of PII (DESIGN.md invariant 9)."""
+    task = access.task_for(request.user, pk, change=True, queryset=_detail_queryset())
+    TaskEvent.objects.create(
+        task=task,
+        kind=TaskEvent.Kind.PHONE_REVEALED,
+        at=timezone.now(),
+        actor=request.user,  # type: ignore[misc]
+        data={"customer": task.customer_id},
+    )
+    return render(request, "tasks/_phone.html", {"customer": task.customer})
+
+
+@login_required
+@require_POST
+def reassign_task(request: HttpRequest, pk: int) -> HttpResponse:
+    from .services import reassign
+
+    task = access.task_for(request.user, pk, queryset=_detail_queryset())
+    if not access.can_supervise(request.user, task.team_id):
+        raise PermissionDenied
+    form = ReassignForm(request.POST, team_ids={task.team_id} if task.team_id else set())
+    if form.is_valid():
+        reassign(
+            [task],
+            to=form.cleaned_data["to"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
+        messages.success(request, _("The task changed hands."))
+        return redirect("tasks:detail", task.pk)
+    context = _context(request, task)
+    context["reassign_form"] = form
+    return render(request, "tasks/detail.html", context, status=400)
