@@ -73,6 +73,19 @@ class Pool:
     candidates: list[Candidate]  # by user id: a stable order for round-robin and ties
     last_assignee_id: int | None = None
     outside: dict[int, Candidate] = field(default_factory=dict)  # owners from other teams
+    since: datetime | None = None  # the start of today, for counting today's tasks
+
+    def person(self, user_id: int) -> Candidate | None:
+        """Anyone active with a staff profile, in the team or not (a field's ``user:``)."""
+        found = self.by_id(user_id)
+        if found is None and self.since is not None:
+            profiles = StaffProfile.objects.select_related("user").filter(
+                user_id=user_id, user__is_active=True
+            )
+            for candidate in _candidates(profiles, self.since.date()):
+                _fill_loads([candidate], self.since)
+                self.outside[candidate.user_id] = found = candidate
+        return found
 
     def by_id(self, user_id: int | None) -> Candidate | None:
         if user_id is None:
@@ -207,7 +220,7 @@ def pick_by_field(pool: Pool, need: Need, task: Task, options: Mapping[str, Any]
             )
     if kind == "user" and key:
         found = get_user_model().objects.filter(username=key, is_active=True).first()
-        candidate = pool.by_id(found.pk) if found is not None else None
+        candidate = pool.person(found.pk) if found is not None else None
         if candidate is not None and not candidate.on_leave:
             return Choice(
                 candidate.user_id,
@@ -337,6 +350,7 @@ def load_pool(team: Team | None, now: datetime, owners: Iterable[int] = ()) -> P
         members,
         team.last_assignee_id if team is not None else None,
         {c.user_id: c for c in others},
+        since,
     )
 
 

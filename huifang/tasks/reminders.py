@@ -67,12 +67,19 @@ def plan(tasks: Iterable[Task], *, now: datetime, calendar: BusinessCalendar) ->
     Reminder.objects.bulk_create(rows, batch_size=500)
 
 
-def _for_assignee(task: Task, now: datetime, team: Team | None) -> list[Reminder]:
+def _for_assignee(
+    task: Task, now: datetime, team: Team | None, *, announce: bool = True
+) -> list[Reminder]:
+    """``announce``: tell the assignee the task is theirs (not when only its deadline moved)."""
     if task.assignee_id is None:
         return []
-    rows = [
-        Reminder(task=task, kind=Reminder.Kind.ASSIGNED, due_at=now, recipient_id=task.assignee_id)
-    ]
+    rows = []
+    if announce:
+        rows.append(
+            Reminder(
+                task=task, kind=Reminder.Kind.ASSIGNED, due_at=now, recipient_id=task.assignee_id
+            )
+        )
     if task.due_at is not None:
         before = timedelta(hours=float(team.remind_before_hours if team else 2))
         if task.due_at - before > now:
@@ -95,7 +102,7 @@ def _for_assignee(task: Task, now: datetime, team: Team | None) -> list[Reminder
     return rows
 
 
-def replan(tasks: Iterable[Task], *, now: datetime) -> None:
+def replan(tasks: Iterable[Task], *, now: datetime, announce: bool = False) -> None:
     """After a reassignment, a new deadline or a close: the assignee's pending timers are
     replaced (escalations stay: they count from the task's opening)."""
     tasks = list(tasks)
@@ -108,7 +115,7 @@ def replan(tasks: Iterable[Task], *, now: datetime) -> None:
         Reminder.objects.filter(
             task__in=[t for t in tasks if t.is_closed], status=Reminder.Status.DUE
         ).update(status=Reminder.Status.SKIPPED, done_at=now, note="closed")
-    plan_assignee([t for t in tasks if not t.is_closed], now=now)
+    plan_assignee([t for t in tasks if not t.is_closed], now=now, announce=announce)
 
 
 _ASSIGNEE_KINDS = (
@@ -183,7 +190,7 @@ def _fire(reminder: Reminder, now: datetime, calendar: BusinessCalendar) -> None
 def _escalate(reminder: Reminder, task: Task, now: datetime, calendar: BusinessCalendar) -> None:
     team = task.team
     chain = team.escalation if team is not None else []
-    if reminder.level > len(chain) or task.attempts > 0 or task.escalation_level >= reminder.level:
+    if reminder.level > len(chain) or task.attempts > 0:
         return _finish(reminder, now, Reminder.Status.SKIPPED, "handled")
     step = chain[reminder.level - 1]
     target = escalation_target(team, str(step["to"]))
@@ -345,9 +352,9 @@ def retry_waiting(now: datetime, *, limit: int = 500) -> int:
     return len(given)
 
 
-def plan_assignee(tasks: list[Task], *, now: datetime) -> None:
+def plan_assignee(tasks: list[Task], *, now: datetime, announce: bool = True) -> None:
     teams = Team.objects.in_bulk({t.team_id for t in tasks if t.team_id})
     rows: list[Reminder] = []
     for task in tasks:
-        rows.extend(_for_assignee(task, now, teams.get(task.team_id or 0)))
+        rows.extend(_for_assignee(task, now, teams.get(task.team_id or 0), announce=announce))
     Reminder.objects.bulk_create(rows)

@@ -188,7 +188,7 @@ def reassign(
                 data={"from": before, "to": to.pk if to else None, "reason": reason[:500]},
             )
         Task.objects.bulk_update(moved, ["assignee", "assigned_at"])
-        reminders.replan(moved, now=now)
+        reminders.replan(moved, now=now, announce=True)
     return len(moved)
 
 
