@@ -118,7 +118,11 @@ def record(task: Task, report: Report, *, actor: Any, now: datetime | None = Non
     now = now or timezone.now()
     check(report, now)
     with transaction.atomic():
-        locked = Task.objects.select_for_update().select_related("customer", "team").get(pk=task.pk)
+        locked = (
+            Task.objects.select_for_update(of=("self",))
+            .select_related("customer", "team")
+            .get(pk=task.pk)
+        )
         if locked.is_closed:
             raise ValidationError(_("This task is closed already."))
         result = _apply(locked, report, actor, now)

@@ -151,7 +151,7 @@ def tick(now: datetime | None = None, *, limit: int = BATCH) -> int:
         assert calendar is not None
         with transaction.atomic():
             reminder = (
-                Reminder.objects.select_for_update(skip_locked=True)
+                Reminder.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk=pk, status=Reminder.Status.DUE)
                 .select_related("task__team", "task__customer")
                 .first()
