@@ -410,6 +410,7 @@ def assign(
     with transaction.atomic():
         pending = list(by_team.items())
         seen: set[int | None] = set()
+        sent_on: set[int] = set()  # tasks another team received: they follow its settings
         while pending:
             team_id, group = pending.pop(0)
             team = Team.objects.select_for_update().get(pk=team_id) if team_id is not None else None
@@ -419,12 +420,14 @@ def assign(
             moved: dict[int, list[Task]] = {}
             for task in group:
                 key = task.assign_strategy or (team.assign_strategy if team else "owner")
-                opts = (options or {}).get(id(task)) or (team.assign_options if team else {})
+                own = None if id(task) in sent_on else (options or {}).get(id(task))
+                opts = own or (team.assign_options if team else {})
                 customer = customers[task.customer_id]
                 choice = choose(pool, need_of(customer), task, key, opts)
                 if choice.team is not None and choice.team.pk not in seen:
                     task.team = choice.team
                     task.assign_strategy = ""
+                    sent_on.add(id(task))
                     moved.setdefault(choice.team.pk, []).append(task)
                     events.append(_event(task, now, actor, None, choice.note))
                     continue

@@ -56,7 +56,7 @@ def plan(tasks: Iterable[Task], *, now: datetime, calendar: BusinessCalendar) ->
         if task.is_closed:
             continue
         team = task.team if task.team_id else None
-        rows.extend(_for_assignee(task, now, team))
+        rows.extend(_for_assignee(task, now, team, calendar))
         if team is not None and team.escalation:
             clock = _team_time(team, calendar)
             for level, step in enumerate(team.escalation, start=1):
@@ -68,7 +68,12 @@ def plan(tasks: Iterable[Task], *, now: datetime, calendar: BusinessCalendar) ->
 
 
 def _for_assignee(
-    task: Task, now: datetime, team: Team | None, *, announce: bool = True
+    task: Task,
+    now: datetime,
+    team: Team | None,
+    calendar: BusinessCalendar,
+    *,
+    announce: bool = True,
 ) -> list[Reminder]:
     """``announce``: tell the assignee the task is theirs (not when only its deadline moved)."""
     if task.assignee_id is None:
@@ -82,12 +87,13 @@ def _for_assignee(
         )
     if task.due_at is not None:
         before = timedelta(hours=float(team.remind_before_hours if team else 2))
-        if task.due_at - before > now:
+        warn_at = _team_time(team, calendar).back(task.due_at, before)  # in working hours
+        if warn_at > now:
             rows.append(
                 Reminder(
                     task=task,
                     kind=Reminder.Kind.DUE_SOON,
-                    due_at=task.due_at - before,
+                    due_at=warn_at,
                     recipient_id=task.assignee_id,
                 )
             )
@@ -353,8 +359,12 @@ def retry_waiting(now: datetime, *, limit: int = 500) -> int:
 
 
 def plan_assignee(tasks: list[Task], *, now: datetime, announce: bool = True) -> None:
+    if not tasks:
+        return
     teams = Team.objects.in_bulk({t.team_id for t in tasks if t.team_id})
+    calendar = BusinessCalendar.load()
     rows: list[Reminder] = []
     for task in tasks:
-        rows.extend(_for_assignee(task, now, teams.get(task.team_id or 0), announce=announce))
+        team = teams.get(task.team_id or 0)
+        rows.extend(_for_assignee(task, now, team, calendar, announce=announce))
     Reminder.objects.bulk_create(rows)

@@ -75,6 +75,23 @@ class WorkingTime:
             cursor = datetime.combine(day, time.min)
         raise ValueError("these working hours leave no working time within ten years")
 
+    def back(self, end: datetime, duration: timedelta) -> datetime:
+        """The moment ``duration`` of working time before ``end`` (aware): ``add`` backwards,
+        for "remind two working hours before the SLA ends"."""
+        local = end.astimezone(self.zone).replace(tzinfo=None)
+        remaining, day, cursor = duration, local.date(), local
+        for _ in range(_HORIZON_DAYS):
+            if self.works(day):
+                begin = datetime.combine(day, self.opens)
+                close = min(cursor, datetime.combine(day, self.closes))
+                if begin < close:
+                    if remaining <= close - begin:
+                        return (close - remaining).replace(tzinfo=self.zone).astimezone(UTC)
+                    remaining -= close - begin
+            day -= timedelta(days=1)
+            cursor = datetime.combine(day, time.max)
+        raise ValueError("these working hours leave no working time within ten years")
+
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Working time from ``start`` to ``end`` (zero if ``end`` is not later): how much of
         an SLA is used up, or how late a task is in working hours."""

@@ -58,7 +58,7 @@ def counts(user: Any, now: datetime) -> dict[str, int]:
 
 def tab_tasks(user: Any, tab: str, now: datetime) -> tuple[QuerySet[Task], str]:
     start, end = _day(now)
-    mine = Task.objects.filter(assignee=user).select_related("customer", "rule", "team")
+    mine = Task.objects.filter(assignee=user).select_related("customer", "rule")
     if tab == "done":
         return mine.filter(status=Task.Status.DONE, closed_at__gte=start), "-closed_at"
     mine = mine.filter(status__in=OPEN)
