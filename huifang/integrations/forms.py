@@ -108,6 +108,11 @@ class SettingsForm(forms.Form):
     def spec(self) -> Kind:
         return kinds[self.kind]
 
+    @classmethod
+    def initial_for(cls, config: BaseModel) -> dict[str, Any]:
+        """The form's initial values for stored settings: every setting but the secrets."""
+        return plain_initial(config, cls.kind)
+
     def values(self, cleaned: Mapping[str, Any]) -> dict[str, Any]:
         """The ``Config`` values from the cleaned fields; a kind converts here if it must."""
         return {name: cleaned[name] for name in self.fields if name in cleaned}

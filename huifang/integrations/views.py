@@ -1,7 +1,7 @@
 """The channels page: the providers messages go out through, for administrators only.
 
-Generic over kinds: each kind brings its settings form (``Kind.form``, with
-``initial_for(config)`` in the same module, as ``sms_http/forms.py`` has), shown under the
+Generic over kinds: each kind brings its settings form (``Kind.form``, whose
+``initial_for(config)`` turns stored settings into the form's initial values), shown under the
 fields every provider has. Secrets are never written back into a page: a secret field left
 blank keeps the stored value.
 """
@@ -9,7 +9,6 @@ blank keeps the stored value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Any
 
 from django import forms
@@ -126,8 +125,7 @@ def _initial(spec: Kind, provider: Provider) -> dict[str, Any]:
     Built without validation, so settings an older version wrote still show."""
     assert spec.form is not None
     config = spec.config.model_construct(**provider.config)
-    initial_for = import_module(spec.form.__module__).initial_for
-    return dict(initial_for(config))
+    return dict(spec.form.initial_for(config))  # type: ignore[attr-defined]
 
 
 def _forgettable(spec: Kind) -> list[str]:

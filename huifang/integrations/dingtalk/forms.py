@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.utils.translation import gettext_lazy
@@ -11,20 +11,13 @@ from huifang.integrations.forms import (
     SettingsForm,
     clean_url_field,
     config_default,
-    plain_initial,
     secret_input,
 )
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
+    pass
 
 KIND = "dingtalk"
-
-
-def initial_for(config: BaseModel) -> dict[str, Any]:
-    """The form's initial values for stored settings: only the time-out, the URL and the
-    signing secret are secrets."""
-    return plain_initial(config, KIND)
 
 
 class DingTalkForm(SettingsForm):

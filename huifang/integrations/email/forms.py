@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.utils.translation import gettext_lazy
@@ -11,17 +11,11 @@ from huifang.integrations.forms import (
     KEEP,
     SettingsForm,
     config_default,
-    plain_initial,
     secret_input,
 )
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-
-def initial_for(config: BaseModel) -> dict[str, Any]:
-    """The form's initial values for stored settings, the password left out."""
-    return plain_initial(config, EmailForm.kind)
+    pass
 
 
 class EmailForm(SettingsForm):

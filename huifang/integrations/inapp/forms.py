@@ -10,12 +10,12 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 
-def initial_for(config: BaseModel) -> dict[str, Any]:
-    return {}
-
-
 class InAppForm(SettingsForm):
     """No fields: each message goes to the member of staff it names (its recipient), under
     the bell in the top bar; nothing leaves Huifang."""
 
     kind = "inapp"
+
+    @classmethod
+    def initial_for(cls, config: BaseModel) -> dict[str, Any]:
+        return {}  # no settings to show

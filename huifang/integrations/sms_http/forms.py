@@ -81,6 +81,10 @@ def initial_for(config: Config) -> dict[str, Any]:
 
 
 class SmsHttpForm(forms.Form):
+    @classmethod
+    def initial_for(cls, config: Config) -> dict[str, Any]:
+        return initial_for(config)
+
     # A CharField, not a URLField: Django's URL check refuses intranet host names without a
     # dot (http://smsgw:8080/), which is exactly where an in-house gateway lives.
     url = forms.CharField(

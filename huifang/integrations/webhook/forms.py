@@ -13,19 +13,13 @@ from huifang.integrations.forms import (
     SettingsForm,
     clean_url_field,
     config_default,
-    plain_initial,
     secret_input,
 )
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
+    pass
 
 KIND = "webhook"
-
-
-def initial_for(config: BaseModel) -> dict[str, Any]:
-    """The form's initial values for stored settings, the signing secret left out."""
-    return plain_initial(config, KIND)
 
 
 class WebhookForm(SettingsForm):
