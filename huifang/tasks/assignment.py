@@ -20,6 +20,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
@@ -334,7 +335,7 @@ def _fill_loads(candidates: list[Candidate], since: datetime) -> None:
 
 
 def load_pool(team: Team | None, now: datetime, owners: Iterable[int] = ()) -> Pool:
-    zone = team.time_zone if team is not None else "Asia/Shanghai"
+    zone = team.time_zone if team is not None else str(settings.TIME_ZONE)
     since = _day_start(now, zone)
     today = since.date()
     profiles = StaffProfile.objects.select_related("user").filter(user__is_active=True)

@@ -39,13 +39,15 @@ from huifang.customers import derived
 from huifang.customers.models import Channel, Consent, ContactPoint, Customer, Event
 from huifang.customers.schemas import ConsentIn
 from huifang.customers.services import record_consent
-from huifang.engine.triggers import on_events
+from huifang.engine.calendar import BusinessCalendar
+from huifang.engine.plans import plan
+from huifang.engine.triggers import enroll_now, on_events
 from huifang.messaging.unsubscribe import cancel_pending
 from huifang.rules.models import Rule
 
 from . import reminders
 from .models import Task, TaskEvent
-from .services import Opening, open_tasks
+from .services import Opening, open_tasks, sla_of, working_time
 
 LOW_SCORE = 2  # on the 1–5 scale: 1 and 2 are unhappy customers
 REVISIT_AFTER = timedelta(days=3)  # wall-clock time, then the SLA counts in working time
@@ -297,9 +299,6 @@ def _actions(
 
 
 def _start_rule(rule: Rule, task: Task, now: datetime) -> None:
-    from huifang.engine.plans import plan
-    from huifang.engine.triggers import enroll_now
-
     assert rule.current_version_id is not None
     enroll_now(
         plan(rule.current_version_id),
@@ -369,11 +368,7 @@ def _open(
         created_by=actor,
         created_at=created_at or now,
     )
-    from .services import sla_of, working_time
-
     if task.due_at is None and starts is not None:
-        from huifang.engine.calendar import BusinessCalendar
-
         task.due_at = working_time(team, BusinessCalendar.load()).add(
             starts, sla_of(team, priority)
         )

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -125,7 +126,7 @@ def open_tasks(
 
 
 def create_tasks(
-    customers: Iterable[Customer],
+    customers: Sequence[Customer] | QuerySet[Customer],
     *,
     title: str,
     actor: Any,
@@ -139,7 +140,7 @@ def create_tasks(
 ) -> list[Task]:
     """Tasks by hand, for one customer or every customer of a filtered list."""
     now = now or timezone.now()
-    chosen = list(customers[: BULK_LIMIT + 1] if hasattr(customers, "query") else customers)  # type: ignore[index]
+    chosen = list(customers[: BULK_LIMIT + 1])
     if len(chosen) > BULK_LIMIT:
         raise ValidationError(
             _("That list has more than %(limit)s customers; narrow it down first.")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django import forms
 from django.utils.translation import gettext_lazy
 
@@ -15,9 +13,6 @@ from huifang.integrations.forms import (
     config_default,
     secret_input,
 )
-
-if TYPE_CHECKING:
-    pass
 
 KIND = "sms_aliyun"
 

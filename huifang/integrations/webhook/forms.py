@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from secrets import token_urlsafe
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django import forms
 from django.utils.translation import gettext as _
@@ -15,9 +15,6 @@ from huifang.integrations.forms import (
     config_default,
     secret_input,
 )
-
-if TYPE_CHECKING:
-    pass
 
 KIND = "webhook"
 
