@@ -85,3 +85,24 @@ def test_the_deadline_leaves_exactly_the_sla_in_working_time(
     assert hours.add(begin, timedelta(minutes=minutes + more)) > due
     local = due.astimezone(SHANGHAI)
     assert hours.works(local.date()) and "09:00" <= local.strftime("%H:%M") <= "18:00"
+
+
+def test_the_warning_before_a_deadline_counts_working_hours_back() -> None:
+    # Due Tuesday 10:00; two working hours before is Monday 17:00, not Tuesday 08:00.
+    assert office().back(at("2026-11-03 10:00"), timedelta(hours=2)) == at("2026-11-02 17:00")
+    # Due the Monday after National Day week's make-up Saturday: back over the Sunday.
+    assert office().back(at("2026-10-12 09:30"), timedelta(hours=1)) == at("2026-10-10 17:30")
+
+
+@given(
+    end=st.datetimes(min_value=datetime(2026, 1, 10), max_value=datetime(2026, 12, 31)),
+    minutes=st.integers(min_value=0, max_value=200 * 60),
+)
+def test_back_leaves_exactly_the_duration_in_working_time(end: datetime, minutes: int) -> None:
+    hours = office()
+    finish = end.replace(tzinfo=SHANGHAI)
+    start = hours.back(finish, timedelta(minutes=minutes))
+    assert start <= finish
+    assert hours.between(start, finish) == timedelta(minutes=minutes)
+    local = start.astimezone(SHANGHAI)
+    assert hours.works(local.date()) and "09:00" <= local.strftime("%H:%M") <= "18:00"
