@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("customers/", include("huifang.customers.urls")),
     path("tasks/", include("huifang.tasks.urls")),
+    path("rules/", include("huifang.rules.urls")),
     path("", include("huifang.messaging.urls")),
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),

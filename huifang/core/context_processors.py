@@ -32,6 +32,13 @@ NAVIGATION = (
     ),
     NavItem("board", _("Team board"), "tasks:board", "kanban", (Role.SUPERVISOR, Role.ADMIN)),
     NavItem("customers", _("Customers"), "customers:list", "people"),
+    NavItem(
+        "rules",
+        _("Strategies"),
+        "rules:list",
+        "diagram-3",
+        (Role.ADMIN, Role.SUPERVISOR, Role.ANALYST),
+    ),
     NavItem("messages", _("Messages"), "messaging:messages", "envelope"),
     NavItem("templates", _("Templates"), "messaging:templates", "file-text"),
     NavItem("channels", _("Channels"), "integrations:list", "broadcast", (Role.ADMIN,)),

@@ -31,6 +31,21 @@ class Rule(TimeStampedModel):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # The builder's working copy: whatever was last typed, valid or not, so that nothing is
+    # lost between steps. Saving it checks it completely and writes a new version.
+    draft = models.JSONField(_("working copy"), null=True, blank=True)
+    draft_saved_at = models.DateTimeField(_("working copy saved at"), null=True, blank=True)
+    draft_saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("working copy saved by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    origin = models.CharField(
+        _("copied from"), max_length=80, blank=True, help_text=_("the ready strategy it started as")
+    )
 
     class Meta:
         ordering = ["key"]
@@ -79,3 +94,48 @@ class RuleVersion(models.Model):
         if self.pk is not None:
             raise ImmutableVersion(f"{self} is immutable; save a new version instead")
         super().save(*args, **kwargs)
+
+
+class RuleChange(models.Model):
+    """The audit trail of a rule: who saved, activated, rolled back, paused or archived it,
+    when, and why."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("Created")
+        SAVED = "saved", _("Saved a version")
+        ACTIVATED = "activated", _("Activated")
+        ROLLED_BACK = "rolled_back", _("Rolled back")
+        PAUSED = "paused", _("Paused")
+        RESUMED = "resumed", _("Resumed")
+        ARCHIVED = "archived", _("Archived")
+        SWITCHED = "switched", _("Strategy set switched")
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="changes")
+    version = models.ForeignKey(
+        RuleVersion,
+        verbose_name=_("version"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    action = models.CharField(_("action"), max_length=12, choices=Action.choices)
+    comment = models.CharField(_("comment"), max_length=200, blank=True)
+    in_flight = models.CharField(_("customers part-way"), max_length=8, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("rule change")
+        verbose_name_plural = _("rule changes")
+
+    def __str__(self) -> str:
+        return f"{self.rule.key}: {self.action}"

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .document import RuleDocument, RuleError, dump_rule, load_rule_text, parse_rule
-from .models import Rule, RuleVersion
+from .models import Rule, RuleChange, RuleVersion
 
 
 @dataclass
@@ -28,9 +28,11 @@ def save_rule(document: RuleDocument, *, actor: Any = None, comment: str = "") -
     """Store ``document`` as the rule's next version, unless it equals the latest one."""
     content = dump_rule(document)
     with transaction.atomic():
-        rule, _created = Rule.objects.select_for_update().get_or_create(
+        rule, created = Rule.objects.select_for_update().get_or_create(
             key=document.key, defaults={"name": document.name}
         )
+        if created:
+            record(rule, RuleChange.Action.CREATED, actor=actor)
         latest = rule.latest_version()
         if latest is not None and latest.content == content:
             return Saved(rule, latest, changed=False)
@@ -45,7 +47,28 @@ def save_rule(document: RuleDocument, *, actor: Any = None, comment: str = "") -
         if rule.name != document.name:
             rule.name = document.name
             rule.save(update_fields=["name", "updated_at"])
+        record(rule, RuleChange.Action.SAVED, version=version, actor=actor, comment=comment)
     return Saved(rule, version, changed=True)
+
+
+def record(
+    rule: Rule,
+    action: str,
+    *,
+    version: RuleVersion | None = None,
+    actor: Any = None,
+    comment: str = "",
+    in_flight: str = "",
+) -> RuleChange:
+    """Add a line to the rule's audit trail."""
+    return RuleChange.objects.create(
+        rule=rule,
+        version=version,
+        action=action,
+        comment=comment[:200],
+        in_flight=in_flight,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
 
 
 class InFlight:
@@ -59,7 +82,14 @@ class InFlight:
 
 
 def activate(
-    rule: Rule, version: RuleVersion, *, in_flight: str = InFlight.KEEP, now: Any = None
+    rule: Rule,
+    version: RuleVersion,
+    *,
+    in_flight: str = InFlight.KEEP,
+    now: Any = None,
+    actor: Any = None,
+    comment: str = "",
+    action: str = RuleChange.Action.ACTIVATED,
 ) -> int:
     """Make ``version`` the one that runs; returns how many running plans were moved or ended.
 
@@ -82,6 +112,7 @@ def activate(
         if not was_paused:
             rule.status = Rule.Status.ACTIVE
         rule.save(update_fields=["current_version", "status", "updated_at"])
+        record(rule, action, version=version, actor=actor, comment=comment, in_flight=in_flight)
         if rule.status == Rule.Status.ACTIVE:
             # Scheduled triggers are evaluated at once rather than at the next minute, once the
             # activation is committed (never for one that rolls back).
@@ -109,6 +140,7 @@ def rollback(
     *,
     actor: Any = None,
     in_flight: str = InFlight.KEEP,
+    comment: str = "",
 ) -> RuleVersion:
     """Run an older version's content again, as a new version (history stays as it was)."""
     if to.rule_id != rule.pk:
@@ -120,10 +152,17 @@ def rollback(
             rule=rule,
             number=number,
             content=content,
-            comment=f"rollback to v{to.number}",
+            comment=(comment or f"rollback to v{to.number}")[:200],
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
-        activate(rule, version, in_flight=in_flight)
+        activate(
+            rule,
+            version,
+            in_flight=in_flight,
+            actor=actor,
+            comment=comment or f"v{to.number}",
+            action=RuleChange.Action.ROLLED_BACK,
+        )
     return version
 
 
@@ -136,12 +175,18 @@ def copy_rule(rule: Rule, key: str, name: str, *, actor: Any = None) -> Saved:
     return save_rule(parse_rule(content), actor=actor, comment=f"copy of {rule.key}")
 
 
-def pause(rules: Iterable[Rule]) -> int:
+def _record_each(ids: list[int], status: str, action: str, actor: Any, comment: str) -> None:
+    for rule in Rule.objects.filter(pk__in=ids, status=status):
+        record(rule, action, version=rule.current_version, actor=actor, comment=comment)
+
+
+def pause(rules: Iterable[Rule], *, actor: Any = None, comment: str = "") -> int:
     """Stop rules: nothing new enrolls and pending steps wait until the rule is resumed."""
     from huifang.engine.models import DueStep
 
     ids = [rule.pk for rule in rules]
     with transaction.atomic():
+        _record_each(ids, Rule.Status.ACTIVE, RuleChange.Action.PAUSED, actor, comment)
         count = Rule.objects.filter(pk__in=ids, status=Rule.Status.ACTIVE).update(
             status=Rule.Status.PAUSED, updated_at=timezone.now()
         )
@@ -151,7 +196,7 @@ def pause(rules: Iterable[Rule]) -> int:
     return count
 
 
-def archive(rules: Iterable[Rule], *, now: Any = None) -> int:
+def archive(rules: Iterable[Rule], *, now: Any = None, actor: Any = None, comment: str = "") -> int:
     """Retire rules: nothing new enrolls, running plans end and their pending steps are
     cancelled. The versions, plans and messages stay as history; a rule can be activated again."""
     from huifang.engine.models import Enrollment
@@ -160,6 +205,14 @@ def archive(rules: Iterable[Rule], *, now: Any = None) -> int:
     ids = [rule.pk for rule in rules]
     now = now or timezone.now()
     with transaction.atomic():
+        for rule in Rule.objects.filter(pk__in=ids).exclude(status=Rule.Status.ARCHIVED):
+            record(
+                rule,
+                RuleChange.Action.ARCHIVED,
+                version=rule.current_version,
+                actor=actor,
+                comment=comment,
+            )
         count = (
             Rule.objects.filter(pk__in=ids)
             .exclude(status=Rule.Status.ARCHIVED)
@@ -172,13 +225,25 @@ def archive(rules: Iterable[Rule], *, now: Any = None) -> int:
     return count
 
 
-def resume(rules: Iterable[Rule], *, now: Any = None) -> int:
+def resume(rules: Iterable[Rule], *, now: Any = None, actor: Any = None, comment: str = "") -> int:
     """Run paused rules again. Steps that fell due meanwhile run now if still within the
     rule's misfire grace, else they are marked missed, exactly as after downtime."""
     from huifang.engine.models import DueStep
 
     ids = [rule.pk for rule in rules]
     with transaction.atomic():
+        _record_each(
+            [
+                pk
+                for pk in Rule.objects.filter(
+                    pk__in=ids, current_version__isnull=False
+                ).values_list("pk", flat=True)
+            ],
+            Rule.Status.PAUSED,
+            RuleChange.Action.RESUMED,
+            actor,
+            comment,
+        )
         count = Rule.objects.filter(
             pk__in=ids, status=Rule.Status.PAUSED, current_version__isnull=False
         ).update(status=Rule.Status.ACTIVE, updated_at=timezone.now())

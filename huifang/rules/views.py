@@ -1,0 +1,43 @@
+"""The strategy studio's pages: the list of rules, a rule's page with its versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from huifang.accounts.roles import has_role
+
+from .access import EDITORS, readers
+from .models import Rule
+
+
+@readers
+def rule_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    rules = Rule.objects.select_related("current_version").annotate(n_versions=Count("versions"))
+    if status in Rule.Status.values:
+        rules = rules.filter(status=status)
+    context: dict[str, Any] = {
+        "rules": rules.order_by("status", "name"),
+        "statuses": Rule.Status.choices,
+        "status": status,
+        "can_edit": has_role(request.user, *EDITORS),
+    }
+    return render(request, "rules/list.html", context)
+
+
+@readers
+def rule_detail(request: HttpRequest, key: str) -> HttpResponse:
+    rule = get_object_or_404(Rule.objects.select_related("current_version"), key=key)
+    versions = rule.versions.select_related("created_by").order_by("-number")
+    changes = rule.changes.select_related("actor", "version")[:50]
+    context: dict[str, Any] = {
+        "rule": rule,
+        "versions": versions,
+        "changes": changes,
+        "can_edit": has_role(request.user, *EDITORS),
+    }
+    return render(request, "rules/detail.html", context)
