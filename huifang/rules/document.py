@@ -212,7 +212,7 @@ class RuleError(ValueError):
         self.field, self.message = field, message
 
 
-def _event_type_known(key: str) -> bool:
+def event_type_known(key: str) -> bool:
     from huifang.customers.event_types import resolve
 
     return resolve(key) is not None
@@ -229,13 +229,13 @@ def parse_rule(data: Any) -> RuleDocument:
     if (
         isinstance(trigger, EventTrigger | DateTrigger)
         and trigger.event
-        and not _event_type_known(trigger.event)
+        and not event_type_known(trigger.event)
     ):
         raise RuleError(
             "trigger.event", _("“%(value)s” is not a known event type.") % {"value": trigger.event}
         )
     for index, name in enumerate(rule.exit.on):
-        if not _event_type_known(name):
+        if not event_type_known(name):
             raise RuleError(
                 f"exit.on.{index}", _("“%(value)s” is not a known event type.") % {"value": name}
             )
