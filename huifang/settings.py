@@ -233,6 +233,7 @@ INSTALLED_APPS = [
     "huifang.messaging",
     "huifang.integrations",
     "huifang.tasks",
+    "huifang.organisation",
     "huifang.api",
 ]
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("tasks/", include("huifang.tasks.urls")),
     path("rules/", include("huifang.rules.urls")),
     path("", include("huifang.messaging.urls")),
+    path("settings/organisation/", include("huifang.organisation.urls")),
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),
     path("inbound/", include("huifang.integrations.inbound_urls")),

@@ -149,7 +149,7 @@ class Gate:
     def _capped_until(self, customer_id: int, channel: str, plan: Plan) -> datetime | None:
         """When the tightest cap releases, or ``None`` when no cap is reached."""
         release: datetime | None = None
-        for cap in plan.document.policy.caps:
+        for cap in plan.caps:
             window = timedelta(days=cap.per_days)
             if cap.channel not in ("any", channel):
                 continue
@@ -183,5 +183,5 @@ def hold(
 
 
 def cap_window(plans: Iterable[Plan]) -> timedelta:
-    days = [cap.per_days for plan in plans for cap in plan.document.policy.caps]
+    days = [cap.per_days for plan in plans for cap in plan.caps]
     return timedelta(days=max(days)) if days else timedelta(0)

@@ -15,7 +15,9 @@ from django.conf import settings
 from django.db.models.signals import post_save
 
 from huifang.core import statements
-from huifang.rules.document import Duration, RuleDocument, Send, Step
+from huifang.organisation.services import Cap as CapRow
+from huifang.organisation.services import current as organisation
+from huifang.rules.document import Cap, Duration, RuleDocument, Send, Step
 from huifang.rules.models import RuleVersion
 
 from .calendar import BusinessCalendar
@@ -55,6 +57,11 @@ class Plan:
         return QuietHours.parse(quiet.start, quiet.end) if quiet else organisation_quiet_hours()
 
     @property
+    def caps(self) -> tuple[Cap, ...]:
+        """The rule's frequency caps; a rule that sets none has the organisation's defaults."""
+        return tuple(self.document.policy.caps) or organisation_caps()
+
+    @property
     def business_days(self) -> bool:
         return self.document.policy.days == "business"
 
@@ -64,8 +71,24 @@ class Plan:
 
 
 def organisation_quiet_hours() -> QuietHours:
-    start, _sep, end = str(settings.HUIFANG_QUIET_HOURS).partition("-")
+    """The organisation's quiet hours (Organisation settings, else ``QUIET_HOURS``)."""
+    org = organisation()
+    return _quiet_hours(org.quiet_start, org.quiet_end)
+
+
+def organisation_caps() -> tuple[Cap, ...]:
+    """The organisation's default frequency caps (none unless an admin set them)."""
+    return _caps(organisation().caps)
+
+
+@lru_cache(maxsize=64)
+def _quiet_hours(start: str, end: str) -> QuietHours:
     return QuietHours.parse(start, end)
+
+
+@lru_cache(maxsize=64)
+def _caps(rows: tuple[CapRow, ...]) -> tuple[Cap, ...]:
+    return tuple(Cap(channel=channel, max=most, per_days=days) for channel, most, days in rows)
 
 
 @lru_cache(maxsize=1024)

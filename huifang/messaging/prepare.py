@@ -33,6 +33,7 @@ from huifang.integrations import is_dry_run
 from huifang.integrations.base import Outgoing
 from huifang.integrations.kinds import STAFF
 from huifang.integrations.models import Provider
+from huifang.organisation.services import current as organisation
 
 from . import links, unsubscribe
 from .models import MessageTemplate, Reason, TemplateVersion
@@ -274,7 +275,7 @@ class Preparation:
             body=job.body,
             subject=job.subject,
             template_code=version.provider_template_code if version else "",
-            signature=version.sms_signature if version else "",
+            signature=signature_for(job, version),
             params=self.params.get(job.pk, {}),
             headers=headers,
         )
@@ -314,6 +315,22 @@ class Preparation:
 
 
 _UNSUBSCRIBE = {"退订链接", "links.unsubscribe"}
+
+# Where the SMS providers keep their own default signature (Aliyun, Tencent; the HTTP gateway).
+_PROVIDER_SIGNATURE = ("sign_name", "signature")
+
+
+def signature_for(job: Job, version: TemplateVersion | None) -> str:
+    """The template's own SMS signature; else the provider's own default (approved for that
+    account, so it comes first), which the transport fills in; else the organisation's."""
+    if version is not None and version.sms_signature:
+        return version.sms_signature
+    if job.channel != Channel.SMS:
+        return ""
+    config = job.provider.config if job.provider is not None else {}
+    if any(str(config.get(key) or "").strip() for key in _PROVIDER_SIGNATURE):
+        return ""
+    return organisation().sms_signature
 
 
 class _NoTemplate(Exception):

@@ -16,9 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huifang.accounts.models import Team
-from huifang.accounts.working_hours import default_sla_hours, default_working_hours
+from huifang.accounts.working_hours import default_sla_hours
 from huifang.customers.models import Customer
 from huifang.engine.calendar import BusinessCalendar
+from huifang.organisation.services import current as organisation
 from huifang.rules.document import Duration
 
 from . import reminders
@@ -30,9 +31,10 @@ BULK_LIMIT = 5000  # customers in one "create tasks for this list"
 
 
 def working_time(team: Team | None, calendar: BusinessCalendar) -> WorkingTime:
-    """The team's working time; without a team, Mon–Fri 09:00–18:00 in the site's zone."""
+    """The team's working time; without a team, the organisation's working days and hours
+    (Mon–Fri 09:00–18:00 unless an admin set others) in the site's zone."""
     if team is None:
-        return WorkingTime.of(default_working_hours(), settings.TIME_ZONE, calendar)
+        return WorkingTime.of(organisation().working_hours, settings.TIME_ZONE, calendar)
     return WorkingTime.of(team.working_hours, team.time_zone, calendar)
 
 
