@@ -105,12 +105,15 @@ def _database(url: str, var_dir: Path) -> dict[str, object]:
         config["CONN_MAX_AGE"] = 0
         # Several processes (web + workers) write to one file: WAL lets readers go on while one
         # writer works, IMMEDIATE makes writers queue on the busy timeout instead of failing.
+        # Every request opens a new connection, whose page cache starts empty: memory-mapping
+        # the first GiB of the file reads pages straight from the OS cache instead of copying
+        # each into it first (the live audience of a rule at 1M customers: 2x faster).
         config["OPTIONS"] = {
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                "PRAGMA foreign_keys=ON; PRAGMA cache_size=-64000;"
+                "PRAGMA foreign_keys=ON; PRAGMA cache_size=-64000; PRAGMA mmap_size=1073741824;"
             ),
         }
     else:

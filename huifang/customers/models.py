@@ -163,6 +163,12 @@ class Customer(TimeStampedModel):
             models.Index(fields=["last_purchase_at", "id"], name="customer_last_purchase_idx"),
             models.Index(fields=["province", "city"], name="customer_region_idx"),
             models.Index(fields=["owner", "id"], name="customer_owner_idx"),
+            # Rule conditions (the live audience, segment evaluations) most often start from a
+            # city or a tier, then how recently the customer bought: these answer them from the
+            # index alone, without reading the rows (SQLite uses one index per table).
+            models.Index(fields=["city", "tier", "last_purchase_at"], name="customer_city_idx"),
+            models.Index(fields=["tier", "last_purchase_at"], name="customer_tier_idx"),
+            models.Index(fields=["spend_12m"], name="customer_spend_12m_idx"),
         ]
 
     def __str__(self) -> str:
