@@ -28,9 +28,10 @@ from huifang.messaging import dispatch
 from huifang.messaging.models import Message, MessageTemplate
 from huifang.rules.document import RuleDocument
 from huifang.rules.models import Rule
-from huifang.rules.services import activate, save_rule
+from huifang.rules.services import activate, resume, save_rule
 from huifang.tasks.models import Task
 
+from . import impact
 from .clock import VirtualClock
 from .models import DueStep, Enrollment, SegmentMember, TriggerCursor
 from .plans import zone
@@ -82,21 +83,25 @@ def _choose_rules(
     rules: Sequence[str] | None, documents: Sequence[RuleDocument], start: datetime
 ) -> list[str]:
     """Only the chosen rules run: the active ones by default, or the named ones (drafts too),
-    or the documents given (saved and activated inside the simulation only)."""
+    or the documents given (saved and activated inside the simulation only) together with the
+    named ones."""
     if documents:
         keys = []
         for document in documents:
             saved = save_rule(document, comment="simulation")
             activate(saved.rule, saved.version, now=start)
             keys.append(saved.rule.key)
-        rules = keys
+        rules = [*(rules or []), *keys]
     if rules is not None:
         found = {rule.key: rule for rule in Rule.objects.filter(key__in=rules)}
         missing = sorted(set(rules) - set(found))
         if missing:
             raise SimulationError(f"no rule with the key(s): {', '.join(missing)}")
         for rule in found.values():
-            if rule.status != Rule.Status.ACTIVE:
+            if rule.status == Rule.Status.PAUSED and rule.current_version is not None:
+                # activate() leaves a paused rule paused; run it as resuming it would.
+                resume([rule], now=start)
+            elif rule.status != Rule.Status.ACTIVE:
                 version = rule.current_version or rule.latest_version()
                 assert version is not None
                 activate(rule, version, now=start)
@@ -189,10 +194,15 @@ def _report(
         for n in range((last_day - first_day).days + 1)
     }
 
-    def bucket(moment: datetime) -> dict[str, Any] | None:
+    def day_of(moment: datetime) -> str | None:
         if not start <= moment < end:
             return None
-        return per_day.get(moment.astimezone(org).date().isoformat())
+        key = moment.astimezone(org).date().isoformat()
+        return key if key in per_day else None
+
+    def bucket(moment: datetime) -> dict[str, Any] | None:
+        key = day_of(moment)
+        return None if key is None else per_day[key]
 
     for started in Enrollment.objects.filter(pk__gt=marks.enrollment).values_list(
         "started_at", flat=True
@@ -258,12 +268,16 @@ def _report(
         for date, day in per_day.items()
     ]
     totals: dict[str, Any] = defaultdict(int)
+    reasons: dict[str, Counter[str]] = {"deferrals": Counter(), "drops": Counter()}
     for row in table:
         totals["enrollments"] += row["enrollments"]
         totals["tasks"] += row["tasks"]
         totals["messages"] += sum(row["messages"].values())
         totals["deferrals"] += sum(row["deferrals"].values())
         totals["drops"] += sum(row["drops"].values())
+        reasons["deferrals"].update(row["deferrals"])
+        reasons["drops"].update(row["drops"])
+    caps = impact.caps_of(keys)
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
@@ -272,6 +286,11 @@ def _report(
         "totals": dict(totals),
         "sends": sends,
         "deferrals": deferrals,
+        # Per reason over the whole period, most frequent first.
+        "reasons": {kind: dict(counts.most_common()) for kind, counts in reasons.items()},
+        "teams": impact.team_load(marks.task, list(per_day), day_of),
+        "caps": caps,
+        "over_cap": impact.over_cap(start, end, caps),
         # Sent in the simulation, but in earnest they would be dropped: no text to send.
         "missing_templates": sorted(
             {(s["template"], s["channel"]) for s in sends}

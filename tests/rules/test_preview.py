@@ -1,0 +1,321 @@
+"""The impact preview of a rule before it is activated, and activation with a comment and an
+in-flight policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import time_machine
+from django.template.base import TemplateSyntaxError
+from django.test import Client
+from django.urls import reverse
+
+from huifang.accounts.models import Team
+from huifang.accounts.roles import Role
+from huifang.customers.models import Event
+from huifang.engine.models import DueStep, Enrollment, TriggerCursor
+from huifang.messaging.models import Message
+from huifang.rules.models import Rule, RuleChange, RuleVersion
+from huifang.tasks.models import Task
+from tests.conftest import make_staff
+from tests.engine.world import World, local
+
+pytestmark = pytest.mark.django_db
+
+NOW = "2026-11-02 09:00"  # a Monday, no holiday near
+
+WELCOME = {
+    "key": "welcome",
+    "name": "购买欢迎",
+    "trigger": {"kind": "event", "event": "purchase"},
+    "steps": [{"id": "hello", "send": {"channel": "sms", "template": "welcome"}}],
+}
+AFTER_PURCHASE = {
+    "key": "after-purchase",
+    "name": "购买后回访",
+    "trigger": {"kind": "event", "event": "purchase", "delay": {"days": 1}},
+    "steps": [
+        {"id": "thanks", "send": {"channel": "sms", "template": "thanks"}, "wait": {"days": 2}},
+        {"id": "review", "send": {"channel": "email", "template": "review"}},
+        {
+            "id": "call",
+            "task": {
+                "title": "回访 {{客户姓名}}",
+                "assign": {"strategy": "least_loaded", "team": "service"},
+            },
+        },
+    ],
+}
+
+
+class _Strict(str):
+    """A missing template variable fails the test instead of rendering as nothing."""
+
+    def __mod__(self, name: object) -> str:
+        raise TemplateSyntaxError(f"missing template variable: {name}")
+
+
+@pytest.fixture(autouse=True)
+def strict_templates(settings: Any) -> None:
+    engines = [dict(engine, OPTIONS=dict(engine["OPTIONS"])) for engine in settings.TEMPLATES]
+    engines[0]["OPTIONS"]["string_if_invalid"] = _Strict("%s")
+    settings.TEMPLATES = engines
+
+
+@pytest.fixture
+def world() -> World:
+    return World(local("2026-10-30 09:00"))
+
+
+@pytest.fixture
+def frozen() -> Any:
+    with time_machine.travel(local(NOW), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def carol_client(carol: Any) -> Client:
+    client = Client()
+    client.force_login(carol)
+    return client
+
+
+@pytest.fixture
+def purchases(world: World, bob: Any) -> None:
+    """Three purchases in the coming days (orders the shop system has already announced)."""
+    for name, at in (
+        ("王小明", "2026-11-02 10:00"),
+        ("李雷", "2026-11-02 15:00"),
+        ("韩梅梅", "2026-11-03 11:00"),
+    ):
+        world.event(world.customer(name), "purchase", at=local(at), amount=300)
+
+
+def result(client: Client, rule: Rule, **params: Any) -> Any:
+    return client.get(reverse("rules:preview_result", args=[rule.key]), params)
+
+
+def test_the_preview_shows_sends_per_day_per_channel_alone_and_with_the_active_rules(
+    world: World, purchases: None, carol_client: Client, frozen: Any
+) -> None:
+    world.rule(WELCOME)
+    rule = world.rule(AFTER_PURCHASE, active=False)
+
+    page = carol_client.get(reverse("rules:preview", args=[rule.key]))
+    assert page.status_code == 200
+    assert (
+        b'id="impact"' in page.content
+        and b'hx-get="/rules/after-purchase/preview/result/' in page.content
+    )
+    assert b'id="activate-form"' in page.content and b'name="in_flight"' not in page.content
+
+    response = result(carol_client, rule, days=7, version=1)
+    assert response.status_code == 200
+    impact = response.context["impact"]
+    assert impact["dates"][:5] == [
+        "2026-11-02",
+        "2026-11-03",
+        "2026-11-04",
+        "2026-11-05",
+        "2026-11-06",
+    ]
+    assert len(impact["dates"]) == 8  # 09:00 on the 2nd to 09:00 on the 9th
+    assert [code for code, _label in impact["channels"]] == ["email", "sms"]
+    sends = {row["date"]: (row["alone"], row["together"]) for row in impact["messages"]}
+    # [email, sms]: the thank-you SMS a day after each purchase, the e-mail two days later;
+    # with 购买欢迎 running too, its SMS at the moment of each purchase.
+    assert sends["2026-11-02"] == ([0, 0], [0, 2])
+    assert sends["2026-11-03"] == ([0, 2], [0, 3])
+    assert sends["2026-11-04"] == ([0, 1], [0, 1])
+    assert sends["2026-11-05"] == ([2, 0], [2, 0])
+    assert sends["2026-11-06"] == ([1, 0], [1, 0])
+    totals = {row["key"]: (row["alone"], row["together"]) for row in impact["totals"]}
+    assert totals["messages"] == (6, 9) and totals["enrollments"] == (3, 6)
+    assert impact["rules"] == ["after-purchase", "welcome"]
+    assert impact["chart"]["dates"][0] == "11-02"
+    # The chart's series follow the channels: e-mail, then SMS.
+    assert [s["data"][:4] for s in impact["chart"]["together"]] == [[0, 0, 0, 2], [2, 3, 1, 0]]
+    # The call tasks go to the service team: bob is its only agent (carol supervises).
+    (service,) = impact["teams"]["teams"]
+    assert service["name"] == "客服一组"
+    tasks = {row["date"]: row["cells"][0] for row in impact["teams"]["rows"]}
+    assert (tasks["2026-11-05"]["alone"], tasks["2026-11-05"]["together"]) == (2, 2)
+    assert tasks["2026-11-05"]["capacity"] == 30 and not tasks["2026-11-05"]["together_over"]
+    assert impact["over_cap"]["together"]["count"] == 0
+    html = response.content.decode()
+    assert 'id="preview-chart-data"' in html and 'data-chart="alone"' in html
+    assert '<tr data-day="2026-11-03"><td class="text-nowrap">2026-11-03</td>' in html
+
+
+def test_the_preview_changes_nothing(
+    world: World, purchases: None, carol_client: Client, frozen: Any
+) -> None:
+    world.rule(WELCOME)
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    models = (
+        Rule,
+        RuleVersion,
+        RuleChange,
+        Enrollment,
+        DueStep,
+        Message,
+        Task,
+        Event,
+        TriggerCursor,
+    )
+    before = {model.__name__: model.objects.count() for model in models}
+    statuses = dict(Rule.objects.values_list("key", "status"))
+
+    assert result(carol_client, rule, days=14).status_code == 200
+
+    assert {model.__name__: model.objects.count() for model in models} == before
+    assert dict(Rule.objects.values_list("key", "status")) == statuses
+    assert Rule.objects.get(pk=rule.pk).current_version is None
+
+
+def test_over_capacity_days_and_customers_over_a_cap_are_shown(
+    world: World, bob: Any, service_team: Team, carol_client: Client, frozen: Any
+) -> None:
+    bob.staff_profile.daily_capacity = 1
+    bob.staff_profile.save()
+    world.rule({**WELCOME, "policy": {"caps": [{"channel": "sms", "max": 1, "per_days": 7}]}})
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    for name in ("甲", "乙"):
+        world.event(world.customer(name), "purchase", at=local("2026-11-02 10:00"), amount=300)
+
+    response = result(carol_client, rule, days=7)
+
+    impact = response.context["impact"]
+    assert impact["teams"]["over"] == 1  # two calls on the 5th, one agent who takes one a day
+    html = response.content.decode()
+    assert 'id="over-capacity"' in html and 'data-over="1"' in html
+    # 购买欢迎's SMS and the thank-you SMS a day later: two in 7 days against its cap of one.
+    together = impact["over_cap"]["together"]
+    assert together["count"] == 2
+    assert [c["count"] for c in together["customers"]] == [2, 2]
+    assert together["customers"][0]["cap"] == {"channel": "sms", "max": 1, "per_days": 7}
+    assert impact["over_cap"]["alone"]["count"] == 0  # no cap of its own, no default set
+
+
+def test_the_days_are_7_14_or_30(world: World, carol_client: Client, frozen: Any) -> None:
+    rule = world.rule(WELCOME, active=False)
+    assert len(result(carol_client, rule, days=30).context["impact"]["dates"]) == 31
+    assert result(carol_client, rule, days=999).context["days"] == 14
+
+
+def test_activation_needs_a_comment(world: World, carol_client: Client) -> None:
+    rule = world.rule(AFTER_PURCHASE, active=False)
+
+    response = carol_client.post(
+        reverse("rules:activate", args=[rule.key]), {"version": 1, "comment": "  "}
+    )
+
+    assert response.status_code == 400
+    assert 'id="error-comment"' in response.content.decode()
+    rule.refresh_from_db()
+    assert (rule.status, rule.current_version) == (Rule.Status.DRAFT, None)
+    assert not rule.changes.filter(action=RuleChange.Action.ACTIVATED).exists()
+
+
+def test_with_a_version_running_the_in_flight_policy_must_be_chosen(
+    world: World, carol_client: Client
+) -> None:
+    rule = world.rule(AFTER_PURCHASE)
+    world.rule({**AFTER_PURCHASE, "name": "购买后回访（新）"}, active=False)
+
+    page = carol_client.get(reverse("rules:preview", args=[rule.key]))
+    assert 'name="in_flight" value="move"' in page.content.decode()
+    response = carol_client.post(
+        reverse("rules:activate", args=[rule.key]), {"version": 2, "comment": "新文案"}
+    )
+
+    assert response.status_code == 400
+    assert 'id="error-in_flight"' in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.current_version is not None and rule.current_version.number == 1
+
+
+def test_activation_records_the_change_and_runs_the_new_version(
+    world: World, carol: Any, carol_client: Client
+) -> None:
+    rule = world.rule(AFTER_PURCHASE)
+    customer = world.customer()
+    world.event(customer, "purchase", amount=300)
+    world.run()
+    plan = Enrollment.objects.get(rule=rule, customer=customer)
+    world.rule({**AFTER_PURCHASE, "name": "购买后回访（新）"}, active=False)
+
+    response = carol_client.post(
+        reverse("rules:activate", args=[rule.key]),
+        {"version": 2, "comment": "双十一新文案", "in_flight": "move"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.redirect_chain == [(reverse("rules:detail", args=[rule.key]), 302)]
+    assert "Version 2 is running." in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.status == Rule.Status.ACTIVE
+    assert rule.current_version is not None and rule.current_version.number == 2
+    change = rule.changes.get(action=RuleChange.Action.ACTIVATED, version=rule.current_version)
+    assert (change.comment, change.in_flight, change.actor) == ("双十一新文案", "move", carol)
+    plan.refresh_from_db()
+    assert plan.version == rule.current_version  # moved on to the new version
+
+
+def test_a_preview_made_before_a_newer_version_was_saved_cannot_activate_it(
+    world: World, carol_client: Client
+) -> None:
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    world.rule({**AFTER_PURCHASE, "name": "购买后回访（新）"}, active=False)
+
+    response = carol_client.post(
+        reverse("rules:activate", args=[rule.key]), {"version": 1, "comment": "上线"}
+    )
+
+    assert response.status_code == 400
+    assert 'id="error-version"' in response.content.decode()
+    assert Rule.objects.get(pk=rule.pk).current_version is None
+
+
+def test_the_running_version_can_be_previewed_but_not_activated_again(
+    world: World, carol_client: Client
+) -> None:
+    rule = world.rule(WELCOME)
+    page = carol_client.get(reverse("rules:preview", args=[rule.key]))
+    assert page.status_code == 200 and b'id="activate-form"' not in page.content
+    response = carol_client.post(
+        reverse("rules:activate", args=[rule.key]), {"version": 1, "comment": "again"}
+    )
+    assert response.status_code == 400
+    assert rule.changes.filter(action=RuleChange.Action.ACTIVATED).count() == 1
+
+
+def test_agents_get_403_and_analysts_only_look(world: World, bob_client: Client) -> None:
+    rule = world.rule(WELCOME, active=False)
+    preview = reverse("rules:preview", args=[rule.key])
+    activate = reverse("rules:activate", args=[rule.key])
+    assert bob_client.get(preview).status_code == 403
+    assert result(bob_client, rule).status_code == 403
+    assert bob_client.post(activate, {"version": 1, "comment": "x"}).status_code == 403
+
+    analyst = Client()
+    analyst.force_login(make_staff("ann", Role.ANALYST))
+    page = analyst.get(preview)
+    assert page.status_code == 200 and b'id="activate-form"' not in page.content
+    assert analyst.post(activate, {"version": 1, "comment": "x"}).status_code == 403
+    assert (
+        b'id="preview-activate"'
+        not in analyst.get(reverse("rules:detail", args=[rule.key])).content
+    )
+    assert Rule.objects.get(pk=rule.pk).status == Rule.Status.DRAFT
+
+
+def test_the_rule_page_links_to_the_preview(world: World, carol_client: Client) -> None:
+    rule = world.rule(WELCOME, active=False)
+    page = carol_client.get(reverse("rules:detail", args=[rule.key]))
+    assert (
+        f'href="{reverse("rules:preview", args=[rule.key])}" id="preview-activate"'
+        in page.content.decode()
+    )
