@@ -139,3 +139,100 @@ class RuleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule.key}: {self.action}"
+
+
+class StrategySet(TimeStampedModel):
+    """A named set of rules (策略组: 日常, 618 大促, 双11 …) that is switched on as a whole:
+    its rules run and every other active rule is paused. At most one set is the active one."""
+
+    key = models.SlugField(_("key"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    rules = models.ManyToManyField(
+        Rule, verbose_name=_("rules"), related_name="strategy_sets", blank=True
+    )
+    is_active = models.BooleanField(_("active"), default=False)
+    activated_at = models.DateTimeField(_("switched on at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["name", "key"]
+        verbose_name = _("strategy set")
+        verbose_name_plural = _("strategy sets")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(is_active=True),
+                name="strategy_set_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+
+class ScheduledSwitch(models.Model):
+    """A switch to a strategy set at a moment (UTC), done by the periodic scheduler."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    strategy_set = models.ForeignKey(
+        StrategySet,
+        verbose_name=_("strategy set"),
+        on_delete=models.CASCADE,
+        related_name="switches",
+    )
+    at = models.DateTimeField(_("at"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    in_flight = models.CharField(_("customers part-way"), max_length=8, default="keep")
+    comment = models.CharField(_("comment"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("scheduled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("cancelled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # After downtime several switches may be due at once: only the latest runs.
+    superseded_by = models.ForeignKey(
+        "self",
+        verbose_name=_("superseded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("scheduled switch")
+        verbose_name_plural = _("scheduled switches")
+        indexes = [models.Index(fields=["status", "at"], name="scheduled_switch_due")]
+
+    def __str__(self) -> str:
+        return f"{self.strategy_set.key} @ {self.at.isoformat()}"
