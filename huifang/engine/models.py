@@ -131,6 +131,12 @@ class Enrollment(models.Model):
             # "The enrollments this evaluation just made" (a rule's active ones are found
             # through enrollment_one_active).
             models.Index(fields=["rule", "started_at"], name="enrollment_rule_started_idx"),
+            # The rule dashboard: a rule's plans that ended in a period.
+            models.Index(
+                fields=["rule", "ended_at"],
+                name="enrollment_rule_ended_idx",
+                condition=models.Q(ended_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

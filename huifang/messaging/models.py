@@ -163,6 +163,24 @@ class Message(models.Model):
                 name="message_provider_ref_idx",
                 condition=~models.Q(provider_ref=""),
             ),
+            # The rule dashboard: a rule's messages sent, delivered, and ever held or dropped
+            # (holds counts the engine's holds; a drop or the dispatcher's hold leaves a
+            # reason), each in a period, read from the period's entries alone.
+            models.Index(
+                fields=["rule", "sent_at"],
+                name="message_rule_sent_idx",
+                condition=models.Q(sent_at__isnull=False),
+            ),
+            models.Index(
+                fields=["rule", "delivered_at"],
+                name="message_rule_delivered_idx",
+                condition=models.Q(delivered_at__isnull=False),
+            ),
+            models.Index(
+                fields=["rule", "created_at"],
+                name="message_rule_held_idx",
+                condition=models.Q(holds__gt=0) | models.Q(reason__gt=""),
+            ),
         ]
 
     def __str__(self) -> str:
