@@ -20,6 +20,7 @@ class NavItem:
     url_name: str
     icon: str
     roles: tuple[str, ...] = ()  # empty: every signed-in member of staff
+    settings: bool = False  # under the "Settings" menu rather than in the bar
 
 
 NAVIGATION = (
@@ -41,24 +42,44 @@ NAVIGATION = (
     ),
     NavItem("messages", _("Messages"), "messaging:messages", "envelope"),
     NavItem("templates", _("Templates"), "messaging:templates", "file-text"),
-    NavItem("channels", _("Channels"), "integrations:list", "broadcast", (Role.ADMIN,)),
-    NavItem("tokens", _("API tokens"), "accounts:tokens", "key", (Role.ADMIN,)),
+    NavItem("channels", _("Channels"), "integrations:list", "broadcast", (Role.ADMIN,), True),
+    NavItem("tokens", _("API tokens"), "accounts:tokens", "key", (Role.ADMIN,), True),
+    NavItem(
+        "organisation",
+        _("Organisation"),
+        "organisation:settings",
+        "building-gear",
+        (Role.ADMIN,),
+        True,
+    ),
 )
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": []}
+        return {"nav_items": [], "settings_items": [], "settings_active": False}
     path = request.path
     items: list[dict[str, Any]] = []
     for item in NAVIGATION:
         if item.roles and not has_role(user, *item.roles):
             continue
-        items.append({"label": item.label, "url": reverse(item.url_name), "icon": item.icon})
+        items.append(
+            {
+                "label": item.label,
+                "url": reverse(item.url_name),
+                "icon": item.icon,
+                "settings": item.settings,
+            }
+        )
     # The longest matching entry is the current one: /tasks/board/ is the board, not /tasks/.
     matching = [i for i in items if path.startswith(i["url"])]
     current = max(matching, key=lambda i: len(i["url"]), default=None)
     for entry in items:
         entry["active"] = entry is current
-    return {"nav_items": items, "show_admin_link": user.is_staff}
+    return {
+        "nav_items": [i for i in items if not i["settings"]],
+        "settings_items": [i for i in items if i["settings"]],
+        "settings_active": any(i["active"] for i in items if i["settings"]),
+        "show_admin_link": user.is_staff,
+    }

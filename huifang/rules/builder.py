@@ -33,7 +33,7 @@ from . import form as builder_form
 from .access import editors, readers
 from .audience import live_audience
 from .conditions import CUSTOMER_FIELDS, ENUM, OPS_BY_KIND, field_spec
-from .document import parse_rule
+from .document import RESERVED_KEYS, parse_rule
 from .models import Rule, RuleChange
 from .services import record, save_rule
 
@@ -90,7 +90,7 @@ def field_label(name: str) -> str:
     if name in EXTRA_FIELD_LABELS:
         return str(EXTRA_FIELD_LABELS[name])
     try:
-        return str(Customer._meta.get_field(name).verbose_name)
+        return str(getattr(Customer._meta.get_field(name), "verbose_name", name))
     except Exception:
         return name
 
@@ -129,6 +129,8 @@ def new_rule(request: HttpRequest) -> HttpResponse:
                 "A key is 2–80 lowercase letters, digits and hyphens, starting with a letter or "
                 "digit."
             )
+        elif key in RESERVED_KEYS:
+            errors["key"] = _("“%(key)s” is reserved; choose another key.") % {"key": key}
         elif Rule.objects.filter(key=key).exists():
             errors["key"] = _("A rule with the key “%(key)s” exists.") % {"key": key}
         if not errors:

@@ -195,8 +195,20 @@ class Exit(Strict):
     on: list[str] = Field(default_factory=list)
 
 
+# Words the studio's own pages use after /rules/: a rule with such a key could not be opened.
+RESERVED_KEYS = frozenset({"new", "gallery", "templates", "sets", "dashboard"})
+
+
 class RuleDocument(Strict):
     key: str = Field(..., pattern=r"^[a-z0-9][a-z0-9-]{1,79}$")
+
+    @field_validator("key")
+    @classmethod
+    def not_reserved(cls, value: str) -> str:
+        if value in RESERVED_KEYS:
+            raise ValueError(f"{value!r} is reserved for the studio's pages; choose another key")
+        return value
+
     name: str = Field(..., min_length=1, max_length=100)
     description: str = ""
     trigger: Trigger

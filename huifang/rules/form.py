@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pydantic
+from django.conf import settings
 from django.http import QueryDict
 from django.utils.translation import gettext as _
 
@@ -246,9 +247,11 @@ def _scalar(kind: str, raw: str) -> Any:
 def _policy(form: Form) -> dict[str, Any]:
     policy: dict[str, Any] = {}
     if form.get("policy.quiet_hours.mode") == "custom":
+        # Just switched to own hours: start from the organisation's.
+        start, _dash, end = str(settings.HUIFANG_QUIET_HOURS).partition("-")
         policy["quiet_hours"] = {
-            "start": form.get("policy.quiet_hours.start"),
-            "end": form.get("policy.quiet_hours.end"),
+            "start": form.get("policy.quiet_hours.start", start),
+            "end": form.get("policy.quiet_hours.end", end),
         }
     if form.get("policy.days") == "business":
         policy["days"] = "business"
@@ -504,6 +507,7 @@ _ACTIONS = {
 
 # -- checking -----------------------------------------------------------------------------------
 
+_TIMES = (".start", ".end", "trigger.at")
 _GROUP = re.compile(r"(^|\.)(all|any)(?=\.\d|$)")
 _UNIT = re.compile(r"\.(minutes|hours|days|business_days|weeks|months|quarters)$")
 _SLOTS = (
@@ -539,7 +543,10 @@ def check(document: dict[str, Any]) -> dict[str, list[str]]:
         for problem in describe_validation_error(exc):
             # A trigger's problems are reported under its kind (trigger.event.delay).
             path = re.sub(rf"^trigger\.{re.escape(str(kind))}(?=\.|$)", "trigger", problem["field"])
-            add(path, problem["message"])
+            message = problem["message"]
+            if problem["code"] == "string_pattern_mismatch" and path.endswith(_TIMES):
+                message = _("Enter a time as HH:MM, e.g. 21:00.")
+            add(path, message)
     for place, condition, events in _condition_places(document):
         try:
             compile_condition(condition, events=events)

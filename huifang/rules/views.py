@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from huifang.accounts.roles import has_role
 
 from .access import EDITORS, readers
+from .builder import TRIGGER_LABELS
 from .models import Rule
 
 
@@ -20,8 +21,13 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     rules = Rule.objects.select_related("current_version").annotate(n_versions=Count("versions"))
     if status in Rule.Status.values:
         rules = rules.filter(status=status)
+    shown = list(rules.order_by("status", "name"))
+    for rule in shown:
+        content = rule.current_version.content if rule.current_version else rule.draft or {}
+        kind = (content.get("trigger") or {}).get("kind", "")
+        rule.trigger_label = TRIGGER_LABELS.get(kind, kind)  # type: ignore[attr-defined]
     context: dict[str, Any] = {
-        "rules": rules.order_by("status", "name"),
+        "rules": shown,
         "statuses": Rule.Status.choices,
         "status": status,
         "can_edit": has_role(request.user, *EDITORS),
