@@ -20,42 +20,10 @@ from huifang.engine.simulate import simulate
 from huifang.rules.document import dump_rule, load_rule_text, parse_rule
 from huifang.rules.models import Rule
 from tests.browser.fixtures import log_in
+from tests.rules.test_document import EXAMPLE  # the engine issue's example, as written
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-EXAMPLE = """
-key: retail-after-purchase
-name: 购买后回访
-trigger:
-  kind: event
-  event: purchase
-  where: {all: [{field: properties.amount, op: gte, value: 500}]}
-  delay: {days: 3}
-audience:
-  all:
-    - {field: tier, op: in, value: [vip, regular]}
-policy:
-  quiet_hours: {start: "21:00", end: "08:00"}
-  days: business
-  caps: [{channel: any, max: 3, per_days: 30}]
-  on_cap: defer
-  misfire_grace: {hours: 12}
-  reenroll_after: {days: 30}
-steps:
-  - id: first
-    send: {channel: sms, template: purchase-3d}
-    wait_reply: {days: 3}
-    on_reply: stop
-  - id: second
-    send: {channel: sms, template: purchase-3d-again}
-    wait_reply: {days: 7}
-    on_reply: stop
-  - id: manual
-    task: {title: "电话回访 {{客户姓名}}", sla: {hours: 72}, assign: {strategy: owner}, priority: high}
-exit:
-  on: [message_replied, unsubscribed, purchase]
-"""  # noqa: E501 - the engine issue's example, as written
 
 
 def settle(page: Page) -> None:
