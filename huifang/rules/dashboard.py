@@ -40,11 +40,10 @@ from huifang.tasks.models import Task
 from .access import readers
 from .models import Rule
 
-PERIODS: dict[str, Promise] = {
+PERIODS: dict[str, Promise] = {  # and "custom": from / to
     "today": gettext_lazy("Today"),
     "7d": gettext_lazy("Last 7 days"),
     "30d": gettext_lazy("Last 30 days"),
-    "custom": gettext_lazy("Custom"),
 }
 DAYS = {"today": 1, "7d": 7, "30d": 30}
 DEFAULT_PERIOD = "30d"
@@ -107,10 +106,6 @@ class Period:
         end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
         return cls(key, first, last, start.astimezone(UTC), end.astimezone(UTC))
 
-    @property
-    def label(self) -> str:
-        return str(PERIODS[self.key])
-
 
 def org_zone() -> ZoneInfo:
     return ZoneInfo(str(settings.TIME_ZONE))
@@ -171,10 +166,6 @@ class Figures:
     tasks_done: int = 0
     tasks_overdue: int = 0
     held: list[Badge] = field(default_factory=list)
-
-    @property
-    def held_total(self) -> int:
-        return sum(badge.count for badge in self.held)
 
 
 COUNTS = (
@@ -246,12 +237,12 @@ def _endings(found: dict[int, Figures], enrollments: QuerySet[Any], period: Peri
     for row in ended:
         one = found[row["rule_id"]]
         one.finished += row["n"]
-        one.endings.append(_ending(row["status"], row["end_reason"], row["n"]))
+        one.endings.append(ending_badge(row["status"], row["end_reason"], row["n"]))
     for one in found.values():
         one.endings.sort(key=lambda badge: (-badge.count, badge.label))
 
 
-def _ending(status: str, reason: str, count: int) -> Badge:
+def ending_badge(status: str, reason: str, count: int) -> Badge:
     status_label = (
         str(Enrollment.Status(status).label) if status in Enrollment.Status.values else status
     )
@@ -271,6 +262,8 @@ def _replies(ids: Sequence[int], period: Period) -> list[tuple[int, int]]:
     (``properties.message``) and come from its customer; a message answered twice counts once.
     Read from the reply events of the period (``event_type_time_idx``)."""
     kinds = sorted(entry.key for entry in event_types if entry.is_reply)
+    if not kinds:
+        return []
     events, messages = Event._meta.db_table, Message._meta.db_table
     if rows.postgres():
         # An id typed by hand into an API event must not break the page with a bad cast.
@@ -381,7 +374,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "error": "",
         "rows": [],
         "total": None,
-        "custom_from": request.GET.get("from", ""),
+        "custom_from": request.GET.get("from", ""),  # as typed, when they are wrong
         "custom_to": request.GET.get("to", ""),
     }
     try:
@@ -399,9 +392,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         periods=_period_links(request, period.key),
         rows=[(rule, found[rule.pk]) for rule in listed],
         total=total(found.values()) if len(listed) > 1 else None,
+        custom_from=period.first.isoformat(),
+        custom_to=period.last.isoformat(),
     )
-    if period.key == "custom" or not context["custom_from"]:
-        context.update(custom_from=period.first.isoformat(), custom_to=period.last.isoformat())
     return render(request, "rules/dashboard.html", context)
 
 
@@ -433,7 +426,7 @@ def _links(
 def _period_links(request: HttpRequest, current: str) -> list[dict[str, Any]]:
     links = []
     status = request.GET.get("status", "")
-    for key in DAYS:
+    for key in PERIODS:
         params = {"period": key, **({"status": status} if status else {})}
         links.append(
             {"label": str(PERIODS[key]), "url": f"?{urlencode(params)}", "active": key == current}

@@ -17,13 +17,21 @@ from django.db import connection
 from django.template.base import TemplateSyntaxError
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 from playwright.sync_api import Page, expect
 
 from huifang.accounts.roles import Role
 from huifang.messaging import receipts
 from huifang.messaging.inbound import record_reply
 from huifang.messaging.models import Message
-from huifang.rules.dashboard import Period, PeriodError, figures, period_from
+from huifang.rules.dashboard import (
+    Period,
+    PeriodError,
+    ending_badge,
+    figures,
+    held_badge,
+    period_from,
+)
 from huifang.rules.models import Rule
 from huifang.tasks.models import Task
 from huifang.tasks.outcomes import Report, record
@@ -238,6 +246,23 @@ def test_the_held_reasons_have_readable_labels(
     assert 'title="Held · Quiet hours in the customer&#x27;s time zone"' in html
     assert "No consent 1" in html
     assert "Replied 1" in html  # how 晚到's plan ended
+
+
+def test_every_way_of_ending_and_every_hold_has_a_label() -> None:
+    with translation.override("en"):
+        assert ending_badge("exited", "event:purchase", 2).label == "Exit: Purchase"
+        assert ending_badge("exited", "event:my_own_event", 1).label == "Exit: my_own_event"
+        assert ending_badge("ended", "archived", 1).label == "Rule archived"
+        assert ending_badge("ended", "set_switched", 1).title == "Ended"
+        assert ending_badge("ended", "", 1).label == "Ended"  # no reason: the status
+        badge = held_badge("defer", "day_off", 4)
+        assert (badge.label, badge.title, badge.tone) == (
+            "Day off",
+            "Held · Not a working day",
+            "text-bg-warning",
+        )
+        assert held_badge("drop", "cap", 1).title == "Dropped · Frequency cap reached"
+        assert held_badge("drop", "from_a_newer_version", 1).label == "from_a_newer_version"
 
 
 def test_the_query_count_does_not_grow_with_the_rules(
