@@ -166,7 +166,7 @@ def set_preview(request: HttpRequest, key: str) -> HttpResponse:
 
 
 def _chart(preview: SwitchPreview) -> dict[str, Any]:
-    """Messages per day and channel, now and after the switch, for the charts (sets.js)."""
+    """Messages per day and channel, now and after the switch, for the charts (charts.js)."""
 
     def series(scenario: str) -> list[dict[str, Any]]:
         return [
