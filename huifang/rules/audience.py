@@ -8,11 +8,8 @@ would select, in one ``COUNT`` and one sample query.
 
 It runs on every change in the studio, so it must answer within a second at a million customers
 (``bench/audience.py``): the columns conditions most often start from are indexed for it
-(``customers`` migration 0002), and every customer is counted once. ``compile_condition`` tests
-"has any of these tags" and "has no tags" with a join to the tags, which yields a customer once
-per matching tag; here those tests become sub-selects (``id IN (…)``, ``NOT EXISTS``), and any
-other join to a to-many relation makes the whole query a semi-join. That changes the SQL, never
-who is selected.
+(``customers`` migration 0002). Tag conditions compile to sub-selects, never joins, so every
+customer is counted once.
 """
 
 from __future__ import annotations
@@ -22,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.db.models.sql.datastructures import Join
+from django.db.models import Q
 from django.utils import timezone
 
 from huifang.customers.models import Customer
@@ -31,9 +27,6 @@ from huifang.customers.models import Customer
 from .conditions import CUSTOMER_FIELDS, ConditionError, compile_condition
 
 SAMPLE_SIZE = 10
-_TAGS = CUSTOMER_FIELDS["tags"].lookup  # tags__name
-_TAGS_IN = f"{_TAGS}__in"
-_NO_TAGS = (f"{_TAGS.removesuffix('__name')}__isnull", True)
 
 
 @dataclass
@@ -96,7 +89,7 @@ def live_audience(
     leaves = count_leaves(document.get("audience"))
     if isinstance(trigger, Mapping) and trigger.get("kind") in ("segment", "recurring"):
         leaves += count_leaves(trigger.get("where"))
-    matching = _each_once(Customer.objects.filter(_without_tag_joins(q)))
+    matching = Customer.objects.filter(q)
     people = list(
         matching.order_by("-pk").only("pk", "name", "tier", "city", "time_zone", "do_not_contact")[
             :sample
@@ -105,32 +98,3 @@ def live_audience(
     # A sample shorter than asked is the whole audience: no need to count.
     total = len(people) if len(people) < sample else matching.count()
     return Audience(total, people, conditions=leaves)
-
-
-def _without_tag_joins(q: Q) -> Q:
-    """``q`` with its tag tests as sub-selects of the customer–tag table instead of joins: "has
-    any of these tags" as ``id IN (customers with one of them)``, "has no tags" as ``NOT EXISTS``.
-    A join yields a customer once per matching tag; a sub-select once, and reads only the small
-    customer–tag index rather than joining it row by row."""
-    children: list[Any] = []
-    for child in q.children:
-        if isinstance(child, Q):
-            child = _without_tag_joins(child)
-        elif isinstance(child, tuple) and child[0] == _TAGS_IN:
-            tagged = Customer.tags.through.objects.filter(tag__name__in=child[1])
-            child = ("pk__in", tagged.values("customer_id"))
-        elif child == _NO_TAGS:
-            tagged = Customer.tags.through.objects.filter(customer_id=OuterRef("pk"))
-            child = ~Q(Exists(tagged))
-        children.append(child)
-    return Q.create(children, connector=q.connector, negated=q.negated)
-
-
-def _each_once(matching: QuerySet[Customer]) -> QuerySet[Customer]:
-    """``matching`` without repeats: a query that still joins a to-many relation (one a future
-    condition may bring) becomes ``id IN (…)``. Most queries join nothing and are left alone."""
-    for table in matching.query.alias_map.values():
-        field = table.join_field if isinstance(table, Join) else None
-        if getattr(field, "one_to_many", False) or getattr(field, "many_to_many", False):
-            return Customer.objects.filter(pk__in=matching.values("pk"))
-    return matching

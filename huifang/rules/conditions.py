@@ -258,7 +258,7 @@ def _since(spec: FieldSpec, now: datetime, days: int) -> Any:
 
 def _empty(lookup: str, empty: bool, spec: FieldSpec) -> Q:
     if spec.kind == TAGS:
-        q = Q(**{f"{lookup.removesuffix('__name')}__isnull": True})
+        q = Q(~Exists(_tag_rows(lookup, None)))
     elif spec.kind in (TEXT, ENUM):
         q = Q(**{f"{lookup}__isnull": True}) | Q(**{lookup: ""})
     else:
@@ -272,7 +272,8 @@ def _tags(lookup: str, names: list[str], *, every: bool) -> Q:
         for tag in names:
             result &= Q(**{f"{lookup.removesuffix('tags__name')}pk__in": _tagged(tag)})
         return result
-    return Q(**{f"{lookup}__in": names})
+    # A sub-select, not a join to the tags: a join yields a customer once per matching tag.
+    return Q(**{f"{lookup.removesuffix('tags__name')}pk__in": _tagged_any(names)})
 
 
 def _tagged(tag: str) -> Any:
@@ -297,10 +298,20 @@ def _not_in(lookup: str, value: Any, spec: FieldSpec, now: datetime) -> Q:
     if spec.kind == TAGS:
         # NOT EXISTS rather than NOT IN (sub-select): PostgreSQL plans the latter as a
         # nested loop once the tagged set outgrows work_mem.
-        base = lookup.removesuffix("tags__name")
-        outer = f"{base.removesuffix('__')}_id" if base else "pk"
-        return Q(~Exists(_tagged_any(value).filter(customer_id=OuterRef(outer))))
+        return Q(~Exists(_tag_rows(lookup, value)))
     return ~Q(**{f"{lookup}__in": value}) | Q(**{f"{lookup}__isnull": True})
+
+
+def _tag_rows(lookup: str, tags: list[str] | None) -> Any:
+    """The customer's rows in the customer–tag table (with one of ``tags``, when given), for
+    ``EXISTS``; ``lookup`` may sit under a relation (``customer__tags__name``)."""
+    from huifang.customers.models import Customer
+
+    base = lookup.removesuffix("tags__name")
+    rows = Customer.tags.through.objects.filter(
+        customer_id=OuterRef(f"{base.removesuffix('__')}_id" if base else "pk")
+    )
+    return rows.filter(tag__name__in=tags) if tags is not None else rows
 
 
 def _tagged_any(tags: list[str]) -> Any:
