@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = os.environ.get("HUIFANG_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags chromium keeps trying to reach Google's hosts.
@@ -55,3 +56,18 @@ def log_in(page: Page, base: str, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     expect(page.locator("#customer-filters")).to_be_visible()
+
+
+def assert_fits(page: Page, width: int) -> None:
+    """The page does not scroll sideways at ``width`` px once it has loaded and settled.
+
+    Measured after the load event and polled briefly: a page half-way through a navigation can
+    be wider for a frame, which is not what a user sees.
+    """
+    page.wait_for_load_state("load")
+    script = f"document.documentElement.scrollWidth <= {width}"
+    try:
+        page.wait_for_function(script, timeout=3_000)
+    except PlaywrightTimeoutError:
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        raise AssertionError(f"the page is {wide} px wide on a {width} px screen") from None

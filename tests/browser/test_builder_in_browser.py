@@ -19,7 +19,7 @@ from playwright.sync_api import Locator, Page, expect
 from huifang.engine.simulate import simulate
 from huifang.rules.document import dump_rule, load_rule_text, parse_rule
 from huifang.rules.models import Rule
-from tests.browser.fixtures import log_in
+from tests.browser.fixtures import assert_fits, log_in
 from tests.rules.test_document import EXAMPLE  # the engine issue's example, as written
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -192,7 +192,7 @@ def test_the_builder_works_on_a_phone(live_server: Any, page: Page, alice: Any) 
     press(page, "add_step:task")
     press(page, "up:steps.1")
     expect(page.locator("#steps li.step").first).to_have_attribute("data-step", "step-2")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    assert_fits(page, 390)
     draft = Rule.objects.get(key="phone-edit").draft
     assert [s["id"] for s in draft["steps"]] == ["step-2", "step-1"]
     assert draft["audience"] == {"all": [{"field": "tier", "op": "in", "value": ["vip"]}]}

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from huifang.customers.models import Customer, Event
-from tests.browser.fixtures import log_in
+from tests.browser.fixtures import assert_fits, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -50,8 +50,7 @@ def test_the_list_fits_a_phone_screen(live_server: Any, page: Page, bob: Any) ->
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, live_server.url, "bob")
     expect(page.locator(".navbar-toggler")).to_be_visible()
-    overflow = page.evaluate("document.documentElement.scrollWidth")
-    assert overflow <= 391
+    assert_fits(page, 390)
 
 
 @pytest.mark.skipif(

@@ -12,7 +12,7 @@ from huifang.accounts.roles import Role
 from huifang.customers.models import Customer
 from huifang.tasks.models import Task
 from huifang.tasks.services import create_tasks
-from tests.browser.fixtures import log_in
+from tests.browser.fixtures import assert_fits, log_in
 from tests.conftest import make_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -96,8 +96,7 @@ def test_the_workspace_fits_a_phone(live_server: Any, page: Page, queue: list[Ta
     log_in(page, live_server.url, "bob")
     for path in ("/tasks/", f"/tasks/{queue[0].pk}/"):
         page.goto(f"{live_server.url}{path}")
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390, f"{path} is {width}px wide on a 390px screen"
+        assert_fits(page, 390)
     expect(page.locator("#save-next")).to_be_visible()
     page.click("#call-button")
     expect(page.locator("#call-link")).to_have_attribute("href", "tel:+8613800138000")
