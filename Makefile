@@ -41,6 +41,7 @@ test: $(DEPS) chromium test-suite
 
 test-suite: $(DEPS)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy huifang
 	$(BIN)/pytest
 

@@ -2,7 +2,7 @@
 """Benchmark the live audience of the strategy studio on PostgreSQL and SQLite; prints JSON.
 
 While a rule's conditions are edited, the page shows how many customers match now and the
-newest ten of them (``huifang.rules.audience.live_audience``). Target: p95 ≤ 500 ms at
+newest ten of them (``huifang.studio.audience.live_audience``). Target: p95 ≤ 500 ms at
 1,000,000 customers on either database, for the 3-condition rule below.
 
 Each database is built once and kept (``--rebuild`` builds it again): PostgreSQL database
@@ -443,7 +443,7 @@ def measure_shape(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from huifang.rules.audience import live_audience
+    from huifang.studio.audience import live_audience
 
     fresh_connection()
     with CaptureQueriesContext(connection) as captured:
@@ -480,7 +480,7 @@ def measure_shape(
 def check(document: dict[str, Any], audience: Any) -> tuple[bool, dict[str, Any]]:
     """The count and sample against ``SELECT DISTINCT`` over the same condition."""
     from huifang.customers.models import Customer
-    from huifang.rules.audience import SAMPLE_SIZE, customer_condition
+    from huifang.studio.audience import SAMPLE_SIZE, customer_condition
 
     if audience.errors:
         return False, {"errors": audience.errors}

@@ -313,12 +313,13 @@ def dispatchers(count: int, *, gate: bool) -> Iterator[None]:
 def seed(count: int, smtp: int, http: int) -> dict[str, Any]:
     from django.db import transaction
 
+    from huifang.core.clock import DatabaseClock
     from huifang.customers.models import Consent, Customer
-    from huifang.engine.clock import DatabaseClock
+    from huifang.engine.lifecycle import activate
     from huifang.integrations.models import Provider
     from huifang.messaging.services import save_template
     from huifang.rules.document import parse_rule
-    from huifang.rules.services import activate, save_rule
+    from huifang.rules.services import save_rule
 
     now = DatabaseClock().now()
     body = "{{客户姓名}}您好，您在{{购买日期}}购买的商品用得还好吗？有问题请直接回复。回TD退订"
@@ -380,8 +381,8 @@ def due(rule: tuple[int, int, int], count: int) -> None:
     """One enrollment per customer whose send step is due now; earlier runs forgotten."""
     from django.db import connection, transaction
 
+    from huifang.core.clock import DatabaseClock
     from huifang.customers.models import Customer
-    from huifang.engine.clock import DatabaseClock
     from huifang.engine.models import DueStep, Enrollment
     from huifang.integrations.models import Provider
 
@@ -425,7 +426,7 @@ class _Open:
         pass
 
     def decide(self, message: Any, plan: Any) -> Any:
-        from huifang.engine.gate import SEND, Decision
+        from huifang.messaging.gate import SEND, Decision
 
         return Decision(SEND, channel=message.channels[0])
 
@@ -439,7 +440,7 @@ def one_run(rule: tuple[int, int, int], count: int, *, gate: bool) -> tuple[floa
     from django.db import connection
 
     from huifang.engine import runner
-    from huifang.engine.gate import Gate
+    from huifang.messaging.gate import Gate
 
     due(rule, count)
     runner.Gate = Gate if gate else _Open  # type: ignore[misc,assignment]

@@ -231,9 +231,10 @@ VARIANTS = [
 
 
 def activate_twenty() -> list[str]:
+    from huifang.engine.lifecycle import activate
     from huifang.rules.document import parse_rule
     from huifang.rules.models import Rule
-    from huifang.rules.services import activate, exported, save_rule
+    from huifang.rules.services import exported, save_rule
 
     for rule in Rule.objects.all():
         if rule.current_version is None:
@@ -260,7 +261,7 @@ def full_evaluation(runs: int, sample: int) -> dict[str, Any]:
     from django.conf import settings
     from django.db import connection
 
-    from huifang.engine.clock import DatabaseClock
+    from huifang.core.clock import DatabaseClock
     from huifang.engine.triggers import evaluate_all
 
     firsts, seconds, enrolled = [], [], 0
@@ -309,12 +310,12 @@ def forget_evaluation() -> None:
 
 def python_loop(sample: int) -> float:
     """What a simple CRM does: for each customer, for each rule, ask the database."""
+    from huifang.core.clock import DatabaseClock
     from huifang.customers.models import Customer, Event
-    from huifang.engine.clock import DatabaseClock
     from huifang.engine.models import Enrollment
-    from huifang.engine.plans import fixed
     from huifang.engine.triggers import active_rules
     from huifang.rules.conditions import compile_condition
+    from huifang.rules.plans import fixed
 
     now = DatabaseClock().now()
     rules = active_rules()
@@ -385,9 +386,10 @@ def seed_due(count: int, tag: str) -> int:
     """``count`` enrollments in a one-step rule, each with a step due now; set-based."""
     from django.db import connection
 
-    from huifang.engine.clock import DatabaseClock
+    from huifang.core.clock import DatabaseClock
+    from huifang.engine.lifecycle import activate
     from huifang.rules.document import parse_rule
-    from huifang.rules.services import activate, save_rule
+    from huifang.rules.services import save_rule
 
     saved = save_rule(
         parse_rule(
@@ -432,7 +434,7 @@ def seed_due(count: int, tag: str) -> int:
 
 
 def rate(tag: str, count: int) -> float:
-    from huifang.engine.clock import DatabaseClock
+    from huifang.core.clock import DatabaseClock
     from huifang.engine.runner import run_until_idle
 
     seeded = seed_due(count, tag)
@@ -493,7 +495,7 @@ def claim_and_process(runs: int) -> dict[str, Any]:
 def lateness(per_second: int = 100, seconds: int = 30) -> dict[str, Any]:
     from django.db import connection
 
-    from huifang.engine.clock import DatabaseClock
+    from huifang.core.clock import DatabaseClock
     from huifang.engine.models import DueStep, Enrollment
 
     seed_due(1, "lateness")  # a rule and one enrollment to hang the timers on

@@ -403,8 +403,8 @@ def measure(runs: int, explain: bool, label: str) -> dict[str, Any]:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from huifang.rules.dashboard import figures, period_from
     from huifang.rules.models import Rule
+    from huifang.studio.dashboard import figures, period_from
 
     now = timezone.now()
     every = list(Rule.objects.order_by("pk").values_list("pk", flat=True))

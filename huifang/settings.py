@@ -228,16 +228,20 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "huey.contrib.djhuey",
+    # Lowest layer first, as in docs/architecture.md.
     "huifang.core",
     "huifang.accounts",
-    "huifang.customers",
-    "huifang.engine",
-    "huifang.rules",
-    "huifang.messaging",
-    "huifang.integrations",
-    "huifang.tasks",
-    "huifang.organisation",
     "huifang.api",
+    "huifang.customers",
+    "huifang.organisation",
+    "huifang.rules",
+    "huifang.integrations",
+    "huifang.messaging",
+    "huifang.tasks",
+    "huifang.engine",
+    "huifang.studio",
+    "huifang.demo",
+    "huifang.server",
 ]
 
 MIDDLEWARE = [
@@ -254,7 +258,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "huifang.urls"
+ROOT_URLCONF = "huifang.server.urls"
 WSGI_APPLICATION = "huifang.wsgi.application"
 
 TEMPLATES = [
@@ -268,7 +272,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
-                "huifang.core.context_processors.navigation",
+                "huifang.server.navigation.navigation",
             ],
         },
     },

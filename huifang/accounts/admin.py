@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
+from .assignment import strategy_choices
 from .models import ApiToken, StaffProfile, Team
 
 
@@ -34,8 +35,6 @@ class TeamAdmin(admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
         if db_field.name == "assign_strategy":
-            from huifang.tasks.assignment import strategy_choices
-
             return forms.ChoiceField(
                 label=db_field.verbose_name, choices=strategy_choices(), required=True
             )

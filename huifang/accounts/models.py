@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from huifang.core.models import TimeStampedModel
+from huifang.core.zones import validate_zone_name
 
 from .working_hours import (
     default_escalation,
@@ -48,7 +49,9 @@ class Team(TimeStampedModel):
         on_delete=models.SET_NULL,
         related_name="supervised_teams",
     )
-    time_zone = models.CharField(_("time zone"), max_length=64, default=default_time_zone)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=default_time_zone, validators=[validate_zone_name]
+    )
     working_hours = models.JSONField(
         _("working hours"), default=default_working_hours, validators=[validate_working_hours]
     )
@@ -135,7 +138,9 @@ class StaffProfile(TimeStampedModel):
     product_categories = models.JSONField(_("product categories"), default=_empty_list, blank=True)
     regions = models.JSONField(_("regions"), default=_empty_list, blank=True)
     daily_capacity = models.PositiveIntegerField(_("daily capacity"), default=30)
-    time_zone = models.CharField(_("time zone"), max_length=64, default=default_time_zone)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=default_time_zone, validators=[validate_zone_name]
+    )
     working_hours = models.JSONField(
         _("working hours"), default=default_working_hours, validators=[validate_working_hours]
     )

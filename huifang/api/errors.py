@@ -11,6 +11,8 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from huifang.core.validation import message_for
+
 log = logging.getLogger(__name__)
 
 
@@ -26,8 +28,6 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JsonRe
 
 
 def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
-    from huifang.customers.schemas import _message_for
-
     details = []
     for err in exc.errors:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query")]
@@ -35,7 +35,7 @@ def _validation_details(exc: ValidationError) -> list[dict[str, str]]:
             {
                 "field": ".".join(loc),
                 "code": str(err.get("type", "invalid")),
-                "message": _message_for(err),
+                "message": message_for(err),
             }
         )
     return details

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from huifang.core.models import TimeStampedModel
+from huifang.core.zones import validate_zone_name
 
 from .phones import format_phone, mask_phone, normalize_phone
 
@@ -116,7 +117,9 @@ class Customer(TimeStampedModel):
         choices=LifecycleStage.choices,
         default=LifecycleStage.INQUIRY,
     )
-    time_zone = models.CharField(_("time zone"), max_length=64, default=default_time_zone)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=default_time_zone, validators=[validate_zone_name]
+    )
     preferred_channel = models.CharField(
         _("preferred channel"), max_length=16, blank=True, choices=Channel.choices
     )

@@ -6,7 +6,6 @@ rows come back as ``RowError`` with the row's index, a machine code and a transl
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,11 +20,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import derived
+from huifang.core.validation import describe_validation_error
+from huifang.core.zones import is_zone_name
+
+from .consent import record_consent
 from .event_types import EventType, resolve
-from .models import Consent, ContactPoint, Customer, Event, Tag, tag_name_validator
+from .events import record_events
+from .models import ContactPoint, Customer, Event, Tag, tag_name_validator
 from .phones import normalize_phone
-from .schemas import ConsentIn, CustomerIn, EventIn, describe_validation_error
+from .schemas import CustomerIn, EventIn
 
 
 @dataclass
@@ -131,15 +134,13 @@ def _check_customer(index: int, data: CustomerIn) -> _CustomerChange:
                 ) from None
         values["email"] = email
     if "time_zone" in sent and data.time_zone:
-        try:
-            zoneinfo.ZoneInfo(data.time_zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        if not is_zone_name(data.time_zone):
             raise RowInvalid(
                 "invalid_time_zone",
                 _("“%(value)s” is not a time zone; use a name such as Asia/Shanghai.")
                 % {"value": data.time_zone},
                 "time_zone",
-            ) from None
+            )
         values["time_zone"] = data.time_zone
     if "do_not_contact" in sent and data.do_not_contact is not None:
         values["do_not_contact"] = data.do_not_contact
@@ -318,50 +319,6 @@ def _apply_extra_phones(changes: list[_CustomerChange], result: UpsertResult) ->
     )
 
 
-def record_consent(
-    customer: Customer, consent: ConsentIn, *, actor: Any = None, now: datetime | None = None
-) -> Consent:
-    """Set the customer's decision for a channel and put the change on their timeline."""
-    now = now or timezone.now()
-    recorded_at = _aware(consent.recorded_at) if consent.recorded_at else now
-    current = Consent.objects.filter(customer=customer, channel=consent.channel).first()
-    if (
-        current
-        and current.status == consent.status
-        and current.method == consent.method
-        and current.text_version == consent.text_version
-    ):
-        return current
-    values = {
-        "status": consent.status,
-        "recorded_at": recorded_at,
-        "method": consent.method,
-        "text_version": consent.text_version,
-        "evidence": consent.evidence,
-        "recorded_by": actor if getattr(actor, "is_authenticated", False) else None,
-    }
-    record, _created = Consent.objects.update_or_create(
-        customer=customer, channel=consent.channel, defaults=values
-    )
-    event = Event.objects.create(
-        customer=customer,
-        type="consent_changed",
-        occurred_at=recorded_at,
-        source=Event.Source.SYSTEM,
-        properties={
-            "channel": str(consent.channel),
-            "status": str(consent.status),
-            "method": str(consent.method),
-            "text_version": consent.text_version,
-            "evidence": consent.evidence,
-        },
-    )
-    from huifang.engine.triggers import on_events
-
-    on_events([event], now)
-    return record
-
-
 # --- events ------------------------------------------------------------------------------
 
 
@@ -482,22 +439,18 @@ def ingest_events(
     with transaction.atomic():
         customer_ids = _customers_for(checked, result, actor=actor, now=now)
         ready = [row for row in checked if row.index in customer_ids]
+        # The engine reacts in the same transaction (``record_events``): exits and replies take
+        # effect, and event triggers enroll, the moment these events are committed.
         try:
             with transaction.atomic():
-                _store_events(ready, customer_ids, source, result)
+                record_events(_new_events(ready, customer_ids, source, result), now=now)
         except IntegrityError:
             # Another request stored one of these keys between our check and our insert.
             result.created.clear()
             result.duplicates.clear()
             for row in ready:
                 result.by_index.pop(row.index, None)
-            _store_events(ready, customer_ids, source, result)
-        derived.refresh({event.customer_id for event in result.created}, now=now)
-        # The engine reacts in the same transaction: exits and replies take effect, and event
-        # triggers enroll, the moment these events are committed.
-        from huifang.engine.triggers import on_events
-
-        on_events(result.created, now or timezone.now())
+            record_events(_new_events(ready, customer_ids, source, result), now=now)
     result.errors.sort(key=lambda e: e.index)
     return result
 
@@ -560,9 +513,11 @@ def _customers_for(
     return mapping
 
 
-def _store_events(
+def _new_events(
     rows: list[_EventRow], customer_ids: dict[int, int], source: str, result: IngestResult
-) -> None:
+) -> list[Event]:
+    """The rows' events not stored yet (unsaved; ``record_events`` stores them); a repeated
+    idempotency key finds the event first stored with it."""
     keys = {row.data.idempotency_key for row in rows if row.data.idempotency_key}
     first_by_key = {e.idempotency_key: e for e in Event.objects.filter(idempotency_key__in=keys)}
     new: list[tuple[_EventRow, Event]] = []
@@ -585,7 +540,7 @@ def _store_events(
         if key:
             first_by_key[key] = event
         new.append((row, event))
-    Event.objects.bulk_create([event for _row, event in new], batch_size=500)
     for row, event in new:
         result.created.append(event)
         result.by_index[row.index] = (event, True)
+    return [event for _row, event in new]

@@ -9,10 +9,10 @@ from django.shortcuts import get_object_or_404, render
 
 from huifang.accounts.roles import Role, has_role
 from huifang.core.pagination import seek
-from huifang.engine.history import history
 
 from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
 from .search import SORTS, CustomerFilters
+from .timeline import follow_ups
 
 PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 20
@@ -88,7 +88,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "consent_rows": [(value, label, consents.get(value)) for value, label in Channel.choices],
         "contact_points": customer.contact_points.all(),
         "attributes": sorted(customer.attributes.items()),
-        "follow_ups": history(customer),
+        "follow_ups": follow_ups(customer),
         "can_create_tasks": has_role(request.user, Role.ADMIN, Role.SUPERVISOR, Role.AGENT),
         **_timeline_context(request, customer),
     }

@@ -31,7 +31,7 @@ from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Consent, Customer, Event, Tag
 from huifang.demo.followups import open_demo_tasks
-from huifang.rules.services import load_library
+from huifang.studio.gallery import load_library
 
 from . import data
 from .people import Chunk, ChunkSpec, Pools, make_chunk

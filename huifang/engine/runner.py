@@ -18,10 +18,8 @@ Due work is judged against the database clock (or a virtual clock in simulation 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
-import socket
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -34,27 +32,24 @@ from django.db import close_old_connections, connection, transaction
 
 from huifang.accounts.models import Team
 from huifang.core import rows
+from huifang.core.clock import Clock, DatabaseClock, worker_name
 from huifang.customers.models import Customer
+from huifang.messaging.gate import DEFER, SEND, Gate, cap_window
 from huifang.messaging.models import Message, Reason
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.zones import zone
 from huifang.rules.conditions import ConditionError, compile_condition
 from huifang.rules.document import Duration, Step, TaskStep
 from huifang.rules.models import Rule
+from huifang.rules.plans import Plan, after, channels_of, fixed, plan
 from huifang.tasks.models import Task
 from huifang.tasks.services import Opening, open_tasks, sla_duration
 
-from .calendar import BusinessCalendar
-from .clock import Clock, DatabaseClock
-from .gate import DEFER, SEND, Gate, cap_window
 from .models import DueStep, Enrollment
-from .plans import Plan, after, channels_of, fixed, plan, zone
 
 logger = logging.getLogger("huifang.engine")
 
 TABLE = DueStep._meta.db_table
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
 def _sql_time(moment: datetime) -> Any:
@@ -290,7 +285,7 @@ class Batch:
             self.zones = dict(
                 rows.fetch(f"SELECT id, time_zone FROM customers_customer WHERE {where}", params)  # noqa: S608
             )
-        return zone(self.zones.get(enrollment.customer_id, settings.TIME_ZONE))
+        return zone(self.zones.get(enrollment.customer_id))
 
     def later(self, enrollment: Live, duration: Duration) -> datetime:
         """Now plus ``duration``; only business days need the customer's zone."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from .clock import DatabaseClock
+from huifang.core.clock import DatabaseClock
+
 from .triggers import evaluate_scheduled
 
 

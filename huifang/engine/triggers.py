@@ -49,13 +49,14 @@ from huifang.core.statements import compiled
 from huifang.customers.event_types import event_types
 from huifang.customers.models import Customer, Event
 from huifang.messaging.models import Message, Reason
-from huifang.rules.conditions import compile_condition
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.zones import local_date, zone
+from huifang.rules.conditions import DAY, MOMENT, compile_condition, field_spec
 from huifang.rules.document import DateTrigger, EventTrigger, RecurringTrigger, SegmentTrigger
 from huifang.rules.models import Rule
+from huifang.rules.plans import Plan, after, fixed, plan
 
-from .calendar import BusinessCalendar
 from .models import DueStep, Enrollment, SegmentMember, TriggerCursor
-from .plans import Plan, after, fixed, plan, zone
 
 ENROLLMENT = Enrollment._meta.db_table
 # A typed NULL: PostgreSQL reads a bare NULL in a sub-select as text, which a bigint refuses.
@@ -219,7 +220,7 @@ def schedule_first(
                 enrollment_id=row.id,
                 kind=DueStep.Kind.RUN,
                 step=current.first_step,
-                due_at=due(row, zone(known.get(row.customer_id, settings.TIME_ZONE))),
+                due_at=due(row, zone(known.get(row.customer_id))),
                 status=status,
             )
             for row in enrolled
@@ -356,9 +357,7 @@ def enroll_events(
             )
         )
         dues = {
-            row.id: after(
-                row.anchor_at, delay, zone(zones.get(row.customer_id, settings.TIME_ZONE)), days
-            )
+            row.id: after(row.anchor_at, delay, zone(zones.get(row.customer_id)), days)
             for row in enrolled
         }
         # The horizon above is generous for business days; the exact due time decides.
@@ -472,7 +471,7 @@ def answer(replies: Sequence[tuple[Enrollment, Plan]], now: datetime) -> None:
 
 
 def local_today(now: datetime) -> date:
-    return now.astimezone(zone(settings.TIME_ZONE)).date()
+    return local_date(now)
 
 
 def evaluate(rule: Rule, now: datetime, *, calendar: BusinessCalendar | None = None) -> int:
@@ -589,8 +588,6 @@ def _target(day: date, trigger: DateTrigger, calendar: BusinessCalendar) -> date
 
 
 def _matches_date(trigger: DateTrigger, target: date, prefix: str = "") -> Q:
-    from huifang.rules.conditions import DAY, MOMENT, field_spec
-
     name = trigger.field or ""
     if name == "birthday":  # an anniversary, every year
         q = Q(birthday__month=target.month, birthday__day=target.day)

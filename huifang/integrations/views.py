@@ -24,7 +24,6 @@ from pydantic import ValidationError as SettingsError
 from huifang.accounts.decorators import role_required
 from huifang.accounts.roles import Role
 from huifang.customers.models import Channel
-from huifang.messaging.models import Message
 
 from .callbacks import LABELS as CALLBACK_LABELS
 from .callbacks import urls_for
@@ -305,7 +304,7 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
         provider.delete()  # its messages keep their history; their provider becomes empty
         messages.success(request, _("“%(name)s” is deleted.") % {"name": name})
         return redirect("integrations:list")
-    sent = Message.objects.filter(provider_id=provider.pk).count()
+    sent = provider.messages.count()
     return render(request, "integrations/delete.html", {"provider": provider, "sent": sent})
 
 

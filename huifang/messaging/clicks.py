@@ -7,8 +7,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from huifang.customers.models import Event
-from huifang.engine.triggers import on_events
+from huifang.customers.events import record_event
 
 from . import links
 from .models import Click, Message
@@ -37,12 +36,11 @@ def follow(
             )
             if message.customer_id is not None:
                 # On the timeline, and a trigger like any event ("clicked the offer → call").
-                clicked = Event.objects.create(
-                    customer_id=message.customer_id,
-                    type="link_clicked",
-                    occurred_at=now,
-                    source=Event.Source.SYSTEM,
+                record_event(
+                    message.customer_id,
+                    "link_clicked",
+                    now=now,
+                    refresh=False,
                     properties={"message": message.pk, "url": url[:500]},
                 )
-                on_events([clicked], now)
     return url

@@ -33,8 +33,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from huifang.core import rows
-from huifang.engine.clock import Clock, DatabaseClock
-from huifang.engine.runner import worker_name
+from huifang.core.clock import Clock, DatabaseClock, worker_name
 from huifang.integrations.base import Receipt, Transport, TransportError
 from huifang.integrations.log.transport import LogTransport
 

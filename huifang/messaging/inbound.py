@@ -13,20 +13,21 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from huifang.customers import derived
+from huifang.customers.consent import withdraw_consent
+from huifang.customers.events import record_event
 from huifang.customers.models import Channel, Consent, ContactPoint, Customer, Event
 from huifang.customers.phones import mask_phone
-from huifang.customers.schemas import ConsentIn
-from huifang.customers.services import record_consent
-from huifang.engine.triggers import on_events
+from huifang.integrations.inbound import EmailReply, Report, SmsReply
 
+from . import receipts
 from .models import Message
 
 logger = logging.getLogger("huifang.messaging")
@@ -69,31 +70,24 @@ def record_reply(
             earlier = Event.objects.filter(idempotency_key=key).first()
             if earlier is not None:
                 return earlier
-        event = Event.objects.create(
-            customer=customer,
-            type="message_replied",
+        event = record_event(
+            customer.pk,
+            "message_replied",
+            now=now,
             occurred_at=received_at or now,
             source=Event.Source.WEBHOOK,
             idempotency_key=key,
             properties=properties,
         )
-        derived.refresh([customer.pk], now=now)
-        on_events([event], now)
         if channel == Channel.SMS and is_stop(text):
-            current = Consent.objects.filter(customer=customer, channel=Channel.SMS).first()
-            if current is None or current.status != Consent.Status.WITHDRAWN:
-                record_consent(
-                    customer,
-                    ConsentIn(
-                        channel=Channel.SMS,
-                        status=Consent.Status.WITHDRAWN,
-                        method=Consent.Method.SMS_REPLY,
-                        recorded_at=received_at or now,
-                        text_version="",
-                        evidence=f"SMS reply “{text[:200]}” ({provider_ref or 'no provider id'})",
-                    ),
-                    now=now,
-                )
+            withdraw_consent(
+                customer,
+                [Channel.SMS],
+                method=Consent.Method.SMS_REPLY,
+                evidence=f"SMS reply “{text[:200]}” ({provider_ref or 'no provider id'})",
+                now=received_at or now,
+                details={"reply": event.pk},
+            )
     return event
 
 
@@ -189,3 +183,55 @@ def reply_by_phone(
                 now=now,
             )
     return event
+
+
+# -- the inbox the providers' pushes are handed to -----------------------------------------------
+
+
+def answered(reply: EmailReply, sender: Customer | None) -> Message | None:
+    """The message an e-mail reply answers: ours by its exact ``Message-ID``; else, where only
+    the ``hf<id>`` part matches (the id was never recorded), the sender's own message only,
+    since that part is easy to guess."""
+    emails = Message.objects.filter(channel=Channel.EMAIL, customer__isnull=False)
+    ids = list(reply.message_ids)
+    exact = emails.filter(provider_ref__in=ids).order_by("-id").first() if ids else None
+    if exact is not None or sender is None:
+        return exact
+    ours = list(reply.ours)
+    return emails.filter(pk__in=ours, customer=sender).order_by("-id").first() if ours else None
+
+
+class Inbox:
+    """Receipts and replies as every provider kind hands them on (``integrations.inbound``)."""
+
+    def receipts(self, provider_id: int, reports: Sequence[Report], now: datetime) -> int:
+        return receipts.apply(provider_id, reports, now=now).pending
+
+    def sms_reply(self, reply: SmsReply, now: datetime) -> None:
+        reply_by_phone(
+            reply.phone,
+            reply.text,
+            received_at=reply.received_at,
+            provider_ref=reply.provider_ref,
+            now=now,
+        )
+
+    def email_reply(self, reply: EmailReply, now: datetime) -> dict[str, Any]:
+        sender = customer_by_email(reply.address)
+        message = answered(reply, sender)
+        customer = message.customer if message is not None else sender
+        if customer is None:
+            domain = reply.address.split("@")[-1]
+            logger.info("e-mail reply from an unknown address ignored (%s)", domain)
+            return {"recorded": False, "reason": "unknown sender"}
+        if message is None:
+            message = last_message(Channel.EMAIL, [customer.pk])
+        event = record_reply(
+            customer,
+            Channel.EMAIL,
+            reply.text or reply.subject,
+            provider_ref=reply.reference,
+            message_id=message.pk if message else None,
+            now=now,
+        )
+        return {"recorded": True, "event": event.pk, "message": message.pk if message else None}

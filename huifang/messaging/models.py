@@ -21,7 +21,7 @@ def _empty_list() -> list[Any]:
     return []
 
 
-def _reference(to: str, verbose_name: Any) -> Any:
+def _reference(to: str, verbose_name: Any, related_name: str = "+") -> Any:
     """An optional link kept for the record: no database constraint, cleared if it goes."""
     return models.ForeignKey(
         to,
@@ -30,7 +30,7 @@ def _reference(to: str, verbose_name: Any) -> Any:
         blank=True,
         on_delete=models.SET_NULL,
         db_constraint=False,
-        related_name="+",
+        related_name=related_name,
     )
 
 
@@ -116,7 +116,8 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
     claimed_by = models.CharField(_("claimed by"), max_length=64, blank=True)
-    provider = _reference("integrations.Provider", _("provider"))
+    # ``provider.messages``: the channels page counts them without importing messaging.
+    provider = _reference("integrations.Provider", _("provider"), related_name="messages")
     to = models.CharField(_("to"), max_length=200, blank=True)  # staff messages only
     transport = models.CharField(_("transport"), max_length=30, blank=True)
     provider_ref = models.CharField(_("provider message id"), max_length=100, blank=True)

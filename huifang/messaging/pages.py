@@ -16,10 +16,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from huifang.accounts.decorators import role_required
 from huifang.accounts.roles import Role, has_role
-from huifang.accounts.zones import viewer_zone
 from huifang.core.pagination import seek
 from huifang.customers.models import Channel, Customer
 from huifang.customers.search import search_q
+from huifang.organisation.zones import viewer_zone
 from huifang.rules.models import Rule
 
 from . import log

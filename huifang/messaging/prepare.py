@@ -26,14 +26,15 @@ from django.conf import settings
 
 from huifang.core import rows
 from huifang.customers.models import Channel, Consent, Customer, Event
-from huifang.engine.calendar import BusinessCalendar
-from huifang.engine.gate import ADDRESS, hold
-from huifang.engine.plans import organisation_quiet_hours, plan, zone
 from huifang.integrations import is_dry_run
 from huifang.integrations.base import Outgoing
 from huifang.integrations.kinds import STAFF
 from huifang.integrations.models import Provider
+from huifang.messaging.gate import ADDRESS, hold
+from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.organisation.services import current as organisation
+from huifang.organisation.zones import customer_zone
+from huifang.rules.plans import organisation_quiet_hours, plan
 
 from . import links, unsubscribe
 from .models import MessageTemplate, Reason, TemplateVersion
@@ -250,7 +251,7 @@ class Preparation:
         if business_days:
             self.calendar = self.calendar or BusinessCalendar.load()
             working_day = self.calendar.is_working_day
-        return hold(self.now, zone(customer.time_zone), quiet, working_day)
+        return hold(self.now, customer_zone(customer), quiet, working_day)
 
     # -- the text ----------------------------------------------------------------------------
 

@@ -20,22 +20,13 @@ from datetime import datetime
 
 from django.db.models import Q
 
+from huifang.integrations.inbound import Report
+
 from .models import Message
 
 logger = logging.getLogger("huifang.messaging")
 
 _OPEN = (Message.Status.SENT, Message.Status.UNCERTAIN)
-
-
-@dataclass(frozen=True)
-class Report:
-    reference: str  # the provider's id for the message
-    delivered: bool
-    at: datetime | None = None  # when the carrier delivered it (or gave up)
-    sent_at: datetime | None = None  # when the provider handed it to the carrier
-    error: str = ""  # the carrier's code and text, for a failure
-    message_id: int | None = None  # ours, where the provider echoes it (Aliyun ``out_id``)
-    phone: str = ""  # E.164: tells a message still being recorded from a stranger's
 
 
 @dataclass

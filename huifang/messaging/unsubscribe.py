@@ -16,15 +16,10 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
-from huifang.customers.models import Channel, Consent, Customer, Event
-from huifang.customers.schemas import ConsentIn
-from huifang.customers.services import record_consent
-from huifang.engine.models import DueStep
-from huifang.engine.triggers import on_events
+from huifang.customers.consent import withdraw_consent
+from huifang.customers.models import Consent, Customer
 
 from .models import Message, Reason
 
@@ -63,62 +58,35 @@ def message_for(token: str) -> Message | None:
 def unsubscribe(
     message: Message, scope: str, *, evidence: str, now: datetime | None = None
 ) -> list[str]:
-    """Withdraw consent for the message's channel (``CHANNEL``) or every channel (``ALL``);
-    returns the channels withdrawn. Idempotent: a second confirmation changes nothing more."""
-    now = now or timezone.now()
+    """Withdraw consent for the message's channel (``CHANNEL``) or every channel (``ALL``,
+    which also sets do-not-contact); returns the channels withdrawn. Idempotent: a second
+    confirmation changes nothing more."""
     customer = message.customer
     assert customer is not None  # message_for finds customers' messages only
     if scope == ALL:
-        channels = list(Channel.values)
+        channels = None
     else:
         channels = [message.channel] if message.channel else list(message.channels)
-    with transaction.atomic():
-        for channel in channels:
-            current = Consent.objects.filter(customer=customer, channel=channel).first()
-            if current is None or current.status != Consent.Status.WITHDRAWN:
-                record_consent(
-                    customer,
-                    ConsentIn(
-                        channel=Channel(channel),
-                        status=Consent.Status.WITHDRAWN,
-                        method=Consent.Method.UNSUBSCRIBE_LINK,
-                        recorded_at=now,
-                        text_version="",
-                        evidence=evidence[:2000],
-                    ),
-                    now=now,
-                )
-        # The timeline shows it, and rules with ``exit: {on: [unsubscribed]}`` end their plans.
-        unsubscribed = Event.objects.create(
-            customer=customer,
-            type="unsubscribed",
-            occurred_at=now,
-            source=Event.Source.SYSTEM,
-            properties={"channels": channels, "scope": scope, "message": message.pk},
-        )
-        on_events([unsubscribed], now)
-        if scope == ALL and not customer.do_not_contact:
-            customer.do_not_contact = True
-            customer.save(update_fields=["do_not_contact"])
-        cancel_pending(customer, None if scope == ALL else channels, now=now)
-    return channels
+    return withdraw_consent(
+        customer,
+        channels,
+        method=Consent.Method.UNSUBSCRIBE_LINK,
+        evidence=evidence,
+        now=now,
+        details={"message": message.pk},
+    )
 
 
-def cancel_pending(customer: Customer, channels: list[str] | None, *, now: datetime) -> int:
+def cancel_pending(customer: Customer, channels: list[str] | None, now: datetime) -> int:
     """Cancel the customer's queued and held messages (on ``channels``, or all of them) with
-    the reason "unsubscribed"; returns how many."""
+    the reason "unsubscribed"; returns how many. Registered with ``withdraw_consent``, which
+    is the only caller; the engine's own listener then cancels the retries of these messages."""
     pending = Message.objects.filter(
         customer=customer,
         status__in=[Message.Status.QUEUED, Message.Status.DEFERRED],
     )
     if channels is not None:
         pending = pending.filter(channel__in=channels)
-    ids = list(pending.values_list("id", flat=True))
-    if ids:
-        Message.objects.filter(pk__in=ids).update(
-            status=Message.Status.CANCELLED, reason=Reason.UNSUBSCRIBED, deferred_until=None
-        )
-        DueStep.objects.filter(
-            message_id__in=ids, status__in=[DueStep.Status.DUE, DueStep.Status.PAUSED]
-        ).update(status=DueStep.Status.CANCELLED, done_at=now)
-    return len(ids)
+    return pending.update(
+        status=Message.Status.CANCELLED, reason=Reason.UNSUBSCRIBED, deferred_until=None
+    )

@@ -1,7 +1,7 @@
 """The holiday calendar as an admin edits it: a year at a glance, marking single days, importing
 a year's official schedule, and which years are covered at all.
 
-The engine reads the same ``CalendarDay`` rows through ``huifang.engine.calendar.BusinessCalendar``;
+The engine reads the same ``CalendarDay`` rows through ``business_calendar.BusinessCalendar``;
 nothing here changes how a day is judged, only which rows exist.
 """
 
@@ -20,8 +20,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from huifang.engine.calendar import BusinessCalendar
-from huifang.engine.models import CalendarDay
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.models import CalendarDay
 
 from .models import CalendarYear
 

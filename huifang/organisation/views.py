@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from huifang.accounts.decorators import role_required
 from huifang.accounts.roles import Role
-from huifang.engine.models import CalendarDay
+from huifang.organisation.models import CalendarDay
 
 from . import calendar, services
 from .forms import CapFormSet, ImportForm, OrganisationForm, cap_initial

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from huifang.customers.models import Channel, Language, LifecycleStage, Tier
+from huifang.customers.models import Channel, Customer, Language, LifecycleStage, Tier
 
 TEXT, NUMBER, MOMENT, DAY, ENUM, BOOL, TAGS, JSON = (
     "text",
@@ -277,8 +277,6 @@ def _tags(lookup: str, names: list[str], *, every: bool) -> Q:
 
 
 def _tagged(tag: str) -> Any:
-    from huifang.customers.models import Customer
-
     return Customer.tags.through.objects.filter(tag__name=tag).values("customer_id")
 
 
@@ -305,8 +303,6 @@ def _not_in(lookup: str, value: Any, spec: FieldSpec, now: datetime) -> Q:
 def _tag_rows(lookup: str, tags: list[str] | None) -> Any:
     """The customer's rows in the customer–tag table (with one of ``tags``, when given), for
     ``EXISTS``; ``lookup`` may sit under a relation (``customer__tags__name``)."""
-    from huifang.customers.models import Customer
-
     base = lookup.removesuffix("tags__name")
     rows = Customer.tags.through.objects.filter(
         customer_id=OuterRef(f"{base.removesuffix('__')}_id" if base else "pk")
@@ -315,8 +311,6 @@ def _tag_rows(lookup: str, tags: list[str] | None) -> Any:
 
 
 def _tagged_any(tags: list[str]) -> Any:
-    from huifang.customers.models import Customer
-
     return Customer.tags.through.objects.filter(tag__name__in=tags).values("customer_id")
 
 

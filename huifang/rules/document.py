@@ -15,8 +15,10 @@ import yaml
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from huifang.accounts.assignment import strategy_choices
+from huifang.core.validation import describe_validation_error
+from huifang.customers.event_types import resolve
 from huifang.customers.models import Channel
-from huifang.customers.schemas import describe_validation_error
 
 from .conditions import ConditionError, compile_condition
 
@@ -149,8 +151,6 @@ class Assign(Strict):
 
     @model_validator(mode="after")
     def known_strategy(self) -> Assign:
-        from huifang.tasks.assignment import strategy_choices
-
         known = [key for key, _label in strategy_choices()]
         if self.strategy not in known:
             raise ValueError(
@@ -225,8 +225,6 @@ class RuleError(ValueError):
 
 
 def event_type_known(key: str) -> bool:
-    from huifang.customers.event_types import resolve
-
     return resolve(key) is not None
 
 

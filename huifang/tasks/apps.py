@@ -8,7 +8,13 @@ class TasksConfig(AppConfig):
     verbose_name = _("Follow-up tasks")
 
     def ready(self) -> None:
+        # Imported here, not at the top: models can be imported only once the app registry is
+        # ready (Django's rule for AppConfig.ready()).
+        from huifang.customers import timeline
+
         from . import assignment, event_types
+        from . import timeline as tasks
 
         event_types.register()
         assignment.register_builtin_strategies()
+        timeline.sources.register(tasks.SOURCE)

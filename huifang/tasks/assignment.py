@@ -18,9 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
@@ -28,10 +26,11 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from huifang.accounts.assignment import strategies
 from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role
-from huifang.core.registry import Registry
 from huifang.customers.models import Customer
+from huifang.organisation.zones import zone
 
 from .models import Task, TaskEvent
 
@@ -119,9 +118,6 @@ class Strategy:
     label: str | Promise
     description: str | Promise
     pick: Pick
-
-
-strategies: Registry[Strategy] = Registry("assignment strategies")
 
 
 def _least(candidates: Iterable[Candidate]) -> Candidate | None:
@@ -279,16 +275,11 @@ def register_builtin_strategies() -> None:
         strategies.register(entry)
 
 
-def strategy_choices() -> list[tuple[str, str]]:
-    register_builtin_strategies()
-    return [(s.key, str(s.label)) for s in strategies]
-
-
 # -- reading the pool ---------------------------------------------------------------------------
 
 
-def _day_start(now: datetime, zone: str) -> datetime:
-    local = now.astimezone(ZoneInfo(zone))
+def _day_start(now: datetime, name: str | None) -> datetime:
+    local = now.astimezone(zone(name))
     return datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
 
 
@@ -335,8 +326,7 @@ def _fill_loads(candidates: list[Candidate], since: datetime) -> None:
 
 
 def load_pool(team: Team | None, now: datetime, owners: Iterable[int] = ()) -> Pool:
-    zone = team.time_zone if team is not None else str(settings.TIME_ZONE)
-    since = _day_start(now, zone)
+    since = _day_start(now, team.time_zone if team is not None else None)
     today = since.date()
     profiles = StaffProfile.objects.select_related("user").filter(user__is_active=True)
     # Agents take the team's tasks; a supervisor in the team is there to watch, not to be

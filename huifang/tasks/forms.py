@@ -7,10 +7,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from huifang.accounts.assignment import strategy_choices
 from huifang.accounts.models import Team
 from huifang.rules.models import Rule
 
-from .assignment import strategy_choices
 from .models import Task
 from .outcomes import NextAction, Report
 

@@ -24,7 +24,7 @@ put right; a low score on the re-visit opens the loop again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,19 +35,20 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from huifang.customers import derived
+from huifang.core.hooks import Hook
+from huifang.customers.consent import withdraw_consent
+from huifang.customers.events import record_events
 from huifang.customers.models import Channel, Consent, ContactPoint, Customer, Event
-from huifang.customers.schemas import ConsentIn
-from huifang.customers.services import record_consent
-from huifang.engine.calendar import BusinessCalendar
-from huifang.engine.plans import plan
-from huifang.engine.triggers import enroll_now, on_events
-from huifang.messaging.unsubscribe import cancel_pending
+from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.rules.models import Rule
 
 from . import reminders
 from .models import Task, TaskEvent
 from .services import Opening, open_tasks, sla_of, working_time
+
+# start_rule(rule, customer_id, anchor, now): the engine enrolls the customer in the rule's
+# current version (it connects itself in its AppConfig.ready(); tasks never import the engine).
+start_rule: Hook[Callable[[Rule, int, str, datetime], object]] = Hook("rule started by an agent")
 
 LOW_SCORE = 2  # on the 1–5 scale: 1 and 2 are unhappy customers
 REVISIT_AFTER = timedelta(days=3)  # wall-clock time, then the SLA counts in working time
@@ -188,13 +189,12 @@ def _apply(task: Task, report: Report, actor: Any, now: datetime) -> Recorded:
     events = [event]
     events += _actions(task, report, actor, now, recorded)
     recorded.opened += _closed_loop(task, report, actor, now)
-    derived.refresh([customer.pk], now=now)
-    on_events(events, now)
+    record_events(events, now=now)
     return recorded
 
 
 def _event(task: Task, report: Report, actor: Any, now: datetime) -> Event:
-    return Event.objects.create(
+    return Event(
         customer_id=task.customer_id,
         type=f"followup_{report.outcome}",
         occurred_at=now,
@@ -227,9 +227,15 @@ def _wrong_number(customer: Customer, task: Task, actor: Any, now: datetime) -> 
         "agent": actor.get_username() if actor is not None else "-",
         "task": task.pk,
     }
-    for channel in (Channel.SMS, Channel.PHONE):
-        _withdraw(customer, channel, evidence, actor, now)
-    cancel_pending(customer, [Channel.SMS], now=now)
+    withdraw_consent(
+        customer,
+        [Channel.SMS, Channel.PHONE],
+        method=Consent.Method.VERBAL,
+        evidence=evidence,
+        actor=actor,
+        now=now,
+        details={"task": task.pk},
+    )
 
 
 def _refused(customer: Customer, task: Task, actor: Any, notes: str, now: datetime) -> None:
@@ -237,27 +243,14 @@ def _refused(customer: Customer, task: Task, actor: Any, notes: str, now: dateti
     evidence = evidence % {"task": task.pk, "agent": actor.get_username() if actor else "-"}
     if notes.strip():
         evidence += f": {notes.strip()[:1500]}"
-    for channel in Channel.values:
-        _withdraw(customer, channel, evidence, actor, now)
-    Customer.objects.filter(pk=customer.pk).update(
-        do_not_contact=True, do_not_contact_at=now, do_not_contact_reason=evidence[:200]
-    )
-    cancel_pending(customer, None, now=now)
-
-
-def _withdraw(customer: Customer, channel: str, evidence: str, actor: Any, now: datetime) -> None:
-    record_consent(
+    withdraw_consent(
         customer,
-        ConsentIn(
-            channel=Channel(channel),
-            status=Consent.Status.WITHDRAWN,
-            method=Consent.Method.VERBAL,
-            recorded_at=now,
-            text_version="",
-            evidence=evidence[:2000],
-        ),
+        None,
+        method=Consent.Method.VERBAL,
+        evidence=evidence,
         actor=actor,
         now=now,
+        details={"task": task.pk},
     )
 
 
@@ -271,7 +264,7 @@ def _actions(
     ):
         if action in report.actions:
             events.append(
-                Event.objects.create(
+                Event(
                     customer_id=task.customer_id,
                     type=kind,
                     occurred_at=now,
@@ -300,13 +293,7 @@ def _actions(
 
 def _start_rule(rule: Rule, task: Task, now: datetime) -> None:
     assert rule.current_version_id is not None
-    enroll_now(
-        plan(rule.current_version_id),
-        Customer.objects.filter(pk=task.customer_id),
-        customer="id",
-        anchor=f"task:{task.pk}",
-        now=now,
-    )
+    start_rule(rule, task.customer_id, f"task:{task.pk}", now)
 
 
 def _closed_loop(task: Task, report: Report, actor: Any, now: datetime) -> list[Task]:

@@ -33,7 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from huifang.accounts.models import StaffProfile, Team
-from huifang.engine.calendar import BusinessCalendar
+from huifang.organisation.business_calendar import BusinessCalendar
 
 from .models import Reminder, Task, TaskEvent
 from .sla import WorkingTime

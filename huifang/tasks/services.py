@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -18,8 +17,9 @@ from django.utils.translation import gettext as _
 from huifang.accounts.models import Team
 from huifang.accounts.working_hours import default_sla_hours
 from huifang.customers.models import Customer
-from huifang.engine.calendar import BusinessCalendar
+from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.organisation.services import current as organisation
+from huifang.organisation.zones import organisation_zone
 from huifang.rules.document import Duration
 
 from . import reminders
@@ -34,7 +34,7 @@ def working_time(team: Team | None, calendar: BusinessCalendar) -> WorkingTime:
     """The team's working time; without a team, the organisation's working days and hours
     (Mon–Fri 09:00–18:00 unless an admin set others) in the site's zone."""
     if team is None:
-        return WorkingTime.of(organisation().working_hours, settings.TIME_ZONE, calendar)
+        return WorkingTime.of(organisation().working_hours, organisation_zone(), calendar)
     return WorkingTime.of(team.working_hours, team.time_zone, calendar)
 
 

@@ -20,7 +20,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from huifang.engine.calendar import BusinessCalendar
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.zones import zone as zone_named
 
 # Ten years of days: a team whose hours make no day workable is a configuration error.
 _HORIZON_DAYS = 3660
@@ -44,7 +45,7 @@ class WorkingTime:
             frozenset(int(d) for d in hours["days"]),
             time.fromisoformat(hours["start"]),
             time.fromisoformat(hours["end"]),
-            zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone),
+            zone if isinstance(zone, ZoneInfo) else zone_named(zone),
             calendar,
         )
 

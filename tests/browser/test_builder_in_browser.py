@@ -16,9 +16,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
-from huifang.engine.simulate import simulate
 from huifang.rules.document import dump_rule, load_rule_text, parse_rule
 from huifang.rules.models import Rule
+from huifang.studio.simulate import simulate
 from tests.browser.fixtures import assert_fits, log_in
 from tests.rules.test_document import EXAMPLE  # the engine issue's example, as written
 
@@ -140,7 +140,8 @@ def test_build_the_example_preview_activate_and_export(
 def test_a_rollback_restores_the_earlier_behaviour(
     live_server: Any, page: Page, alice: Any
 ) -> None:
-    from huifang.rules.services import activate, save_rule
+    from huifang.engine.lifecycle import activate
+    from huifang.rules.services import save_rule
     from tests.engine.world import World
 
     world = World(timezone.now())

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from huifang.engine.calendar import BusinessCalendar
-from huifang.engine.models import CalendarDay
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.models import CalendarDay
 from tests.browser.fixtures import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

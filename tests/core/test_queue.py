@@ -36,7 +36,7 @@ def test_it_runs_a_task_through_redis() -> None:
 
 
 def test_the_worker_command_hands_its_options_to_huey() -> None:
-    from huifang.core.management.commands.worker import Command
+    from huifang.server.management.commands.worker import Command
 
     parser = Command().create_parser("huifang", "worker")
     options = vars(parser.parse_args(["--scheduler", "--workers", "3"]))

@@ -17,11 +17,12 @@ import django
 def seed(count: int) -> None:
     from django.db import transaction
 
+    from huifang.core.clock import DatabaseClock
     from huifang.customers.models import Consent, Customer
-    from huifang.engine.clock import DatabaseClock
+    from huifang.engine.lifecycle import activate
     from huifang.engine.models import DueStep, Enrollment
     from huifang.rules.document import parse_rule
-    from huifang.rules.services import activate, save_rule
+    from huifang.rules.services import save_rule
 
     from .world import with_texts
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from huifang.engine.calendar import BusinessCalendar
-from huifang.engine.models import CalendarDay
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.models import CalendarDay
 
 
 def test_national_day_2026_is_as_the_official_calendar_says() -> None:

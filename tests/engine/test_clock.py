@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from huifang.engine.clock import DatabaseClock, VirtualClock
+from huifang.core.clock import DatabaseClock, VirtualClock
 
 
 @pytest.mark.django_db

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from huifang.engine.clock import DatabaseClock
+from huifang.core.clock import DatabaseClock
 from huifang.engine.models import DueStep, Enrollment
 from huifang.engine.runner import run_until_idle
 from huifang.messaging import dispatch

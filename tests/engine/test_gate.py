@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from huifang.messaging.models import Message, Reason
-from huifang.rules.services import load_library
+from huifang.studio.gallery import load_library
 from huifang.tasks.models import Task
 
 from .world import World, local
@@ -118,8 +118,8 @@ def test_max_attempts_drops_a_message_held_too_often(world: World) -> None:
 @pytest.mark.parametrize(("score", "task"), [(2, True), (5, False)])
 def test_a_low_survey_score_branches_to_a_call(world: World, score: int, task: bool) -> None:
     load_library()
+    from huifang.engine.lifecycle import activate
     from huifang.rules.models import Rule
-    from huifang.rules.services import activate
 
     rule = Rule.objects.get(key="beauty-aftercare")
     activate(rule, rule.latest_version())

@@ -11,8 +11,8 @@ import pytest
 
 from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role
-from huifang.engine.simulate import simulate
 from huifang.organisation.services import forget, save_settings
+from huifang.studio.simulate import simulate
 from tests.conftest import make_staff
 
 from .world import World, local

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huifang.customers.models import Consent, Customer
-from huifang.engine.calendar import BusinessCalendar
 from huifang.engine.models import Enrollment
-from huifang.engine.plans import zone
-from huifang.engine.quiet_hours import QuietHours
 from huifang.messaging.models import Message
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.quiet_hours import QuietHours
+from huifang.organisation.zones import zone
 
 from .world import World, local
 

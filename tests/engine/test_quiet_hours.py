@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from huifang.engine.calendar import BusinessCalendar
-from huifang.engine.quiet_hours import QuietHours, next_allowed
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.quiet_hours import QuietHours, next_allowed
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from huifang.core import statements
 from huifang.core.statements import comparable
 from huifang.customers.models import Event
-from huifang.engine.plans import plan
 from huifang.engine.triggers import event_statement
+from huifang.rules.plans import plan
 
 from .world import World, local
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from django.utils import timezone
 
+from huifang.core.clock import VirtualClock
 from huifang.customers.models import Consent, Customer, Event
 from huifang.customers.services import ingest_events
-from huifang.engine.clock import VirtualClock
+from huifang.engine.lifecycle import activate
 from huifang.engine.models import DueStep
-from huifang.engine.plans import channels_of
 from huifang.engine.runner import run_until_idle
 from huifang.engine.triggers import evaluate_scheduled
 from huifang.messaging import dispatch
@@ -25,7 +25,8 @@ from huifang.messaging.models import Message, MessageTemplate
 from huifang.messaging.services import save_template
 from huifang.rules.document import RuleDocument, load_rule_text, parse_rule
 from huifang.rules.models import Rule
-from huifang.rules.services import activate, save_rule
+from huifang.rules.plans import channels_of
+from huifang.rules.services import save_rule
 
 _numbers = itertools.count(1)
 

@@ -14,8 +14,8 @@ import django
 def seed(count: int, url: str) -> None:
     from django.db import transaction
 
+    from huifang.core.clock import DatabaseClock
     from huifang.customers.models import Consent, Customer
-    from huifang.engine.clock import DatabaseClock
     from huifang.integrations.models import Provider
     from huifang.messaging.models import Message
     from huifang.messaging.services import save_template

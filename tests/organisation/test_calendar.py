@@ -15,9 +15,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import translation
 
-from huifang.engine.calendar import BusinessCalendar
-from huifang.engine.models import CalendarDay
-from huifang.organisation.models import CalendarYear
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.models import CalendarDay, CalendarYear
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from huifang.engine.calendar import BusinessCalendar
 from huifang.messaging.models import Message, Reason
 from huifang.organisation import services
+from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.tasks.services import working_time
 from tests.engine.world import World, local
 

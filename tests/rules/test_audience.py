@@ -15,8 +15,8 @@ from django.utils import translation
 
 from huifang.customers.models import Customer, Tag
 from huifang.customers.tasks import planner_statistics
-from huifang.rules.audience import SAMPLE_SIZE, live_audience
 from huifang.rules.conditions import compile_condition
+from huifang.studio.audience import SAMPLE_SIZE, live_audience
 
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 TAGS = ("会员", "高价值", "投诉过", "复购")

@@ -11,10 +11,10 @@ from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
 
-from huifang.rules import form as builder_form
 from huifang.rules.document import dump_rule, parse_rule
 from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import library_documents
+from huifang.studio import form as builder_form
 from tests.rules.formdata import form_values
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,8 @@ from huifang.accounts.roles import Role
 from huifang.messaging import receipts
 from huifang.messaging.inbound import record_reply
 from huifang.messaging.models import Message
-from huifang.rules.dashboard import (
+from huifang.rules.models import Rule
+from huifang.studio.dashboard import (
     Period,
     PeriodError,
     ending_badge,
@@ -32,7 +33,6 @@ from huifang.rules.dashboard import (
     held_badge,
     period_from,
 )
-from huifang.rules.models import Rule
 from huifang.tasks.models import Task
 from huifang.tasks.outcomes import Report, record
 from tests.browser.fixtures import assert_fits, log_in

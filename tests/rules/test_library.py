@@ -6,7 +6,8 @@ import pytest
 
 from huifang.demo.generator import generate
 from huifang.rules.models import Rule
-from huifang.rules.services import LIBRARY, library_documents, load_library
+from huifang.rules.services import LIBRARY, library_documents
+from huifang.studio.gallery import load_library
 
 pytestmark = pytest.mark.django_db
 

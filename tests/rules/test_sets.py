@@ -12,13 +12,12 @@ from django.template.base import TemplateSyntaxError
 from django.test import Client
 
 from huifang.accounts.roles import Role
-from huifang.engine.clock import DatabaseClock
+from huifang.core.clock import DatabaseClock
+from huifang.engine.lifecycle import InFlight, archive, pause
 from huifang.engine.models import DueStep, Enrollment
-from huifang.engine.simulate import simulate
 from huifang.messaging.models import Message
 from huifang.rules.models import Rule, RuleChange, ScheduledSwitch, StrategySet
-from huifang.rules.services import InFlight, archive, pause
-from huifang.rules.sets import (
+from huifang.studio.sets import (
     END_REASON,
     SetError,
     cancel_switch,
@@ -27,6 +26,7 @@ from huifang.rules.sets import (
     schedule_switch,
     switch_to,
 )
+from huifang.studio.simulate import simulate
 from tests.conftest import make_staff
 from tests.engine.world import World, local
 
@@ -338,7 +338,7 @@ def test_a_switch_that_fails_is_marked_and_changes_nothing(promo_set: StrategySe
 def test_the_scheduler_runs_due_switches_every_minute(promo_set: StrategySet) -> None:
     from huey.contrib.djhuey import HUEY
 
-    from huifang.rules.tasks import switch_strategy_sets
+    from huifang.studio.tasks import switch_strategy_sets
 
     assert "switch_strategy_sets" in {task.name for task in HUEY._registry.periodic_tasks}
     ScheduledSwitch.objects.create(

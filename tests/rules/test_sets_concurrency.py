@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from huifang.rules.models import Rule, RuleChange, ScheduledSwitch, StrategySet
-from huifang.rules.sets import run_due_switches, switch_to
+from huifang.studio.sets import run_due_switches, switch_to
 from tests.engine.world import World, local
 
 from .test_sets import DAILY, PROMO, SURVEY

@@ -9,11 +9,12 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from huifang.engine.lifecycle import activate
 from huifang.messaging.models import MessageTemplate
 from huifang.rules.document import dump_rule, parse_rule
 from huifang.rules.models import Rule, RuleChange
-from huifang.rules.services import activate, library_documents, save_rule
-from huifang.rules.versions import changes
+from huifang.rules.services import library_documents, save_rule
+from huifang.studio.versions import changes
 
 pytestmark = pytest.mark.django_db
 

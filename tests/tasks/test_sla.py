@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from huifang.engine.calendar import BusinessCalendar
+from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.tasks.sla import WorkingTime
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

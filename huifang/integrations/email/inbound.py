@@ -18,7 +18,6 @@ address — nobody else knows that id). Without one, the sender's address finds 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from datetime import datetime
 from email.utils import parseaddr
@@ -26,15 +25,11 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from huifang.customers.models import Channel, Customer
 from huifang.integrations import callbacks
 from huifang.integrations.callbacks import Refused, field
+from huifang.integrations.inbound import EmailReply, inbox
 from huifang.integrations.models import Provider
 from huifang.integrations.webhook.transport import verify
-from huifang.messaging.inbound import customer_by_email, last_message, record_reply
-from huifang.messaging.models import Message
-
-logger = logging.getLogger("huifang.messaging")
 
 _IDS = re.compile(r"<[^<>\s]+>")
 _OURS = re.compile(r"\.hf(\d{1,18})@")  # make_msgid(idstring=f"hf{message_id}")
@@ -68,19 +63,6 @@ def _message_ids(value: str) -> list[str]:
     return found or ([f"<{value.strip('<> ')}>"] if value.strip() else [])
 
 
-def answered(in_reply_to: str, sender: Customer | None) -> Message | None:
-    """The message a reply answers: ours by its exact ``Message-ID``; else, where only the
-    ``hf<id>`` part matches (the id was never recorded), the sender's own message only, since
-    that part is easy to guess."""
-    ids = _message_ids(in_reply_to)
-    emails = Message.objects.filter(channel=Channel.EMAIL, customer__isnull=False)
-    exact = emails.filter(provider_ref__in=ids).order_by("-id").first() if ids else None
-    if exact is not None or sender is None:
-        return exact
-    ours = [int(m.group(1)) for value in ids if (m := _OURS.search(value))]
-    return emails.filter(pk__in=ours, customer=sender).order_by("-id").first() if ours else None
-
-
 def handle(payload: Any, now: datetime) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise Refused(400, "expected a JSON object")
@@ -90,25 +72,18 @@ def handle(payload: Any, now: datetime) -> dict[str, Any]:
     text = field(payload, "text", required=False)
     subject = field(payload, "subject", required=False)
     in_reply_to = field(payload, "in_reply_to", required=False)
-    sender = customer_by_email(address)
-    message = answered(in_reply_to, sender)
-    customer = message.customer if message is not None else sender
-    if customer is None:
-        logger.info("e-mail reply from an unknown address ignored (%s)", address.split("@")[-1])
-        return {"recorded": False, "reason": "unknown sender"}
-    if message is None:
-        message = last_message(Channel.EMAIL, [customer.pk])
     # The reply's own Message-ID, else its content, makes a repeated delivery count once.
     reference = (
         field(payload, "message_id", required=False)
         or hashlib.sha256(f"{address}|{subject}|{in_reply_to}|{text}".encode()).hexdigest()[:32]
     )
-    event = record_reply(
-        customer,
-        Channel.EMAIL,
-        text or subject,
-        provider_ref=reference,
-        message_id=message.pk if message else None,
-        now=now,
+    ids = _message_ids(in_reply_to)
+    reply = EmailReply(
+        address=address,
+        text=text,
+        subject=subject,
+        message_ids=tuple(ids),
+        ours=tuple(int(m.group(1)) for value in ids if (m := _OURS.search(value))),
+        reference=reference,
     )
-    return {"recorded": True, "event": event.pk, "message": message.pk if message else None}
+    return inbox().email_reply(reply, now)

@@ -29,9 +29,8 @@ from django.http import HttpResponse, JsonResponse
 
 from huifang.customers.phones import normalize_phone
 from huifang.integrations.callbacks import Refused, callback_url, field, provider_time
+from huifang.integrations.inbound import Report, SmsReply, inbox
 from huifang.integrations.models import Provider
-from huifang.messaging import receipts
-from huifang.messaging.inbound import reply_by_phone
 
 _OUT_ID = re.compile(r"hf(\d{1,18})")  # transport.out_id
 
@@ -68,11 +67,11 @@ def _success(item: dict[str, Any]) -> bool:
     raise Refused(400, "field 'success' must be true or false")
 
 
-def report(item: dict[str, Any]) -> receipts.Report:
+def report(item: dict[str, Any]) -> Report:
     delivered = _success(item)
     code, text = field(item, "err_code", required=False), field(item, "err_msg", required=False)
     ours = _OUT_ID.fullmatch(field(item, "out_id", required=False))
-    return receipts.Report(
+    return Report(
         reference=field(item, "biz_id"),
         delivered=delivered,
         at=provider_time(item.get("report_time")),
@@ -84,8 +83,7 @@ def report(item: dict[str, Any]) -> receipts.Report:
 
 
 def handle_reports(provider: Provider, items: list[dict[str, Any]], now: datetime) -> bool:
-    tally = receipts.apply(provider.pk, [report(item) for item in items], now=now)
-    return tally.pending == 0
+    return inbox().receipts(provider.pk, [report(item) for item in items], now) == 0
 
 
 def handle_replies(provider: Provider, items: list[dict[str, Any]], now: datetime) -> bool:
@@ -96,11 +94,8 @@ def handle_replies(provider: Provider, items: list[dict[str, Any]], now: datetim
         sequence = field(item, "sequence_id", required=False)
         if not sequence:  # without Aliyun's id, the same push repeated must still count once
             sequence = hashlib.sha256(f"{number}|{sent}|{text}".encode()).hexdigest()[:24]
-        reply_by_phone(
-            phone(number),
-            text,
-            received_at=provider_time(sent),
-            provider_ref=f"aliyun-{provider.pk}-{sequence}",
-            now=now,
+        reply = SmsReply(
+            phone(number), text, provider_time(sent), f"aliyun-{provider.pk}-{sequence}"
         )
+        inbox().sms_reply(reply, now)
     return True

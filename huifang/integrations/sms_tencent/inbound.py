@@ -27,9 +27,8 @@ from django.http import HttpResponse, JsonResponse
 
 from huifang.customers.phones import normalize_phone
 from huifang.integrations.callbacks import Refused, callback_url, field, provider_time
+from huifang.integrations.inbound import Report, SmsReply, inbox
 from huifang.integrations.models import Provider
-from huifang.messaging import receipts
-from huifang.messaging.inbound import reply_by_phone
 
 
 def callback_urls(provider: Provider) -> dict[str, str]:
@@ -54,13 +53,13 @@ def phone(item: dict[str, Any]) -> str:
         return ""
 
 
-def report(item: dict[str, Any]) -> receipts.Report:
+def report(item: dict[str, Any]) -> Report:
     status = field(item, "report_status").upper()
     if status not in ("SUCCESS", "FAIL"):
         raise Refused(400, "field 'report_status' must be SUCCESS or FAIL")
     delivered = status == "SUCCESS"
     code, text = field(item, "errmsg", required=False), field(item, "description", required=False)
-    return receipts.Report(
+    return Report(
         reference=field(item, "sid"),
         delivered=delivered,
         at=provider_time(item.get("user_receive_time")),
@@ -70,8 +69,7 @@ def report(item: dict[str, Any]) -> receipts.Report:
 
 
 def handle_reports(provider: Provider, items: list[dict[str, Any]], now: datetime) -> bool:
-    tally = receipts.apply(provider.pk, [report(item) for item in items], now=now)
-    return tally.pending == 0
+    return inbox().receipts(provider.pk, [report(item) for item in items], now) == 0
 
 
 def handle_replies(provider: Provider, items: list[dict[str, Any]], now: datetime) -> bool:
@@ -81,11 +79,6 @@ def handle_replies(provider: Provider, items: list[dict[str, Any]], now: datetim
         # Tencent gives a reply no id: the number, the second and the text stand for one, so
         # the same push repeated counts once.
         digest = hashlib.sha256(f"{number}|{sent}|{text}".encode()).hexdigest()[:24]
-        reply_by_phone(
-            number,
-            text,
-            received_at=provider_time(sent),
-            provider_ref=f"tencent-{provider.pk}-{digest}",
-            now=now,
-        )
+        reply = SmsReply(number, text, provider_time(sent), f"tencent-{provider.pk}-{digest}")
+        inbox().sms_reply(reply, now)
     return True

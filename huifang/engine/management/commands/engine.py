@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from huifang.engine.clock import DatabaseClock
+from huifang.core.clock import DatabaseClock
 from huifang.engine.runner import loop, run_until_idle
 from huifang.engine.triggers import evaluate_all
 from huifang.messaging import dispatch

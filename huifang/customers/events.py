@@ -1,0 +1,72 @@
+"""The one way an event enters Huifang: ``record_events``.
+
+Whoever stores an event — the API and imports, a reply or a receipt, a click, a consent change,
+an agent's outcome — calls ``record_events``. It stores the rows, recomputes the customers'
+derived figures from them, and tells every listener in the caller's transaction, so the engine's
+triggers, exits and replies take effect the moment the events are committed.
+
+Apps above this one (the engine) register their listener in their ``AppConfig.ready()``; an app
+never imports the engine to notify it (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from huifang.core.hooks import Hook
+
+from . import derived
+from .models import Event
+
+# listener(events, now), called after the events are stored, in the same transaction.
+recorded: Hook[Callable[[Sequence[Event], datetime], object]] = Hook("events recorded")
+
+
+def record_events(
+    events: Sequence[Event], *, now: datetime | None = None, refresh: bool = True
+) -> list[Event]:
+    """Store new (unsaved) events, refresh their customers' derived figures, notify the
+    listeners; returns the stored events. ``refresh=False`` when the caller has just refreshed
+    the same customers itself."""
+    now = now or timezone.now()
+    stored = Event.objects.bulk_create(list(events), batch_size=500)
+    if not stored:
+        return stored
+    if refresh:
+        derived.refresh({event.customer_id for event in stored}, now=now)
+    announce(stored, now)
+    return stored
+
+
+def record_event(
+    customer_id: int,
+    type: str,
+    *,
+    now: datetime | None = None,
+    occurred_at: datetime | None = None,
+    source: str = Event.Source.SYSTEM,
+    properties: dict[str, Any] | None = None,
+    refresh: bool = True,
+    **fields: Any,
+) -> Event:
+    """One event (see ``record_events``)."""
+    now = now or timezone.now()
+    event = Event(
+        customer_id=customer_id,
+        type=type,
+        occurred_at=occurred_at or now,
+        source=source,
+        properties=properties or {},
+        **fields,
+    )
+    return record_events([event], now=now, refresh=refresh)[0]
+
+
+def announce(events: Sequence[Event], now: datetime) -> None:
+    """Tell the listeners about events already stored (only ``record_events`` and a
+    simulation's replay of stored events call this)."""
+    recorded(events, now)

@@ -1,0 +1,49 @@
+"""A customer's follow-up history, as the customer page shows it under "Follow-ups".
+
+Each app that does something to a customer tells its part: the engine the plans they were
+enrolled in and why, messaging every gate decision on their messages and where each message
+stands, tasks the follow-up tasks. They register a source here in their ``AppConfig.ready()``
+(customers never import them); ``follow_ups`` merges the sources, newest first. A new app
+(questionnaires, imports …) adds its part the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from huifang.core.registry import Registry
+
+from .models import Customer
+
+LIMIT = 50
+
+
+@dataclass
+class Entry:
+    at: datetime
+    kind: str  # enrolled | ended | sent | deferred | dropped | message | task
+    title: str
+    detail: str = ""
+    local: str = ""  # the moment on the customer's own clock, when it differs from the viewer's
+    until: datetime | None = None
+    url: str = ""  # the message's page in the message log
+    status: str = ""  # a message's status, for its badge
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    entries: Callable[[Customer, int], list[Entry]]  # (customer, limit) -> newest first
+
+
+sources: Registry[Source] = Registry("timeline sources")
+
+
+def follow_ups(customer: Customer, *, limit: int = LIMIT) -> list[Entry]:
+    """The newest ``limit`` entries of every source, newest first."""
+    entries = [entry for source in sources for entry in source.entries(customer, limit)]
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]

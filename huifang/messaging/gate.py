@@ -1,0 +1,187 @@
+"""The contact-pressure gate: the last word before a message is handed to its channel.
+
+Applied to every customer-facing message of every rule, at the moment it would go out, in
+this order: do-not-contact and consent drop it (nothing bypasses these); no address for any of
+its channels drops it; too many attempts drop it; quiet hours in the customer's zone and days
+the rule excludes defer it to the next allowed minute; frequency caps per customer, per channel
+and across channels, in rolling windows, defer or drop it as the rule says (transactional
+messages bypass caps only). Every decision is appended to the message with its reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from huifang.core import rows
+from huifang.customers.models import Channel, Consent
+from huifang.messaging.models import Message, Reason
+from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.organisation.quiet_hours import QuietHours, next_allowed
+from huifang.organisation.zones import customer_zone
+from huifang.rules.plans import Plan
+
+SEND, DEFER, DROP = "send", "defer", "drop"
+
+# The customer field holding the address on each channel.
+ADDRESS: dict[str, str] = {
+    Channel.SMS: "phone",
+    Channel.PHONE: "phone",
+    Channel.EMAIL: "email",
+    Channel.WECOM: "wecom_external_userid",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    reason: str = ""
+    until: datetime | None = None
+    channel: str = ""
+
+    def as_record(self, now: datetime) -> dict[str, Any]:
+        record: dict[str, Any] = {"at": now.isoformat(), "action": self.action}
+        if self.reason:
+            record["reason"] = self.reason
+        if self.until:
+            record["until"] = self.until.isoformat()
+        if self.channel:
+            record["channel"] = self.channel
+        return record
+
+
+@dataclass
+class _Customer:
+    id: int
+    do_not_contact: bool
+    time_zone: str
+    addresses: dict[str, str]
+
+
+class Gate:
+    """Decides for a batch of messages with a handful of queries, whatever the batch size."""
+
+    def __init__(self, now: datetime, calendar: BusinessCalendar) -> None:
+        self.now = now
+        self.calendar = calendar
+        self.customers: dict[int, _Customer] = {}
+        self.consents: set[tuple[int, str]] = set()
+        self.sends: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+
+    def load(self, customer_ids: Iterable[int], window: timedelta) -> None:
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return
+        where, params = rows.id_in("id", ids)
+        for cid, dnc, tz, phone, email, wecom in rows.fetch(
+            "SELECT id, do_not_contact, time_zone, phone, email, wecom_external_userid "  # noqa: S608
+            f"FROM customers_customer WHERE {where}",
+            params,
+        ):
+            self.customers[cid] = _Customer(
+                cid, bool(dnc), tz, {"phone": phone, "email": email, "wecom_external_userid": wecom}
+            )
+        where, params = rows.id_in("customer_id", ids)
+        self.consents |= set(
+            rows.fetch(
+                f"SELECT customer_id, channel FROM customers_consent WHERE {where} "  # noqa: S608
+                "AND status = %s",
+                [*params, Consent.Status.GRANTED],
+            )
+        )
+        if window:
+            # Released messages count from the moment the gate let them go: queued and in
+            # flight as much as sent, so two batches cannot both fill the same cap.
+            statuses = ", ".join(f"'{status}'" for status in Message.COUNTED)
+            for cid, channel, sent_at in rows.fetch(
+                "SELECT customer_id, channel, queued_at FROM outbox_message "  # noqa: S608
+                f"WHERE {where} AND queued_at > %s AND status IN ({statuses})",
+                [*params, rows.to_db_time(self.now - window)],
+            ):
+                at = rows.from_db_time(sent_at)
+                if at is not None:
+                    self.sends[cid].append((channel, at))
+
+    def decide(self, message: Message, plan: Plan) -> Decision:
+        customer = self.customers.get(message.customer_id or 0)
+        if customer is None:
+            return Decision(DROP, Reason.NO_ADDRESS)
+        if customer.do_not_contact:
+            return Decision(DROP, Reason.DO_NOT_CONTACT)
+        channel, missing = self._channel(customer, message.channels)
+        if channel is None:
+            return Decision(DROP, missing)
+        policy = plan.document.policy
+        if policy.max_attempts is not None and message.holds >= policy.max_attempts:
+            return Decision(DROP, Reason.MAX_ATTEMPTS, channel=channel)
+        local_zone = customer_zone(customer)
+        working_day = self.calendar.is_working_day if plan.business_days else None
+        held = hold(self.now, local_zone, plan.quiet_hours, working_day)
+        if held is not None:
+            return Decision(DEFER, held[1], held[0], channel=channel)
+        if not message.transactional:
+            release = self._capped_until(customer.id, channel, plan)
+            if release is not None:
+                if policy.on_cap == "drop":
+                    return Decision(DROP, Reason.CAP, channel=channel)
+                until = next_allowed(release, local_zone, plan.quiet_hours, working_day=working_day)
+                return Decision(DEFER, Reason.CAP, until, channel=channel)
+        return Decision(SEND, channel=channel)
+
+    def sent(self, customer_id: int, channel: str) -> None:
+        """Count a send of this batch towards the caps of the customer's later messages."""
+        self.sends[customer_id].append((channel, self.now))
+
+    def _channel(self, customer: _Customer, channels: list[str]) -> tuple[str | None, str]:
+        missing = Reason.NO_CONSENT
+        for channel in channels:
+            if (customer.id, channel) not in self.consents:
+                continue
+            if customer.addresses.get(ADDRESS.get(channel, ""), ""):
+                return channel, ""
+            missing = Reason.NO_ADDRESS
+        return None, missing
+
+    def _capped_until(self, customer_id: int, channel: str, plan: Plan) -> datetime | None:
+        """When the tightest cap releases, or ``None`` when no cap is reached."""
+        release: datetime | None = None
+        for cap in plan.caps:
+            window = timedelta(days=cap.per_days)
+            if cap.channel not in ("any", channel):
+                continue
+            times = sorted(
+                at
+                for sent_channel, at in self.sends.get(customer_id, [])
+                if at > self.now - window and cap.channel in ("any", sent_channel)
+            )
+            if len(times) < cap.max:
+                continue
+            # The window lets one more through once enough of the oldest sends leave it.
+            frees = times[len(times) - cap.max] + window
+            release = frees if release is None else max(release, frees)
+        return release
+
+
+def hold(
+    now: datetime,
+    local_zone: ZoneInfo,
+    quiet: QuietHours,
+    working_day: Callable[[date], bool] | None,
+) -> tuple[datetime, str] | None:
+    """(until, reason) when ``now`` is in quiet hours or on an excluded day in the customer's
+    zone, else ``None``. A day off is the reason when it holds the message longer than quiet
+    hours would (22:30 on the eve of National Day waits for 8 October, not for the morning)."""
+    allowed = next_allowed(now, local_zone, quiet, working_day=working_day)
+    if allowed <= now:
+        return None
+    off = working_day is not None and allowed > next_allowed(now, local_zone, quiet)
+    return allowed, Reason.DAY_OFF if off else Reason.QUIET_HOURS
+
+
+def cap_window(plans: Iterable[Plan]) -> timedelta:
+    days = [cap.per_days for plan in plans for cap in plan.caps]
+    return timedelta(days=max(days)) if days else timedelta(0)

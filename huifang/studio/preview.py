@@ -1,0 +1,224 @@
+"""The impact preview of a rule before it is activated, and its activation.
+
+What is previewed is the rule's latest version: a draft not yet running, or the running one
+when nothing newer was saved. The page comes at once; htmx then asks for the figures
+(``preview_result``), which simulate the next days twice — the version alone, and with every
+other active rule — each inside a transaction that is rolled back, so nothing changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from huifang.accounts.roles import has_role
+from huifang.engine.lifecycle import InFlight, activate
+from huifang.engine.models import Enrollment
+from huifang.rules.document import RuleError
+from huifang.rules.models import Rule, RuleVersion
+from huifang.studio.simulate import SimulationError
+
+from .access import EDITORS, editors, readers
+from .impact import impact
+
+DAYS = (7, 14, 30)
+DEFAULT_DAYS = 14
+
+IN_FLIGHT = (
+    (
+        InFlight.KEEP,
+        gettext_lazy("Keep them on their version"),
+        gettext_lazy(
+            "Customers part-way through go on with the version they started on; new plans "
+            "start on this one."
+        ),
+    ),
+    (
+        InFlight.MOVE,
+        gettext_lazy("Move them to this version"),
+        gettext_lazy(
+            "They continue on this version from their next step; a plan whose step no longer "
+            "exists ends."
+        ),
+    ),
+    (
+        InFlight.END,
+        gettext_lazy("End their plans"),
+        gettext_lazy("Their plans end now: this rule sends them nothing more."),
+    ),
+)
+
+
+def running(rule: Rule) -> RuleVersion | None:
+    """The version that runs (or would run again on resume): none for a draft or archived rule."""
+    if rule.status in (Rule.Status.ACTIVE, Rule.Status.PAUSED):
+        return rule.current_version
+    return None
+
+
+def asks_in_flight(rule: Rule, version: RuleVersion) -> bool:
+    current = running(rule)
+    return current is not None and current.pk != version.pk
+
+
+class ActivateForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    comment = forms.CharField(
+        label=gettext_lazy("Why"),
+        max_length=200,
+        help_text=gettext_lazy("Kept in the rule's history with the activation."),
+        error_messages={"required": gettext_lazy("Say why this version should run.")},
+        widget=forms.TextInput(attrs={"class": "form-control", "autocomplete": "off"}),
+    )
+    in_flight = forms.ChoiceField(
+        label=gettext_lazy("Customers part-way through"),
+        choices=[(value, label) for value, label, _help in IN_FLIGHT],
+        error_messages={
+            "required": gettext_lazy("Choose what happens to customers part-way through.")
+        },
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args: Any, rule: Rule, version: RuleVersion, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.target = version
+        self.fields["version"].initial = version.number
+        if not asks_in_flight(rule, version):
+            del self.fields["in_flight"]
+
+    def clean_version(self) -> int:
+        number = int(self.cleaned_data["version"])
+        if number != self.target.number:
+            raise forms.ValidationError(
+                _("Version %(n)s was saved after this preview: look at its impact first.")
+                % {"n": self.target.number}
+            )
+        return number
+
+    def choices(self) -> list[dict[str, Any]]:
+        """The in-flight choices with their one-line explanation, for the template."""
+        if "in_flight" not in self.fields:
+            return []
+        chosen = self["in_flight"].value()
+        return [
+            {"value": value, "label": label, "help": help_text, "checked": value == chosen}
+            for value, label, help_text in IN_FLIGHT
+        ]
+
+
+def _days(value: str | None) -> int:
+    try:
+        days = int(value or DEFAULT_DAYS)
+    except ValueError:
+        return DEFAULT_DAYS
+    return days if days in DAYS else DEFAULT_DAYS
+
+
+def _previewed(rule: Rule) -> RuleVersion:
+    version = rule.latest_version()
+    if version is None:
+        raise Http404("no version")
+    return version
+
+
+@readers
+@require_GET
+def preview(request: HttpRequest, key: str) -> HttpResponse:
+    rule = get_object_or_404(Rule.objects.select_related("current_version"), key=key)
+    return _page(request, rule, _previewed(rule))
+
+
+def _page(
+    request: HttpRequest,
+    rule: Rule,
+    version: RuleVersion,
+    form: ActivateForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    days = _days(request.POST.get("days") or request.GET.get("days"))
+    current = running(rule)
+    activatable = current is None or current.pk != version.pk
+    if form is None and activatable and has_role(request.user, *EDITORS):
+        form = ActivateForm(rule=rule, version=version)
+    in_flight = 0
+    if form is not None and "in_flight" in form.fields:
+        in_flight = (
+            Enrollment.objects.filter(rule=rule, status=Enrollment.Status.ACTIVE)
+            .exclude(version=version)
+            .count()
+        )
+    query = urlencode({"days": days, "version": version.number})
+    context: dict[str, Any] = {
+        "rule": rule,
+        "version": version,
+        "running": current,
+        "days": days,
+        "day_choices": DAYS,
+        "result_url": f"{reverse('rules:preview_result', args=[rule.key])}?{query}",
+        "form": form,
+        "in_flight_choices": form.choices() if form is not None else [],
+        "plans_in_flight": in_flight,
+    }
+    return render(request, "studio/preview.html", context, status=status)
+
+
+@readers
+@require_GET
+def preview_result(request: HttpRequest, key: str) -> HttpResponse:
+    """The figures, fetched by the page: two simulations of the next days."""
+    rule = get_object_or_404(Rule, key=key)
+    number = request.GET.get("version", "")
+    version = (
+        rule.versions.filter(number=int(number)).first() if number.isdigit() else None
+    ) or _previewed(rule)
+    days = _days(request.GET.get("days"))
+    context: dict[str, Any] = {
+        "rule": rule,
+        "version": version,
+        "days": days,
+        "error": "",
+        # Events still to come are not known: an event rule shows only what is already stored.
+        "on_events": version.content.get("trigger", {}).get("kind") == "event",
+    }
+    try:
+        context["impact"] = impact(rule, version, days=days, start=timezone.now())
+    except (SimulationError, RuleError) as exc:
+        context.update(impact=None, error=str(exc))
+    return render(request, "studio/_preview_result.html", context)
+
+
+@editors
+@require_POST
+def activate_version(request: HttpRequest, key: str) -> HttpResponse:
+    rule = get_object_or_404(Rule.objects.select_related("current_version"), key=key)
+    version = _previewed(rule)
+    form = ActivateForm(request.POST, rule=rule, version=version)
+    current = running(rule)
+    if current is not None and current.pk == version.pk:
+        form.add_error(None, _("Version %(n)s already runs.") % {"n": version.number})
+    if not form.is_valid():
+        return _page(request, rule, version, form=form, status=400)
+    activate(
+        rule,
+        version,
+        in_flight=form.cleaned_data.get("in_flight") or InFlight.KEEP,
+        actor=request.user,
+        comment=form.cleaned_data["comment"],
+    )
+    rule.refresh_from_db()
+    if rule.status == Rule.Status.PAUSED:
+        note = _("Version %(n)s is now the current one; the rule stays paused until resumed.")
+    else:
+        note = _("Version %(n)s is running.")
+    messages.success(request, note % {"n": version.number})
+    return redirect("rules:detail", key=rule.key)

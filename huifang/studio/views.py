@@ -1,0 +1,49 @@
+"""The strategy studio's pages: the list of rules, a rule's page with its versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from huifang.accounts.roles import has_role
+from huifang.rules.models import Rule
+
+from .access import EDITORS, readers
+from .builder import TRIGGER_LABELS
+
+
+@readers
+def rule_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    rules = Rule.objects.select_related("current_version").annotate(n_versions=Count("versions"))
+    if status in Rule.Status.values:
+        rules = rules.filter(status=status)
+    shown = list(rules.order_by("status", "name"))
+    for rule in shown:
+        content = rule.current_version.content if rule.current_version else rule.draft or {}
+        kind = (content.get("trigger") or {}).get("kind", "")
+        rule.trigger_label = TRIGGER_LABELS.get(kind, kind)  # type: ignore[attr-defined]
+    context: dict[str, Any] = {
+        "rules": shown,
+        "statuses": Rule.Status.choices,
+        "status": status,
+        "can_edit": has_role(request.user, *EDITORS),
+    }
+    return render(request, "studio/list.html", context)
+
+
+@readers
+def rule_detail(request: HttpRequest, key: str) -> HttpResponse:
+    rule = get_object_or_404(Rule.objects.select_related("current_version"), key=key)
+    versions = rule.versions.select_related("created_by").order_by("-number")
+    changes = rule.changes.select_related("actor", "version")[:50]
+    context: dict[str, Any] = {
+        "rule": rule,
+        "versions": versions,
+        "changes": changes,
+        "can_edit": has_role(request.user, *EDITORS),
+    }
+    return render(request, "studio/detail.html", context)
