@@ -46,7 +46,7 @@ from .calendar import BusinessCalendar
 from .clock import Clock, DatabaseClock
 from .gate import DEFER, SEND, Gate, cap_window
 from .models import DueStep, Enrollment
-from .plans import Plan, after, channels_of, fixed, plan, zone
+from .plans import Plan, after, channels_of, counts_days, fixed, plan, zone
 
 logger = logging.getLogger("huifang.engine")
 
@@ -293,8 +293,9 @@ class Batch:
         return zone(self.zones.get(enrollment.customer_id, settings.TIME_ZONE))
 
     def later(self, enrollment: Live, duration: Duration) -> datetime:
-        """Now plus ``duration``; only business days need the customer's zone."""
-        if duration.business_days is None:
+        """Now plus ``duration``; only days and business days need the customer's zone (they
+        keep the customer's wall-clock time across a daylight-saving change)."""
+        if not counts_days(duration):
             return self.now + fixed(duration)
         return after(self.now, duration, self.zone_of(enrollment), self.calendar)
 
