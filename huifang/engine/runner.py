@@ -41,7 +41,7 @@ from huifang.organisation.zones import zone
 from huifang.rules.conditions import ConditionError, compile_condition
 from huifang.rules.document import Duration, Step, TaskStep
 from huifang.rules.models import Rule
-from huifang.rules.plans import Plan, after, channels_of, fixed, plan
+from huifang.rules.plans import Plan, after, channels_of, counts_days, fixed, plan
 from huifang.tasks.models import Task
 from huifang.tasks.services import Opening, open_tasks, sla_duration
 
@@ -288,8 +288,9 @@ class Batch:
         return zone(self.zones.get(enrollment.customer_id))
 
     def later(self, enrollment: Live, duration: Duration) -> datetime:
-        """Now plus ``duration``; only business days need the customer's zone."""
-        if duration.business_days is None:
+        """Now plus ``duration``; only days and business days need the customer's zone (they
+        keep the customer's wall-clock time across a daylight-saving change)."""
+        if not counts_days(duration):
             return self.now + fixed(duration)
         return after(self.now, duration, self.zone_of(enrollment), self.calendar)
 

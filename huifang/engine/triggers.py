@@ -36,6 +36,7 @@ from django.db.models import (
     F,
     IntegerField,
     Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -44,17 +45,23 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat, Mod
 from django.utils.dateparse import parse_datetime
 
-from huifang.core.rows import insert, set_based
+from huifang.core.rows import insert, set_based, update
 from huifang.core.statements import compiled
 from huifang.customers.event_types import event_types
 from huifang.customers.models import Customer, Event
 from huifang.messaging.models import Message, Reason
 from huifang.organisation.business_calendar import BusinessCalendar
-from huifang.organisation.zones import local_date, zone
+from huifang.organisation.zones import local_date, zone, zones_changing
 from huifang.rules.conditions import DAY, MOMENT, compile_condition, field_spec
-from huifang.rules.document import DateTrigger, EventTrigger, RecurringTrigger, SegmentTrigger
+from huifang.rules.document import (
+    DateTrigger,
+    Duration,
+    EventTrigger,
+    RecurringTrigger,
+    SegmentTrigger,
+)
 from huifang.rules.models import Rule
-from huifang.rules.plans import Plan, after, fixed, plan
+from huifang.rules.plans import Plan, after, counts_days, fixed, plan
 
 from .models import DueStep, Enrollment, SegmentMember, TriggerCursor
 
@@ -348,9 +355,15 @@ def enroll_events(
         if enrolled:
             plus = fixed(delay) if delay else timedelta(0)
             schedule_first_in_sql(current, now, F("anchor_at") + Value(plus), paused=paused)
+            if delay is not None and delay.days:
+                dropped = keep_wall_clock(current, now, delay)
+                enrolled = enrolled[: len(enrolled) - dropped]
         return enrolled
-    if delay is not None and delay.business_days is not None:
-        days = calendar or BusinessCalendar.load()
+    if counts_days(delay):
+        assert delay is not None
+        days = None
+        if delay.business_days is not None:
+            days = calendar or BusinessCalendar.load()
         zones = dict(
             Customer.objects.filter(pk__in={e.customer_id for e in enrolled}).values_list(
                 "id", "time_zone"
@@ -360,7 +373,8 @@ def enroll_events(
             row.id: after(row.anchor_at, delay, zone(zones.get(row.customer_id)), days)
             for row in enrolled
         }
-        # The horizon above is generous for business days; the exact due time decides.
+        # The horizon above is generous for business days, and elapsed for days (a day can
+        # be 23 hours long); the exact due time decides.
         stale = {pk for pk, at in dues.items() if at < now - current.grace}
         if stale:
             Enrollment.objects.filter(pk__in=stale).delete()
@@ -374,6 +388,48 @@ def enroll_events(
             current, enrolled, lambda row, zone_: row.anchor_at + plus, paused=paused, zones=False
         )
     return enrolled
+
+
+def keep_wall_clock(current: Plan, started: datetime, delay: Duration) -> int:
+    """Count the days of ``delay`` in each customer's zone for the first steps that
+    ``schedule_first_in_sql`` just scheduled at the anchor plus ``delay`` as elapsed time.
+
+    Elapsed days are right wherever the zone keeps its UTC offset from the anchor to the due
+    time: for most customers (Asia/Shanghai) always. Only the enrollments of customers in a zone
+    whose offset changes in that span are read back and moved to the same wall-clock time N
+    local days later (``after``); one whose step that makes older than the misfire grace is
+    dropped, as if its event had been too old. Returns how many were dropped.
+    """
+    fresh = Enrollment.objects.filter(rule_id=current.rule_id, started_at=started)
+    plus = fixed(delay)
+    span = fresh.aggregate(first=Min("anchor_at"), last=Max("anchor_at"))
+    if span["first"] is None:
+        return 0
+    changing = zones_changing(
+        span["first"].astimezone(UTC).date(),
+        (span["last"] + plus).astimezone(UTC).date() + timedelta(days=2),
+    )
+    if not changing:
+        return 0
+    found = fresh.filter(customer__time_zone__in=sorted(changing))
+    moved, stale = {}, []
+    for pk, anchor_at, name in found.values_list("id", "anchor_at", "customer__time_zone"):
+        due = after(anchor_at, delay, zone(name))
+        if due < started - current.grace:
+            stale.append(pk)
+        elif due != anchor_at + plus:
+            moved[pk] = due
+    ids = list(moved)
+    for first in range(0, len(ids), 10_000):  # within any database's limit of parameters
+        steps = DueStep.objects.filter(
+            enrollment_id__in=ids[first : first + 10_000],
+            kind=DueStep.Kind.RUN,
+            step=current.first_step,
+        ).values_list("id", "enrollment_id")
+        update(DueStep._meta.db_table, ["due_at"], [(pk, moved[e]) for pk, e in steps])
+    if stale:
+        Enrollment.objects.filter(pk__in=stale).delete()
+    return len(stale)
 
 
 def react(events: Sequence[Event], now: datetime) -> None:

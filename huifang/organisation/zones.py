@@ -8,14 +8,14 @@ fallback only covers rows written before that check, never a typo accepted today
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from huifang.core.zones import is_zone_name
+from huifang.core.zones import is_zone_name, zone_names
 
 
 def organisation_zone() -> ZoneInfo:
@@ -48,3 +48,20 @@ def viewer_zone(user: Any) -> ZoneInfo:
 def local_date(moment: datetime, name: str | None = None) -> date:
     """The calendar date of ``moment`` in zone ``name`` (the organisation's by default)."""
     return moment.astimezone(zone(name or str(settings.TIME_ZONE))).date()
+
+
+@lru_cache(maxsize=64)
+def zones_changing(first: date, last: date) -> frozenset[str]:
+    """The time zones whose UTC offset changes between 00:00 UTC on ``first`` and 00:00 UTC on
+    ``last`` (looked at once a day: no zone changes twice in a day). Where a statement added
+    days as 24 hours to many enrollments at once, only customers in these zones need theirs
+    counted again; most customers' zone (Asia/Shanghai) is never among them."""
+    start = datetime.combine(first, time(0), tzinfo=UTC)
+    moments = [start + timedelta(days=n) for n in range(1, (last - first).days + 1)]
+    changing = set()
+    for name in zone_names():
+        here = zone(name)
+        offset = start.astimezone(here).utcoffset()
+        if any(moment.astimezone(here).utcoffset() != offset for moment in moments):
+            changing.add(name)
+    return frozenset(changing)

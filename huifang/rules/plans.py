@@ -6,7 +6,7 @@ Versions never change once written, so each process parses a version once and ke
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -110,7 +110,8 @@ post_save.connect(_forget, sender=RuleVersion, dispatch_uid="engine-forget-plans
 
 
 def fixed(duration: Duration) -> timedelta:
-    """A duration without business days as a ``timedelta`` (business days count as days)."""
+    """A duration as elapsed time (days and business days as 24 hours each): for windows such
+    as the misfire grace, ``reenroll_after`` and enrollment horizons, not for due times."""
     return timedelta(
         minutes=duration.minutes or 0,
         hours=duration.hours or 0,
@@ -118,20 +119,54 @@ def fixed(duration: Duration) -> timedelta:
     )
 
 
+def elapsed(duration: Duration) -> timedelta:
+    """The hours and minutes of ``duration``: the part that is always elapsed time."""
+    return timedelta(minutes=duration.minutes or 0, hours=duration.hours or 0)
+
+
+def counts_days(duration: Duration | None) -> bool:
+    """Whether ``duration`` counts (business) days, which needs the customer's zone."""
+    return duration is not None and (bool(duration.days) or duration.business_days is not None)
+
+
+def wall_clock(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """``day`` at the wall-clock time ``at`` in ``zone``, as an aware datetime (in ``zone``).
+
+    Where a daylight-saving change makes that time ambiguous (01:30 on the night clocks go
+    back) it is the first of the two; where it does not exist (02:30 on the night clocks jump
+    from 02:00 to 03:00) it is read with the offset before the jump, which shifts it forward by
+    the jump (03:30). Both are Python's ``fold=0``.
+    """
+    return datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=zone)
+
+
 def after(
-    moment: datetime, duration: Duration | None, zone: ZoneInfo, calendar: BusinessCalendar
+    moment: datetime,
+    duration: Duration | None,
+    zone: ZoneInfo,
+    calendar: BusinessCalendar | None = None,
 ) -> datetime:
-    """``moment`` plus ``duration``; business days are counted in the customer's zone and keep
-    the time of day (a Friday-evening ticket + 1 business day is Monday evening)."""
+    """``moment`` plus ``duration``.
+
+    Days and business days are counted in the customer's zone and keep the wall-clock time
+    (``days: 1`` from 10:00 the day before a daylight-saving change is 10:00 the next day, 23 or
+    25 hours later; a Friday-evening ticket + 1 business day is Monday evening); see
+    ``wall_clock`` for times a change makes ambiguous or skips. Hours and minutes are elapsed
+    time, added after the days. Only business days need ``calendar``.
+    """
     if duration is None:
         return moment
-    if duration.business_days is None:
-        return moment + fixed(duration)
+    # Elapsed time is added in UTC: an aware datetime in a zone adds to its wall clock.
+    if not counts_days(duration):
+        return (moment.astimezone(UTC) + fixed(duration)).astimezone(moment.tzinfo)
     local = moment.astimezone(zone)
-    day = calendar.add_working_days(local.date(), duration.business_days)
-    return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=zone).astimezone(
-        moment.tzinfo
-    )
+    if duration.business_days is not None:
+        assert calendar is not None, "business days are counted on the business calendar"
+        day = calendar.add_working_days(local.date(), duration.business_days)
+    else:
+        day = local.date() + timedelta(days=duration.days or 0)
+    due = wall_clock(day, local.time(), zone).astimezone(UTC) + elapsed(duration)
+    return due.astimezone(moment.tzinfo)
 
 
 def channels_of(send: Send) -> list[str]:
