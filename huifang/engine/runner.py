@@ -50,6 +50,8 @@ from .models import DueStep, Enrollment
 logger = logging.getLogger("huifang.engine")
 
 TABLE = DueStep._meta.db_table
+ENROLLMENTS = Enrollment._meta.db_table
+CUSTOMERS = Customer._meta.db_table
 
 
 def _sql_time(moment: datetime) -> Any:
@@ -263,7 +265,7 @@ class Batch:
         where, params = rows.id_in("id", list(ids))
         found = rows.fetch(
             "SELECT id, rule_id, version_id, customer_id, status, step, waiting, end_reason "  # noqa: S608
-            f"FROM engine_enrollment WHERE {where}",
+            f"FROM {ENROLLMENTS} WHERE {where}",
             params,
         )
         # A handful of rules per batch: their statuses separately, so the planner never has a
@@ -283,7 +285,7 @@ class Batch:
                 "id", sorted({e.customer_id for e in self.enrollments.values()})
             )
             self.zones = dict(
-                rows.fetch(f"SELECT id, time_zone FROM customers_customer WHERE {where}", params)  # noqa: S608
+                rows.fetch(f"SELECT id, time_zone FROM {CUSTOMERS} WHERE {where}", params)  # noqa: S608
             )
         return zone(self.zones.get(enrollment.customer_id))
 
@@ -554,7 +556,7 @@ class Batch:
             else:
                 sets, values = ", end_reason = %s, ended_at = %s", [reason, _sql_time(self.now)]
             rows.execute(
-                "UPDATE engine_enrollment SET status = %s, step = %s, waiting = %s"  # noqa: S608
+                f"UPDATE {ENROLLMENTS} SET status = %s, step = %s, waiting = %s"  # noqa: S608
                 f"{sets} WHERE {where}",
                 [status, step, waiting, *values, *params],
             )
