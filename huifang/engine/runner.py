@@ -21,7 +21,6 @@ import logging
 import re
 import secrets
 import threading
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,6 +44,8 @@ from huifang.rules.plans import Plan, after, channels_of, counts_days, fixed, pl
 from huifang.tasks.models import Task
 from huifang.tasks.services import Opening, open_tasks, sla_duration
 
+from . import lifecycle
+from .lifecycle import Progress
 from .models import DueStep, Enrollment
 
 logger = logging.getLogger("huifang.engine")
@@ -500,23 +501,16 @@ class Batch:
             )
         if self.tasks:
             self.write_tasks()
-        if self.missed:
-            where, params = rows.id_in("id", self.missed)
-            rows.execute(f"UPDATE {TABLE} SET status = 'missed' WHERE {where}", params)  # noqa: S608
-        if self.ended:
-            where, params = rows.id_in("enrollment_id", self.ended)
-            rows.execute(
-                f"UPDATE {TABLE} SET status = 'cancelled', done_at = %s "  # noqa: S608
-                f"WHERE status IN ('due', 'paused') AND {where}",
-                [_sql_time(self.now), *params],
-            )
-            ended = set(self.ended)
-            self.due = [d for d in self.due if d.enrollment_id not in ended]
-        for due in self.due:  # deferred messages have their ids now
-            if due.message is not None:
-                due.message_id = due.message.pk
-        rows.insert(self.due)
-        self.write_enrollments()
+        lifecycle.write_batch(
+            self.now,
+            missed=self.missed,
+            ended=self.ended,
+            scheduled=self.due,
+            progress=[
+                Progress(e.pk, e.status, e.step, e.waiting, e.end_reason)
+                for e in self.changed.values()
+            ],
+        )
 
     def write_tasks(self) -> None:
         """Tasks are opened by the tasks app: team, SLA in working time, assignee, reminders."""
@@ -543,20 +537,3 @@ class Batch:
                 )
             )
         open_tasks(openings, now=self.now, calendar=self.calendar)
-
-    def write_enrollments(self) -> None:
-        groups: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
-        for enrollment in self.changed.values():
-            key = (enrollment.status, enrollment.step, enrollment.waiting, enrollment.end_reason)
-            groups[key].append(enrollment.pk)
-        for (status, step, waiting, reason), ids in groups.items():
-            where, params = rows.id_in("id", ids)
-            if status == Enrollment.Status.ACTIVE:
-                sets, values = "", []
-            else:
-                sets, values = ", end_reason = %s, ended_at = %s", [reason, _sql_time(self.now)]
-            rows.execute(
-                f"UPDATE {ENROLLMENTS} SET status = %s, step = %s, waiting = %s"  # noqa: S608
-                f"{sets} WHERE {where}",
-                [status, step, waiting, *values, *params],
-            )

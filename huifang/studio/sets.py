@@ -19,9 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huifang.customers.models import Channel
-from huifang.engine.lifecycle import InFlight, activate, pause, resume
+from huifang.engine.lifecycle import InFlight, activate, end_enrollments, pause, resume
 from huifang.engine.models import Enrollment
-from huifang.engine.triggers import end_enrollments
 from huifang.messaging.models import Reason as Why
 from huifang.rules.models import Rule, RuleChange, ScheduledSwitch, StrategySet
 

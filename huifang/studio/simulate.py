@@ -22,11 +22,12 @@ from django.db.models import Max, Min
 
 from huifang.core.clock import VirtualClock
 from huifang.customers import derived
+from huifang.customers.events import record_events
 from huifang.customers.models import Event
-from huifang.engine.lifecycle import activate, resume
-from huifang.engine.models import DueStep, Enrollment, SegmentMember, TriggerCursor
+from huifang.engine.lifecycle import activate, resume, rewind
+from huifang.engine.models import DueStep, Enrollment, SegmentMember
 from huifang.engine.runner import run_until_idle
-from huifang.engine.triggers import evaluate_scheduled, on_events
+from huifang.engine.triggers import evaluate_scheduled
 from huifang.integrations import dry_run
 from huifang.messaging import dispatch
 from huifang.messaging.models import Message, MessageTemplate
@@ -122,17 +123,11 @@ def _as_of(start: datetime) -> _Start:
     replay = list(later.order_by("occurred_at", "id"))
     affected = {event.customer_id for event in replay}
     # Plans started by those events start again when the events arrive again.
-    Enrollment.objects.filter(event__in=later).delete()
+    rewind(start, events=later)
     later.delete()
     Message.objects.filter(created_at__gte=start).delete()
     Task.objects.filter(created_at__gte=start).delete()
-    Enrollment.objects.filter(started_at__gte=start).delete()
     SegmentMember.objects.filter(entered_at__gte=start).delete()
-    DueStep.objects.filter(status=DueStep.Status.DUE, due_at__lt=start).update(
-        status=DueStep.Status.CANCELLED
-    )
-    day_before = start.astimezone(organisation_zone()).date() - timedelta(days=1)
-    TriggerCursor.objects.update(evaluated_through=day_before, evaluated_at=start)
     if affected:
         derived.refresh(affected, now=start)
     marks = _Marks(_max_id(Message), _max_id(Enrollment), _max_id(Task))
@@ -150,9 +145,7 @@ def _run(start: datetime, end: datetime, replay: list[Event]) -> None:
             arrived.append(replay[position])
             position += 1
         if arrived:
-            Event.objects.bulk_create(arrived)
-            derived.refresh({e.customer_id for e in arrived}, now=now)
-            on_events(arrived, now)
+            record_events(arrived, now=now)
         if now >= next_tick:
             evaluate_scheduled(now)
             next_tick = now + EVALUATE_EVERY

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from huifang.core import statements
 from huifang.core.statements import comparable
 from huifang.customers.models import Event
-from huifang.engine.triggers import event_statement
+from huifang.engine.triggers.event import event_statement
 from huifang.rules.plans import plan
 
 from .world import World, local

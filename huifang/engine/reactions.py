@@ -1,0 +1,75 @@
+"""Events that change running plans: an exit event ends them, a reply moves a plan that was
+waiting for one (following a matching branch, else ``on_reply``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from huifang.customers.event_types import event_types
+from huifang.customers.models import Event
+from huifang.rules.plans import Plan, plan
+
+from . import lifecycle
+from .models import Enrollment
+from .runner import branch_target
+
+
+def react(events: Sequence[Event], now: datetime) -> None:
+    """Exit events end plans (and cancel their pending steps); replies move waiting plans."""
+    by_customer: dict[int, list[Event]] = defaultdict(list)
+    for event in events:
+        by_customer[event.customer_id].append(event)
+    running = Enrollment.objects.filter(
+        customer_id__in=list(by_customer), status=Enrollment.Status.ACTIVE
+    ).only("rule_id", "version_id", "customer_id", "anchor_at", "event_id", "step", "waiting")
+    exits: dict[str, list[int]] = defaultdict(list)
+    replies: list[tuple[Enrollment, Plan]] = []
+    for enrollment in running:
+        current = plan(enrollment.version_id)
+        mine = [
+            e
+            for e in by_customer[enrollment.customer_id]
+            if e.pk != enrollment.event_id and e.occurred_at >= enrollment.anchor_at
+        ]
+        leaving = next((e for e in mine if e.type in current.exit_on), None)
+        if leaving is not None:
+            exits[f"event:{leaving.type}"].append(enrollment.pk)
+        elif enrollment.waiting == Enrollment.Waiting.REPLY and any(
+            _is_reply(e.type) for e in mine
+        ):
+            replies.append((enrollment, current))
+    for reason, ids in exits.items():
+        lifecycle.end_enrollments(ids, Enrollment.Status.EXITED, reason, now)
+    if replies:
+        answer(replies, now)
+
+
+def _is_reply(kind: str) -> bool:
+    entry = event_types.get(kind)
+    return bool(entry and entry.is_reply)
+
+
+def answer(replies: Sequence[tuple[Enrollment, Plan]], now: datetime) -> None:
+    """The customer replied while a step waited for it: follow a matching branch, else stop,
+    continue, or go to the step ``on_reply`` names."""
+    done, moves = [], []
+    for enrollment, current in replies:
+        step = current.steps.get(enrollment.step)
+        if step is None:
+            done.append(enrollment.pk)
+            continue
+        # A branch decides first (a low survey score → a call); otherwise on_reply.
+        target = branch_target(enrollment.customer_id, step, now)
+        if target is None and step.on_reply == "stop":
+            done.append(enrollment.pk)
+            continue
+        if target is None:
+            target = current.following(step.id) if step.on_reply == "continue" else step.on_reply
+        if target is None:
+            done.append(enrollment.pk)
+        else:
+            moves.append((enrollment, target))
+    lifecycle.end_enrollments(done, Enrollment.Status.COMPLETED, "replied", now)
+    lifecycle.move_to(moves, now)
