@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import json
 import select
 import socket
 import ssl
@@ -37,6 +38,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+
+from .base import TransportError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -332,8 +335,6 @@ def call(
     a permanent ``TransportError``; network trouble a transient one — an *uncertain* one when
     the request had gone out and no answer came back (a time-out waiting for it, a dropped
     connection), which the dispatcher never sends again."""
-    from .base import TransportError
-
     try:
         return request(method, url, body=body, headers=headers, timeout=timeout, keep=True)
     except BlockedURL as exc:
@@ -348,8 +349,6 @@ def call(
 def post_json(url: str, payload: Any, *, timeout: float = 10.0) -> tuple[int, Any, str]:
     """POST ``payload`` as JSON (``call``); returns the status, the decoded JSON answer
     (``None`` if it is not JSON) and its text."""
-    import json
-
     answer = call(
         "POST",
         url,

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Max, Min
+from django.utils import timezone
 
 from huifang.core.clock import VirtualClock
 from huifang.customers import derived
@@ -296,6 +297,4 @@ def preview(
     document: RuleDocument, *, days: int = 14, start: datetime | None = None
 ) -> dict[str, Any]:
     """The impact of a rule before it is activated: what it would do over the next ``days``."""
-    from django.utils import timezone
-
     return simulate(start or timezone.now(), days, documents=[document])

@@ -26,6 +26,7 @@ from . import access, outcomes
 from .assignment import OPEN
 from .forms import OutcomeForm, ReassignForm
 from .models import Task, TaskEvent
+from .services import reassign
 
 PAGE_SIZE = 50
 TABS = ("overdue", "today", "upcoming", "done")
@@ -237,8 +238,6 @@ def reveal_phone(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def reassign_task(request: HttpRequest, pk: int) -> HttpResponse:
-    from .services import reassign
-
     task = access.task_for(request.user, pk, queryset=_detail_queryset())
     if not access.can_supervise(request.user, task.team_id):
         raise PermissionDenied
