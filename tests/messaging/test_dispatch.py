@@ -293,8 +293,9 @@ def test_consent_withdrawn_while_queued_drops_at_the_last_look(world: World) -> 
 
 def test_a_backlog_reaching_quiet_hours_waits_for_the_morning(world: World) -> None:
     message = released(world, policy={})  # the organisation's quiet hours, 21:00–08:00
-    # The dispatcher was down from 10:00 until 22:30: the organisation's quiet hours.
-    world.clock.set(local("2026-11-02 22:30"))
+    # The dispatcher was down from 10:00 until 21:30, the organisation's quiet hours (within
+    # the rule's default misfire grace of 12 hours: 22:30 would be too late, ``missed``).
+    world.clock.set(local("2026-11-02 21:30"))
     dispatch(world)
     message.refresh_from_db()
     assert (message.status, message.reason) == ("queued", Reason.QUIET_HOURS)
