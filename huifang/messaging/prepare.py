@@ -170,6 +170,9 @@ class Preparation:
             verdict.fail.append((job, str(exc)))
             return
         verdict.send.append(job)
+        if self.gate and job.customer_id is not None:
+            # It goes: it counts towards the caps of the customer's later messages.
+            self.contact.sent(job.customer_id, job.channel)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -251,8 +254,6 @@ class Preparation:
             assert decision.until is not None
             verdict.hold.append((job, decision.until, decision.reason))
             return False
-        # What this batch lets through counts towards the caps of the customer's later ones.
-        self.contact.sent(job.customer_id or 0, job.channel)
         return True
 
     # -- the text ----------------------------------------------------------------------------
