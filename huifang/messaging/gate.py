@@ -1,11 +1,17 @@
 """The contact-pressure gate: the last word before a message is handed to its channel.
 
 Applied to every customer-facing message of every rule, at the moment it would go out, in
-this order: do-not-contact and consent drop it (nothing bypasses these); no address for any of
-its channels drops it; too many attempts drop it; quiet hours in the customer's zone and days
-the rule excludes defer it to the next allowed minute; frequency caps per customer, per channel
-and across channels, in rolling windows, defer or drop it as the rule says (transactional
-messages bypass caps only). Every decision is appended to the message with its reason.
+this order: past the rule's misfire grace drops it (``missed``); do-not-contact and consent
+drop it (nothing bypasses these); no address for any of its channels drops it; too many
+attempts drop it; quiet hours in the customer's zone and days the rule excludes defer it to
+the next allowed minute; frequency caps per customer, per channel and across channels, in
+rolling windows, defer or drop it as the rule says (transactional messages bypass caps only).
+Every decision is appended to the message with its reason.
+
+Two callers, one gate: the engine's runner when a step falls due (``Batch.gate``) and the
+dispatcher's last look just before the hand-off (``prepare.Preparation``). Both read a batch's
+contact facts — consent, do-not-contact, addresses, zone, recent sends — with the same
+handful of queries in ``Gate.load``.
 """
 
 from __future__ import annotations
@@ -14,16 +20,16 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from huifang.core import rows
-from huifang.customers.models import Channel, Consent
+from huifang.customers.models import Channel, Consent, Customer
 from huifang.messaging.models import Message, Reason
 from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.organisation.quiet_hours import QuietHours, next_allowed
 from huifang.organisation.zones import customer_zone
-from huifang.rules.plans import Plan
+from huifang.rules.plans import Plan, organisation_quiet_hours
 
 SEND, DEFER, DROP = "send", "defer", "drop"
 
@@ -54,6 +60,22 @@ class Decision:
         return record
 
 
+class Gated(Protocol):
+    """What the gate reads of a message: a ``Message`` row, or the dispatcher's ``Job``."""
+
+    @property
+    def customer_id(self) -> int | None: ...
+
+    @property
+    def channels(self) -> list[str]: ...
+
+    @property
+    def holds(self) -> int: ...
+
+    @property
+    def transactional(self) -> bool: ...
+
+
 @dataclass
 class _Customer:
     id: int
@@ -65,21 +87,36 @@ class _Customer:
 class Gate:
     """Decides for a batch of messages with a handful of queries, whatever the batch size."""
 
-    def __init__(self, now: datetime, calendar: BusinessCalendar) -> None:
+    def __init__(self, now: datetime, calendar: BusinessCalendar | None = None) -> None:
         self.now = now
-        self.calendar = calendar
+        self._calendar = calendar
         self.customers: dict[int, _Customer] = {}
         self.consents: set[tuple[int, str]] = set()
         self.sends: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
 
-    def load(self, customer_ids: Iterable[int], window: timedelta) -> None:
+    @property
+    def calendar(self) -> BusinessCalendar:
+        """Read the first time a rule that keeps to business days needs it."""
+        if self._calendar is None:
+            self._calendar = BusinessCalendar.load()
+        return self._calendar
+
+    def load(
+        self,
+        customer_ids: Iterable[int],
+        window: timedelta,
+        *,
+        counted: Iterable[str] = Message.COUNTED,
+    ) -> None:
+        """Read the contact facts of the batch's customers, and their sends within ``window``
+        whose status is one of ``counted``."""
         ids = sorted(set(customer_ids))
         if not ids:
             return
         where, params = rows.id_in("id", ids)
         for cid, dnc, tz, phone, email, wecom in rows.fetch(
             "SELECT id, do_not_contact, time_zone, phone, email, wecom_external_userid "  # noqa: S608
-            f"FROM customers_customer WHERE {where}",
+            f"FROM {Customer._meta.db_table} WHERE {where}",
             params,
         ):
             self.customers[cid] = _Customer(
@@ -88,25 +125,40 @@ class Gate:
         where, params = rows.id_in("customer_id", ids)
         self.consents |= set(
             rows.fetch(
-                f"SELECT customer_id, channel FROM customers_consent WHERE {where} "  # noqa: S608
+                f"SELECT customer_id, channel FROM {Consent._meta.db_table} WHERE {where} "  # noqa: S608
                 "AND status = %s",
                 [*params, Consent.Status.GRANTED],
             )
         )
         if window:
-            # Released messages count from the moment the gate let them go: queued and in
-            # flight as much as sent, so two batches cannot both fill the same cap.
-            statuses = ", ".join(f"'{status}'" for status in Message.COUNTED)
-            for cid, channel, sent_at in rows.fetch(
-                "SELECT customer_id, channel, queued_at FROM outbox_message "  # noqa: S608
-                f"WHERE {where} AND queued_at > %s AND status IN ({statuses})",
-                [*params, rows.to_db_time(self.now - window)],
-            ):
-                at = rows.from_db_time(sent_at)
-                if at is not None:
-                    self.sends[cid].append((channel, at))
+            self._load_sends(where, params, window, counted)
 
-    def decide(self, message: Message, plan: Plan) -> Decision:
+    def _load_sends(
+        self, where: str, params: list[Any], window: timedelta, counted: Iterable[str]
+    ) -> None:
+        # A released message counts from the moment the gate let it go — queued and in flight
+        # as much as sent, so two batches cannot both fill the same cap — and, once sent, from
+        # the moment it went: a backlog sent days after its release still counts today.
+        statuses = ", ".join(f"'{status}'" for status in counted)
+        for cid, channel, at in rows.fetch(
+            "SELECT customer_id, channel, COALESCE(sent_at, queued_at) "  # noqa: S608
+            f"FROM {Message._meta.db_table} WHERE {where} AND queued_at IS NOT NULL "
+            f"AND COALESCE(sent_at, queued_at) > %s AND status IN ({statuses})",
+            [*params, rows.to_db_time(self.now - window)],
+        ):
+            moment = rows.from_db_time(at)
+            if moment is not None:
+                self.sends[cid].append((channel, moment))
+
+    def decide(
+        self, message: Gated, plan: Plan | None, *, ready_at: datetime | None = None
+    ) -> Decision:
+        """The decision for one message of ``plan``'s rule (``None``: a message of no rule,
+        which has the organisation's quiet hours, no caps and no misfire grace). With
+        ``ready_at``, the moment the message was due to go, a message later than the rule's
+        misfire grace is dropped as ``missed``."""
+        if plan is not None and ready_at is not None and self.now - ready_at > plan.grace:
+            return Decision(DROP, Reason.MISSED)
         customer = self.customers.get(message.customer_id or 0)
         if customer is None:
             return Decision(DROP, Reason.NO_ADDRESS)
@@ -115,20 +167,23 @@ class Gate:
         channel, missing = self._channel(customer, message.channels)
         if channel is None:
             return Decision(DROP, missing)
-        policy = plan.document.policy
-        if policy.max_attempts is not None and message.holds >= policy.max_attempts:
+        policy = plan.document.policy if plan is not None else None
+        most = policy.max_attempts if policy is not None else None
+        if most is not None and message.holds >= most:
             return Decision(DROP, Reason.MAX_ATTEMPTS, channel=channel)
         local_zone = customer_zone(customer)
-        working_day = self.calendar.is_working_day if plan.business_days else None
-        held = hold(self.now, local_zone, plan.quiet_hours, working_day)
+        quiet = plan.quiet_hours if plan is not None else organisation_quiet_hours()
+        business = plan is not None and plan.business_days
+        working_day = self.calendar.is_working_day if business else None
+        held = hold(self.now, local_zone, quiet, working_day)
         if held is not None:
             return Decision(DEFER, held[1], held[0], channel=channel)
-        if not message.transactional:
+        if plan is not None and not message.transactional:
             release = self._capped_until(customer.id, channel, plan)
             if release is not None:
-                if policy.on_cap == "drop":
+                if policy is not None and policy.on_cap == "drop":
                     return Decision(DROP, Reason.CAP, channel=channel)
-                until = next_allowed(release, local_zone, plan.quiet_hours, working_day=working_day)
+                until = next_allowed(release, local_zone, quiet, working_day=working_day)
                 return Decision(DEFER, Reason.CAP, until, channel=channel)
         return Decision(SEND, channel=channel)
 

@@ -65,6 +65,9 @@ class Message(models.Model):
 
     # Released by the gate and counted against frequency caps: gone, going or maybe gone.
     COUNTED = ("queued", "sending", "sent", "delivered", "uncertain")
+    # What the dispatcher's last look counts against caps: gone or going. The queue itself is
+    # what it arbitrates, so queued messages count only once they are let through.
+    GONE = ("sending", "sent", "delivered", "uncertain")
 
     # Staff messages (robots, in-app) have no customer: they name their provider and ``to``.
     customer = models.ForeignKey(

@@ -2,10 +2,16 @@
 
 For each queued message, with a handful of queries for the whole batch:
 
-- **the gate once more** (DESIGN.md invariant 1): the queue may have waited — a worker was
-  down, a retry was backing off — so do-not-contact, consent and the address are checked again
-  (dropped with the reason), and quiet hours and excluded days in the customer's zone (held
-  until the next allowed minute);
+- **the gate once more** (``gate.Gate``, the engine's own, DESIGN.md invariants 1 and 4): the
+  queue may have waited — a worker was down, a retry was backing off — so the message is
+  dropped as ``missed`` when the dispatcher reaches it later than its rule's misfire grace after
+  ``ready_at`` (when the gate released it, or when a hold or a retry's back-off ended);
+  do-not-contact, consent and the address are checked again on the message's channel (dropped
+  with the reason); quiet hours and excluded days in the customer's zone hold it until the next
+  allowed minute; and its rule's frequency caps are counted again against what has gone or is
+  going, and what this batch lets through, so a backlog cannot burst past a cap (held until the
+  cap allows, or dropped when the rule says so). A message of no rule (a transactional test
+  send) has the organisation's quiet hours, no caps and no grace; staff messages have no gate;
 - **the provider**: the enabled provider serving the channel with the lowest priority (the
   ``log`` transport when there is none, or in a dry run); a provider with a rate limit (robots:
   20 a minute) takes what its last minute leaves room for, the rest is held, never dropped;
@@ -25,24 +31,22 @@ from typing import Any
 from django.conf import settings
 
 from huifang.core import rows
-from huifang.customers.models import Channel, Consent, Customer, Event
+from huifang.customers.models import Channel, Customer, Event
 from huifang.integrations import is_dry_run
 from huifang.integrations.base import Outgoing
 from huifang.integrations.kinds import STAFF
 from huifang.integrations.models import Provider
-from huifang.messaging.gate import ADDRESS, hold
-from huifang.organisation.business_calendar import BusinessCalendar
+from huifang.messaging.gate import ADDRESS, DEFER, DROP, Gate, cap_window
 from huifang.organisation.services import current as organisation
-from huifang.organisation.zones import customer_zone
-from huifang.rules.plans import organisation_quiet_hours, plan
+from huifang.rules.plans import Plan, plan
 
 from . import links, unsubscribe
-from .models import MessageTemplate, Reason, TemplateVersion
+from .models import Message, MessageTemplate, Reason, TemplateVersion
 from .rendering import Context, TemplateError, names_used, render
 
 COLUMNS = (
     'id, customer_id, enrollment_id, channel, template, transactional, "to", provider_id, '
-    "body, subject, links, template_version_id, attempts, decisions"
+    "body, subject, links, template_version_id, attempts, decisions, holds, ready_at"
 )
 
 
@@ -68,17 +72,25 @@ class Job:
     version_id: int | None
     attempts: int
     decisions: list[dict[str, Any]]
+    holds: int
+    ready_at: datetime | None
     provider: Provider | None = None
     outgoing: Outgoing | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Job:
         pk, customer, enrollment, channel, template, transactional, to, provider = row[:8]
-        body, subject, found_links, version, attempts, decisions = row[8:]
+        body, subject, found_links, version, attempts, decisions, holds, ready = row[8:]
         return cls(
             pk, customer, enrollment, channel, template, bool(transactional), to, provider,
             body, subject, _json(found_links) or [], version, attempts, _json(decisions) or [],
+            holds, rows.from_db_time(ready),
         )  # fmt: skip
+
+    @property
+    def channels(self) -> list[str]:
+        """The gate looks at the channel the engine chose, the one its text is rendered for."""
+        return [self.channel]
 
     @property
     def transport_key(self) -> str:
@@ -119,12 +131,11 @@ class Preparation:
         self.gate = gate
         self.providers = Providers()
         self.customers: dict[int, Customer] = {}
-        self.consents: set[tuple[int, str]] = set()
+        self.contact = Gate(now)
         self.enrollments: dict[int, tuple[int | None, int]] = {}  # id -> (event, version)
         self.events: dict[int, Event] = {}
         self.versions: dict[tuple[str, str], TemplateVersion] = {}
         self.pinned: dict[int, TemplateVersion] = {}
-        self.calendar: BusinessCalendar | None = None
         self.params: dict[int, dict[str, str]] = {}  # provider template variables
 
     def run(self, jobs: Sequence[Job]) -> Verdict:
@@ -141,14 +152,8 @@ class Preparation:
             if customer is None:
                 verdict.drop.append((job, Reason.NO_ADDRESS))
                 return
-            if self.gate:
-                stop = self.look(job, customer)
-                if isinstance(stop, tuple):
-                    verdict.hold.append((job, *stop))
-                    return
-                if stop:
-                    verdict.drop.append((job, stop))
-                    return
+            if self.gate and not self.look(job, verdict):
+                return
         job.provider = self.providers.for_job(job)
         if job.provider is not None and job.provider.pk in budgets:
             window = budgets[job.provider.pk]
@@ -165,6 +170,9 @@ class Preparation:
             verdict.fail.append((job, str(exc)))
             return
         verdict.send.append(job)
+        if self.gate and job.customer_id is not None:
+            # It goes: it counts towards the caps of the customer's later messages.
+            self.contact.sent(job.customer_id, job.channel)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -172,14 +180,6 @@ class Preparation:
         customer_ids = sorted({j.customer_id for j in jobs if j.customer_id is not None})
         if customer_ids:
             self.customers = Customer.objects.in_bulk(customer_ids)
-            where, params = rows.id_in("customer_id", customer_ids)
-            self.consents = set(
-                rows.fetch(
-                    f"SELECT customer_id, channel FROM customers_consent WHERE {where} "  # noqa: S608
-                    "AND status = %s",
-                    [*params, Consent.Status.GRANTED],
-                )
-            )
         enrollment_ids = sorted({j.enrollment_id for j in jobs if j.enrollment_id is not None})
         if enrollment_ids:
             where, params = rows.id_in("id", enrollment_ids)
@@ -191,6 +191,10 @@ class Preparation:
             event_ids = {e for e, _v in self.enrollments.values() if e is not None}
             if event_ids and any(not j.body for j in jobs):
                 self.events = Event.objects.in_bulk(sorted(event_ids))
+        if self.gate and customer_ids:
+            plans = (self.plan_of(j) for j in jobs if j.customer_id is not None)
+            window = cap_window(p for p in plans if p is not None)
+            self.contact.load(customer_ids, window, counted=Message.GONE)
         self.load_templates(jobs)
 
     def load_templates(self, jobs: Sequence[Job]) -> None:
@@ -235,23 +239,22 @@ class Preparation:
 
     # -- the gate, once more -----------------------------------------------------------------
 
-    def look(self, job: Job, customer: Customer) -> str | tuple[datetime, str] | None:
-        """A reason to drop, (until, reason) to hold, or ``None`` to send."""
-        if customer.do_not_contact:
-            return Reason.DO_NOT_CONTACT
-        if (customer.pk, job.channel) not in self.consents:
-            return Reason.NO_CONSENT
-        if not getattr(customer, ADDRESS.get(job.channel, ""), ""):
-            return Reason.NO_ADDRESS
-        quiet, business_days = organisation_quiet_hours(), False
-        if job.enrollment_id in self.enrollments:
-            current = plan(self.enrollments[job.enrollment_id][1])
-            quiet, business_days = current.quiet_hours, current.business_days
-        working_day = None
-        if business_days:
-            self.calendar = self.calendar or BusinessCalendar.load()
-            working_day = self.calendar.is_working_day
-        return hold(self.now, customer_zone(customer), quiet, working_day)
+    def plan_of(self, job: Job) -> Plan | None:
+        """The rule version the message's plan is pinned to; ``None`` for a message of no rule."""
+        known = self.enrollments.get(job.enrollment_id) if job.enrollment_id else None
+        return plan(known[1]) if known is not None else None
+
+    def look(self, job: Job, verdict: Verdict) -> bool:
+        """The engine's gate on a queued message; ``True`` when it may go on."""
+        decision = self.contact.decide(job, self.plan_of(job), ready_at=job.ready_at)
+        if decision.action == DROP:
+            verdict.drop.append((job, decision.reason))
+            return False
+        if decision.action == DEFER:
+            assert decision.until is not None
+            verdict.hold.append((job, decision.until, decision.reason))
+            return False
+        return True
 
     # -- the text ----------------------------------------------------------------------------
 

@@ -4,7 +4,12 @@ Everything runs inside one transaction that is rolled back at the end, with ever
 dry-run mode, so nothing is sent and nothing is kept. The customers' state is taken as of the
 start: events, messages, enrollments and segment entries from after it are set aside, derived
 figures are recomputed as of the start, and the events whose ``occurred_at`` falls inside the
-window arrive again at that moment on the virtual clock. Scheduled triggers are evaluated every
+window arrive again at that moment on the virtual clock. Consent and do-not-contact are judged
+as they were at each moment: as of the start (from the ``consent_changed`` events before it;
+do-not-contact set after it, by ``do_not_contact_at``, is off), and each change after the start
+— consent recorded, withdrawn, do-not-contact set — is made again when the virtual clock reaches
+it, a withdrawal (an ``unsubscribed`` event) cancelling the pending messages as it did in
+earnest. Scheduled triggers are evaluated every
 virtual hour, and every due step is processed at its due moment by the same runner the workers
 use. The same function backs the impact preview of a rule before it is activated.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,8 +28,9 @@ from django.utils import timezone
 
 from huifang.core.clock import VirtualClock
 from huifang.customers import derived
+from huifang.customers.consent import withdrawn
 from huifang.customers.events import record_events
-from huifang.customers.models import Event
+from huifang.customers.models import Consent, Customer, Event
 from huifang.engine.lifecycle import activate, resume, rewind
 from huifang.engine.models import DueStep, Enrollment, SegmentMember
 from huifang.engine.runner import run_until_idle
@@ -75,7 +81,7 @@ def simulate(
         try:
             keys = _choose_rules(rules, documents, start)
             marks = _as_of(start)
-            _run(start.astimezone(UTC), end.astimezone(UTC), marks.replay)
+            _run(start.astimezone(UTC), end.astimezone(UTC), marks.replay, marks.contact)
             return _report(start, end, days, keys, marks.marks)
         finally:
             transaction.set_rollback(True)
@@ -113,15 +119,108 @@ def _choose_rules(
     return sorted(Rule.objects.filter(status=Rule.Status.ACTIVE).values_list("key", flat=True))
 
 
+@dataclass(frozen=True)
+class _Contact:
+    """A change of a customer's contact facts inside the window, made again on the virtual
+    clock: a consent status on a channel, do-not-contact set, or a withdrawal's cancelling."""
+
+    at: datetime
+    customer_id: int
+    kind: str  # CONSENT, DO_NOT_CONTACT or WITHDRAWN
+    channel: str = ""
+    status: str = ""
+    channels: tuple[str, ...] | None = None  # a withdrawal's channels; None: every channel
+
+
+CONSENT, DO_NOT_CONTACT, WITHDRAWN = "consent", "do_not_contact", "withdrawn"
+
+
 @dataclass
 class _Start:
     marks: _Marks
     replay: list[Event]
+    contact: list[_Contact] = field(default_factory=list)
+
+
+def _contact_as_of(start: datetime, replay: Sequence[Event]) -> list[_Contact]:
+    """Set consent and do-not-contact back to what they were at ``start``; returns the changes
+    made since, in order, to make again on the virtual clock."""
+    changes: list[_Contact] = []
+    for event in replay:
+        props = event.properties or {}
+        if event.type == "consent_changed" and props.get("channel"):
+            changes.append(
+                _Contact(
+                    event.occurred_at,
+                    event.customer_id,
+                    CONSENT,
+                    str(props["channel"]),
+                    str(props.get("status", "")),
+                )
+            )
+        elif event.type == "unsubscribed":
+            every = props.get("scope") == "all"
+            channels = None if every else tuple(str(c) for c in props.get("channels") or [])
+            changes.append(
+                _Contact(event.occurred_at, event.customer_id, WITHDRAWN, channels=channels)
+            )
+    later = list(
+        Consent.objects.filter(recorded_at__gte=start).values_list(
+            "id", "customer_id", "channel", "status", "recorded_at"
+        )
+    )
+    # The current decision is a change too (it has its event, unless written some other way).
+    changes += [
+        _Contact(at, cid, CONSENT, channel, status) for _pk, cid, channel, status, at in later
+    ]
+    before: dict[tuple[int, str], str] = {}
+    for cid, props in (
+        Event.objects.filter(
+            type="consent_changed",
+            customer_id__in={row[1] for row in later},
+            occurred_at__lt=start,
+        )
+        .order_by("occurred_at", "id")
+        .values_list("customer_id", "properties")
+    ):
+        before[(cid, str((props or {}).get("channel", "")))] = str((props or {}).get("status"))
+    at_start: dict[str, list[int]] = defaultdict(list)
+    for pk, cid, channel, _status, _at in later:
+        # No decision before the start: no consent then.
+        at_start[before.get((cid, channel), Consent.Status.WITHDRAWN)].append(pk)
+    for status, ids in at_start.items():
+        Consent.objects.filter(pk__in=ids).update(status=status)
+    since = list(
+        Customer.objects.filter(do_not_contact=True, do_not_contact_at__gte=start).values_list(
+            "id", "do_not_contact_at"
+        )
+    )
+    Customer.objects.filter(pk__in=[cid for cid, _at in since]).update(do_not_contact=False)
+    changes += [_Contact(at, cid, DO_NOT_CONTACT) for cid, at in since if at is not None]
+    # At one moment: the decision first, then its consequences.
+    order = {CONSENT: 0, DO_NOT_CONTACT: 1, WITHDRAWN: 2}
+    return sorted(changes, key=lambda c: (c.at, order[c.kind]))
+
+
+def _make_changes(changes: Sequence[_Contact]) -> None:
+    for change in changes:
+        if change.kind == CONSENT:
+            Consent.objects.filter(customer_id=change.customer_id, channel=change.channel).update(
+                status=change.status
+            )
+        elif change.kind == DO_NOT_CONTACT:
+            Customer.objects.filter(pk=change.customer_id).update(do_not_contact=True)
+        else:
+            customer = Customer.objects.filter(pk=change.customer_id).first()
+            if customer is not None:
+                channels = None if change.channels is None else list(change.channels)
+                withdrawn(customer, channels, change.at)
 
 
 def _as_of(start: datetime) -> _Start:
     later = Event.objects.filter(occurred_at__gte=start)
     replay = list(later.order_by("occurred_at", "id"))
+    contact = _contact_as_of(start, replay)
     affected = {event.customer_id for event in replay}
     # Plans started by those events start again when the events arrive again.
     rewind(start, events=later)
@@ -132,15 +231,20 @@ def _as_of(start: datetime) -> _Start:
     if affected:
         derived.refresh(affected, now=start)
     marks = _Marks(_max_id(Message), _max_id(Enrollment), _max_id(Task))
-    return _Start(marks, replay)
+    return _Start(marks, replay, contact)
 
 
-def _run(start: datetime, end: datetime, replay: list[Event]) -> None:
+def _run(start: datetime, end: datetime, replay: list[Event], contact: list[_Contact]) -> None:
     clock = VirtualClock(start)
     next_tick = start
-    position = 0
+    position = changed = 0
     while True:
         now = clock.now()
+        if changed < len(contact) and contact[changed].at <= now:
+            made = changed
+            while changed < len(contact) and contact[changed].at <= now:
+                changed += 1
+            _make_changes(contact[made:changed])
         arrived = []
         while position < len(replay) and replay[position].occurred_at <= now:
             arrived.append(replay[position])
@@ -155,6 +259,8 @@ def _run(start: datetime, end: datetime, replay: list[Event]) -> None:
         moments = [next_tick]
         if position < len(replay):
             moments.append(replay[position].occurred_at)
+        if changed < len(contact):
+            moments.append(contact[changed].at)
         due = DueStep.objects.filter(status=DueStep.Status.DUE).aggregate(m=Min("due_at"))["m"]
         if due is not None:
             moments.append(max(due, now))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from huifang.customers.models import Event
+from huifang.customers.consent import record_consent, withdraw_consent
+from huifang.customers.models import Channel, Consent, Customer, Event
+from huifang.customers.schemas import ConsentIn
 from huifang.engine.models import DueStep, Enrollment
 from huifang.messaging.models import Message
 from huifang.tasks.models import Task
@@ -88,3 +91,81 @@ def test_bad_input_is_explained() -> None:
         call_command("simulate", "--start", "2026-11-03T00:00+08:00", "--rules", "nope")
     with pytest.raises(CommandError, match="days"):
         call_command("simulate", "--start", "2026-11-03T00:00+08:00", "--days", "0")
+
+
+PURCHASE = {
+    "key": "after-purchase",
+    "name": "购后关怀",
+    "trigger": {"kind": "event", "event": "purchase"},
+    "policy": {"quiet_hours": {"start": "00:00", "end": "00:00"}},
+    "steps": [{"id": "thanks", "send": {"channel": "sms", "template": "thanks"}}],
+}
+
+
+def consenting(world: World, name: str) -> Customer:
+    """A customer who granted SMS consent the way it is recorded in earnest (with its event)."""
+    customer = world.customer(name, consent=())
+    record_consent(
+        customer,
+        ConsentIn(channel=Channel.SMS, status=Consent.Status.GRANTED, method=Consent.Method.PAPER),
+        now=world.now,
+    )
+    return customer
+
+
+def test_consent_is_judged_as_it_was_at_each_moment_of_the_replay() -> None:
+    world = World(local("2026-11-01 09:00"))
+    world.rule(PURCHASE)
+    leaving, staying = consenting(world, "退订客户"), consenting(world, "老客户")
+    for day in ("2026-11-02", "2026-11-03"):
+        world.travel(local(f"{day} 10:00"))
+        world.event(leaving, "purchase", order_id=f"L-{day}", amount=99)
+        world.event(staying, "purchase", order_id=f"S-{day}", amount=99)
+        world.run()
+        if day == "2026-11-02":  # 5 s after the first send, the customer withdraws everything
+            world.clock.advance(timedelta(seconds=5))
+            withdraw_consent(
+                leaving, None, method=Consent.Method.SMS_REPLY, evidence="TD", now=world.now
+            )
+    real = [(m.customer_id, m.sent_at) for m in world.sent()]
+    assert real == [
+        (leaving.pk, local("2026-11-02 10:00")),
+        (staying.pk, local("2026-11-02 10:00")),
+        (staying.pk, local("2026-11-03 10:00")),
+    ]
+
+    report = simulate("--start", "2026-11-02T00:00+08:00", "--days", "3")
+
+    sends = [(s["customer"]["name"], s["at"]) for s in report["sends"]]
+    assert sends == [
+        ("退订客户", "2026-11-02T10:00+08:00"),
+        ("老客户", "2026-11-02T10:00+08:00"),
+        ("老客户", "2026-11-03T10:00+08:00"),
+    ]
+    assert report["totals"]["drops"] == 1  # the second purchase: do-not-contact by then
+    assert report["reasons"]["drops"] == {"do_not_contact": 1}
+    # Nothing was kept: consent and do-not-contact are as they are now.
+    leaving.refresh_from_db()
+    assert leaving.do_not_contact
+    assert not Consent.objects.filter(customer=leaving, status=Consent.Status.GRANTED).exists()
+
+
+def test_consent_granted_inside_the_window_counts_from_that_moment() -> None:
+    world = World(local("2026-11-02 09:00"))
+    world.rule(PURCHASE)
+    late = world.customer("新客户", consent=())
+    world.event(late, "purchase", at=local("2026-11-02 10:00"), order_id="N-1", amount=99)
+    world.travel(local("2026-11-02 12:00"))
+    record_consent(
+        late,
+        ConsentIn(channel=Channel.SMS, status=Consent.Status.GRANTED, method=Consent.Method.PAPER),
+        now=world.now,
+    )
+    world.event(late, "purchase", order_id="N-2", amount=99)
+    world.run()
+    assert [m.sent_at for m in world.sent()] == [local("2026-11-02 12:00")]
+
+    report = simulate("--start", "2026-11-02T00:00+08:00", "--days", "1")
+
+    assert [s["at"] for s in report["sends"]] == ["2026-11-02T12:00+08:00"]
+    assert report["reasons"]["drops"] == {"no_consent": 1}

@@ -293,8 +293,9 @@ def test_consent_withdrawn_while_queued_drops_at_the_last_look(world: World) -> 
 
 def test_a_backlog_reaching_quiet_hours_waits_for_the_morning(world: World) -> None:
     message = released(world, policy={})  # the organisation's quiet hours, 21:00–08:00
-    # The dispatcher was down from 10:00 until 22:30: the organisation's quiet hours.
-    world.clock.set(local("2026-11-02 22:30"))
+    # The dispatcher was down from 10:00 until 21:30, the organisation's quiet hours (within
+    # the rule's default misfire grace of 12 hours: 22:30 would be too late, ``missed``).
+    world.clock.set(local("2026-11-02 21:30"))
     dispatch(world)
     message.refresh_from_db()
     assert (message.status, message.reason) == ("queued", Reason.QUIET_HOURS)
@@ -336,3 +337,112 @@ def test_a_robot_takes_twenty_a_minute_and_the_rest_wait(world: World, settings:
         dispatch(world)
     assert sorted(Robot.received) == sorted(f"工单 {n} 超时" for n in range(25))
     assert Message.objects.filter(status="sent").count() == 25
+
+
+# -- the last look judges the misfire grace and the caps, as the engine's gate does ----------
+
+ONE_MINUTE_GRACE = {"quiet_hours": OPEN_ALL_DAY, "misfire_grace": {"minutes": 1}}
+
+
+def test_a_message_queued_before_the_dispatcher_stopped_is_missed_past_the_grace(
+    world: World,
+) -> None:
+    message = released(world, policy=ONE_MINUTE_GRACE)
+    world.clock.advance(timedelta(seconds=113))  # the dispatcher restarts 113 s later
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.reason, message.sent_at) == ("dropped", Reason.MISSED, None)
+    assert message.decisions[-1] == {
+        "at": world.now.isoformat(),
+        "action": "drop",
+        "reason": "missed",
+        "by": "dispatch",
+    }
+    assert not Attempt.objects.exists()
+
+
+def test_a_dispatcher_stalled_for_days_sends_none_of_its_backlog(world: World) -> None:
+    message = released(world, policy={"quiet_hours": OPEN_ALL_DAY})  # default grace: 12 h
+    world.clock.advance(timedelta(days=3))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.reason) == ("dropped", Reason.MISSED)
+
+
+def test_within_the_grace_it_still_goes_late(world: World) -> None:
+    message = released(world, policy=ONE_MINUTE_GRACE)
+    world.clock.advance(timedelta(seconds=59))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.sent_at) == ("sent", world.now)
+
+
+def test_the_grace_counts_from_the_end_of_a_hold_not_from_the_plan() -> None:
+    world = World(local("2026-11-02 09:59:40"))
+    policy = {"quiet_hours": {"start": "10:00", "end": "12:00"}, "misfire_grace": {"minutes": 1}}
+    message = released(world, policy=policy)  # released at 09:59:40
+    world.clock.set(local("2026-11-02 10:00:10"))  # 30 s late: quiet hours hold it until 12:00
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.reason) == ("queued", Reason.QUIET_HOURS)
+    assert message.ready_at == local("2026-11-02 12:00")
+    world.clock.set(local("2026-11-02 12:00:40"))  # 40 s after the hold ended: in time
+    dispatch(world)
+    message.refresh_from_db()
+    assert message.status == "sent"
+
+
+def test_a_staff_message_has_no_grace(world: World) -> None:
+    message = send_to_staff(None, body="工单超时", to="ops", now=world.now)  # the log transport
+    world.clock.advance(timedelta(days=3))
+    dispatch(world)
+    message.refresh_from_db()
+    assert message.status == "sent"
+
+
+def backlog(world: World, count: int, policy: dict[str, Any]) -> list[Message]:
+    """``count`` SMS queued for one customer while the dispatcher was down (released before an
+    admin tightened the cap, or by several rules at once: the engine let them all through)."""
+    first = released(world, policy=policy)
+    copies = []
+    for n in range(1, count):
+        first.pk, first.source_key = None, f"copy:{n}"
+        first.save(force_insert=True)
+        copies.append(Message.objects.get(pk=first.pk))
+    return [Message.objects.get(source_key__startswith="due:"), *copies]
+
+
+def test_a_backlog_cannot_burst_past_a_cap(world: World) -> None:
+    cap = {"channel": "sms", "max": 1, "per_days": 1}
+    messages = backlog(world, 3, {"quiet_hours": OPEN_ALL_DAY, "caps": [cap]})
+    world.clock.advance(timedelta(minutes=30))  # the dispatcher comes back
+    dispatch(world)
+    for message in messages:
+        message.refresh_from_db()
+    assert [m.status for m in messages] == ["sent", "queued", "queued"]
+    sent_at = messages[0].sent_at
+    assert sent_at is not None
+    for held in messages[1:]:
+        assert (held.reason, held.ready_at) == (Reason.CAP, sent_at + timedelta(days=1))
+        assert held.decisions[-1]["action"] == "defer"
+    # A day later the second goes; the third waits for the day after.
+    world.clock.set(sent_at + timedelta(days=1))
+    dispatch(world)
+    assert [m.status for m in Message.objects.order_by("id")] == ["sent", "sent", "queued"]
+
+
+def test_a_backlog_of_a_rule_that_drops_at_the_cap_drops_the_rest(world: World) -> None:
+    cap = {"channel": "sms", "max": 1, "per_days": 1}
+    policy = {"quiet_hours": OPEN_ALL_DAY, "caps": [cap], "on_cap": "drop"}
+    backlog(world, 3, policy)
+    dispatch(world)
+    statuses = list(Message.objects.order_by("id").values_list("status", "reason"))
+    assert statuses == [("sent", ""), ("dropped", Reason.CAP), ("dropped", Reason.CAP)]
+
+
+def test_a_transactional_backlog_bypasses_the_cap(world: World) -> None:
+    cap = {"channel": "sms", "max": 1, "per_days": 1}
+    backlog(world, 3, {"quiet_hours": OPEN_ALL_DAY, "caps": [cap]})
+    Message.objects.update(transactional=True)
+    dispatch(world)
+    assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
