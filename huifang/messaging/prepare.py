@@ -41,8 +41,13 @@ from huifang.organisation.services import current as organisation
 from huifang.rules.plans import Plan, plan
 
 from . import links, unsubscribe
-from .models import Message, MessageTemplate, Reason, TemplateVersion
+from .models import Attempt, Message, MessageTemplate, Reason, TemplateVersion
 from .rendering import Context, TemplateError, names_used, render
+
+MESSAGES, ATTEMPTS = Message._meta.db_table, Attempt._meta.db_table
+# The plan a message belongs to, through the message's own relation (the engine, which owns
+# enrollments, sits above messaging: its table is named by the relation, never imported).
+ENROLLMENTS = Message._meta.get_field("enrollment").related_model._meta.db_table
 
 COLUMNS = (
     'id, customer_id, enrollment_id, channel, template, transactional, "to", provider_id, '
@@ -184,7 +189,7 @@ class Preparation:
         if enrollment_ids:
             where, params = rows.id_in("id", enrollment_ids)
             for pk, event_id, version_id in rows.fetch(
-                f"SELECT id, event_id, version_id FROM engine_enrollment WHERE {where}",  # noqa: S608
+                f"SELECT id, event_id, version_id FROM {ENROLLMENTS} WHERE {where}",  # noqa: S608
                 params,
             ):
                 self.enrollments[pk] = (event_id, version_id)
@@ -221,14 +226,14 @@ class Preparation:
             return windows
         where, params = rows.id_in("provider_id", sorted(limited))
         for provider_id, started in rows.fetch(
-            f"SELECT provider_id, started_at FROM outbox_attempt WHERE {where} "  # noqa: S608
+            f"SELECT provider_id, started_at FROM {ATTEMPTS} WHERE {where} "  # noqa: S608
             "AND started_at > %s ORDER BY started_at",
             [*params, rows.to_db_time(self.now - timedelta(minutes=1))],
         ):
             windows[provider_id].append(rows.from_db_time(started))  # type: ignore[arg-type]
         # Messages in flight have no attempt row yet, but take a place all the same.
         for provider_id, count in rows.fetch(
-            f"SELECT provider_id, COUNT(*) FROM outbox_message WHERE {where} "  # noqa: S608
+            f"SELECT provider_id, COUNT(*) FROM {MESSAGES} WHERE {where} "  # noqa: S608
             "AND status = 'sending' GROUP BY provider_id",
             params,
         ):
