@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -69,9 +70,17 @@ def unique_name(prefix: str = "huifang_bench") -> str:
 def create_postgres(name: str, template: str | None = None) -> None:
     import psycopg
 
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-        copy = f' TEMPLATE "{template}"' if template else ""
-        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+        for attempt in range(20):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}"{copy}')
+                return
+            except psycopg.errors.ObjectInUse:
+                # Another benchmark is copying the same template at this moment.
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
 
 
 def drop_postgres(name: str) -> None:

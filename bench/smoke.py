@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Every benchmark at smoke size (``--smoke``), on SQLite and on PostgreSQL when it answers on
+localhost, so that none can rot unnoticed (``make bench-smoke``, run by ``.ci/run``).
+
+The figures mean nothing at this size; what counts is that every benchmark still goes through
+all of its steps. Each runs on throw-away databases: one migrated database per kind is made
+first and copied for each of them (a copy takes a fraction of a second, a migration about
+five), and everything is dropped at the end. ``--jobs`` benchmarks run side by side (default
+2: much of a smoke run is waiting — for processes to start, for the database, for the engine's
+timers). Prints one JSON document with each benchmark's wall time; exits non-zero when any
+benchmark failed, after running the others.
+
+    .venv/bin/python bench/smoke.py [--only sqlite|postgres] [--jobs 2] [NAME …]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+try:
+    from common import (
+        TEMPLATE_POSTGRES,
+        TEMPLATE_SQLITE,
+        bench_env,
+        create_postgres,
+        databases,
+        drop_postgres,
+        postgres_url,
+        unique_name,
+    )
+except ImportError:  # imported as bench.smoke
+    from bench.common import (
+        TEMPLATE_POSTGRES,
+        TEMPLATE_SQLITE,
+        bench_env,
+        create_postgres,
+        databases,
+        drop_postgres,
+        postgres_url,
+        unique_name,
+    )
+
+BENCH = Path(__file__).resolve().parent
+# The longest first, so that side by side they end close together.
+BENCHMARKS = (
+    "dispatch",
+    "engine",
+    "customer_list",
+    "demo_load",
+    "workspace",
+    "rules_dashboard",
+    "audience",
+)
+
+
+def log(message: str) -> None:
+    print(f"[smoke] {message}", file=sys.stderr, flush=True)
+
+
+def migrate_templates(chosen: list[str], var: str) -> tuple[dict[str, str], str]:
+    """Migrate one database of each kind, side by side: (the variables that point the
+    benchmarks at them, the PostgreSQL template's name or "")."""
+    env = bench_env(var)
+    name = unique_name("huifang_bench_template") if "postgres" in chosen else ""
+    commands = []
+    if "sqlite" in chosen:
+        commands.append(env)
+    if name:
+        create_postgres(name)
+        commands.append({**env, "DATABASE_URL": postgres_url(name)})
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "huifang.cli", "migrate", "-v0"],
+            env=e,
+            cwd=BENCH.parent,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for e in commands
+    ]
+    outcomes = [(p.communicate()[1], p.returncode) for p in processes]
+    failed = [stderr for stderr, code in outcomes if code]
+    if failed:
+        drop_postgres(name)
+        raise SystemExit("migrating the template databases failed:\n" + "\n".join(failed))
+    templates = {}
+    if "sqlite" in chosen:
+        path = Path(var) / "huifang.db"
+        with sqlite3.connect(path) as conn:  # everything in the file itself, none in the WAL
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        templates[TEMPLATE_SQLITE] = str(path)
+    if name:
+        templates[TEMPLATE_POSTGRES] = name
+    return templates, name
+
+
+def run_one(benchmark: str, only: str | None, env: dict[str, str]) -> dict[str, object]:
+    command = [sys.executable, str(BENCH / f"{benchmark}.py"), "--smoke"]
+    if only:
+        command += ["--only", only]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, env=env, cwd=BENCH.parent, capture_output=True, text=True, check=False
+    )
+    seconds = round(time.perf_counter() - started, 1)
+    result: dict[str, object] = {"seconds": seconds, "ok": done.returncode == 0}
+    if done.returncode == 0:
+        try:
+            report = json.loads(done.stdout)
+        except ValueError:
+            result.update(ok=False, error="its output is not one JSON document")
+        else:
+            if report.get("skipped"):
+                result["skipped"] = report["skipped"]
+    else:
+        result["error"] = f"exit {done.returncode}"
+    if not result["ok"]:
+        log(f"{benchmark} FAILED ({result['error']}); its stderr ends:\n{done.stderr[-4000:]}")
+    else:
+        log(f"{benchmark}: {'skipped' if 'skipped' in result else 'ok'} in {seconds} s")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--jobs", type=int, default=2, help="benchmarks side by side")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(BENCHMARKS)}")
+    args = parser.parse_args()
+    if unknown := set(args.names) - set(BENCHMARKS):
+        parser.error(f"no benchmark {', '.join(sorted(unknown))}")
+    chosen = databases(args.only)
+    if not chosen:
+        raise SystemExit("no database to run on")
+    only = args.only or (None if len(chosen) > 1 else chosen[0])
+    started = time.perf_counter()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="huifang-bench-template-") as var:
+        templates, template = migrate_templates(chosen, var)
+        log(f"migrated {', '.join(chosen)} in {time.perf_counter() - started:.1f} s")
+        try:
+            env = {**os.environ, **templates}
+            names = args.names or BENCHMARKS
+            with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+                done = pool.map(lambda name: run_one(name, only, env), names)
+                results = dict(zip(names, done, strict=True))
+        finally:
+            drop_postgres(template)
+    total = round(time.perf_counter() - started, 1)
+    failed = [name for name, result in results.items() if not result["ok"]]
+    print(
+        json.dumps(
+            {
+                "benchmark": "smoke",
+                "databases": chosen,
+                "cpu_count": os.cpu_count(),
+                "total_s": total,
+                "results": results,
+                "ok": not failed,
+            },
+            indent=2,
+        )
+    )
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+    log(f"all {len(results)} benchmarks ran in {total} s")
+
+
+if __name__ == "__main__":
+    main()
