@@ -498,6 +498,8 @@ def main() -> None:
     args.customers, args.messages, args.enrollments = 1000, 10_000, 3000
     args.tasks, args.events, args.runs = 2000, 2000, 1
     args.db_name, args.rebuild = f"huifang_bench_{os.urandom(4).hex()}", False
+    os.environ.pop("DATABASE_URL", None)  # the throw-away database is on 127.0.0.1
+    os.environ.pop("REDIS_URL", None)
     create_postgres(args.db_name, os.environ.get(TEMPLATE_POSTGRES))
     try:
         benchmark(args)

@@ -148,7 +148,9 @@ def main() -> None:
         templates, template = migrate_templates(chosen, var)
         log(f"migrated {', '.join(chosen)} in {time.perf_counter() - started:.1f} s")
         try:
-            env = {**os.environ, **templates}
+            # Nothing of the caller's: each benchmark makes its own databases.
+            env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+            env.update(templates)
             names = args.names or BENCHMARKS
             with ThreadPoolExecutor(max(1, args.jobs)) as pool:
                 done = pool.map(lambda name: run_one(name, only, env), names)

@@ -1152,6 +1152,8 @@ def main() -> None:
     TEAMS, AGENTS_PER_TEAM = 2, 7  # the rich task's history names 14 agents
     args.customers, args.tasks, args.events, args.runs = 1000, 10_000, 3000, 1
     args.db_name, args.rebuild = f"huifang_bench_{os.urandom(4).hex()}", False
+    os.environ.pop("DATABASE_URL", None)  # the throw-away database is on 127.0.0.1
+    os.environ.pop("REDIS_URL", None)
     create_postgres(args.db_name, os.environ.get(TEMPLATE_POSTGRES))
     try:
         report = benchmark(args)
