@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,15 +60,15 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dispatcher", choices=["on", "off"], help=argparse.SUPPRESS)
-    parser.add_argument("--smtp-sink", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--http-fake", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-sink", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--http-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
         args.messages, args.runs, args.workers = 100, 1, 1
     if args.smtp_sink:
-        return smtp_sink(args.smtp_sink)
+        return smtp_sink()
     if args.http_fake:
-        return http_fake(args.http_fake)
+        return http_fake()
     if args.dispatcher:
         return dispatcher(gate=args.dispatcher == "on")
     if args.measure:
@@ -110,39 +109,37 @@ def main() -> None:
 # -- the fake providers, each in its own process ---------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def fakes() -> Iterator[tuple[int, int]]:
-    smtp, http = free_port(), free_port()
+    """Each fake listens on a port of the system's choosing and prints it once it listens: a
+    port picked here and bound there could be taken by another process in between, and the
+    benchmark would then talk to a stranger."""
     script = str(Path(__file__).resolve())
     processes = [
-        subprocess.Popen([sys.executable, script, "--smtp-sink", str(smtp)]),
-        subprocess.Popen([sys.executable, script, "--http-fake", str(http)]),
+        subprocess.Popen([sys.executable, script, flag], stdout=subprocess.PIPE, text=True)
+        for flag in ("--smtp-sink", "--http-fake")
     ]
     try:
-        for port in (smtp, http):
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-        yield smtp, http
+        ports = []
+        for process in processes:
+            assert process.stdout is not None
+            line = process.stdout.readline()  # empty if it died first
+            if not line.strip().isdigit():
+                raise SystemExit(f"a fake provider did not start (exit {process.wait()})")
+            ports.append(int(line))
+        yield ports[0], ports[1]
     finally:
         for process in processes:
             process.terminate()
             process.wait(timeout=10)
 
 
-def smtp_sink(port: int) -> None:
+def listening(server: Any) -> None:
+    """Tell the parent the port (see ``fakes``)."""
+    print(server.sockets[0].getsockname()[1], flush=True)
+
+
+def smtp_sink() -> None:
     """Accepts every message and forgets it, the way a relay's fast path does: SMTP as RFC 5321
     has it (EHLO, MAIL, RCPT, DATA with dot-stuffing, RSET, NOOP, QUIT), in a few lines of
     asyncio. aiosmtpd, which the tests use to look inside messages, spent 0.40 ms of CPU a
@@ -176,14 +173,15 @@ def smtp_sink(port: int) -> None:
         writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(serve, "127.0.0.1", port, limit=1 << 20)
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, limit=1 << 20)
+        listening(server)
         async with server:
             await server.serve_forever()
 
     asyncio.run(main())
 
 
-def http_fake(port: int) -> None:
+def http_fake() -> None:
     """Answers a webhook POST like a receiver (``{"id": …}``) and an Aliyun SendSms like
     Aliyun (``{"Code": "OK", "BizId": …}``), on kept-alive HTTP/1.1 connections.
 
@@ -224,7 +222,8 @@ def http_fake(port: int) -> None:
             writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(serve, "127.0.0.1", port)
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        listening(server)
         async with server:
             await server.serve_forever()
 
