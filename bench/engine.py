@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--top-up", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
-        args.customers, args.runs, args.sample = 300, 1, 50
+        args.customers, args.runs, args.sample = 300, 1, 10
     if args.top_up:
         top_up(args.top_up)
         return
