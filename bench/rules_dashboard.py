@@ -527,7 +527,8 @@ def benchmark(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    call_command("migrate", verbosity=0, interactive=False)
+    if not (args.smoke and os.environ.get(TEMPLATE_POSTGRES)):  # else a migrated copy
+        call_command("migrate", verbosity=0, interactive=False)
     if fresh:
         started = time.perf_counter()
         meta = {**wanted, "load_steps_s": load(args)}
