@@ -22,7 +22,7 @@ in one process against it:
     .venv/bin/python bench/engine.py [--customers 1000000] [--only sqlite|postgres]
         [--runs 3] [--sample 2000] [--smoke]
 
-``--smoke``: every step at a tiny size (300 customers, one run, 500 due steps, lateness for
+``--smoke``: every step at a tiny size (300 customers, one run, up to 500 due steps, lateness for
 2 s), for CI: the figures mean nothing, a failure anywhere exits non-zero.
 
 Targets: full evaluation ≤ 10 s on PostgreSQL, ≤ 15 s on SQLite; event to due step p99 ≤ 20 ms;
