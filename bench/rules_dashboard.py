@@ -488,9 +488,8 @@ def main() -> None:
         if not args.smoke:
             raise SystemExit("bench/rules_dashboard.py runs on PostgreSQL only")
         log("PostgreSQL only, and no PostgreSQL to run on: skipped")
-        print(
-            json.dumps({"benchmark": "rules_dashboard", "smoke": True, "skipped": "no PostgreSQL"})
-        )
+        skipped = {"benchmark": "rules_dashboard", "smoke": True, "skipped": "PostgreSQL only"}
+        print(json.dumps(skipped))
         return
     if not args.smoke:
         benchmark(args)

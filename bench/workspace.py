@@ -1141,7 +1141,7 @@ def main() -> None:
         if not args.smoke:
             raise SystemExit("bench/workspace.py runs on PostgreSQL only")
         log("PostgreSQL only, and no PostgreSQL to run on: skipped")
-        print(json.dumps({"benchmark": "workspace", "smoke": True, "skipped": "no PostgreSQL"}))
+        print(json.dumps({"benchmark": "workspace", "smoke": True, "skipped": "PostgreSQL only"}))
         return
     if args.customers < 100 or args.tasks < 1000:
         raise SystemExit("use at least 100 customers and 1,000 tasks")
