@@ -129,9 +129,7 @@ def fakes() -> Iterator[tuple[int, int]]:
             ports.append(int(line))
         yield ports[0], ports[1]
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        stop(processes, "a fake provider")
 
 
 def listening(server: Any) -> None:
@@ -273,7 +271,6 @@ def measure(messages: int, runs: int, workers: int, *, smoke: bool) -> dict[str,
 def dispatcher(*, gate: bool) -> None:
     """A worker's dispatch loop, with the last look of the gate on or off."""
     import signal
-    import threading
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
     import django
@@ -281,12 +278,15 @@ def dispatcher(*, gate: bool) -> None:
     django.setup()
     from huifang.messaging.dispatch import Dispatcher
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    # A flag, not threading.Event: Event.set() in a signal handler that interrupts the main
+    # thread inside Event.wait() waits forever for the lock that very thread holds (it
+    # happened: a dispatcher that never stopped, and a benchmark that never ended).
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     worker = Dispatcher(gate=gate, keep=True)
-    while not stop.is_set():
+    while not stopping:
         if worker.run_once() < worker.limit:
-            stop.wait(0.01)
+            time.sleep(0.01)
     worker.close()
 
 
@@ -301,10 +301,24 @@ def dispatchers(count: int, *, gate: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
+        stop(processes, "a dispatcher")
+
+
+def stop(processes: list[subprocess.Popen[Any]], what: str) -> None:
+    """SIGTERM, and SIGKILL for any that has not stopped 30 s later, which is an error: a
+    process left behind would keep the benchmark's output open and the caller waiting."""
+    for process in processes:
+        process.terminate()
+    stuck = []
+    for process in processes:
+        try:
             process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            stuck.append(process.pid)
+    if stuck:
+        raise SystemExit(f"{what} did not stop within 30 s of SIGTERM (pid {stuck}): killed")
 
 
 def seed(count: int, smtp: int, http: int) -> dict[str, Any]:

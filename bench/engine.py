@@ -532,7 +532,14 @@ def lateness(sizes: Sizes) -> dict[str, Any]:
             raise SystemExit(f"the engine worker exited with {worker.returncode}")
     finally:
         worker.terminate()
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Left running it would keep this benchmark's output open and its caller waiting.
+            worker.kill()
+            worker.wait()
+            stuck = "the engine worker did not stop within 30 s of SIGTERM: killed"
+            raise SystemExit(stuck) from None
     late = [
         (done - due).total_seconds()
         for due, done in DueStep.objects.filter(pk__in=created, done_at__isnull=False).values_list(
