@@ -17,8 +17,10 @@ run failed, after running the others.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -51,6 +53,7 @@ except ImportError:  # imported as bench.smoke
     )
 
 BENCH = Path(__file__).resolve().parent
+TIMEOUT_S = 300  # a smoke run takes under a minute even on a busy machine: longer is a hang
 # The longest first, so that side by side they end close together.
 BENCHMARKS = (
     "dispatch",
@@ -107,9 +110,27 @@ def migrate_templates(chosen: list[str], var: str) -> tuple[dict[str, str], str]
 def run_one(benchmark: str, database: str, env: dict[str, str]) -> dict[str, object]:
     command = [sys.executable, str(BENCH / f"{benchmark}.py"), "--smoke", "--only", database]
     started = time.perf_counter()
-    done = subprocess.run(
-        command, env=env, cwd=BENCH.parent, capture_output=True, text=True, check=False
+    # A process group of its own: whatever it leaves behind, or a run that hangs, is killed
+    # with it instead of keeping CI waiting.
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=BENCH.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        stderr += f"\n[smoke] killed after {TIMEOUT_S} s"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     seconds = round(time.perf_counter() - started, 1)
     result: dict[str, object] = {"seconds": seconds, "ok": done.returncode == 0}
     if done.returncode == 0:
