@@ -54,6 +54,7 @@ except ImportError:  # imported as bench.smoke
 
 BENCH = Path(__file__).resolve().parent
 TIMEOUT_S = 300  # a smoke run takes under a minute even on a busy machine: longer is a hang
+RUNNING: set[int] = set()  # process groups of the runs under way
 # The longest first, so that side by side they end close together.
 BENCHMARKS = (
     "dispatch",
@@ -121,6 +122,7 @@ def run_one(benchmark: str, database: str, env: dict[str, str]) -> dict[str, obj
         text=True,
         start_new_session=True,
     )
+    RUNNING.add(process.pid)
     try:
         stdout, stderr = process.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -128,6 +130,7 @@ def run_one(benchmark: str, database: str, env: dict[str, str]) -> dict[str, obj
         stdout, stderr = process.communicate()
         stderr += f"\n[smoke] killed after {TIMEOUT_S} s"
     finally:
+        RUNNING.discard(process.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
     done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
@@ -149,6 +152,12 @@ def run_one(benchmark: str, database: str, env: dict[str, str]) -> dict[str, obj
     else:
         log(f"{label}: {'skipped' if 'skipped' in result else 'ok'} in {seconds} s")
     return result
+
+
+def interrupt_running() -> None:
+    for group in list(RUNNING):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGINT)
 
 
 def main() -> None:
@@ -174,9 +183,16 @@ def main() -> None:
             env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
             env.update(templates)
             with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-                done = pool.map(lambda run: run_one(*run, env), runs)
-                for (benchmark, database), result in zip(runs, done, strict=True):
-                    results.setdefault(benchmark, {})[database] = result
+                try:
+                    done = pool.map(lambda run: run_one(*run, env), runs)
+                    for (benchmark, database), result in zip(runs, done, strict=True):
+                        results.setdefault(benchmark, {})[database] = result
+                except BaseException:
+                    # Interrupted (Ctrl+C reaches only our own process group): so are the
+                    # runs under way, which then drop their databases; the rest never start.
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    interrupt_running()
+                    raise
         finally:
             drop_postgres(template)
     total = round(time.perf_counter() - started, 1)
