@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-suite lint bench-demo bench-engine chromium clean
+.PHONY: run test test-suite lint bench-demo bench-engine bench-smoke chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench-demo: $(DEPS)
 
 bench-engine: $(DEPS)
 	$(BIN)/python bench/engine.py
+
+# Every benchmark at smoke size on throw-away databases: SQLite, and PostgreSQL when it answers
+# on localhost (ONLY=sqlite or ONLY=postgres for one); fails when any benchmark fails.
+bench-smoke: $(DEPS)
+	$(BIN)/python bench/smoke.py $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -28,7 +28,11 @@ only fast.
 
     .venv/bin/python bench/audience.py [--customers 1000000] [--runs 5] [--calls 10]
         [--only sqlite|postgres] [--shape NAME …] [--rebuild] [--explain] [--no-statistics]
-        [--db-name huifang_bench_audience] [--sqlite var/bench/audience.sqlite3]
+        [--db-name huifang_bench_audience] [--sqlite var/bench/audience.sqlite3] [--smoke]
+
+``--smoke`` (for CI): 1,000 customers, one run of two calls per shape, on throw-away databases
+(a temporary SQLite file; a PostgreSQL database of its own, dropped afterwards) instead of the
+kept ones; exits non-zero when a shape's figures are wrong. Its times mean nothing.
 """
 
 from __future__ import annotations
@@ -39,15 +43,16 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 try:
-    from common import postgres_answers
+    from common import databases, drop_postgres, new_database
 except ImportError:  # imported as bench.audience
-    from bench.common import postgres_answers
+    from bench.common import databases, drop_postgres, new_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnop"
@@ -191,6 +196,7 @@ def measure_in_child(database: str, url: str, args: argparse.Namespace) -> dict[
         *(["--explain"] if args.explain else []),
         *(["--no-statistics"] if args.no_statistics else []),
         *(["--shape", *args.shape] if args.shape else []),
+        *(["--smoke"] if args.smoke else []),
     ]
     log(f"{database}: {url}")
     done = subprocess.run(
@@ -220,20 +226,22 @@ def main() -> None:
         action="store_true",
         help="SQLite: measure without the planner statistics the hourly job gathers",
     )
+    parser.add_argument("--smoke", action="store_true", help="tiny throw-away databases, for CI")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.customers, args.runs, args.calls = 1000, 1, 2
     if args.customers < 1000:
         raise SystemExit("use at least 1,000 customers")
     if args.measure:
         print(json.dumps(measure(args), ensure_ascii=False))
         return
 
-    databases = [args.only] if args.only else ["postgres", "sqlite"]
-    if "postgres" in databases and not postgres_answers():
-        log("no PostgreSQL answers on 127.0.0.1:5432: skipped")
-        databases.remove("postgres")
     results: dict[str, Any] = {}
-    for database in databases:
+    for database in databases(args.only, order=("postgres", "sqlite")):
+        if args.smoke:
+            results[database] = smoke(database, args)
+            continue
         if database == "postgres":
             url = prepare_postgres(args.db_name, args.rebuild)
         else:
@@ -251,6 +259,7 @@ def main() -> None:
                 "customers": args.customers,
                 "runs": args.runs,
                 "calls_per_run": args.calls,
+                "smoke": args.smoke,
                 "cpu_count": os.cpu_count(),
                 "target_p95_ms": TARGET_P95_MS,
                 "target_shape": MAIN_SHAPE,
@@ -261,6 +270,20 @@ def main() -> None:
             ensure_ascii=False,
         )
     )
+    wrong = [name for name, r in results.items() if not r["all_correct"]]
+    if args.smoke and wrong:
+        raise SystemExit(f"wrong audience figures on {', '.join(wrong)}")
+
+
+def smoke(database: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Measured on a throw-away database, gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="huifang-bench-") as var:
+        env, name = new_database(database, var)
+        try:
+            url = env.get("DATABASE_URL") or f"sqlite:///{Path(var) / 'huifang.db'}"
+            return measure_in_child(database, url, args)
+        finally:
+            drop_postgres(name)
 
 
 # -- the child: build if needed, then measure ---------------------------------------------------
@@ -358,7 +381,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from huifang.customers.models import Customer
 
     started = time.perf_counter()
-    call_command("migrate", verbosity=0, interactive=False)
+    if not args.smoke:  # a smoke run's throw-away database was made migrated
+        call_command("migrate", verbosity=0, interactive=False)
     migrate_s = round(time.perf_counter() - started, 1)
     meta = loaded_meta()
     wanted = {"version": DATA_VERSION, "customers": args.customers, "seed": SEED}

@@ -6,6 +6,13 @@ for the searches, filters and sorts a user has, plus the second page via its cur
 a large database: load one first, e.g. ``huifang demo --customers 1000000``.
 
     DATABASE_URL=… .venv/bin/python bench/customer_list.py [--runs 7]
+
+``--smoke`` (for CI) does not use ``DATABASE_URL``: on a throw-away database of each kind
+(SQLite; PostgreSQL when it answers on localhost, or ``--only`` one of them) loaded with
+``huifang demo --customers 300``, one run; prints ``{"benchmark", "smoke", "results":
+{database: the usual document}}`` and exits non-zero when a page fails.
+
+    .venv/bin/python bench/customer_list.py --smoke [--only sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -21,22 +28,28 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
-os.environ.setdefault("HUIFANG_TESTING", "1")  # serve static files without collecting them
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
-import django
+try:
+    from common import databases, run, throwaway
+except ImportError:  # imported as bench.customer_list
+    from bench.common import databases, run, throwaway
 
-django.setup()
-
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-
-from huifang.customers.models import Customer, Tag  # noqa: E402
+SMOKE_CUSTOMERS = 300
 
 
-def timed(client: Client, url: str, runs: int) -> dict[str, Any]:
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
+    os.environ.setdefault("HUIFANG_TESTING", "1")  # serve static files without collecting them
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    import warnings
+
+    import django
+
+    warnings.filterwarnings("ignore", message="No directory at")
+    django.setup()
+
+
+def timed(client: Any, url: str, runs: int) -> dict[str, Any]:
     client.get(url)  # warm caches once
     samples = []
     for _ in range(runs):
@@ -52,10 +65,44 @@ def timed(client: Client, url: str, runs: int) -> dict[str, Any]:
     }
 
 
+def smoke(only: str | None) -> None:
+    """Each database: a throw-away one with the demo's customers, measured in a process of
+    its own, as a real run would be against it."""
+    results = {}
+    for database in databases(only):
+        with throwaway(database) as env:
+            py = sys.executable
+            run(env, py, "-m", "huifang.cli", "demo", "--customers", str(SMOKE_CUSTOMERS))
+            out = run(env, py, str(Path(__file__).resolve()), "--runs", "1")
+        results[database] = json.loads(out)
+        print(
+            f"[customer_list] {database}: {len(results[database]['views'])} views", file=sys.stderr
+        )
+    print(
+        json.dumps(
+            {"benchmark": "customer_list", "smoke": True, "results": results},
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="tiny throw-away databases, for CI")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="with --smoke")
     args = parser.parse_args()
+    if args.smoke:
+        smoke(args.only)
+        return
+    setup_django()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+
+    from huifang.customers.models import Customer, Tag
+
     total = Customer.objects.count()
     sample = (
         Customer.objects.filter(pk__gte=Customer.objects.order_by("-pk")[0].pk // 2)

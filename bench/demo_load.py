@@ -7,6 +7,9 @@ run and the median per database. Target (issue 2): ≤ 20 s for 100,000 customer
 ~1,000,000 events on either database.
 
     .venv/bin/python bench/demo_load.py [--customers 100000] [--runs 3] [--only sqlite|postgres]
+        [--smoke]
+
+``--smoke``: 300 customers, one run, for CI: the figures mean nothing, a failure exits non-zero.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from pathlib import Path
 
-from common import postgres_answers
+try:
+    from common import ROOT, databases, drop_postgres, new_database
+except ImportError:  # imported as bench.demo_load
+    from bench.common import ROOT, databases, drop_postgres, new_database
 
-ROOT = Path(__file__).resolve().parent.parent
 LOADED = re.compile(r"Loaded ([\d,]+) customers and ([\d,]+) events in ([\d.]+) s")
 
 
@@ -44,32 +47,14 @@ def huifang(env: dict[str, str], *args: str) -> str:
 
 
 def one_run(database: str, customers: int) -> dict[str, float | int | str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     with tempfile.TemporaryDirectory(prefix="huifang-bench-") as var:
-        env["HUIFANG_VAR_DIR"] = var
-        name = f"huifang_bench_{uuid.uuid4().hex[:8]}"
-        if database == "postgres":
-            import psycopg
-
-            with psycopg.connect(
-                "postgresql://postgres@127.0.0.1/postgres", autocommit=True
-            ) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-            env["SECRET_KEY"] = "bench-only-secret-key-0123456789-abcdefghijklmnop"
+        env, name = new_database(database, var)  # migrated, not timed
         try:
-            huifang(env, "migrate", "-v0")
             started = time.perf_counter()
             out = huifang(env, "demo", "--customers", str(customers), "--seed", "1")
             wall = time.perf_counter() - started
         finally:
-            if database == "postgres":
-                import psycopg
-
-                with psycopg.connect(
-                    "postgresql://postgres@127.0.0.1/postgres", autocommit=True
-                ) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_postgres(name)
     match = LOADED.search(out)
     if not match:
         raise SystemExit(f"unexpected output from huifang demo:\n{out[-2000:]}")
@@ -94,17 +79,18 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=["sqlite", "postgres"])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     args = parser.parse_args()
-    databases = [args.only] if args.only else ["sqlite", "postgres"]
-    if "postgres" in databases and not postgres_answers():
-        databases.remove("postgres")
+    if args.smoke:
+        args.customers, args.runs = 300, 1
+    chosen = databases(args.only)
     runs = []
     for _round in range(args.runs):
-        for database in databases:  # interleaved, so machine noise hits both alike
+        for database in chosen:  # interleaved, so machine noise hits both alike
             runs.append(one_run(database, args.customers))
             print(json.dumps(runs[-1]), file=sys.stderr)
     summary = {}
-    for database in databases:
+    for database in chosen:
         mine = [r for r in runs if r["database"] == database]
         seconds = statistics.median(float(r["seconds"]) for r in mine)
         summary[database] = {
@@ -122,6 +108,7 @@ def main() -> None:
                 "benchmark": "demo_load",
                 "customers": args.customers,
                 "runs": args.runs,
+                "smoke": args.smoke,
                 "cpu_count": os.cpu_count(),
                 "median": summary,
                 "all_runs": runs,

@@ -16,6 +16,10 @@ Aliyun SMS. Then, per channel, each run:
    the two times (median over ``--runs`` alternating pairs).
 
     .venv/bin/python bench/dispatch.py [--messages 10000] [--runs 3] [--only sqlite|postgres]
+        [--smoke]
+
+``--smoke``: 100 messages, one run, one dispatcher process, for CI: the figures mean nothing,
+a failure anywhere exits non-zero.
 
 Targets: ≥ 1,000 e-mails/s and ≥ 2,000 webhook / SMS sends/s with the gate on; gate cost
 ≤ 1.10.
@@ -26,11 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,15 +40,13 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from common import postgres_answers
-    from engine import drop, run
+    from common import databases, empty, run, throwaway
 except ImportError:  # imported as bench.dispatch
-    from bench.common import postgres_answers
-    from bench.engine import drop, run
+    from bench.common import databases, empty, run, throwaway
 
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnop"
 CHANNELS = ("email", "webhook", "sms_aliyun")
+# How long the dispatchers get to start before a timed run, and to send a run's messages.
+SETTLE_S, DEADLINE_S = 3.0, 600.0
 
 
 def main() -> None:
@@ -57,48 +57,47 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="dispatcher processes (default 2, one per core)"
     )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--dispatcher", choices=["on", "off"], help=argparse.SUPPRESS)
-    parser.add_argument("--smtp-sink", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--http-fake", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-sink", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--http-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.messages, args.runs, args.workers = 100, 1, 1
     if args.smtp_sink:
-        return smtp_sink(args.smtp_sink)
+        return smtp_sink()
     if args.http_fake:
-        return http_fake(args.http_fake)
+        return http_fake()
     if args.dispatcher:
         return dispatcher(gate=args.dispatcher == "on")
     if args.measure:
-        print(json.dumps(measure(args.messages, args.runs, args.workers)))
+        print(json.dumps(measure(args.messages, args.runs, args.workers, smoke=args.smoke)))
         return None
-    databases = [args.only] if args.only else ["sqlite", "postgres"]
-    if "postgres" in databases and not postgres_answers():
-        databases.remove("postgres")
     results = {}
-    for database in databases:
-        with tempfile.TemporaryDirectory(prefix="huifang-bench-") as var:
-            env, name = prepare(database, var)
-            try:
-                out = run(
-                    env,
-                    sys.executable,
-                    str(Path(__file__).resolve()),
-                    "--measure",
-                    "--messages",
-                    str(args.messages),
-                    "--runs",
-                    str(args.runs),
-                    "--workers",
-                    str(args.workers),
-                )
-            finally:
-                drop(name)
+    for database in databases(args.only):
+        with throwaway(database) as env:
+            env.update(OUTBOUND_HTTP_ALLOW="127.0.0.1")
+            out = run(
+                env,
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--measure",
+                "--messages",
+                str(args.messages),
+                "--runs",
+                str(args.runs),
+                "--workers",
+                str(args.workers),
+                *(["--smoke"] if args.smoke else []),
+            )
         results[database] = json.loads(out.strip().splitlines()[-1])
         print(json.dumps({database: results[database]}), file=sys.stderr)
     report = {
         "benchmark": "dispatch",
         "messages": args.messages,
         "runs": args.runs,
+        "smoke": args.smoke,
         "dispatcher_processes": args.workers,
         "cpu_count": os.cpu_count(),
         "results": results,
@@ -107,60 +106,38 @@ def main() -> None:
     return None
 
 
-def prepare(database: str, var: str) -> tuple[dict[str, str], str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(HUIFANG_VAR_DIR=var, LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-    env.update(OUTBOUND_HTTP_ALLOW="127.0.0.1", SECRET_KEY=SECRET)
-    name = ""
-    if database == "postgres":
-        import uuid
-
-        import psycopg
-
-        name = f"huifang_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-    run(env, sys.executable, "-m", "huifang.cli", "migrate", "-v0")
-    return env, name
-
-
 # -- the fake providers, each in its own process ---------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
 def fakes() -> Iterator[tuple[int, int]]:
-    smtp, http = free_port(), free_port()
+    """Each fake listens on a port of the system's choosing and prints it once it listens: a
+    port picked here and bound there could be taken by another process in between, and the
+    benchmark would then talk to a stranger."""
     script = str(Path(__file__).resolve())
     processes = [
-        subprocess.Popen([sys.executable, script, "--smtp-sink", str(smtp)]),
-        subprocess.Popen([sys.executable, script, "--http-fake", str(http)]),
+        subprocess.Popen([sys.executable, script, flag], stdout=subprocess.PIPE, text=True)
+        for flag in ("--smtp-sink", "--http-fake")
     ]
     try:
-        for port in (smtp, http):
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-        yield smtp, http
-    finally:
+        ports = []
         for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+            assert process.stdout is not None
+            line = process.stdout.readline()  # empty if it died first
+            if not line.strip().isdigit():
+                raise SystemExit(f"a fake provider did not start (exit {process.wait()})")
+            ports.append(int(line))
+        yield ports[0], ports[1]
+    finally:
+        stop(processes, "a fake provider")
 
 
-def smtp_sink(port: int) -> None:
+def listening(server: Any) -> None:
+    """Tell the parent the port (see ``fakes``)."""
+    print(server.sockets[0].getsockname()[1], flush=True)
+
+
+def smtp_sink() -> None:
     """Accepts every message and forgets it, the way a relay's fast path does: SMTP as RFC 5321
     has it (EHLO, MAIL, RCPT, DATA with dot-stuffing, RSET, NOOP, QUIT), in a few lines of
     asyncio. aiosmtpd, which the tests use to look inside messages, spent 0.40 ms of CPU a
@@ -194,14 +171,15 @@ def smtp_sink(port: int) -> None:
         writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(serve, "127.0.0.1", port, limit=1 << 20)
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, limit=1 << 20)
+        listening(server)
         async with server:
             await server.serve_forever()
 
     asyncio.run(main())
 
 
-def http_fake(port: int) -> None:
+def http_fake() -> None:
     """Answers a webhook POST like a receiver (``{"id": …}``) and an Aliyun SendSms like
     Aliyun (``{"Code": "OK", "BizId": …}``), on kept-alive HTTP/1.1 connections.
 
@@ -242,7 +220,8 @@ def http_fake(port: int) -> None:
             writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(serve, "127.0.0.1", port)
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        listening(server)
         async with server:
             await server.serve_forever()
 
@@ -252,7 +231,10 @@ def http_fake(port: int) -> None:
 # -- inside the measuring process ------------------------------------------------------------
 
 
-def measure(messages: int, runs: int, workers: int) -> dict[str, Any]:
+def measure(messages: int, runs: int, workers: int, *, smoke: bool) -> dict[str, Any]:
+    global SETTLE_S, DEADLINE_S
+    if smoke:  # the warm-up run waits for the dispatchers anyway; a failure shows sooner
+        SETTLE_S, DEADLINE_S = 0.0, 60.0
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
     import django
 
@@ -265,10 +247,23 @@ def measure(messages: int, runs: int, workers: int) -> dict[str, Any]:
         "dispatch_threads": settings.HUIFANG_DISPATCH_THREADS,
         "dispatch_batch": settings.HUIFANG_DISPATCH_BATCH,
     }
+    # Each channel's runs with the gate on, then off, each with dispatchers of their own; a
+    # smoke run starts the dispatchers once per setting of the gate, for all three channels
+    # (a dispatcher takes seconds to start, as long as a smoke run's sending).
+    plan = (
+        [(gate, CHANNELS) for gate in (True, False)]
+        if smoke
+        else [(gate, (kind,)) for kind in CHANNELS for gate in (True, False)]
+    )
+    timings: dict[str, dict[bool, list[tuple[float, float]]]] = {k: {} for k in CHANNELS}
     with fakes() as (smtp, http):
         rules = seed(messages, smtp, http)
+        for gate, kinds in plan:
+            with dispatchers(workers, gate=gate):
+                for kind in kinds:
+                    timings[kind][gate] = timed_runs(rules[kind], messages, runs, gate=gate)
         for kind in CHANNELS:
-            result[kind] = compare(kind, rules[kind], messages, runs, workers)
+            result[kind] = compare(timings[kind], messages)
             print(json.dumps({kind: result[kind]}), file=sys.stderr)
     return result
 
@@ -276,7 +271,6 @@ def measure(messages: int, runs: int, workers: int) -> dict[str, Any]:
 def dispatcher(*, gate: bool) -> None:
     """A worker's dispatch loop, with the last look of the gate on or off."""
     import signal
-    import threading
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
     import django
@@ -284,12 +278,15 @@ def dispatcher(*, gate: bool) -> None:
     django.setup()
     from huifang.messaging.dispatch import Dispatcher
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    # A flag, not threading.Event: Event.set() in a signal handler that interrupts the main
+    # thread inside Event.wait() waits forever for the lock that very thread holds (it
+    # happened: a dispatcher that never stopped, and a benchmark that never ended).
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     worker = Dispatcher(gate=gate, keep=True)
-    while not stop.is_set():
+    while not stopping:
         if worker.run_once() < worker.limit:
-            stop.wait(0.01)
+            time.sleep(0.01)
     worker.close()
 
 
@@ -300,14 +297,28 @@ def dispatchers(count: int, *, gate: bool) -> Iterator[None]:
     processes = [
         subprocess.Popen([sys.executable, script, "--dispatcher", flag]) for _ in range(count)
     ]
-    time.sleep(3)  # started and polling
+    time.sleep(SETTLE_S)  # started and polling
     try:
         yield
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
+        stop(processes, "a dispatcher")
+
+
+def stop(processes: list[subprocess.Popen[Any]], what: str) -> None:
+    """SIGTERM, and SIGKILL for any that has not stopped 30 s later, which is an error: a
+    process left behind would keep the benchmark's output open and the caller waiting."""
+    for process in processes:
+        process.terminate()
+    stuck = []
+    for process in processes:
+        try:
             process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            stuck.append(process.pid)
+    if stuck:
+        raise SystemExit(f"{what} did not stop within 30 s of SIGTERM (pid {stuck}): killed")
 
 
 def seed(count: int, smtp: int, http: int) -> dict[str, Any]:
@@ -385,14 +396,13 @@ def due(rule: tuple[int, int, int], count: int) -> None:
     from huifang.customers.models import Customer
     from huifang.engine.models import DueStep, Enrollment
     from huifang.integrations.models import Provider
+    from huifang.messaging.models import Message
 
     rule_id, version_id, provider_id = rule
     now = DatabaseClock().now()
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            for table in ("outbox_attempt", "outbox_message", "engine_duestep"):
-                cursor.execute(f"DELETE FROM {table}")  # noqa: S608
-            cursor.execute("DELETE FROM engine_enrollment")
+        # The messages' attempts and every other row that points at these go too.
+        empty([Message, DueStep, Enrollment])
         Provider.objects.update(enabled=False)
         Provider.objects.filter(pk=provider_id).update(enabled=True)
         ids = list(Customer.objects.order_by("id").values_list("id", flat=True)[:count])
@@ -441,6 +451,7 @@ def one_run(rule: tuple[int, int, int], count: int, *, gate: bool) -> tuple[floa
 
     from huifang.engine import runner
     from huifang.messaging.gate import Gate
+    from huifang.messaging.models import Message
 
     due(rule, count)
     runner.Gate = Gate if gate else _Open  # type: ignore[misc,assignment]
@@ -448,10 +459,11 @@ def one_run(rule: tuple[int, int, int], count: int, *, gate: bool) -> tuple[floa
         started = time.perf_counter()
         runner.run_until_idle()
         engine = time.perf_counter() - started
-        deadline = started + 600
+        deadline = started + DEADLINE_S
+        sent_sql = f"SELECT COUNT(*) FROM {Message._meta.db_table} WHERE status = 'sent'"  # noqa: S608
         while True:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT COUNT(*) FROM outbox_message WHERE status = 'sent'")
+                cursor.execute(sent_sql)
                 (sent,) = cursor.fetchone()
             if sent >= count:
                 break
@@ -463,15 +475,14 @@ def one_run(rule: tuple[int, int, int], count: int, *, gate: bool) -> tuple[floa
         runner.Gate = Gate  # type: ignore[misc]
 
 
-def compare(
-    kind: str, rule: tuple[int, int, int], count: int, runs: int, workers: int
-) -> dict[str, Any]:
-    timings: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    for gate in (True, False):
-        with dispatchers(workers, gate=gate):
-            one_run(rule, min(count, 500), gate=gate)  # warm up: connections, caches
-            for _ in range(runs):
-                timings[gate].append(one_run(rule, count, gate=gate))
+def timed_runs(
+    rule: tuple[int, int, int], count: int, runs: int, *, gate: bool
+) -> list[tuple[float, float]]:
+    one_run(rule, min(count, 500), gate=gate)  # warm up: connections, caches
+    return [one_run(rule, count, gate=gate) for _ in range(runs)]
+
+
+def compare(timings: dict[bool, list[tuple[float, float]]], count: int) -> dict[str, Any]:
     on = [total for total, _engine in timings[True]]
     off = [total for total, _engine in timings[False]]
     return {

@@ -20,7 +20,10 @@ in one process against it:
   second for 30 s: p50 / p99 / max of (processed - due), by the database clock.
 
     .venv/bin/python bench/engine.py [--customers 1000000] [--only sqlite|postgres]
-        [--runs 3] [--sample 2000] [--keep DIR]
+        [--runs 3] [--sample 2000] [--smoke]
+
+``--smoke``: every step at a tiny size (300 customers, one run, up to 500 due steps, lateness for
+2 s), for CI: the figures mean nothing, a failure anywhere exits non-zero.
 
 Targets: full evaluation ≤ 10 s on PostgreSQL, ≤ 15 s on SQLite; event to due step p99 ≤ 20 ms;
 ≥ 5,000 steps/s, dropping ≤ 20 % when bloated; lateness p99 ≤ 2 s.
@@ -36,45 +39,39 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 try:
-    from common import postgres_answers
+    from common import ROOT, databases, drop_postgres, empty, new_database, row_counts, run
 except ImportError:  # imported as bench.engine
-    from bench.common import postgres_answers
-
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnop"
+    from bench.common import ROOT, databases, drop_postgres, empty, new_database, row_counts, run
 
 
-def run(env: dict[str, str], *args: str, timeout: int = 7200) -> str:
-    done = subprocess.run(
-        args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if done.returncode:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return done.stdout
+@dataclass(frozen=True)
+class Sizes:
+    events: int = 200  # ingested one by one, for event_to_due_ms
+    due: int = 100_000  # due steps per claim-and-process run
+    bloat: int = 1_000_000  # finished and pending rows added for the bloated runs
+    per_second: int = 100  # steps falling due per second while lateness is measured
+    seconds: int = 30  # how long
+    settle: float = 2  # seconds the worker gets to start
+
+
+SMOKE = Sizes(events=20, due=500, bloat=2_000, per_second=20, seconds=2, settle=1)
 
 
 def prepare(database: str, customers: int, var: str) -> tuple[dict[str, str], str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(HUIFANG_VAR_DIR=var, LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-    name = ""
-    if database == "postgres":
-        import psycopg
-
-        name = f"huifang_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-        env["SECRET_KEY"] = SECRET
+    env, name = new_database(database, var)
     py = sys.executable
-    run(env, py, "-m", "huifang.cli", "migrate", "-v0")
-    run(env, py, "-m", "huifang.cli", "demo", "--customers", str(customers), "--seed", "1")
-    run(env, py, str(Path(__file__).resolve()), "--top-up", str(customers * 10))
+    try:
+        run(env, py, "-m", "huifang.cli", "demo", "--customers", str(customers), "--seed", "1")
+        run(env, py, str(Path(__file__).resolve()), "--top-up", str(customers * 10))
+    except BaseException:
+        drop_postgres(name)
+        raise
     return env, name
 
 
@@ -95,27 +92,20 @@ def top_up(events: int) -> None:
         if connection.vendor == "postgresql"
         else "datetime(occurred_at, '-540 days')"
     )
+    table = Event._meta.db_table
     with connection.cursor() as cursor:
         while (missing := events - Event.objects.count()) > 0:
             cursor.execute(
-                "INSERT INTO customers_event (customer_id, type, occurred_at, received_at, "  # noqa: S608
+                f"INSERT INTO {table} (customer_id, type, occurred_at, received_at, "  # noqa: S608
                 f"properties, source, amount, score) SELECT customer_id, type, {earlier}, "
-                "received_at, properties, source, amount, score FROM customers_event "
+                f"received_at, properties, source, amount, score FROM {table} "
                 "WHERE type = 'page_view' ORDER BY id LIMIT %s",
                 [missing],
             )
             if not cursor.rowcount:
                 break
         if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE customers_event")
-
-
-def drop(name: str) -> None:
-    if name:
-        import psycopg
-
-        with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cursor.execute(f"ANALYZE {table}")
 
 
 def main() -> None:
@@ -124,20 +114,21 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgres"])
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
     parser.add_argument("--sample", type=int, default=2000, help="customers for the Python loop")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--top-up", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.customers, args.runs, args.sample = 300, 1, 10
     if args.top_up:
         top_up(args.top_up)
         return
     if args.measure:
-        print(json.dumps(measure(args.runs, args.sample)))
+        sizes = SMOKE if args.smoke else Sizes()
+        print(json.dumps(measure(args.runs, args.sample, sizes)))
         return
-    databases = [args.only] if args.only else ["sqlite", "postgres"]
-    if "postgres" in databases and not postgres_answers():
-        databases.remove("postgres")
     results = {}
-    for database in databases:
+    for database in databases(args.only):
         with tempfile.TemporaryDirectory(prefix="huifang-bench-") as var:
             started = time.perf_counter()
             env, name = prepare(database, args.customers, var)
@@ -152,9 +143,10 @@ def main() -> None:
                     str(args.runs),
                     "--sample",
                     str(args.sample),
+                    *(["--smoke"] if args.smoke else []),
                 )
             finally:
-                drop(name)
+                drop_postgres(name)
         results[database] = {"load_s": round(loaded, 1), **json.loads(out.strip().splitlines()[-1])}
         print(json.dumps({database: results[database]}), file=sys.stderr)
     print(
@@ -163,6 +155,7 @@ def main() -> None:
                 "benchmark": "engine",
                 "customers": args.customers,
                 "runs": args.runs,
+                "smoke": args.smoke,
                 "cpu_count": os.cpu_count(),
                 "results": results,
             },
@@ -179,7 +172,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(runs: int, sample: int) -> dict[str, Any]:
+def measure(runs: int, sample: int, sizes: Sizes) -> dict[str, Any]:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
     import django
 
@@ -197,9 +190,9 @@ def measure(runs: int, sample: int) -> dict[str, Any]:
     }
     for step in (
         lambda: full_evaluation(runs, sample),
-        event_to_due,
-        lambda: claim_and_process(runs),
-        lateness,
+        lambda: event_to_due(sizes.events),
+        lambda: claim_and_process(runs, sizes),
+        lambda: lateness(sizes),
     ):
         result.update(step())
         print(json.dumps(result), file=sys.stderr, flush=True)
@@ -265,6 +258,7 @@ def full_evaluation(runs: int, sample: int) -> dict[str, Any]:
     from huifang.engine.triggers import evaluate_all
 
     firsts, seconds, enrolled = [], [], 0
+    before = row_counts()
     for _run in range(runs):
         # Committed, as a real evaluation is (each rule in a transaction of its own; side by
         # side on PostgreSQL): the databases do part of their work at commit.
@@ -277,7 +271,7 @@ def full_evaluation(runs: int, sample: int) -> dict[str, Any]:
         seconds.append(time.perf_counter() - started)
         enrolled = sum(counts.values())
         assert sum(again.values()) == 0, again
-        forget_evaluation()  # each run starts from the same state
+        forget_evaluation(before)  # each run starts from the same state
     loop_s = python_loop(sample)
     first = statistics.median(firsts)
     return {
@@ -294,18 +288,19 @@ def full_evaluation(runs: int, sample: int) -> dict[str, Any]:
     }
 
 
-def forget_evaluation() -> None:
-    """Empty the engine's tables (only the evaluation has written to them at this point)."""
-    from django.db import connection
-
-    tables = ["engine_duestep", "engine_enrollment", "engine_segmentmember", "engine_triggercursor"]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Tasks reference enrollments (none exist yet: nothing has been processed).
-            cursor.execute(f"TRUNCATE {', '.join(tables)}, tasks_task")
-        else:
-            for table in tables:
-                cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+def forget_evaluation(before: dict[Any, int]) -> None:
+    """Put every table back as it was before the evaluation (``before``: the rows of each
+    model then): the tables it filled were empty, so they are emptied again. The tables are
+    found, not listed, so a model added later is reset too; an evaluation that adds rows to a
+    table that had some stops the benchmark, which could not undo it."""
+    grown = {m: n for m, n in row_counts().items() if n != before.get(m, 0)}
+    kept = sorted(m._meta.db_table for m in grown if before.get(m, 0))
+    if kept:
+        raise SystemExit(f"the evaluation changed tables that held rows before it: {kept}")
+    # Not their dependents: the demo's tasks point at no enrollment and stay.
+    empty(grown, dependents=False)
+    again = {m._meta.db_table: n for m, n in row_counts().items() if n != before.get(m, 0)}
+    assert not again, f"not reset: {again}"
 
 
 def python_loop(sample: int) -> float:
@@ -347,7 +342,7 @@ def python_loop(sample: int) -> float:
     return per_customer * total
 
 
-def event_to_due() -> dict[str, Any]:
+def event_to_due(events: int) -> dict[str, Any]:
     from django.db import transaction
 
     from huifang.customers.models import Customer
@@ -357,8 +352,9 @@ def event_to_due() -> dict[str, Any]:
     ids = list(
         Customer.objects.filter(tier__in=["vip", "regular"], external_id__isnull=False)
         .order_by("?")
-        .values_list("external_id", flat=True)[:200]
+        .values_list("external_id", flat=True)[:events]
     )
+    assert ids, "no VIP or regular customer with an external id"
     timings = []
     for external_id in ids:
         row = {
@@ -387,10 +383,14 @@ def seed_due(count: int, tag: str) -> int:
     from django.db import connection
 
     from huifang.core.clock import DatabaseClock
+    from huifang.customers.models import Consent, Customer
     from huifang.engine.lifecycle import activate
+    from huifang.engine.models import DueStep, Enrollment
+    from huifang.messaging.models import Message
     from huifang.rules.document import parse_rule
     from huifang.rules.services import save_rule
 
+    enrollments, due_steps = Enrollment._meta.db_table, DueStep._meta.db_table
     saved = save_rule(
         parse_rule(
             {
@@ -412,24 +412,24 @@ def seed_due(count: int, tag: str) -> int:
     due = ops.adapt_datetimefield_value(now - timedelta(seconds=1))
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO engine_enrollment (rule_id, version_id, customer_id, anchor, anchor_at, "
+            f"INSERT INTO {enrollments} (rule_id, version_id, customer_id, anchor, anchor_at, "  # noqa: S608
             "status, step, waiting, started_at, end_reason) "
             "SELECT %s, %s, c.id, 'bench', %s, 'active', 'only', '', %s, '' "
-            "FROM customers_customer c JOIN customers_consent k ON k.customer_id = c.id "
-            "AND k.channel = 'sms' AND k.status = 'granted' "
+            f"FROM {Customer._meta.db_table} c JOIN {Consent._meta.db_table} k "
+            "ON k.customer_id = c.id AND k.channel = 'sms' AND k.status = 'granted' "
             "WHERE NOT c.do_not_contact AND c.phone <> '' ORDER BY c.id LIMIT %s",
             [saved.rule.pk, saved.version.pk, stamp, stamp, count],
         )
         cursor.execute(
-            "INSERT INTO engine_duestep (enrollment_id, kind, step, due_at, status, claimed_by, "
-            "claims) SELECT id, 'run', 'only', %s, 'due', '', 0 FROM engine_enrollment "
+            f"INSERT INTO {due_steps} (enrollment_id, kind, step, due_at, status, claimed_by, "  # noqa: S608
+            f"claims) SELECT id, 'run', 'only', %s, 'due', '', 0 FROM {enrollments} "
             "WHERE rule_id = %s",
             [due, saved.rule.pk],
         )
         seeded = int(cursor.rowcount)
         if connection.vendor == "postgresql":
             # As autovacuum would have by the time a real table holds this much.
-            cursor.execute("ANALYZE engine_duestep, engine_enrollment, outbox_message")
+            cursor.execute(f"ANALYZE {due_steps}, {enrollments}, {Message._meta.db_table}")
         return seeded
 
 
@@ -449,8 +449,9 @@ def bloat(rows: int) -> None:
     """Add ``rows`` finished and ``rows`` pending (due in a month) rows to the table."""
     from django.db import connection
 
-    from huifang.engine.models import Enrollment
+    from huifang.engine.models import DueStep, Enrollment
 
+    table = DueStep._meta.db_table
     enrollment = Enrollment.objects.values_list("id", flat=True).first()
     later = connection.ops.adapt_datetimefield_value(
         __import__("django.utils.timezone", fromlist=["now"]).now() + timedelta(days=30)
@@ -464,22 +465,22 @@ def bloat(rows: int) -> None:
     with connection.cursor() as cursor:
         for status in ("done", "due"):
             cursor.execute(
-                "INSERT INTO engine_duestep (enrollment_id, kind, step, due_at, status, "  # noqa: S608
+                f"INSERT INTO {table} (enrollment_id, kind, step, due_at, status, "  # noqa: S608
                 f"claimed_by, claims) SELECT %s, 'run', 'x', %s, %s, '', 1 FROM ({series}) t",
                 [enrollment, later, status, rows],
             )
         if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE engine_duestep")
+            cursor.execute(f"ANALYZE {table}")
         else:
             cursor.execute("ANALYZE")
 
 
-def claim_and_process(runs: int) -> dict[str, Any]:
+def claim_and_process(runs: int, sizes: Sizes) -> dict[str, Any]:
     from django.conf import settings
 
-    count = 100_000
+    count = sizes.due
     clean = [rate(f"clean-{n}", count) for n in range(runs)]
-    bloat(1_000_000)
+    bloat(sizes.bloat)
     bloated = [rate(f"bloated-{n}", count) for n in range(runs)]
     a, b = statistics.median(clean), statistics.median(bloated)
     return {
@@ -492,7 +493,7 @@ def claim_and_process(runs: int) -> dict[str, Any]:
     }
 
 
-def lateness(per_second: int = 100, seconds: int = 30) -> dict[str, Any]:
+def lateness(sizes: Sizes) -> dict[str, Any]:
     from django.db import connection
 
     from huifang.core.clock import DatabaseClock
@@ -511,9 +512,10 @@ def lateness(per_second: int = 100, seconds: int = 30) -> dict[str, Any]:
     )
     clock = DatabaseClock()
     created = []
+    per_second = sizes.per_second
     try:
-        time.sleep(2)
-        deadline = time.monotonic() + seconds
+        time.sleep(sizes.settle)
+        deadline = time.monotonic() + sizes.seconds
         while time.monotonic() < deadline:
             tick = time.monotonic()
             due = clock.now() + timedelta(seconds=1)
@@ -528,9 +530,18 @@ def lateness(per_second: int = 100, seconds: int = 30) -> dict[str, Any]:
             if time.monotonic() > end:
                 break
             time.sleep(0.2)
+        if worker.poll() is not None:
+            raise SystemExit(f"the engine worker exited with {worker.returncode}")
     finally:
         worker.terminate()
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Left running it would keep this benchmark's output open and its caller waiting.
+            worker.kill()
+            worker.wait()
+            stuck = "the engine worker did not stop within 30 s of SIGTERM: killed"
+            raise SystemExit(stuck) from None
     late = [
         (done - due).total_seconds()
         for due, done in DueStep.objects.filter(pk__in=created, done_at__isnull=False).values_list(
@@ -538,6 +549,8 @@ def lateness(per_second: int = 100, seconds: int = 30) -> dict[str, Any]:
         )
     ]
     connection.close()
+    if not late:
+        raise SystemExit(f"the engine worker processed none of {len(created)} due steps")
     return {
         "lateness_s": {
             "p50": round(percentile(late, 0.5), 3),

@@ -18,12 +18,18 @@ each statement's ``EXPLAIN (ANALYZE, BUFFERS)`` on stderr.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/rules_dashboard.py [--messages 10000000] [--runs 5] [--explain]
+
+``--smoke`` (for CI): 1,000 customers, 10,000 messages, 3,000 enrollments, 2,000 tasks, 2,000
+events, one run, on a throw-away database dropped afterwards; a failure exits non-zero.
+PostgreSQL only, like the benchmark: with ``--only sqlite`` or no PostgreSQL answering, it
+says so and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -32,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import TEMPLATE_POSTGRES, create_postgres, drop_postgres, postgres_answers
 from workspace import (
     SecondaryIndexes,
     loaded_meta,
@@ -308,13 +315,14 @@ def load_events(others: int, customers: int) -> None:
     from django.db import connection
 
     from huifang.customers.models import Event
+    from huifang.messaging.models import Message
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO customers_event (customer_id, type, occurred_at, received_at, "
+            f"INSERT INTO {Event._meta.db_table} (customer_id, type, occurred_at, received_at, "  # noqa: S608
             "properties, source) SELECT customer_id, 'message_replied', sent_at + interval "
             "'2 hours', sent_at + interval '2 hours', jsonb_build_object('channel', 'sms', "
-            "'text', '好的', 'message', id), 'webhook' FROM outbox_message "
+            f"'text', '好的', 'message', id), 'webhook' FROM {Message._meta.db_table} "
             "WHERE sent_at IS NOT NULL AND mod(id, 20) = 0"
         )
         log(f"  {cursor.rowcount:,} replies")
@@ -425,8 +433,13 @@ def measure(runs: int, explain: bool, label: str) -> dict[str, Any]:
                 log(f"--- {label}, 30 days, all rules ---\n{query['sql']}\n{plan}\n")
     client = Client()
     client.force_login(admin())
-    result["page_30d_ms"] = timed(lambda: client.get("/rules/dashboard/"), runs)
-    result["rule_card_ms"] = timed(lambda: client.get("/rules/bench-rule-01/figures/"), runs)
+
+    def get(url: str) -> None:
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+
+    result["page_30d_ms"] = timed(lambda: get("/rules/dashboard/"), runs)
+    result["rule_card_ms"] = timed(lambda: get("/rules/bench-rule-01/figures/"), runs)
     return result
 
 
@@ -444,10 +457,15 @@ def admin() -> Any:
 def sizes() -> dict[str, Any]:
     from django.db import connection
 
+    from huifang.engine.models import Enrollment
+    from huifang.messaging.models import Message
+    from huifang.tasks.models import Task
+
+    tables = [m._meta.db_table for m in (Message, Enrollment, Task)]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c WHERE c.relname = ANY(%s)",
-            [[*DASHBOARD_INDEXES, "outbox_message", "engine_enrollment", "tasks_task"]],
+            [[*DASHBOARD_INDEXES, *tables]],
         )
         return {name: f"{size / 2**20:.0f} MB" for name, size in cursor.fetchall()}
 
@@ -463,9 +481,37 @@ def main() -> None:
     parser.add_argument("--db-name", default="huifang_bench_dashboard")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE (on stderr)")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="PostgreSQL only")
+    parser.add_argument("--smoke", action="store_true", help="a tiny throw-away database, for CI")
     args = parser.parse_args()
+    if args.only == "sqlite" or (args.smoke and not postgres_answers()):
+        if not args.smoke:
+            raise SystemExit("bench/rules_dashboard.py runs on PostgreSQL only")
+        log("PostgreSQL only, and no PostgreSQL to run on: skipped")
+        skipped = {"benchmark": "rules_dashboard", "smoke": True, "skipped": "PostgreSQL only"}
+        print(json.dumps(skipped))
+        return
+    if not args.smoke:
+        benchmark(args)
+        return
+    args.customers, args.messages, args.enrollments = 1000, 10_000, 3000
+    args.tasks, args.events, args.runs = 2000, 2000, 1
+    args.db_name, args.rebuild = f"huifang_bench_{os.urandom(4).hex()}", False
+    os.environ.pop("DATABASE_URL", None)  # the throw-away database is on 127.0.0.1
+    os.environ.pop("REDIS_URL", None)
+    create_postgres(args.db_name, os.environ.get(TEMPLATE_POSTGRES))
+    try:
+        benchmark(args)
+    finally:
+        from django.db import connections
 
+        connections.close_all()
+        drop_postgres(args.db_name)
+
+
+def benchmark(args: argparse.Namespace) -> None:
     url, admin_url = server_url(args.db_name)
+    setup_django(url)  # before loaded_meta, which names its table from the model
     wanted = {
         "version": DATA_VERSION,
         **{
@@ -474,21 +520,26 @@ def main() -> None:
     }
     meta = None if args.rebuild else loaded_meta(url)
     fresh = meta is None or any(meta.get(k) != v for k, v in wanted.items())
-    if fresh:
+    if fresh and not args.smoke:  # a smoke run's database is brand-new already
         log(f"building {args.db_name}: {wanted}")
         recreate_database(admin_url, args.db_name)
-    setup_django(url)
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    call_command("migrate", verbosity=0, interactive=False)
+    if not (args.smoke and os.environ.get(TEMPLATE_POSTGRES)):  # else a migrated copy
+        call_command("migrate", verbosity=0, interactive=False)
     if fresh:
         started = time.perf_counter()
         meta = {**wanted, "load_steps_s": load(args)}
         meta["load_s"] = round(time.perf_counter() - started, 1)
         write_meta(meta)
     assert meta is not None
-    report: dict[str, Any] = {"benchmark": "rules_dashboard", **wanted, "sizes": sizes()}
+    report: dict[str, Any] = {
+        "benchmark": "rules_dashboard",
+        **wanted,
+        "smoke": args.smoke,
+        "sizes": sizes(),
+    }
     report["with_indexes"] = measure(args.runs, args.explain, "with the dashboard's indexes")
     with transaction.atomic():
         with connection.cursor() as cursor:

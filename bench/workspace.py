@@ -31,6 +31,11 @@ done today), so a database built on another day still fills every tab.
 DATABASE_URL says which server (default postgres://postgres@127.0.0.1:5432/); the database is
 always ``--db-name``. Target: p95 ≤ 100 ms for both pages, and the same number of queries
 whatever the number of rows.
+
+``--smoke`` (for CI): 1,000 customers, 10,000 tasks, 3,000 events, 2 teams of 7 agents, one
+run, on a throw-away database dropped afterwards; exits non-zero when a page fails or a page's
+number of queries grows with its rows. PostgreSQL only, like the benchmark (the loader is
+PostgreSQL SQL): with ``--only sqlite`` or no PostgreSQL answering, it says so and exits 0.
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+try:
+    from common import TEMPLATE_POSTGRES, create_postgres, drop_postgres, postgres_answers
+except ImportError:  # imported as bench.workspace
+    from bench.common import TEMPLATE_POSTGRES, create_postgres, drop_postgres, postgres_answers
 
 SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnop"
 TARGET_P95_MS = 100
@@ -123,7 +133,9 @@ def loaded_meta(url: str) -> dict[str, Any] | None:
         if not row:
             return None
         meta = dict(row[0])
-        counted = conn.execute("SELECT count(*) FROM tasks_task").fetchone()
+        from huifang.tasks.models import Task  # Django is set up, the database not touched
+
+        counted = conn.execute(f"SELECT count(*) FROM {Task._meta.db_table}").fetchone()  # noqa: S608
         meta["tasks_in_table"] = counted[0] if counted else 0
         return meta
 
@@ -650,12 +662,14 @@ def add_few_and_rich(staff: dict[str, Any], rules: list[int], now: datetime) -> 
     from huifang.customers.models import Customer, Event, Tag
     from huifang.tasks.models import Task
 
+    customers, events = Customer._meta.db_table, Event._meta.db_table
+    tasks, tagged = Task._meta.db_table, Customer.tags.through._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.id FROM customers_customer c WHERE NOT EXISTS (SELECT 1 FROM "
-            "customers_event e WHERE e.customer_id = c.id) AND NOT EXISTS (SELECT 1 FROM "
-            "tasks_task t WHERE t.customer_id = c.id) AND NOT EXISTS (SELECT 1 FROM "
-            "customers_customer_tags g WHERE g.customer_id = c.id) ORDER BY c.id LIMIT %s",
+            f"SELECT c.id FROM {customers} c WHERE NOT EXISTS (SELECT 1 FROM "  # noqa: S608
+            f"{events} e WHERE e.customer_id = c.id) AND NOT EXISTS (SELECT 1 FROM "
+            f"{tasks} t WHERE t.customer_id = c.id) AND NOT EXISTS (SELECT 1 FROM "
+            f"{tagged} g WHERE g.customer_id = c.id) ORDER BY c.id LIMIT %s",
             [FEW * 4 + 1],
         )
         bare = [row[0] for row in cursor.fetchall()]
@@ -757,16 +771,17 @@ def load_task_events(staff: dict[str, Any], rich_pk: int) -> None:
     from huifang.tasks.models import Task, TaskEvent
 
     measured = [*sampled_agents(staff["agents"]), staff["few"]]
+    tasks = Task._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO tasks_taskevent (task_id, kind, at, actor_id, data) "
-            "SELECT id, 'created', created_at, NULL::int, '{}'::jsonb FROM tasks_task "
+            f"INSERT INTO {TaskEvent._meta.db_table} (task_id, kind, at, actor_id, data) "  # noqa: S608
+            f"SELECT id, 'created', created_at, NULL::int, '{{}}'::jsonb FROM {tasks} "
             "WHERE assignee_id = ANY(%s) "
             "UNION ALL SELECT id, 'assigned', assigned_at, NULL, "
-            "jsonb_build_object('to', assignee_id, 'strategy', 'least_loaded') FROM tasks_task "
+            f"jsonb_build_object('to', assignee_id, 'strategy', 'least_loaded') FROM {tasks} "
             "WHERE assignee_id = ANY(%s) "
             "UNION ALL SELECT id, 'outcome', closed_at, assignee_id, "
-            "jsonb_build_object('outcome', outcome, 'score', score) FROM tasks_task "
+            f"jsonb_build_object('outcome', outcome, 'score', score) FROM {tasks} "
             "WHERE assignee_id = ANY(%s) AND status = 'done'",
             [measured, measured, measured],
         )
@@ -829,6 +844,7 @@ def freshen(agents: list[int], few: int) -> None:
         log(f"warning: {left} left of today: the 'today' tab will empty while measuring")
     open_ = Q(status__in=["open", "in_progress"])
     teams = dict(StaffProfile.objects.filter(user_id__in=agents).values_list("user_id", "team_id"))
+    table = Task._meta.db_table
     buckets = {
         "overdue": Q(due_at__lt=now),
         "today": Q(due_at__gte=now, due_at__lt=end),
@@ -847,13 +863,13 @@ def freshen(agents: list[int], few: int) -> None:
                     queue.filter(source).order_by("due_at").values_list("pk", flat=True)[:need]
                 )
                 cursor.execute(
-                    "UPDATE tasks_task SET assignee_id = %s, assign_strategy = 'least_loaded', "
+                    f"UPDATE {table} SET assignee_id = %s, assign_strategy = 'least_loaded', "  # noqa: S608
                     "assigned_at = created_at + interval '5 minutes' WHERE id = ANY(%s)",
                     [agent, pks],
                 )
                 if bucket == "today":
                     cursor.execute(
-                        "UPDATE tasks_task SET due_at = %s + %s * (0.5 + 0.5 * random()) "
+                        f"UPDATE {table} SET due_at = %s + %s * (0.5 + 0.5 * random()) "  # noqa: S608
                         "WHERE id = ANY(%s)",
                         [now, left, pks],  # type: ignore[list-item]
                     )
@@ -865,7 +881,7 @@ def freshen(agents: list[int], few: int) -> None:
                     .values_list("pk", flat=True)[:need]
                 )
                 cursor.execute(
-                    "UPDATE tasks_task SET closed_at = %s + %s * random() WHERE id = ANY(%s)",
+                    f"UPDATE {table} SET closed_at = %s + %s * random() WHERE id = ANY(%s)",  # noqa: S608
                     [start, now - start, pks],  # type: ignore[list-item]
                 )
     tasks = list(Task.objects.filter(assignee_id=few).order_by("pk"))
@@ -1118,11 +1134,42 @@ def main() -> None:
     parser.add_argument(
         "--explain", action="store_true", help="EXPLAIN ANALYZE the slowest queries (on stderr)"
     )
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="PostgreSQL only")
+    parser.add_argument("--smoke", action="store_true", help="a tiny throw-away database, for CI")
     args = parser.parse_args()
+    if args.only == "sqlite" or (args.smoke and not postgres_answers()):
+        if not args.smoke:
+            raise SystemExit("bench/workspace.py runs on PostgreSQL only")
+        log("PostgreSQL only, and no PostgreSQL to run on: skipped")
+        print(json.dumps({"benchmark": "workspace", "smoke": True, "skipped": "PostgreSQL only"}))
+        return
     if args.customers < 100 or args.tasks < 1000:
         raise SystemExit("use at least 100 customers and 1,000 tasks")
+    if not args.smoke:
+        benchmark(args)
+        return
+    global TEAMS, AGENTS_PER_TEAM
+    TEAMS, AGENTS_PER_TEAM = 2, 7  # the rich task's history names 14 agents
+    args.customers, args.tasks, args.events, args.runs = 1000, 10_000, 3000, 1
+    args.db_name, args.rebuild = f"huifang_bench_{os.urandom(4).hex()}", False
+    os.environ.pop("DATABASE_URL", None)  # the throw-away database is on 127.0.0.1
+    os.environ.pop("REDIS_URL", None)
+    create_postgres(args.db_name, os.environ.get(TEMPLATE_POSTGRES))
+    try:
+        report = benchmark(args)
+    finally:
+        from django.db import connections
 
+        connections.close_all()
+        drop_postgres(args.db_name)
+    failed = [k for k in ("my_followups", "task_page") if not report[k]["queries"]["constant"]]
+    if failed:
+        raise SystemExit(f"the number of queries grows with the rows on: {', '.join(failed)}")
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     url, admin = server_url(args.db_name)
+    setup_django(url)  # before loaded_meta, which names its table from the model
     wanted = {
         "version": DATA_VERSION,
         "customers": args.customers,
@@ -1135,13 +1182,13 @@ def main() -> None:
         or any(meta.get(k) != v for k, v in wanted.items())
         or (meta.get("tasks_in_table") != args.tasks)
     )
-    if fresh:
+    if fresh and not args.smoke:  # a smoke run's database is brand-new already
         log(f"building {args.db_name}: {args.customers:,} customers, {args.tasks:,} tasks")
         recreate_database(admin, args.db_name)
-    setup_django(url)
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0, interactive=False)
+    if not (args.smoke and os.environ.get(TEMPLATE_POSTGRES)):  # else a migrated copy
+        call_command("migrate", verbosity=0, interactive=False)
     if fresh:
         started = time.perf_counter()
         timings, rich = load(args.customers, args.tasks, args.events)
@@ -1168,6 +1215,7 @@ def main() -> None:
         "tasks": args.tasks,
         "events": Event.objects.count(),
         "runs": args.runs,
+        "smoke": args.smoke,
         "cpu_count": os.cpu_count(),
         "loaded_now": fresh,
         "load_s": meta.get("load_s"),
@@ -1184,6 +1232,7 @@ def main() -> None:
             and measured["task_page"]["queries"]["constant"]
         )
     print(json.dumps(report, indent=2, ensure_ascii=False))
+    return report
 
 
 if __name__ == "__main__":
