@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from huifang.core.clock import DatabaseClock
+from huifang.core.processes import stop_on_signals
 from huifang.engine.runner import loop, run_until_idle
 from huifang.engine.triggers import evaluate_all
 from huifang.messaging import dispatch
@@ -37,6 +37,5 @@ class Command(BaseCommand):
             )
             return
         stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_a: stop.set())
+        stop_on_signals(stop)
         loop(stop)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from huifang.core.processes import stop_on_signals
 from huifang.messaging.dispatch import loop, run_until_idle
 
 
@@ -25,6 +25,5 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({"dispatched": run_until_idle()}))
             return
         stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_a: stop.set())
+        stop_on_signals(stop)
         loop(stop)
