@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from django.utils import translation
@@ -14,9 +13,3 @@ def english() -> Iterator[None]:
     """Read the notes in a task's history in English (the site's language is Chinese)."""
     with translation.override("en"):
         yield
-
-
-@pytest.fixture
-def quick_hashing(settings: Any) -> None:
-    """These tests make many staff accounts and never log in with a password: hash quickly."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -19,7 +19,7 @@ from tests.engine.world import World
 
 from .helpers import a_customer, agent, assigned_events, local, note_of, workload
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "quick_hashing")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 NOW = local("2026-11-02 10:00")  # a Monday morning
 

@@ -26,7 +26,6 @@ pytestmark = [
         not os.environ.get("DATABASE_URL", "").startswith("postgres"),
         reason="needs PostgreSQL: concurrent writers",
     ),
-    pytest.mark.usefixtures("quick_hashing"),
 ]
 
 NOW = local("2026-11-02 10:00")
