@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.template import TemplateSyntaxError
 from django.test import Client
 
 from huifang.accounts.models import ApiToken, StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Customer
 from tests.browser.fixtures import browser, page  # noqa: F401 - shared with every test folder
+from tests.engine.world import World, local
 
 PASSWORD = "correct horse battery staple"
 
@@ -67,6 +69,13 @@ def bob_client(bob: Any) -> Client:
 
 
 @pytest.fixture
+def carol_client(carol: Any) -> Client:
+    client = Client()
+    client.force_login(carol)
+    return client
+
+
+@pytest.fixture
 def api_token(db: None) -> str:
     _token, secret = ApiToken.issue(name="order system")
     return secret
@@ -89,3 +98,26 @@ def post_json(api: Client) -> Callable[..., Any]:
 @pytest.fixture
 def customer(db: None) -> Customer:
     return Customer.objects.create(external_id="C-1", name="王小明", phone="+8613800138000")
+
+
+@pytest.fixture
+def world() -> World:
+    """A test world on a virtual clock: Monday 2 November 2026, 10:00 in Shanghai, a plain
+    working week with no holiday near. Modules that need another moment override it."""
+    return World(local("2026-11-02 10:00"))
+
+
+class _Strict(str):
+    """A missing template variable fails the test instead of rendering as nothing."""
+
+    def __mod__(self, name: object) -> str:
+        raise TemplateSyntaxError(f"missing template variable: {name}")
+
+
+@pytest.fixture
+def strict_templates(settings: Any) -> None:
+    """Pages render with ``string_if_invalid`` raising: a typo in a template variable fails the
+    test. Used by the modules that check whole pages (``pytestmark`` or an autouse override)."""
+    engines = [dict(engine, OPTIONS=dict(engine["OPTIONS"])) for engine in settings.TEMPLATES]
+    engines[0]["OPTIONS"]["string_if_invalid"] = _Strict("%s")
+    settings.TEMPLATES = engines

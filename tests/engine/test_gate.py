@@ -28,11 +28,6 @@ def send_rule(key: str, send: dict, *, delay_minutes: int = 0, **policy: object)
     }
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
 def test_fallback_channels_are_tried_in_order(world: World) -> None:
     world.rule(send_rule("fallback", {"channels": ["wecom", "sms"], "template": "t"}))
     no_wecom = world.customer(consent=("sms",))

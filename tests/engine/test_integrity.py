@@ -28,11 +28,6 @@ steps:
 """
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
 def test_deleting_a_customer_removes_everything_the_engine_kept_for_them(world: World) -> None:
     world.rule(EXAMPLE)
     world.rule(SEGMENT)

@@ -124,13 +124,6 @@ def add(client: Client, kind: str, **settings: str) -> Provider:
     return Provider.objects.get(pk=int(answer["Location"].strip("/").rsplit("/", 1)[1]))
 
 
-@pytest.fixture
-def carol_client(carol: Any) -> Client:
-    client = Client()
-    client.force_login(carol)
-    return client
-
-
 # -- who may ------------------------------------------------------------------------------------
 
 

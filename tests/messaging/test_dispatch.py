@@ -64,11 +64,6 @@ def webhook(url: str, *, channel: str = "sms", **fields: Any) -> Provider:
     return provider
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
 def released(world: World, policy: dict[str, Any] | None = None) -> Message:
     """One SMS the engine has released (queued), for a customer who bought 台灯 on 11-02."""
     world.rule(

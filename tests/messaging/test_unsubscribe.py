@@ -37,11 +37,6 @@ def message(customer: Customer, channel: str = "sms", **fields: object) -> Messa
 
 
 @pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
-@pytest.fixture
 def customer(world: World) -> Customer:
     return world.customer("王芳", consent=("sms", "email"))
 
