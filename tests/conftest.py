@@ -21,6 +21,9 @@ from huifang.customers.models import Customer
 from tests.browser.fixtures import browser, page  # noqa: F401 - shared with every test folder
 from tests.engine.world import World, local
 
+# The database and fixtures of the tests that run real worker processes.
+pytest_plugins = ["tests.processes"]
+
 PASSWORD = "correct horse battery staple"
 
 
