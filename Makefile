@@ -41,7 +41,7 @@ test: $(DEPS) chromium test-suite
 
 test-suite: $(DEPS)
 	$(BIN)/ruff check .
-	$(BIN)/mypy huifang
+	$(BIN)/mypy huifang tests
 	$(BIN)/pytest
 
 lint: $(DEPS)

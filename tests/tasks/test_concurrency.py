@@ -32,7 +32,7 @@ NOW = local("2026-11-02 10:00")
 WORKERS, PER_WORKER, CAPACITY = 4, 10, 12
 
 
-def side_by_side(work: Callable[[int], None]) -> None:
+def side_by_side(work: Callable[[int], object]) -> None:
     """Run ``work(n)`` for each worker in its own thread (its own connection), all released
     at once; re-raise what any of them raised."""
     start = threading.Barrier(WORKERS)

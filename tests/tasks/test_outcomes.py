@@ -42,7 +42,7 @@ def history(task: Task, kind: str) -> list[TaskEvent]:
 
 def footprint(task: Task) -> tuple[Any, ...]:
     """Everything a recorded outcome could write."""
-    row = Task.objects.filter(pk=task.pk).values().get()
+    row: dict[str, Any] = dict(Task.objects.filter(pk=task.pk).values().get())
     row.pop("updated_at")
     return (
         row,
