@@ -7,11 +7,13 @@ carol   supervisor of the service team
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.template import TemplateSyntaxError
 from django.test import Client
 
@@ -35,6 +37,21 @@ def make_staff(username: str, role: str, *, team: Team | None = None, **extra: A
     user.groups.add(groups[role])
     StaffProfile.objects.create(user=user, team=team, display_name=username.title())
     return user
+
+
+@contextmanager
+def rows_for_many_tests(django_db_blocker: Any) -> Iterator[None]:
+    """Write rows once for the tests of a class or module that only read them.
+
+    The rows are written in a transaction that stays open while those tests run: each test's
+    own transaction nests in it as a savepoint (whatever a test writes is undone after it), and
+    the whole is rolled back after the last of them. For a class- or module-scoped fixture
+    that requests ``django_db_setup`` and ``django_db_blocker``; not for transactional tests
+    (live servers), whose flush would empty it.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 @pytest.fixture
