@@ -15,6 +15,10 @@ import pytest
 os.environ.setdefault("HUIFANG_TESTING", "1")
 os.environ.setdefault("HUIFANG_HUEY_IMMEDIATE", "1")
 os.environ.setdefault("HUIFANG_VAR_DIR", tempfile.mkdtemp(prefix="huifang-test-"))
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's workers inherit the directory of the run that started them: one each.
+    os.environ["HUIFANG_VAR_DIR"] = os.path.join(os.environ["HUIFANG_VAR_DIR"], worker)
+    os.makedirs(os.environ["HUIFANG_VAR_DIR"], exist_ok=True)
 # Playwright's sync API runs an event loop in the test thread; the tests' own ORM calls there
 # are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
