@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.template import TemplateSyntaxError
 from django.test import Client
+from django.utils import translation
 
 from huifang.accounts.models import ApiToken, StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
@@ -118,6 +119,13 @@ def post_json(api: Client) -> Callable[..., Any]:
 @pytest.fixture
 def customer(db: None) -> Customer:
     return Customer.objects.create(external_id="C-1", name="王小明", phone="+8613800138000")
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """Read messages and notes in English (the site's language is Chinese)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
