@@ -39,11 +39,15 @@ chromium:
 
 test: $(DEPS) chromium test-suite
 
+# The suite runs on every core (pytest-xdist), a test file per worker at a time so the files
+# that build a world once keep it to one worker; PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
+
 test-suite: $(DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy huifang
-	$(BIN)/pytest
+	$(BIN)/mypy huifang tests
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(DEPS)
 	$(BIN)/ruff check .

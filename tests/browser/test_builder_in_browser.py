@@ -195,6 +195,7 @@ def test_the_builder_works_on_a_phone(live_server: Any, page: Page, alice: Any) 
     expect(page.locator("#steps li.step").first).to_have_attribute("data-step", "step-2")
     assert_fits(page, 390)
     draft = Rule.objects.get(key="phone-edit").draft
+    assert draft is not None
     assert [s["id"] for s in draft["steps"]] == ["step-2", "step-1"]
     assert draft["audience"] == {"all": [{"field": "tier", "op": "in", "value": ["vip"]}]}
 

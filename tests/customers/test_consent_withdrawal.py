@@ -87,6 +87,7 @@ def test_every_withdrawal_cancels_pending_messages_and_retries_alike(
     sent = message(customer, "sms", Message.Status.SENT)
     queued = message(customer, "sms", Message.Status.QUEUED)
     held = message(customer, "sms", Message.Status.DEFERRED)
+    assert rule.current_version_id is not None
     enrollment = Enrollment.objects.create(
         rule=rule,
         version_id=rule.current_version_id,

@@ -16,12 +16,6 @@ from .world import World, local
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def world() -> World:
-    # Monday 2026-11-02 10:00 in Shanghai: a plain working week.
-    return World(local("2026-11-02 10:00"))
-
-
 def test_no_reply_runs_the_whole_cadence(world: World) -> None:
     world.rule(EXAMPLE)
     customer = world.customer("王芳", tier="vip")

@@ -28,11 +28,6 @@ def send_rule(key: str, send: dict, *, delay_minutes: int = 0, **policy: object)
     }
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
 def test_fallback_channels_are_tried_in_order(world: World) -> None:
     world.rule(send_rule("fallback", {"channels": ["wecom", "sms"], "template": "t"}))
     no_wecom = world.customer(consent=("sms",))
@@ -73,7 +68,9 @@ def test_a_cap_defers_until_the_window_frees_or_drops(world: World, on_cap: str)
     else:
         assert capped.status == "sent"
         assert capped.decisions[0]["reason"] == Reason.CAP
-        assert capped.sent_at == messages["a"].sent_at + timedelta(days=7)
+        first = messages["a"].sent_at
+        assert first is not None
+        assert capped.sent_at == first + timedelta(days=7)
 
 
 def test_transactional_messages_skip_caps_but_never_consent(world: World) -> None:
@@ -122,7 +119,9 @@ def test_a_low_survey_score_branches_to_a_call(world: World, score: int, task: b
     from huifang.rules.models import Rule
 
     rule = Rule.objects.get(key="beauty-aftercare")
-    activate(rule, rule.latest_version())
+    version = rule.latest_version()
+    assert version is not None
+    activate(rule, version)
     customer = world.customer("美容客户")
     world.event(customer, "service_completed")
     world.travel(local("2026-11-03 12:00"))

@@ -28,11 +28,6 @@ steps:
 """
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
 def test_deleting_a_customer_removes_everything_the_engine_kept_for_them(world: World) -> None:
     world.rule(EXAMPLE)
     world.rule(SEGMENT)
@@ -65,6 +60,7 @@ def test_deleting_the_triggering_event_keeps_the_enrollment(world: World) -> Non
     customer = world.customer(tier="vip")
     world.event(customer, "purchase", amount=900)
     enrollment = Enrollment.objects.get(customer=customer)
+    assert enrollment.event_id is not None
     Event.objects.filter(pk=enrollment.event_id).delete()
     enrollment.refresh_from_db()
     assert enrollment.event_id is None

@@ -13,7 +13,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from huifang.customers.models import Consent, Customer
+from huifang.customers.models import Consent
 from huifang.engine.models import Enrollment
 from huifang.messaging.models import Message
 from huifang.organisation.business_calendar import BusinessCalendar
@@ -151,7 +151,8 @@ def check(documents: dict[str, dict[str, Any]]) -> None:
     for message in Message.objects.filter(status="sent").select_related("customer", "rule"):
         assert message.rule is not None and message.sent_at is not None
         spec = documents[message.rule.key]
-        customer: Customer = message.customer
+        customer = message.customer
+        assert customer is not None
         assert not customer.do_not_contact, "sent to a do-not-contact customer"
         assert (customer.pk, message.channel) in consents, "sent without consent"
         local_time = message.sent_at.astimezone(zone(customer.time_zone))

@@ -17,8 +17,8 @@ DEFAULT = QuietHours()  # 21:00–08:00
 CALENDAR = BusinessCalendar()
 
 
-def at(zone: ZoneInfo, *parts: int) -> datetime:
-    return datetime(*parts, tzinfo=zone).astimezone(UTC)  # type: ignore[misc]
+def at(zone: ZoneInfo, year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=zone).astimezone(UTC)
 
 
 def test_a_22_30_message_is_held_until_08_00_local() -> None:

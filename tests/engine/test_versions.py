@@ -45,11 +45,6 @@ def document(
     }
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
 def start_v1_then_save_v2(world: World) -> tuple[Rule, RuleVersion, RuleVersion]:
     """ "老客户" is part-way through v1 (first message sent, waiting), then v2 is saved."""
     rule = world.rule(document("a"))

@@ -15,8 +15,9 @@ from huifang.integrations.models import Provider
 from huifang.messaging.models import Message
 from tests.integrations.test_robots import TOKEN
 
-EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
-HX = {"HTTP_HX_REQUEST": "true"}
+# Extra WSGI environ for the test client's **extra (its keyword arguments are typed Any).
+EN: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "en"}
+HX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 NOW = datetime(2026, 11, 5, 2, 0, tzinfo=UTC)
 
 # Valid settings per kind, as typed into the page, and a secret that must never show again.
@@ -122,13 +123,6 @@ def add(client: Client, kind: str, **settings: str) -> Provider:
     answer = client.post(f"/channels/add/{kind}/", form(kind, **settings))
     assert answer.status_code == 302, answer.content.decode()
     return Provider.objects.get(pk=int(answer["Location"].strip("/").rsplit("/", 1)[1]))
-
-
-@pytest.fixture
-def carol_client(carol: Any) -> Client:
-    client = Client()
-    client.force_login(carol)
-    return client
 
 
 # -- who may ------------------------------------------------------------------------------------

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from huifang.integrations.base import Outgoing, TransportError
 from huifang.integrations.email.transport import EmailTransport
-from tests.integrations.fakes import Sink, smtp_sink
+from tests.integrations.fakes import Sink, closed_by_peer, smtp_sink, wait_for
 
 
 @pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
@@ -115,14 +114,17 @@ def test_an_internationalised_address_fails_at_once_with_a_clear_error(
 def test_a_kept_connection_the_server_dropped_is_replaced_before_anything_is_sent() -> None:
     with smtp_sink(timeout=0.3) as (handler, port), transport(port) as smtp:
         smtp.send(mail(1))
-        time.sleep(0.8)  # the server drops the idle client
+        assert smtp._connection is not None
+        kept = smtp._connection.sock
+        assert kept is not None
+        wait_for(lambda: closed_by_peer(kept))  # the server drops the idle client
         smtp.send(mail(2))
     assert [str(m["Subject"]) for m in handler.messages] == ["回访：使用体验"] * 2
     assert len(handler.sessions) == 2
 
 
 def test_a_message_whose_answer_never_comes_is_uncertain() -> None:
-    with smtp_sink(delay=1.0) as (_handler, port):
+    with smtp_sink(hold=True) as (_handler, port):
         slow = EmailTransport("127.0.0.1", port, security="none", sender="hi@x.cn", timeout=0.4)
         with pytest.raises(TransportError) as error:
             slow.send(mail(1))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.server
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ import trustme
 from huifang.integrations import http as outbound
 from huifang.integrations.base import TransportError
 from huifang.integrations.http import NetworkError, call, request
+from tests.integrations.fakes import closed_by_peer, running, wait_for
 
 
 class KeepAlive(http.server.BaseHTTPRequestHandler):
@@ -26,7 +26,7 @@ class KeepAlive(http.server.BaseHTTPRequestHandler):
     timeout = 0.3
     connections = 0
     requests = 0
-    delay = 0.0
+    answering = threading.Event()  # cleared: requests wait for the answer (a slow provider)
     lock = threading.Lock()
 
     def setup(self) -> None:
@@ -38,7 +38,7 @@ class KeepAlive(http.server.BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with KeepAlive.lock:
             KeepAlive.requests += 1
-        time.sleep(KeepAlive.delay)
+        KeepAlive.answering.wait(30)
         data = b'{"ok": true}'
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
@@ -60,12 +60,11 @@ class Server(http.server.ThreadingHTTPServer):
 def server(settings: Any) -> Iterator[tuple[Server, int]]:
     settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]
     KeepAlive.connections = KeepAlive.requests = 0
-    KeepAlive.delay = 0.0
+    KeepAlive.answering.set()
     httpd = Server(("127.0.0.1", 0), KeepAlive)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd, httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with running(httpd):
+        yield httpd, httpd.server_address[1]
+        KeepAlive.answering.set()
 
 
 def post(port: int, path: str = "/hook", timeout: float = 5.0) -> int:
@@ -91,7 +90,8 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_and_nothing_is_lo
     def two_calls_apart() -> None:
         assert post(port) == 200
         (kept,) = outbound._LOCAL.connections.values()
-        time.sleep(0.8)  # the server closes the idle connection meanwhile
+        assert kept.sock is not None
+        wait_for(lambda: closed_by_peer(kept.sock))  # the server closes the idle connection
         # Seen before anything is written to it (on a real network the write itself would
         # often succeed, and the request be lost in the closed connection).
         assert kept.sock is not None and outbound._dropped(kept.sock)
@@ -107,7 +107,7 @@ def test_no_answer_in_time_is_uncertain_an_unreachable_server_is_not(
     server: tuple[Server, int],
 ) -> None:
     _httpd, port = server
-    KeepAlive.delay = 1.0
+    KeepAlive.answering.clear()  # the provider takes the request and does not answer
     with pytest.raises(TransportError) as slow:
         post(port, timeout=0.3)
     assert slow.value.uncertain and not slow.value.permanent
@@ -144,10 +144,8 @@ def tls_server(settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) ->
     authority.issue_cert("sms.example.test").configure_cert(context)
     httpd = Server(("127.0.0.1", 0), KeepAlive)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with running(httpd):
+        yield httpd.server_address[1]
 
 
 def local(host: str, port: int) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from huifang.integrations.http import BlockedURL, check, is_public, request
+from tests.integrations.fakes import running
 
 INTERNAL = [
     "http://127.0.0.1/",
@@ -135,11 +135,8 @@ class Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with running(httpd):
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def test_a_local_server_is_refused_unless_allowed(server: str) -> None:

@@ -39,11 +39,6 @@ class Mailbox:
 
 
 @pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
-@pytest.fixture
 def mail(request: pytest.FixtureRequest) -> Mailbox:
     handler, port = request.getfixturevalue("smtp_server")
     provider = Provider(name="客服邮箱", kind="email", channel="email")

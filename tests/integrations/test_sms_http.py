@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from django.utils import translation
 from pydantic import ValidationError
 
 from huifang.integrations.base import Outgoing, TransportError
@@ -31,6 +30,9 @@ ANSWERS: dict[str, tuple[int, Any]] = {
     "/slow-down": (429, {"error": "rate limited"}),
     "/bad": (400, {"code": 4001, "msg": "缺少参数 mobile"}),
 }
+
+# Messages are asserted in English here; the Chinese catalog is checked as a whole.
+pytestmark = pytest.mark.usefixtures("english")
 
 
 class Gateway(JsonHandler):
@@ -74,13 +76,6 @@ class Gateway(JsonHandler):
 
     def do_GET(self) -> None:
         self.record(b"")
-
-
-@pytest.fixture(autouse=True)
-def english() -> Iterator[None]:
-    """Messages are asserted in English here; the Chinese catalog is checked as a whole."""
-    with translation.override("en"):
-        yield
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +18,8 @@ received: list[dict[str, Any]] = []
 
 
 class Receiver(JsonHandler):
+    slow_answers = threading.Event()  # /slow answers only once the test is over
+
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         stamp, signature = self.headers["X-Huifang-Timestamp"], self.headers["X-Huifang-Signature"]
@@ -27,7 +29,7 @@ class Receiver(JsonHandler):
         if self.path == "/ok":
             return self.answer(200, {"id": "evt_123"})
         if self.path == "/slow":
-            time.sleep(2)
+            Receiver.slow_answers.wait(30)
             return self.answer(200, {})
         status = {"/busy": 503, "/throttled": 429, "/rejected": 422, "/gone": 404}[self.path]
         return self.answer(status, {"error": self.path})
@@ -37,8 +39,10 @@ class Receiver(JsonHandler):
 def receiver(settings: Any) -> Iterator[str]:
     settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]  # an admin allowed the local receiver
     received.clear()
+    Receiver.slow_answers.clear()
     with serve(Receiver) as url:
         yield url
+        Receiver.slow_answers.set()
 
 
 MESSAGE = Outgoing(42, "webhook", "ops-room", '{"x": 1} 王芳您好', subject="回访")

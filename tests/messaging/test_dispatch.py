@@ -64,11 +64,6 @@ def webhook(url: str, *, channel: str = "sms", **fields: Any) -> Provider:
     return provider
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
 def released(world: World, policy: dict[str, Any] | None = None) -> Message:
     """One SMS the engine has released (queued), for a customer who bought 台灯 on 11-02."""
     world.rule(
@@ -107,6 +102,7 @@ def test_it_renders_the_current_template_and_sends_through_the_provider(
     assert (message.template_version_id, message.provider_id) == (version.pk, provider.pk)
     assert message.sent_at == world.now
     assert [r["body"] for r in Gateway.received] == [message.body]
+    assert message.customer is not None
     assert Gateway.received[0]["to"] == message.customer.phone
     attempt = Attempt.objects.get(message=message)
     assert (attempt.number, attempt.outcome, attempt.provider_id) == (1, "sent", provider.pk)

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tests.engine.test_workers import ROOT, Database, database, stop  # noqa: F401
+from huifang.messaging.models import Message
 from tests.integrations.fakes import JsonHandler, serve
+from tests.processes import Database, stop
 
 
 class Receiver(JsonHandler):
@@ -42,57 +42,41 @@ def receiver() -> Iterator[str]:
 
 
 def outbox(db: Database, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.messaging.outbox_seed", *args],
-        env=db.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return db.script("tests.messaging.outbox_seed", *args)
 
 
 def state(db: Database) -> dict[str, Any]:
     return json.loads(outbox(db, "check"))
 
 
+def statuses(db: Database) -> dict[str, int]:
+    """The messages by status, read straight from the database (cheap enough to poll)."""
+    sql = f"SELECT status, count(*) FROM {Message._meta.db_table} GROUP BY status"  # noqa: S608
+    return dict(db.query(sql))
+
+
 def dispatcher(db: Database, **settings: str) -> subprocess.Popen[bytes]:
-    env = {
-        **db.env,
-        "OUTBOUND_HTTP_ALLOW": "127.0.0.1",
-        "QUIET_HOURS": "00:00-00:00",  # whenever the suite runs
+    return db.process(
+        "dispatch",
+        OUTBOUND_HTTP_ALLOW="127.0.0.1",
+        QUIET_HOURS="00:00-00:00",  # whenever the suite runs
         **settings,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "huifang.cli", "dispatch"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
 
 
-def wait_until(db: Database, predicate: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out; state: {state(db)}; received {len(Receiver.ids)}")
+def wait_until(db: Database, predicate: Callable[[], bool], timeout: float = 120) -> None:
+    db.wait_until(predicate, lambda: f"{state(db)}; received {len(Receiver.ids)}", timeout)
 
 
 def test_two_dispatchers_never_send_a_message_twice(
-    database: Database,  # noqa: F811
+    database: Database,
     receiver: str,
 ) -> None:
     outbox(database, "seed", "1500", receiver)
     small = {"DISPATCH_BATCH_SIZE": "40", "ENGINE_POLL_MS": "10", "DISPATCH_THREADS": "4"}
     workers = [dispatcher(database, **small), dispatcher(database, **small)]
     try:
-        wait_until(database, lambda: state(database)["statuses"] == {"sent": 1500})
+        wait_until(database, lambda: statuses(database) == {"sent": 1500})
     finally:
         stop(*workers)
     assert len(Receiver.ids) == 1500
@@ -101,7 +85,7 @@ def test_two_dispatchers_never_send_a_message_twice(
 
 
 def test_a_dispatcher_killed_after_the_provider_took_a_message_never_resends_it(
-    database: Database,  # noqa: F811
+    database: Database,
     receiver: str,
 ) -> None:
     outbox(database, "seed", "5", receiver)
@@ -119,7 +103,7 @@ def test_a_dispatcher_killed_after_the_provider_took_a_message_never_resends_it(
     assert state(database)["statuses"] == {"sending": 1, "queued": 4}
     second = dispatcher(database, DISPATCH_LEASE_SECONDS="5", ENGINE_POLL_MS="50", **one_by_one)
     try:
-        wait_until(database, lambda: state(database)["statuses"] == {"sent": 4, "uncertain": 1})
+        wait_until(database, lambda: statuses(database) == {"sent": 4, "uncertain": 1})
         time.sleep(1)  # a while longer: nothing more goes out
     finally:
         stop(second)

@@ -13,11 +13,6 @@ from tests.rules.test_document import EXAMPLE
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
 def first_message_sent(world: World) -> Customer:
     world.rule(EXAMPLE)
     customer = world.customer("王芳", tier="vip")

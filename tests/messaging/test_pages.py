@@ -28,7 +28,8 @@ pytestmark = pytest.mark.django_db
 
 OPEN_ALL_DAY = {"quiet_hours": {"start": "00:00", "end": "00:00"}}
 SMS_BODY = "{{客户姓名}}您好，{{产品名称}}用得还好吗？"
-EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+# Extra WSGI environ for the test client's **extra (its keyword arguments are typed Any).
+EN: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
 def client_for(user: Any) -> Client:
@@ -222,9 +223,8 @@ def rules(world: World) -> tuple[Rule, Rule]:
 
 def message_of(world: World, name: str, event: str, **customer: Any) -> Message:
     person = world.customer(name, **customer)
-    world.event(
-        person, event, **({"product": "台灯", "amount": 199} if event == "purchase" else {})
-    )
+    properties: dict[str, Any] = {"product": "台灯", "amount": 199} if event == "purchase" else {}
+    world.event(person, event, **properties)
     world.run()
     return Message.objects.get(customer=person)
 
@@ -245,7 +245,7 @@ def test_the_log_filters_by_status_channel_rule_customer_and_the_viewer_s_days(
     chen = message_of(world, "陈晨", "purchase")
     assert [m.status for m in (wang, li, zhao, chen)] == ["sent", "sent", "dropped", "sent"]
 
-    def ids(client: Client = bob_client, **query: Any) -> set[int]:
+    def ids(client: Client = bob_client, /, **query: Any) -> set[int]:
         return set(shown_ids(html(client.get("/messages/", query))))
 
     assert ids() == {wang.pk, li.pk, zhao.pk, chen.pk}

@@ -37,11 +37,6 @@ def message(customer: Customer, channel: str = "sms", **fields: object) -> Messa
 
 
 @pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))
-
-
-@pytest.fixture
 def customer(world: World) -> Customer:
     return world.customer("王芳", consent=("sms", "email"))
 
@@ -77,6 +72,7 @@ def test_confirming_withdraws_the_channel_and_cancels_what_was_pending(
     sent = message(customer)
     held = message(customer, status=Message.Status.DEFERRED, sent_at=None)
     rule = World(local("2026-11-02 10:00")).rule(EXAMPLE)
+    assert rule.current_version_id is not None
     enrollment = Enrollment.objects.create(
         rule=rule,
         version_id=rule.current_version_id,

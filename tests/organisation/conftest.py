@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.template import TemplateSyntaxError
 
 from huifang.organisation import services
 
@@ -19,18 +18,10 @@ def fresh_organisation() -> Iterator[None]:
     services.forget()
 
 
-class _Strict(str):
-    """A missing template variable fails the test instead of rendering as nothing."""
-
-    def __mod__(self, name: object) -> str:
-        raise TemplateSyntaxError(f"missing template variable: {name}")
-
-
 @pytest.fixture(autouse=True)
-def strict_templates(settings: Any) -> None:
-    engines = [dict(engine, OPTIONS=dict(engine["OPTIONS"])) for engine in settings.TEMPLATES]
-    engines[0]["OPTIONS"]["string_if_invalid"] = _Strict("%s")
-    settings.TEMPLATES = engines
+def strict_templates(strict_templates: None) -> None:
+    """Every page of the organisation's screens is rendered strictly (the shared fixture, on
+    for each test here)."""
 
 
 def settings_form(**overrides: Any) -> dict[str, Any]:

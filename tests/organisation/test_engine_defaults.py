@@ -42,11 +42,6 @@ def send_rule(key: str, *, delay_minutes: int = 0, **policy: Any) -> dict[str, A
     }
 
 
-@pytest.fixture
-def world() -> World:
-    return World(local("2026-11-02 10:00"))  # a Monday morning in Shanghai
-
-
 def test_a_rule_without_quiet_hours_keeps_the_organisations(world: World) -> None:
     organisation(quiet_start=time(9, 30), quiet_end=time(12, 0))
     world.rule(send_rule("plain"))

@@ -50,16 +50,22 @@ def test_every_ready_strategy_survives_the_form(alice_client: Client, document: 
     assert parse_rule(read) == parse_rule(content)
 
 
+def draft_of(key: str) -> dict[str, Any]:
+    """The working copy of rule ``key``, which the builder keeps while it is edited."""
+    draft = Rule.objects.get(key=key).draft
+    assert draft is not None, f"{key} has no working copy"
+    return draft
+
+
 def test_buttons_change_the_working_copy(alice_client: Client) -> None:
     alice_client.post(reverse("rules:new"), {"name": "测试", "key": "t1"})
-    rule = Rule.objects.get(key="t1")
-    assert rule.draft["steps"] == []
+    assert draft_of("t1")["steps"] == []
 
     def press(action: str) -> dict[str, Any]:
         page = alice_client.get(reverse("rules:edit", kwargs={"key": "t1"}))
         response = _post(alice_client, "t1", form_values(page.content.decode()), action=action)
         assert response.status_code == 200
-        return Rule.objects.get(key="t1").draft
+        return draft_of("t1")
 
     assert [s["id"] for s in press("add_step:message")["steps"]] == ["step-1"]
     draft = press("add_step:task")
@@ -104,7 +110,7 @@ def test_problems_are_shown_next_to_their_inputs(alice_client: Client) -> None:
     assert 'data-error-for="trigger.event"' in html
     assert Rule.objects.get(key="t2").versions.count() == 0
     # What was typed is kept, problems and all.
-    assert Rule.objects.get(key="t2").draft["audience"]["all"][0]["value"] == "很多"
+    assert draft_of("t2")["audience"]["all"][0]["value"] == "很多"
 
 
 def test_errors_speak_the_users_language(alice_client: Client) -> None:

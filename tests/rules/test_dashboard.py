@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import time_machine
 from django.db import connection
-from django.template.base import TemplateSyntaxError
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
@@ -39,7 +38,7 @@ from tests.browser.fixtures import assert_fits, log_in
 from tests.conftest import make_staff
 from tests.engine.world import World, local
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("strict_templates")]
 
 THANKS = {
     "key": "visit-thanks",
@@ -65,18 +64,8 @@ NOW = "2026-06-10 12:00"  # a Wednesday; "last 7 days" is 4–10 June
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-class _Strict(str):
-    """A missing template variable fails the test instead of rendering as nothing."""
-
-    def __mod__(self, name: object) -> str:
-        raise TemplateSyntaxError(f"missing template variable: {name}")
-
-
 @pytest.fixture(autouse=True)
-def strict_templates(settings: Any) -> None:
-    engines = [dict(engine, OPTIONS=dict(engine["OPTIONS"])) for engine in settings.TEMPLATES]
-    engines[0]["OPTIONS"]["string_if_invalid"] = _Strict("%s")
-    settings.TEMPLATES = engines
+def shanghai_time(settings: Any) -> None:
     settings.TIME_ZONE = "Asia/Shanghai"
 
 

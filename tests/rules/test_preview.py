@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.template.base import TemplateSyntaxError
 from django.test import Client
 from django.urls import reverse
 
@@ -21,7 +20,7 @@ from huifang.tasks.models import Task
 from tests.conftest import make_staff
 from tests.engine.world import World, local
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("strict_templates")]
 
 NOW = "2026-11-02 09:00"  # a Monday, no holiday near
 
@@ -49,20 +48,6 @@ AFTER_PURCHASE = {
 }
 
 
-class _Strict(str):
-    """A missing template variable fails the test instead of rendering as nothing."""
-
-    def __mod__(self, name: object) -> str:
-        raise TemplateSyntaxError(f"missing template variable: {name}")
-
-
-@pytest.fixture(autouse=True)
-def strict_templates(settings: Any) -> None:
-    engines = [dict(engine, OPTIONS=dict(engine["OPTIONS"])) for engine in settings.TEMPLATES]
-    engines[0]["OPTIONS"]["string_if_invalid"] = _Strict("%s")
-    settings.TEMPLATES = engines
-
-
 @pytest.fixture
 def world() -> World:
     return World(local("2026-10-30 09:00"))
@@ -72,13 +57,6 @@ def world() -> World:
 def frozen() -> Any:
     with time_machine.travel(local(NOW), tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture
-def carol_client(carol: Any) -> Client:
-    client = Client()
-    client.force_login(carol)
-    return client
 
 
 @pytest.fixture

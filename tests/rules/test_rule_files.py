@@ -31,6 +31,7 @@ def run(*args: str) -> str:
 def test_the_example_imports_and_exports_equal(tmp_path: Path) -> None:
     assert "version 1" in run("import", str(rule_file(tmp_path)), "--activate")
     rule = Rule.objects.get(key="retail-after-purchase")
+    assert rule.current_version is not None
     assert (rule.status, rule.name, rule.current_version.number) == ("active", "购买后回访", 1)
     assert load_yaml(run("export", "retail-after-purchase")) == load_yaml(EXAMPLE)
 

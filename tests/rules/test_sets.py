@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.template.base import TemplateSyntaxError
 from django.test import Client
 
 from huifang.accounts.roles import Role
@@ -30,7 +29,7 @@ from huifang.studio.simulate import simulate
 from tests.conftest import make_staff
 from tests.engine.world import World, local
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("strict_templates")]
 
 DAILY = {
     "key": "daily-thanks",
@@ -54,20 +53,6 @@ SURVEY = {
     "steps": [{"id": "survey", "send": {"channel": "sms", "template": "csat"}}],
 }
 START = "2026-06-08 00:00"  # a Monday, no holiday near
-
-
-class _Strict(str):
-    """A missing template variable fails the test instead of rendering as nothing."""
-
-    def __mod__(self, name: object) -> str:
-        raise TemplateSyntaxError(f"missing template variable: {name}")
-
-
-@pytest.fixture(autouse=True)
-def strict_templates(settings: Any) -> None:
-    engines = [dict(engine, OPTIONS=dict(engine["OPTIONS"])) for engine in settings.TEMPLATES]
-    engines[0]["OPTIONS"]["string_if_invalid"] = _Strict("%s")
-    settings.TEMPLATES = engines
 
 
 @pytest.fixture

@@ -4,55 +4,18 @@ writer at a time, so there is nothing to race there.)"""
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from django.db import connection
 
 from huifang.rules.models import Rule, RuleChange, ScheduledSwitch, StrategySet
 from huifang.studio.sets import run_due_switches, switch_to
+from tests.concurrency import needs_postgres, side_by_side
 from tests.engine.world import World, local
 
 from .test_sets import DAILY, PROMO, SURVEY
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="needs PostgreSQL: concurrent writers",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = [*needs_postgres, pytest.mark.django_db(transaction=True)]
 
 WORKERS = 4
-
-
-def side_by_side(work: Callable[[int], Any]) -> list[Any]:
-    """Run ``work(n)`` in WORKERS threads (each its own connection), released at once."""
-    start = threading.Barrier(WORKERS)
-    results: list[Any] = [None] * WORKERS
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        try:
-            start.wait(timeout=30)
-            results[n] = work(n)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    assert errors == []
-    return results
 
 
 @pytest.fixture
@@ -69,7 +32,7 @@ def sets() -> list[StrategySet]:
 
 def test_four_schedulers_switch_once(sets: list[StrategySet]) -> None:
     ScheduledSwitch.objects.create(strategy_set=sets[1], at=local("2026-06-18 00:00"))
-    handled = side_by_side(lambda _n: run_due_switches(local("2026-06-18 00:01")))
+    handled = side_by_side(lambda _n: run_due_switches(local("2026-06-18 00:01")), WORKERS)
     assert sorted(len(h) for h in handled) == [0, 0, 0, 1]
     assert ScheduledSwitch.objects.get().status == ScheduledSwitch.Status.DONE
     assert RuleChange.objects.filter(action=RuleChange.Action.SWITCHED).count() == 1
@@ -77,7 +40,7 @@ def test_four_schedulers_switch_once(sets: list[StrategySet]) -> None:
 
 
 def test_switches_at_once_leave_one_active_set(sets: list[StrategySet]) -> None:
-    side_by_side(lambda n: switch_to(sets[n], comment=f"worker {n}"))
+    side_by_side(lambda n: switch_to(sets[n], comment=f"worker {n}"), WORKERS)
     (active,) = StrategySet.objects.filter(is_active=True)
     # The rules are exactly those of the set that switched last.
     running = set(Rule.objects.filter(status=Rule.Status.ACTIVE).values_list("pk", flat=True))

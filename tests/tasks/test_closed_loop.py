@@ -15,7 +15,7 @@ from huifang.tasks.outcomes import Report, record
 
 from .helpers import agent, local, note_of, open_one
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "quick_hashing")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 OPENED = local("2026-11-02 10:00")  # Monday
 

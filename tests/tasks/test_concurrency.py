@@ -4,57 +4,23 @@ lost between them. (SQLite has one writer at a time, so there is nothing to race
 
 from __future__ import annotations
 
-import os
-import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from huifang.accounts.models import Team
 from huifang.tasks.assignment import assign
 from huifang.tasks.models import Task, TaskEvent
 from huifang.tasks.services import create_tasks
+from tests.concurrency import needs_postgres, side_by_side
 
 from .helpers import a_customer, agent, local
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-        reason="needs PostgreSQL: concurrent writers",
-    ),
-    pytest.mark.usefixtures("quick_hashing"),
-]
+pytestmark = needs_postgres
 
 NOW = local("2026-11-02 10:00")
 WORKERS, PER_WORKER, CAPACITY = 4, 10, 12
-
-
-def side_by_side(work: Callable[[int], None]) -> None:
-    """Run ``work(n)`` for each worker in its own thread (its own connection), all released
-    at once; re-raise what any of them raised."""
-    start = threading.Barrier(WORKERS)
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        try:
-            start.wait(timeout=30)
-            work(n)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,), name=f"assign-{n}") for n in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    assert errors == []
 
 
 def a_team_of_three(strategy: str) -> tuple[Team, list[Any]]:
@@ -95,7 +61,7 @@ def test_four_workers_assigning_saved_tasks_never_pass_anyones_capacity(strategy
         Task.objects.create(customer=a_customer(), team=team, title="回访", created_at=NOW)
         for _n in range(WORKERS * PER_WORKER)
     ]
-    side_by_side(lambda n: assign(tasks[n::WORKERS], now=NOW))
+    side_by_side(lambda n: assign(tasks[n::WORKERS], now=NOW), WORKERS)
     assert_nobody_past_capacity(team, people)
 
 
@@ -103,5 +69,7 @@ def test_four_workers_assigning_saved_tasks_never_pass_anyones_capacity(strategy
 def test_four_workers_opening_tasks_at_once_never_pass_anyones_capacity() -> None:
     team, people = a_team_of_three("least_loaded")
     batches = [[a_customer() for _n in range(PER_WORKER)] for _w in range(WORKERS)]
-    side_by_side(lambda n: create_tasks(batches[n], title="回访", actor=None, team=team, now=NOW))
+    side_by_side(
+        lambda n: create_tasks(batches[n], title="回访", actor=None, team=team, now=NOW), WORKERS
+    )
     assert_nobody_past_capacity(team, people)

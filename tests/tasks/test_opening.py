@@ -18,7 +18,7 @@ from huifang.tasks.services import Opening, open_tasks, sla_duration, sla_of
 
 from .helpers import a_customer, local, open_one
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "quick_hashing")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 FRIDAY_BEFORE_MAKE_UP_DAY = local("2026-10-09 17:00")
 

@@ -21,7 +21,7 @@ from tests.engine.world import World
 
 from .helpers import local, open_one, pending
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "quick_hashing")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 OPENED = local("2026-11-02 10:00")  # Monday
 CALL = local("2026-11-02 11:00")  # when bob calls
@@ -42,7 +42,7 @@ def history(task: Task, kind: str) -> list[TaskEvent]:
 
 def footprint(task: Task) -> tuple[Any, ...]:
     """Everything a recorded outcome could write."""
-    row = Task.objects.filter(pk=task.pk).values().get()
+    row: dict[str, Any] = dict(Task.objects.filter(pk=task.pk).values().get())
     row.pop("updated_at")
     return (
         row,

@@ -17,7 +17,7 @@ from huifang.tasks.services import cancel, reassign
 
 from .helpers import a_customer, agent, local, open_one, pending
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "quick_hashing")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 OPENED = local("2026-11-02 10:00")  # Monday
 LATER = local("2026-11-02 11:00")

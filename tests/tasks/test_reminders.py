@@ -19,7 +19,7 @@ from huifang.tasks.reminders import tick
 
 from .helpers import agent, local, open_one, pending, supervisor
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english", "quick_hashing")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 MONDAY = local("2026-11-02 10:00")
 

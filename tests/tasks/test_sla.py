@@ -3,6 +3,7 @@ holidays off, 调休 make-up days on — across a weekend and across National Da
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
 
 
-def office(hours: dict[str, object] = OFFICE, **overrides: str) -> WorkingTime:
+def office(hours: Mapping[str, object] = OFFICE, /, **overrides: str) -> WorkingTime:
     days = {date.fromisoformat(d): kind for d, kind in overrides.items()}
     return WorkingTime.of(hours, "Asia/Shanghai", BusinessCalendar(days))
 
