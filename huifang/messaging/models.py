@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from huifang.customers.models import Channel
@@ -147,10 +148,12 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "created_at"], name="message_customer_idx"),
-            # Frequency caps count a customer's recent releases.
+            # Frequency caps count a customer's recent messages, each from when it went (or
+            # was released, until it goes): the gate's range scan is on this very expression.
             models.Index(
-                fields=["customer", "queued_at"],
-                name="message_queued_idx",
+                models.F("customer"),
+                Coalesce("sent_at", "queued_at"),
+                name="message_counted_idx",
                 condition=models.Q(queued_at__isnull=False),
             ),
             # The dispatcher's queue, and its expired leases.
