@@ -38,7 +38,7 @@ def record_events(
         return stored
     if refresh:
         derived.refresh({event.customer_id for event in stored}, now=now)
-    announce(stored, now)
+    recorded(stored, now)
     return stored
 
 
@@ -64,9 +64,3 @@ def record_event(
         **fields,
     )
     return record_events([event], now=now, refresh=refresh)[0]
-
-
-def announce(events: Sequence[Event], now: datetime) -> None:
-    """Tell the listeners about events already stored (only ``record_events`` and a
-    simulation's replay of stored events call this)."""
-    recorded(events, now)
