@@ -17,7 +17,7 @@ handful of queries in ``Gate.load``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -40,6 +40,7 @@ ADDRESS: dict[str, str] = {
     Channel.EMAIL: "email",
     Channel.WECOM: "wecom_external_userid",
 }
+_ADDRESSES = sorted(set(ADDRESS.values()))
 
 
 @dataclass(frozen=True)
@@ -107,21 +108,33 @@ class Gate:
         window: timedelta,
         *,
         counted: Iterable[str] = Message.COUNTED,
+        known: Mapping[int, Customer] | None = None,
     ) -> None:
         """Read the contact facts of the batch's customers, and their sends within ``window``
-        whose status is one of ``counted``."""
+        whose status is one of ``counted``. ``known``: the customers, already read by the
+        caller (the dispatcher renders with them), so they are not read twice."""
         ids = sorted(set(customer_ids))
         if not ids:
             return
-        where, params = rows.id_in("id", ids)
-        for cid, dnc, tz, phone, email, wecom in rows.fetch(
-            "SELECT id, do_not_contact, time_zone, phone, email, wecom_external_userid "  # noqa: S608
-            f"FROM {Customer._meta.db_table} WHERE {where}",
-            params,
-        ):
-            self.customers[cid] = _Customer(
-                cid, bool(dnc), tz, {"phone": phone, "email": email, "wecom_external_userid": wecom}
-            )
+        if known is not None:
+            for cid in ids:
+                if (customer := known.get(cid)) is not None:
+                    self.customers[cid] = _Customer(
+                        cid,
+                        customer.do_not_contact,
+                        customer.time_zone,
+                        {field: getattr(customer, field) for field in _ADDRESSES},
+                    )
+        else:
+            where, params = rows.id_in("id", ids)
+            for cid, dnc, tz, *addresses in rows.fetch(
+                f"SELECT id, do_not_contact, time_zone, {', '.join(_ADDRESSES)} "  # noqa: S608
+                f"FROM {Customer._meta.db_table} WHERE {where}",
+                params,
+            ):
+                self.customers[cid] = _Customer(
+                    cid, bool(dnc), tz, dict(zip(_ADDRESSES, addresses, strict=True))
+                )
         where, params = rows.id_in("customer_id", ids)
         self.consents |= set(
             rows.fetch(

@@ -199,7 +199,7 @@ class Preparation:
         if self.gate and customer_ids:
             plans = (self.plan_of(j) for j in jobs if j.customer_id is not None)
             window = cap_window(p for p in plans if p is not None)
-            self.contact.load(customer_ids, window, counted=Message.GONE)
+            self.contact.load(customer_ids, window, counted=Message.GONE, known=self.customers)
         self.load_templates(jobs)
 
     def load_templates(self, jobs: Sequence[Job]) -> None:

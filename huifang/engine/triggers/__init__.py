@@ -62,12 +62,13 @@ def on_events(events: Sequence[Event], now: datetime) -> None:
     react(events, now)
     types = {e.type for e in events}
     ids = [e.pk for e in events]
+    zones: dict[int, str] = {}  # read once for all the rules that count days
     for rule, current in active_rules("event"):
         trigger = current.document.trigger
         assert isinstance(trigger, EventTrigger)
         if trigger.event not in types:
             continue
-        enroll_events(rule, current, Event.objects.none(), now, few=ids)
+        enroll_events(rule, current, Event.objects.none(), now, few=ids, zones=zones)
 
 
 def evaluate(

@@ -72,6 +72,7 @@ def enroll_events(
     calendar: BusinessCalendar | None = None,
     *,
     few: Sequence[int] | None = None,
+    zones: dict[int, str] | None = None,
 ) -> list[Enrolled]:
     """Enroll the customers of ``events`` that the rule's event trigger accepts.
 
@@ -79,6 +80,8 @@ def enroll_events(
     statement is compiled once per rule version (``statements``), and the new rows are fetched
     back and scheduled from Python, quicker than composing a second statement. Otherwise (a
     full evaluation) the first steps are scheduled in SQL, however many there are.
+    ``zones``: the customers' time zones read so far by the caller, filled in here, so the
+    rules reacting to one event read the customer's zone once between them.
     """
     trigger = current.document.trigger
     assert isinstance(trigger, EventTrigger)
@@ -108,11 +111,9 @@ def enroll_events(
         days = None
         if delay.business_days is not None:
             days = calendar or BusinessCalendar.load()
-        zones = dict(
-            Customer.objects.filter(pk__in={e.customer_id for e in enrolled}).values_list(
-                "id", "time_zone"
-            )
-        )
+        zones = {} if zones is None else zones
+        if missing := {e.customer_id for e in enrolled} - zones.keys():
+            zones.update(Customer.objects.filter(pk__in=missing).values_list("id", "time_zone"))
         dues = {
             row.id: after(row.anchor_at, delay, zone(zones.get(row.customer_id)), days)
             for row in enrolled
