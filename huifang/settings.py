@@ -249,6 +249,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "huifang.api.requests.RequestLimitsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -313,6 +314,14 @@ if env_bool("BEHIND_TLS_PROXY", False):
 # Batch API requests carry thousands of rows.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)
 API_BATCH_MAX_ROWS = env_int("API_BATCH_MAX_ROWS", 5000, minimum=1000)
+# What one request may make the server hold or store (docs/security.md, "Input limits"):
+# how deep any JSON body may nest, and the size of a customer's custom attributes and of an
+# event's properties — serialized bytes, top-level keys, nesting depth, characters per text.
+HUIFANG_JSON_MAX_DEPTH = 32
+HUIFANG_DATA_MAX_BYTES = 16 * 1024
+HUIFANG_DATA_MAX_KEYS = 100
+HUIFANG_DATA_MAX_DEPTH = 5
+HUIFANG_DATA_MAX_STRING = 2000
 
 # The follow-up engine.
 HUIFANG_QUIET_HOURS = env_str("QUIET_HOURS", "21:00-08:00")

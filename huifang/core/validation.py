@@ -37,6 +37,17 @@ def message_for(error: Any) -> str:
         "model_type": _("Enter an object."),
         "model_attributes_type": _("Enter an object."),
         "string_pattern_mismatch": _("This value is not allowed here."),
+        "less_than_equal": _("Enter a number no larger than %(limit)s.")
+        % {"limit": ctx.get("le", "")},
+        "greater_than_equal": _("Enter a number no smaller than %(limit)s.")
+        % {"limit": ctx.get("ge", "")},
+        "finite_number": _("Enter a finite number."),
+        "int_from_float": _("Enter a whole number."),
+        "date_from_datetime_inexact": _("Enter a date as YYYY-MM-DD."),
+        "datetime_type": _("Enter a date and time in ISO 8601, e.g. 2026-10-08T09:30:00+08:00."),
+        "date_type": _("Enter a date as YYYY-MM-DD."),
+        "too_short": _("Enter at least %(min)s items.") % {"min": ctx.get("min_length", "")},
+        "json_invalid": _("This is not valid JSON."),
     }
     return messages.get(kind, error.get("msg", _("This value is not valid.")))
 

@@ -31,6 +31,13 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
+# What every operation may answer besides its result: 401 without a valid token, 400 for a
+# NUL character or (writes) a body that is not strict JSON within the depth limit, 413 for a
+# body or batch over its limit, 422 for a value the services refuse.
+READ_REFUSALS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut}
+REFUSALS: dict[int, Any] = {**READ_REFUSALS, 413: ErrorOut, 422: ErrorOut}
+
+
 class CustomerOut(Schema):
     id: int
     external_id: str | None
@@ -153,7 +160,7 @@ def _row_error(error: services.RowError) -> ApiError:
 
 @router.post(
     "/customers",
-    response={200: CustomerOut, 201: CustomerOut, 422: ErrorOut},
+    response={200: CustomerOut, 201: CustomerOut, **REFUSALS},
     summary="Create or update a customer by external id",
 )
 def upsert_customer(request: HttpRequest, payload: CustomerIn) -> Status[dict[str, Any]]:
@@ -168,7 +175,7 @@ def upsert_customer(request: HttpRequest, payload: CustomerIn) -> Status[dict[st
 
 @router.post(
     "/customers/batch",
-    response={200: CustomerBatchOut, 413: ErrorOut, 422: ErrorOut},
+    response={200: CustomerBatchOut, **REFUSALS},
     summary="Create or update many customers; valid rows are saved, bad rows reported",
 )
 def upsert_customers(request: HttpRequest, payload: CustomerBatchIn) -> dict[str, Any]:
@@ -189,7 +196,7 @@ def upsert_customers(request: HttpRequest, payload: CustomerBatchIn) -> dict[str
 
 @router.get(
     "/customers/{external_id}",
-    response={200: CustomerOut, 404: ErrorOut},
+    response={200: CustomerOut, 404: ErrorOut, **READ_REFUSALS},
     summary="Read a customer by external id",
 )
 def get_customer(request: HttpRequest, external_id: str) -> dict[str, Any]:
@@ -217,7 +224,7 @@ def _event_out(event: Event, created: bool) -> dict[str, Any]:
 
 @router.post(
     "/events",
-    response={200: EventOut, 201: EventOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: EventOut, 201: EventOut, 404: ErrorOut, **REFUSALS},
     summary="Record an event; a repeated idempotency_key returns the first event",
 )
 def ingest_event(request: HttpRequest, payload: EventIn) -> Status[dict[str, Any]]:
@@ -236,7 +243,7 @@ def ingest_event(request: HttpRequest, payload: EventIn) -> Status[dict[str, Any
 
 @router.post(
     "/events/batch",
-    response={200: EventBatchOut, 413: ErrorOut, 422: ErrorOut},
+    response={200: EventBatchOut, **REFUSALS},
     summary="Record many events; valid rows are saved, bad rows reported",
 )
 def ingest_events(request: HttpRequest, payload: EventBatchIn) -> dict[str, Any]:
@@ -254,7 +261,11 @@ def ingest_events(request: HttpRequest, payload: EventBatchIn) -> dict[str, Any]
     }
 
 
-@router.get("/event-types", response=list[EventTypeOut], summary="Known event types")
+@router.get(
+    "/event-types",
+    response={200: list[EventTypeOut], **READ_REFUSALS},
+    summary="Known event types",
+)
 def list_event_types(request: HttpRequest) -> list[dict[str, Any]]:
     builtin = [
         {"key": t.key, "label": str(t.label), "description": str(t.description), "builtin": True}

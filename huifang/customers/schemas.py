@@ -8,11 +8,29 @@ ours for the error kinds people actually hit.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
 
 from .models import Channel, Consent, Language, LifecycleStage, Tier
+
+
+def _written(kind: str) -> Any:
+    """Dates and times as JSON carries them, in text: pydantic would also read a number as a
+    Unix timestamp, which the schema does not allow and nobody means."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, int | float):
+            raise PydanticCustomError(kind, "a date or time is written as text")
+        return value
+
+    return BeforeValidator(check)
+
+
+Moment = Annotated[datetime, _written("datetime_type")]
+Day = Annotated[date, _written("date_type")]
+Flag = Annotated[bool, Strict()]  # true or false, not "yes" or 1
 
 
 class ConsentIn(BaseModel):
@@ -21,7 +39,7 @@ class ConsentIn(BaseModel):
     channel: Channel
     status: Consent.Status
     method: Consent.Method = Consent.Method.API
-    recorded_at: datetime | None = Field(None, description="Defaults to the time of the request.")
+    recorded_at: Moment | None = Field(None, description="Defaults to the time of the request.")
     text_version: str = Field("", max_length=50)
     evidence: str = Field("", max_length=2000)
 
@@ -38,7 +56,7 @@ class CustomerIn(BaseModel):
     email: str | None = Field(None, max_length=254)
     wecom_external_userid: str | None = Field(None, max_length=64)
     gender: str | None = Field(None, pattern="^(f|m|)$")
-    birthday: date | None = None
+    birthday: Day | None = None
     company: str | None = Field(None, max_length=100)
     province: str | None = Field(None, max_length=32)
     city: str | None = Field(None, max_length=32)
@@ -51,7 +69,7 @@ class CustomerIn(BaseModel):
     time_zone: str | None = Field(None, max_length=64)
     preferred_channel: Channel | None = None
     language: Language | None = None
-    do_not_contact: bool | None = None
+    do_not_contact: Flag | None = None
     attributes: dict[str, Any] | None = Field(
         None, description="Merged into the custom attributes; a null value removes the key."
     )
@@ -66,7 +84,7 @@ class EventIn(BaseModel):
     customer: CustomerIn | None = Field(
         None, description="Create or update the customer in the same call."
     )
-    occurred_at: datetime = Field(
+    occurred_at: Moment = Field(
         ..., description="ISO 8601; without an offset it is read in the organisation's zone."
     )
     properties: dict[str, Any] = Field(default_factory=dict)

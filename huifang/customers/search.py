@@ -14,6 +14,8 @@ from django.db.models import Q, QuerySet
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from huifang.core.limits import small_id
+
 from .models import ContactPoint, Customer
 from .phones import try_normalize_phone
 
@@ -93,7 +95,7 @@ class CustomerFilters:
         if self.stage:
             queryset = queryset.filter(lifecycle_stage=self.stage)
         if self.tag.isdigit():
-            queryset = queryset.filter(tags__id=int(self.tag))
+            queryset = queryset.filter(tags__id=small_id(self.tag) or 0)
         if self.province:
             queryset = queryset.filter(province=self.province)
         if self.city:
@@ -101,7 +103,7 @@ class CustomerFilters:
         if self.owner == "none":
             queryset = queryset.filter(owner__isnull=True)
         elif self.owner.isdigit():
-            queryset = queryset.filter(owner_id=int(self.owner))
+            queryset = queryset.filter(owner_id=small_id(self.owner) or 0)
         return queryset
 
     @property

@@ -6,6 +6,7 @@ rows come back as ``RowError`` with the row's index, a machine code and a transl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from huifang.core.limits import Refusal, check_data, check_day, check_moment, has_nul
 from huifang.core.validation import describe_validation_error
 from huifang.core.zones import is_zone_name
 
@@ -73,11 +75,21 @@ class IngestResult:
 def _parse(model: type[pydantic.BaseModel], index: int, row: Any) -> Any:
     if not isinstance(row, Mapping):
         raise RowInvalid("invalid_row", _("Each row must be an object."))
+    if has_nul(row):
+        raise RowInvalid("nul_character", _("Text may not contain the NUL character (U+0000)."))
     try:
         return model.model_validate(row)
     except pydantic.ValidationError as exc:
         first = describe_validation_error(exc)[0]
         raise RowInvalid("validation_error", first["message"], first["field"]) from None
+
+
+def _within_limits(check: Any, value: Any, path: str) -> None:
+    """``check(value, path=path)`` from ``huifang.core.limits``, its refusal as a row's error."""
+    try:
+        check(value, path=path)
+    except Refusal as refusal:
+        raise RowInvalid(refusal.code, refusal.message, path) from None
 
 
 # --- customers ---------------------------------------------------------------------------
@@ -116,6 +128,13 @@ def _check_customer(index: int, data: CustomerIn) -> _CustomerChange:
         if name in sent:
             value = getattr(data, name)
             values[name] = "" if value is None and name not in {"birthday"} else value
+    if data.birthday is not None:
+        _within_limits(check_day, data.birthday, "birthday")
+    if data.attributes is not None:
+        _within_limits(check_data, data.attributes, "attributes")
+    for position, consent in enumerate(data.consents or []):
+        if consent.recorded_at is not None:
+            _within_limits(check_moment, consent.recorded_at, f"consents.{position}.recorded_at")
     if "name" in sent and not data.name:
         raise RowInvalid("validation_error", _("A customer needs a name."), "name")
     if "phone" in sent:
@@ -207,6 +226,9 @@ def upsert_customers(
             if change.owner is not None:
                 change.values["owner"] = owners.get(change.owner)
             if change.data.external_id in existing:
+                if error := _merged_error(change, existing[change.data.external_id]):
+                    result.errors.append(error)
+                    continue
                 to_update.append(change)
             elif not change.data.name:
                 result.errors.append(
@@ -276,6 +298,17 @@ def _update(
         Customer.objects.bulk_update(objs, sorted(fields | {"updated_at"}), batch_size=500)
 
 
+def _merged_error(change: _CustomerChange, customer: Customer) -> RowError | None:
+    """Each patch of attributes is within the limits; with what is stored, maybe not."""
+    if change.data.attributes is None:
+        return None
+    try:
+        check_data(_merged(customer.attributes, change.data.attributes), path="attributes")
+    except Refusal as refusal:
+        return RowError(change.index, refusal.code, refusal.message, "attributes")
+    return None
+
+
 def _merged(current: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:
     merged = dict(current)
     for key, value in (patch or {}).items():
@@ -339,7 +372,10 @@ def _amount(entry: EventType, properties: dict[str, Any]) -> Decimal | None:
             )
         return None
     try:
-        amount = Decimal(str(raw)).quantize(Decimal("0.01"))
+        amount = Decimal(str(raw))
+        if isinstance(raw, bool) or not amount.is_finite():  # "NaN" compares with nothing
+            raise InvalidOperation
+        amount = amount.quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         raise RowInvalid(
             "validation_error", _("properties.amount must be a number."), "properties.amount"
@@ -360,6 +396,7 @@ def _score(entry: EventType, properties: dict[str, Any]) -> int | None:
     if (
         isinstance(raw, bool)
         or not isinstance(raw, int | float)
+        or (isinstance(raw, float) and not math.isfinite(raw))
         or int(raw) != raw
         or not 0 <= raw <= 10
     ):
@@ -407,6 +444,8 @@ def _check_event(index: int, data: EventIn, types: dict[str, EventType | None]) 
             _("customer_external_id and customer.external_id differ."),
             "customer_external_id",
         )
+    _within_limits(check_moment, data.occurred_at, "occurred_at")
+    _within_limits(check_data, data.properties, "properties")
     return _EventRow(
         index,
         data,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import import_module
@@ -30,6 +29,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+from huifang.core.limits import Refusal, load_json
 
 from .models import Provider
 
@@ -114,12 +115,11 @@ def read_body(request: HttpRequest) -> bytes:
 
 
 def parse_json(body: bytes) -> Any:
+    """Strict JSON (no NaN, bounded depth, no NUL): anything else is a 400, never a 500."""
     try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise Refused(400, "malformed JSON: the body is not UTF-8") from None
-    except ValueError as exc:
-        raise Refused(400, f"malformed JSON: {exc}") from None
+        return load_json(body)
+    except Refusal as refusal:
+        raise Refused(400, f"malformed JSON: {refusal.message}") from None
 
 
 def objects(payload: Any) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from huifang.core.limits import day_in_range, small_id
 from huifang.customers.models import Channel, Customer
 from huifang.customers.phones import mask_phone
 from huifang.customers.search import search_q
@@ -80,9 +81,10 @@ class Row:
 
 def _day(text: str) -> date | None:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         return None
+    return day if day_in_range(day) else None  # a day whose start or end a zone can't reach
 
 
 @dataclass
@@ -102,8 +104,8 @@ class MessageFilters:
             if params.get("status") in Message.Status.values
             else "",
             channel=params.get("channel", ""),
-            rule=params.get("rule", "") if params.get("rule", "").isdigit() else "",
-            customer=params.get("customer", "") if params.get("customer", "").isdigit() else "",
+            rule=params.get("rule", "") if small_id(params.get("rule", "")) else "",
+            customer=params.get("customer", "") if small_id(params.get("customer", "")) else "",
             q=params.get("q", "").strip()[:100],
             start=params.get("from", "") if _day(params.get("from", "")) else "",
             end=params.get("to", "") if _day(params.get("to", "")) else "",

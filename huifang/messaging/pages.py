@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from huifang.accounts.decorators import role_required
 from huifang.accounts.roles import Role, has_role
+from huifang.core.limits import small_id
 from huifang.core.pagination import seek
 from huifang.customers.models import Channel, Customer
 from huifang.customers.search import search_q
@@ -172,7 +173,7 @@ def template_preview(request: HttpRequest) -> HttpResponse:
     version_pk = data.get("version", "")
     if version_pk.isdigit():
         version = get_object_or_404(
-            TemplateVersion.objects.select_related("template"), pk=version_pk
+            TemplateVersion.objects.select_related("template"), pk=small_id(version_pk) or 0
         )
         channel = version.template.channel
         content = {name: getattr(version, name) for name in CONTENT}
@@ -181,7 +182,7 @@ def template_preview(request: HttpRequest) -> HttpResponse:
         content = {name: data.get(name, "") for name in CONTENT}
     chosen = data.get("preview_customer", "")
     customer = (
-        Customer.objects.filter(pk=int(chosen)).first()
+        Customer.objects.filter(pk=small_id(chosen) or 0).first()
         if chosen.isdigit()
         else Customer.objects.order_by("-pk").first()
     )

@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from huifang.api import errors
 from huifang.api.auth import TokenAuth
+from huifang.api.requests import StrictParser
 from huifang.customers.api import router as customers_router
 
 api = NinjaAPI(
@@ -16,6 +17,7 @@ api = NinjaAPI(
         '`{"error": {"code", "message"}}`. POST requests honour an `Idempotency-Key` header.'
     ),
     auth=TokenAuth(),
+    parser=StrictParser(),
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from huifang.core import rows
+from huifang.core.limits import EARLIEST_DAY, LATEST_DAY, day_in_range
 from huifang.customers.event_types import event_types
 from huifang.customers.models import Event
 from huifang.engine.models import Enrollment
@@ -122,6 +123,11 @@ def period_from(params: Mapping[str, str], now: datetime) -> Period:
     first, last = _day(params.get("from", "")), _day(params.get("to", ""))
     if first is None or last is None:
         raise PeriodError(_("Enter both dates as YYYY-MM-DD, for example 2026-09-28."))
+    if not (day_in_range(first) and day_in_range(last)):
+        raise PeriodError(
+            _("Enter dates between %(first)s and %(last)s.")
+            % {"first": EARLIEST_DAY.isoformat(), "last": LATEST_DAY.isoformat()}
+        )
     if first > last:
         raise PeriodError(_("The first day is after the last day."))
     if (last - first).days + 1 > MAX_DAYS:

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from huifang.accounts.roles import has_role
+from huifang.core.limits import small_id
 from huifang.engine.lifecycle import InFlight, activate
 from huifang.engine.models import Enrollment
 from huifang.rules.document import RuleError
@@ -179,7 +180,7 @@ def preview_result(request: HttpRequest, key: str) -> HttpResponse:
     rule = get_object_or_404(Rule, key=key)
     number = request.GET.get("version", "")
     version = (
-        rule.versions.filter(number=int(number)).first() if number.isdigit() else None
+        rule.versions.filter(number=small_id(number) or 0).first() if small_id(number) else None
     ) or _previewed(rule)
     days = _days(request.GET.get("days"))
     context: dict[str, Any] = {

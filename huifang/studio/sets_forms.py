@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from huifang.core.limits import validate_moment
 from huifang.engine.lifecycle import InFlight
 from huifang.organisation.zones import organisation_zone
 from huifang.rules.models import Rule, StrategySet
@@ -129,7 +130,9 @@ class LocalDateTimeInput(forms.DateTimeInput):
 
 
 class ScheduleForm(SwitchForm):
-    at = forms.DateTimeField(label=_("Switch at"), widget=LocalDateTimeInput())
+    at = forms.DateTimeField(
+        label=_("Switch at"), widget=LocalDateTimeInput(), validators=[validate_moment]
+    )
 
     field_order = ["at", "comment", "in_flight"]
 

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from huifang.core.limits import small_id
 from huifang.engine.lifecycle import InFlight, rollback
 from huifang.rules.models import Rule
 
@@ -100,8 +101,8 @@ def compare(request: HttpRequest, key: str) -> HttpResponse:
 
     def pick(name: str, default: int | None) -> Any:
         raw = request.GET.get(name, "")
-        if raw.isdigit() and int(raw) in numbers:
-            return numbers[int(raw)]
+        if small_id(raw) in numbers:
+            return numbers[small_id(raw) or 0]
         return numbers.get(default) if default is not None else None
 
     newest = versions[0].number if versions else None

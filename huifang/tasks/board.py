@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from huifang.accounts.decorators import role_required
 from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role
+from huifang.core.limits import small_id
 from huifang.core.pagination import seek
 from huifang.customers.models import Customer
 from huifang.customers.search import CustomerFilters
@@ -38,7 +39,8 @@ supervisors = role_required(Role.ADMIN, Role.SUPERVISOR)
 def _team(request: HttpRequest) -> tuple[Team, Any]:
     teams = access.supervised_teams(request.user)
     wanted = request.GET.get("team") or request.POST.get("team")
-    team = teams.filter(pk=wanted).first() if wanted and wanted.isdigit() else teams.first()
+    pk = small_id(wanted)
+    team = teams.filter(pk=pk).first() if pk else teams.first()
     if team is None:
         raise PermissionDenied
     return team, teams
@@ -103,7 +105,7 @@ def _queue(request: HttpRequest, team: Team, now: Any) -> tuple[Any, dict[str, s
     if filters["assignee"] == "none":
         tasks = tasks.filter(assignee__isnull=True)
     elif filters["assignee"].isdigit():
-        tasks = tasks.filter(assignee_id=int(filters["assignee"]))
+        tasks = tasks.filter(assignee_id=small_id(filters["assignee"]) or 0)
     if filters["flag"] == "overdue":
         tasks = tasks.filter(status__in=OPEN, due_at__lt=now)
     elif filters["flag"] == "escalated":
@@ -150,7 +152,7 @@ def board(request: HttpRequest) -> HttpResponse:
 def bulk_reassign(request: HttpRequest) -> HttpResponse:
     team, _teams = _team(request)
     form = ReassignForm(request.POST, team_ids={team.pk})
-    ids = [int(v) for v in request.POST.getlist("task") if v.isdigit()]
+    ids = [pk for v in request.POST.getlist("task") if (pk := small_id(v))]
     back = f"{reverse('tasks:board')}?team={team.pk}"
     if not ids:
         messages.error(request, _("Tick the tasks to reassign first."))
@@ -238,7 +240,7 @@ def new_task(request: HttpRequest) -> HttpResponse:
 
 def _customers(request: HttpRequest) -> tuple[Any, Customer | None]:
     if request.GET.get("customer", "").isdigit():
-        found = Customer.objects.filter(pk=int(request.GET["customer"]))
+        found = Customer.objects.filter(pk=small_id(request.GET["customer"]) or 0)
         return found, found.first()
     filters = CustomerFilters.from_query(request.GET.dict())
     if not filters.active:

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huifang.accounts.assignment import strategy_choices
 from huifang.accounts.models import Team
+from huifang.core.limits import validate_day, validate_moment
 from huifang.rules.models import Rule
 
 from .models import Task
@@ -65,7 +66,10 @@ class OutcomeForm(Styled, forms.Form):
         help_text=_("Separate with commas, e.g. 物流慢, 包装破损"),
     )
     call_back_at = forms.DateTimeField(
-        label=_("Call back at"), required=False, widget=LocalDateTimeInput()
+        validators=[validate_moment],
+        label=_("Call back at"),
+        required=False,
+        widget=LocalDateTimeInput(),
     )
     actions = forms.MultipleChoiceField(
         label=_("Next actions"),
@@ -74,7 +78,10 @@ class OutcomeForm(Styled, forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     revisit_at = forms.DateTimeField(
-        label=_("Re-visit at"), required=False, widget=LocalDateTimeInput()
+        validators=[validate_moment],
+        label=_("Re-visit at"),
+        required=False,
+        widget=LocalDateTimeInput(),
     )
     rule = forms.ModelChoiceField(
         label=_("Rule to start"),
@@ -150,6 +157,7 @@ class NewTaskForm(Styled, forms.Form):
         empty_label=_("— by the assignment strategy —"),
     )
     due_at = forms.DateTimeField(
+        validators=[validate_moment],
         label=_("Due at"),
         required=False,
         widget=LocalDateTimeInput(),
@@ -174,5 +182,8 @@ class NewTaskForm(Styled, forms.Form):
 class LeaveForm(forms.Form):
     on_leave = forms.BooleanField(label=_("On leave"), required=False)
     until = forms.DateField(
-        label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        validators=[validate_day],
+        label=_("Until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
