@@ -19,11 +19,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, JSONField, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+from huifang.core.limits import day_in_range
 from huifang.customers.models import Channel, Customer, Language, LifecycleStage, Tier
 
 TEXT, NUMBER, MOMENT, DAY, ENUM, BOOL, TAGS, JSON = (
@@ -88,7 +89,20 @@ CUSTOMER_FIELDS: dict[str, FieldSpec] = {
     "complaint_count": FieldSpec(NUMBER, "complaint_count"),
     "tags": FieldSpec(TAGS, "tags__name"),
 }
-_KEY = re.compile(r"^[\w\-]{1,64}$")
+# A custom attribute's or event property's key a condition may name: letters, digits, "-" and
+# "_" inside, at most 64 characters. The key becomes part of an ORM path, so it must not be
+# able to say anything else: "__" would start a lookup of its own (``x__regex`` ran a pattern
+# the API can set: ReDoS), and a key named like a lookup (``regex``, ``contains``) would apply
+# it to the whole field.
+_KEY = re.compile(r"^[^\W_](?:[\w-]{0,62}[^\W_])?$")
+_LOOKUP_NAMES = frozenset(JSONField().get_lookups())
+# Work a condition may ask of the database: groups nested, conditions in all, values in a list.
+MAX_DEPTH = 6
+MAX_CONDITIONS = 100
+MAX_VALUES = 1000
+MAX_TEXT = 500
+MAX_DAYS = 36500
+MAX_NUMBER = Decimal(10) ** 15
 
 
 class ConditionError(ValueError):
@@ -99,11 +113,18 @@ class ConditionError(ValueError):
         self.path, self.message = path, message
 
 
+def safe_key(key: str) -> bool:
+    """Whether a condition may name the custom attribute or event property ``key``."""
+    return bool(_KEY.match(key)) and "__" not in key and key not in _LOOKUP_NAMES
+
+
 def field_spec(name: str, *, events: bool = False) -> FieldSpec | None:
+    """The field a condition names, from the allow-list: the customer's own fields and
+    ``attributes.<key>`` (and for events ``properties.<key>``) with a ``safe_key``."""
     if name in CUSTOMER_FIELDS:
         return CUSTOMER_FIELDS[name]
     prefix, _dot, key = name.partition(".")
-    if _KEY.match(key or ""):
+    if safe_key(key):
         if prefix == "attributes":
             return FieldSpec(JSON, f"attributes__{key}")
         if prefix == "properties" and events:
@@ -125,7 +146,36 @@ def compile_condition(
     """
     if not condition:
         return Q()
+    _check_shape(condition)
     return _compile(condition, "", now or timezone.now(), events, prefix)
+
+
+def _check_shape(condition: Any) -> None:
+    """Bound the tree before compiling it (which recurses): groups nested at most
+    ``MAX_DEPTH`` deep, at most ``MAX_CONDITIONS`` conditions in all."""
+    stack: list[tuple[Any, str, int]] = [(condition, "", 0)]
+    leaves = 0
+    while stack:
+        node, path, depth = stack.pop()
+        group = next((g for g in ("all", "any") if isinstance(node, Mapping) and g in node), None)
+        items = node[group] if group else None
+        if group is None or not isinstance(items, list):
+            leaves += 1
+            if leaves > MAX_CONDITIONS:
+                raise ConditionError(
+                    path,
+                    _("A rule may have at most %(limit)s conditions in one place.")
+                    % {"limit": MAX_CONDITIONS},
+                )
+            continue
+        if depth >= MAX_DEPTH:
+            raise ConditionError(
+                path,
+                _("Condition groups may nest at most %(limit)s deep.") % {"limit": MAX_DEPTH},
+            )
+        stack.extend(
+            (item, _join(path, group, str(index)), depth + 1) for index, item in enumerate(items)
+        )
 
 
 def validate_condition(condition: Mapping[str, Any] | None, *, events: bool = False) -> None:
@@ -186,8 +236,10 @@ def _value(spec: FieldSpec, op: str, raw: Any, path: str, name: str) -> Any:
             raise ConditionError(path, _("is_empty takes true, false or no value."))
         return raw is not False
     if op in ("within_last_days", "before_days"):
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-            raise ConditionError(path, _("Give a whole number of days."))
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= MAX_DAYS:
+            raise ConditionError(
+                path, _("Give a whole number of days up to %(limit)s.") % {"limit": MAX_DAYS}
+            )
         return raw
     if op == "between":
         if not isinstance(raw, list) or len(raw) != 2:
@@ -197,6 +249,8 @@ def _value(spec: FieldSpec, op: str, raw: Any, path: str, name: str) -> Any:
         items = raw if isinstance(raw, list) else [raw]
         if not items or (op != "contains" and not isinstance(raw, list)):
             raise ConditionError(path, _("Give a non-empty list of values."))
+        if len(items) > MAX_VALUES:
+            raise ConditionError(path, _("Give at most %(limit)s values.") % {"limit": MAX_VALUES})
         return [_scalar(spec, item, f"{path}.{i}", name) for i, item in enumerate(items)]
     return _scalar(spec, raw, path, name)
 
@@ -204,6 +258,12 @@ def _value(spec: FieldSpec, op: str, raw: Any, path: str, name: str) -> Any:
 def _scalar(spec: FieldSpec, raw: Any, path: str, name: str) -> Any:
     if raw is None:
         raise ConditionError(path, _("A value is needed."))
+    if isinstance(raw, str) and (len(raw) > MAX_TEXT or "\x00" in raw):
+        raise ConditionError(
+            path,
+            _("A value is text of at most %(limit)s characters, without NUL.")
+            % {"limit": MAX_TEXT},
+        )
     kind = spec.kind
     if kind in (TEXT, TAGS):
         if not isinstance(raw, str | int):
@@ -221,7 +281,10 @@ def _scalar(spec: FieldSpec, raw: Any, path: str, name: str) -> Any:
         try:
             if isinstance(raw, bool):
                 raise InvalidOperation
-            return Decimal(str(raw))
+            number = Decimal(str(raw))
+            if not number.is_finite() or abs(number) >= MAX_NUMBER:
+                raise InvalidOperation
+            return number
         except InvalidOperation:
             raise ConditionError(path, _("%(field)s takes a number.") % {"field": name}) from None
     if kind == BOOL:
@@ -229,22 +292,32 @@ def _scalar(spec: FieldSpec, raw: Any, path: str, name: str) -> Any:
             raise ConditionError(path, _("%(field)s takes true or false.") % {"field": name})
         return raw
     if kind == MOMENT:
-        moment = parse_datetime(str(raw)) or _midnight(parse_date(str(raw)))
-        if moment is None:
+        moment = _parsed(parse_datetime, raw) or _midnight(_parsed(parse_date, raw))
+        if moment is None or not day_in_range(moment.date()):
             raise ConditionError(
                 path, _("%(field)s takes a date or date and time.") % {"field": name}
             )
         return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
     if kind == DAY:
-        day = parse_date(str(raw))
-        if day is None:
+        day = _parsed(parse_date, raw)
+        if day is None or not day_in_range(day):
             raise ConditionError(path, _("%(field)s takes a date (YYYY-MM-DD).") % {"field": name})
         return day
     if isinstance(raw, dict | list):  # JSON: compare scalars only
         raise ConditionError(
             path, _("%(field)s is compared with a single value.") % {"field": name}
         )
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and not abs(raw) < MAX_NUMBER:
+        raise ConditionError(path, _("%(field)s takes a number.") % {"field": name})
     return raw
+
+
+def _parsed(parse: Callable[[str], Any], raw: Any) -> Any:
+    """Django's date parsers raise ``ValueError`` for a well-formed but impossible date."""
+    try:
+        return parse(str(raw))
+    except ValueError:
+        return None
 
 
 def _midnight(day: date | None) -> datetime | None:

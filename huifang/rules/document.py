@@ -20,7 +20,15 @@ from huifang.core.validation import describe_validation_error
 from huifang.customers.event_types import resolve
 from huifang.customers.models import Channel
 
-from .conditions import ConditionError, compile_condition
+from .conditions import (
+    DAY,
+    JSON,
+    MOMENT,
+    ConditionError,
+    compile_condition,
+    field_spec,
+    safe_key,
+)
 
 Condition = dict[str, Any]
 
@@ -32,10 +40,11 @@ class Strict(BaseModel):
 class Duration(Strict):
     """How long: one unit, e.g. ``{days: 3}``; business days skip days off."""
 
-    minutes: int | None = Field(None, ge=0)
-    hours: int | None = Field(None, ge=0)
-    days: int | None = Field(None, ge=0)
-    business_days: int | None = Field(None, ge=0)
+    # At most ten years each: due times are computed by adding these to dates.
+    minutes: int | None = Field(None, ge=0, le=10 * 365 * 24 * 60)
+    hours: int | None = Field(None, ge=0, le=10 * 365 * 24)
+    days: int | None = Field(None, ge=0, le=10 * 365)
+    business_days: int | None = Field(None, ge=0, le=10 * 250)
 
     @model_validator(mode="after")
     def one_unit(self) -> Duration:
@@ -84,7 +93,8 @@ class SegmentTrigger(Strict):
 class RecurringTrigger(Strict):
     kind: Literal["recurring"]
     every: Annotated[
-        dict[Literal["days", "weeks", "months", "quarters"], int], Field(min_length=1, max_length=1)
+        dict[Literal["days", "weeks", "months", "quarters"], Annotated[int, Field(ge=1, le=3650)]],
+        Field(min_length=1, max_length=1),
     ]
     where: Condition | None = None
 
@@ -101,8 +111,8 @@ class QuietHoursIn(Strict):
 
 class Cap(Strict):
     channel: str = Field(..., description="a channel, or any")
-    max: int = Field(..., ge=1)
-    per_days: int = Field(..., ge=1)
+    max: int = Field(..., ge=1, le=10_000)
+    per_days: int = Field(..., ge=1, le=3650)
 
     @field_validator("channel")
     @classmethod
@@ -249,9 +259,42 @@ def parse_rule(data: Any) -> RuleDocument:
             raise RuleError(
                 f"exit.on.{index}", _("“%(value)s” is not a known event type.") % {"value": name}
             )
-    _check_conditions(rule)
+    problem = conditions_problem(rule)
+    if problem is not None:
+        raise problem
     _check_steps(rule)
     return rule
+
+
+def conditions_problem(rule: RuleDocument) -> RuleError | None:
+    """The first field or condition of ``rule`` that is not on the allow-list, if any.
+
+    ``parse_rule`` refuses such a rule; the engine also asks of every stored version before
+    it runs one, so a version saved before a field was refused is never executed."""
+    try:
+        _check_date_source(rule.trigger)
+        _check_conditions(rule)
+    except RuleError as exc:
+        return exc
+    return None
+
+
+def _check_date_source(trigger: Any) -> None:
+    if not isinstance(trigger, DateTrigger):
+        return
+    if trigger.field is not None:
+        spec = field_spec(trigger.field)
+        if spec is None or spec.kind not in (DAY, MOMENT, JSON):
+            raise RuleError(
+                "trigger.field",
+                _("“%(field)s” is not a date field of customers.") % {"field": trigger.field},
+            )
+    if trigger.property is not None and not safe_key(trigger.property):
+        raise RuleError(
+            "trigger.property",
+            _("“%(key)s” cannot be used as a property name: use letters, digits, - and _.")
+            % {"key": trigger.property},
+        )
 
 
 def _check_conditions(rule: RuleDocument) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,15 @@ from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.organisation.quiet_hours import QuietHours
 from huifang.organisation.services import Cap as CapRow
 from huifang.organisation.services import current as organisation
-from huifang.rules.document import Cap, Duration, RuleDocument, Send, Step
+from huifang.rules.document import (
+    Cap,
+    Duration,
+    RuleDocument,
+    RuleError,
+    Send,
+    Step,
+    conditions_problem,
+)
 from huifang.rules.models import RuleVersion
 
 DEFAULT_MISFIRE_GRACE = timedelta(hours=12)
@@ -35,6 +43,12 @@ class Plan:
     def __post_init__(self) -> None:
         self.order = [step.id for step in self.document.steps]
         self.steps = {step.id: step for step in self.document.steps}
+
+    @cached_property
+    def problem(self) -> RuleError | None:
+        """Why this version must not run: a field or condition off the allow-list (a version
+        saved before it was refused). ``None`` for every version saved since."""
+        return conditions_problem(self.document)
 
     @property
     def first_step(self) -> str:

@@ -21,9 +21,10 @@ from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from huifang.customers.models import Customer
-from huifang.rules.conditions import CUSTOMER_FIELDS, ConditionError, compile_condition
+from huifang.rules.conditions import ConditionError, compile_condition, field_spec
 
 SAMPLE_SIZE = 10
 
@@ -46,11 +47,13 @@ def customer_condition(document: Mapping[str, Any], *, now: datetime | None = No
     if kind in ("segment", "recurring") and trigger.get("where"):
         q &= _compiled(trigger["where"], "trigger.where", now)
     if kind == "date" and trigger.get("field"):
-        spec = CUSTOMER_FIELDS.get(str(trigger["field"]))
-        if spec is not None:
-            q &= Q(**{f"{spec.lookup}__isnull": False})
-        elif str(trigger["field"]).startswith("attributes."):
-            q &= Q(**{f"attributes__{trigger['field'].partition('.')[2]}__isnull": False})
+        spec = field_spec(str(trigger["field"]))
+        if spec is None:
+            raise ConditionError(
+                "trigger.field",
+                _("“%(field)s” is not a field you can filter on.") % {"field": trigger["field"]},
+            )
+        q &= Q(**{f"{spec.lookup}__isnull": False})
     if document.get("audience"):
         q &= _compiled(document["audience"], "audience", now)
     return q

@@ -29,6 +29,7 @@ from huifang.rules.conditions import (
     DAY,
     ENUM,
     JSON,
+    MAX_DEPTH,
     MOMENT,
     NUMBER,
     OPS_BY_KIND,
@@ -60,8 +61,10 @@ DEFAULT_OP = {
 NEW_LEAF: dict[str, Any] = {"field": "tier", "op": "in"}
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 _LIST_SPLIT = re.compile(r"[,，、\n]+")
-_INT = re.compile(r"^-?\d+$")
-_FLOAT = re.compile(r"^-?\d+\.\d+$")
+# Up to 18 digits: longer numbers stay text and are refused as such (Python will not even
+# convert more than 4,300 digits).
+_INT = re.compile(r"^-?\d{1,18}$")
+_FLOAT = re.compile(r"^-?\d{1,18}\.\d{1,18}$")
 
 
 class Form:
@@ -91,7 +94,7 @@ class Form:
         for name in self.data:
             if name.startswith(prefix):
                 head = name[len(prefix) :].partition(".")[0]
-                if head.isdigit():
+                if head.isascii() and head.isdigit() and len(head) < 6:
                     found.add(int(head))
         return sorted(found)
 
@@ -170,16 +173,20 @@ def _field_name(form: Form, path: str) -> str:
     return name
 
 
-def _condition(form: Form, path: str, *, events: bool) -> dict[str, Any] | None:
-    """A group and everything under it; ``None`` for a top-level group with nothing in it."""
+def _condition(form: Form, path: str, *, events: bool, depth: int = 0) -> dict[str, Any] | None:
+    """A group and everything under it; ``None`` for a top-level group with nothing in it.
+    Groups deeper than ``MAX_DEPTH`` are read empty: ``check`` refuses them by name, and a
+    hand-made form cannot make the reading recurse without end."""
     join = form.get(f"{path}.join")
     if join not in ("all", "any"):
         return None
     items: list[Any] = []
+    if depth > MAX_DEPTH:
+        return {join: items}
     for index in form.indices(f"{path}.c."):
         child = f"{path}.c.{index}"
         if form.has(f"{child}.join"):
-            items.append(_condition(form, child, events=events) or {join: []})
+            items.append(_condition(form, child, events=events, depth=depth + 1) or {join: []})
         else:
             items.append(_leaf(form, child, events=events))
     if not items and path in ("audience", "trigger.where"):

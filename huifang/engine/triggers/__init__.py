@@ -17,6 +17,7 @@ idempotent: running one twice, or in two workers at once, never enrolls anyone t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -40,15 +41,26 @@ from . import date, event, recurring, segment  # noqa: F401  isort: skip
 from .base import Scope, kinds
 from .event import enroll_events
 
+log = logging.getLogger(__name__)
+
 
 def active_rules(*kinds: str) -> list[tuple[Rule, Plan]]:
+    """The active rules (of ``kinds``) with their current versions; a version whose conditions
+    are off the allow-list (``Plan.problem``) is left out: it is never run."""
     result = []
     for rule in Rule.objects.filter(status=Rule.Status.ACTIVE, current_version__isnull=False):
         assert rule.current_version_id is not None
         current = plan(rule.current_version_id)
-        if not kinds or current.document.trigger.kind in kinds:
+        if (not kinds or current.document.trigger.kind in kinds) and runnable(rule, current):
             result.append((rule, current))
     return result
+
+
+def runnable(rule: Rule, current: Plan) -> bool:
+    if current.problem is None:
+        return True
+    log.warning("rule %s is not run: %s", rule.key, current.problem)
+    return False
 
 
 def on_events(events: Sequence[Event], now: datetime) -> None:
@@ -82,6 +94,8 @@ def evaluate(
     and moved forward); returns how many customers it enrolled."""
     assert rule.current_version_id is not None
     current = plan(rule.current_version_id)
+    if not runnable(rule, current):
+        return 0
     kind = kinds[current.document.trigger.kind]
     with transaction.atomic():
         cursor = TriggerCursor.objects.select_for_update().filter(rule=rule).first()
