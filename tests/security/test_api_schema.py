@@ -17,9 +17,13 @@ minute on a CI machine; the seed is fixed, so a failure found once is found agai
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
@@ -42,6 +46,18 @@ CONFIG = SchemathesisConfig.from_dict(
 # Loaded when the module is collected, from the app itself (the schema endpoint reads no
 # database); schemathesis' lazy ``from_fixture`` loader does not run on pytest 9.
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application, config=CONFIG)
+
+
+@pytest.fixture(autouse=True)
+def one_connection() -> Iterator[None]:
+    """Requests go through the real WSGI handler, which closes the database connection after
+    each (on PostgreSQL that ends the test's transaction): keep it, as Django's test client
+    does."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 # One token and one database transaction for all the examples of an operation: what they
