@@ -230,6 +230,7 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     # Lowest layer first, as in docs/architecture.md.
     "huifang.core",
+    "huifang.audit",
     "huifang.accounts",
     "huifang.api",
     "huifang.customers",
@@ -345,6 +346,10 @@ HUIFANG_SECRETS_KEY = env_secret("SECRETS_KEY")
 HUIFANG_EVALUATION_THREADS = env_int(
     "ENGINE_EVALUATION_THREADS", min(4, os.cpu_count() or 1), minimum=1, maximum=32
 )
+# Personal details: each reveal is audited; a user may reveal this many in an hour, and must
+# give a reason when the organisation requires one.
+HUIFANG_REVEALS_PER_HOUR = env_int("PII_REVEALS_PER_HOUR", 60, minimum=1, maximum=10_000)
+HUIFANG_REVEAL_REASON_REQUIRED = env_bool("PII_REVEAL_REASON_REQUIRED", False)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -25,7 +25,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
     secret = None
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        _token, secret = ApiToken.issue(name=form.cleaned_data["name"], created_by=request.user)
+        _token, secret = ApiToken.issue(
+            name=form.cleaned_data["name"], created_by=request.user, request=request
+        )
         form = TokenForm()
     return render(
         request,
@@ -42,7 +44,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk)
-    token.revoke()
+    token.revoke(actor=request.user, request=request)
     messages.success(
         request,
         _("The token “%(name)s” is revoked; requests with it now fail.") % {"name": token.name},

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huifang.customers.models import Channel, Customer
 from huifang.customers.phones import mask_phone
+from huifang.customers.pii import mask_email
 from huifang.customers.search import search_q
 
 from .models import Message, Reason
@@ -171,12 +172,6 @@ def decisions(message: Message) -> list[Decision]:
             )
         )
     return found
-
-
-def mask_email(address: str) -> str:
-    """``wangfang@example.cn`` → ``w***@example.cn``."""
-    local, at, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}" if at else "***"
 
 
 def redact(text: str, customer: Customer | None) -> str:

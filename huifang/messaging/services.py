@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from huifang.audit import services as audit
 from huifang.customers.models import Channel, Customer, Event
 
 from . import sms
@@ -110,6 +111,14 @@ def save_template(
         template.current_version = version
         template.name = name or template.name
         template.save(update_fields=["current_version", "name", "updated_at"])
+        audit.record(
+            audit.Action.TEMPLATE,
+            "saved",
+            actor=actor,
+            target=template,
+            object_repr=f"{template.name} ({template.key}, {template.channel})",
+            details={"version": number, **({"comment": comment[:200]} if comment else {})},
+        )
     return Saved(template, version, changed=True)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from huifang.audit import services as audit
+
 from .models import (
     SETTINGS_PK,
     OrganisationSettings,
@@ -135,6 +137,20 @@ def save_settings(
                 "caps": [{"channel": c, "max": m, "per_days": d} for c, m, d in caps],
                 "sms_signature": sms_signature,
                 "updated_by": actor,
+            },
+        )
+        audit.record(
+            audit.Action.SETTINGS,
+            "organisation",
+            actor=actor,
+            object_type="organisation.settings",
+            object_repr="organisation settings",
+            details={
+                "quiet_hours": f"{quiet_start:%H:%M}-{quiet_end:%H:%M}",
+                "working_days": sorted(set(working_days)),
+                "working_hours": f"{working_start:%H:%M}-{working_end:%H:%M}",
+                "caps": [f"{c}:{m}/{d}d" for c, m, d in caps],
+                "sms_signature": sms_signature,
             },
         )
         transaction.on_commit(forget)

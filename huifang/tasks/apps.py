@@ -18,3 +18,4 @@ class TasksConfig(AppConfig):
         event_types.register()
         assignment.register_builtin_strategies()
         timeline.sources.register(tasks.SOURCE)
+        timeline.redact.connect(tasks.hide_unseen_notes)
