@@ -14,7 +14,7 @@ from huifang.accounts.permissions import can
 from huifang.accounts.roles import Role, has_role
 from huifang.core.pagination import seek
 
-from . import pii, timeline
+from . import pii, timeline, visibility
 from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
 from .search import SORTS, CustomerFilters
 from .timeline import follow_ups
@@ -26,7 +26,9 @@ TIMELINE_PAGE_SIZE = 20
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     filters = CustomerFilters.from_query(request.GET.dict())
-    queryset = filters.apply(Customer.objects.select_related("owner__staff_profile"))
+    queryset = visibility.visible(
+        request.user, filters.apply(Customer.objects.select_related("owner__staff_profile"))
+    )
     page = seek(
         queryset,
         order=filters.order,
@@ -85,7 +87,10 @@ def _query_without_cursor(request: HttpRequest) -> str:
 
 @login_required
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(Customer.objects.select_related("owner__staff_profile"), pk=pk)
+    customer = get_object_or_404(
+        visibility.visible(request.user, Customer.objects.select_related("owner__staff_profile")),
+        pk=pk,
+    )
     consents = {c.channel: c for c in Consent.objects.filter(customer=customer)}
     context = {
         "customer": customer,
@@ -111,7 +116,7 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any
 
 @login_required
 def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(visibility.visible(request.user), pk=pk)
     return render(
         request,
         "customers/_timeline.html",
@@ -126,7 +131,7 @@ def reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     answer in place of the masked value; without JavaScript it is a page of its own."""
     if not can(request.user, "customer", "reveal"):
         raise PermissionDenied
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(visibility.visible(request.user), pk=pk)
     context: dict[str, Any] = {"customer": customer, "field": field, "kind": pii.kind_of(field)}
     try:
         shown = pii.reveal(
