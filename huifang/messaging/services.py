@@ -20,7 +20,14 @@ from huifang.customers.models import Channel, Customer, Event
 
 from . import sms
 from .models import Message, MessageTemplate, TemplateVersion
-from .rendering import Context, TemplateError, render, validate, variables_used
+from .rendering import (
+    MAX_SUBJECT_CHARS,
+    Context,
+    TemplateError,
+    render,
+    validate,
+    variables_used,
+)
 
 CONTENT = ("subject", "body", "sms_signature", "provider_template_code", "followup_url")
 
@@ -39,6 +46,10 @@ def check(channel: str, content: dict[str, str]) -> None:
         errors["channel"] = [_("Unknown channel “%(channel)s”.") % {"channel": channel}]
     if not content.get("body", "").strip():
         errors["body"] = [_("The body is empty.")]
+    if len(content.get("subject", "")) > MAX_SUBJECT_CHARS:
+        errors["subject"] = [
+            _("A subject may be at most %(limit)s characters long.") % {"limit": MAX_SUBJECT_CHARS}
+        ]
     for name in ("subject", "body"):
         try:
             validate(content.get(name, ""))

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huifang.accounts.assignment import strategy_choices
 from huifang.accounts.models import Team
+from huifang.messaging.rendering import MAX_SCRIPT_CHARS
 from huifang.rules.models import Rule
 
 from .models import Task
@@ -136,6 +137,7 @@ class NewTaskForm(Styled, forms.Form):
     script = forms.CharField(
         label=_("Script / talking points"),
         required=False,
+        max_length=MAX_SCRIPT_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
     priority = forms.ChoiceField(

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from huifang.core.pagination import seek
 from huifang.customers import pii
 from huifang.customers.models import Event
-from huifang.messaging.rendering import Context, TemplateError
+from huifang.messaging.rendering import MAX_SCRIPT_CHARS, Context, TemplateError
 from huifang.messaging.rendering import render as render_text
 
 from . import access, outcomes
@@ -156,12 +156,20 @@ def _context(request: HttpRequest, task: Task, form: OutcomeForm | None = None) 
 
 
 def _script(task: Task) -> tuple[str, str]:
-    """The talking points with the customer's details filled in (sandboxed, like messages)."""
+    """The talking points with the customer's details filled in (sandboxed, like messages).
+    A script that cannot be rendered (one saved before the limits, or an agent's notes that
+    became a remediation task's script) is shown as written, as plain text, with the reason."""
     if not task.script:
         return "", ""
+    if len(task.script) > MAX_SCRIPT_CHARS:
+        return task.script[:MAX_SCRIPT_CHARS] + "…", _(
+            "This script is longer than %(limit)s characters: its beginning is shown as "
+            "written, without the customer's details."
+        ) % {"limit": f"{MAX_SCRIPT_CHARS:,}"}
     event = task.enrollment.event if task.enrollment_id and task.enrollment else None
     try:
-        return render_text(task.script, Context(task.customer, event, timezone.now())), ""
+        context = Context(task.customer, event, timezone.now())
+        return render_text(task.script, context, max_chars=MAX_SCRIPT_CHARS), ""
     except TemplateError as exc:
         return task.script, str(exc)
 
