@@ -321,7 +321,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # A success must not wipe the address's count: an insider could otherwise sign in to their
 # own account between guesses at someone else's.
 AXES_RESET_ON_SUCCESS = False
-AXES_CLIENT_IP_CALLABLE = "huifang.accounts.signin.client_ip"
+AXES_CLIENT_IP_CALLABLE = "huifang.core.requests.client_ip"
 AXES_LOCKOUT_CALLABLE = "huifang.accounts.signin.locked_out"
 # Two-step sign-in (TOTP, django-otp): anyone may turn it on for their account; this makes it
 # compulsory for administrators (the admin role, or access to /admin/).

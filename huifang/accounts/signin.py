@@ -9,7 +9,6 @@ Django's ``user_logged_in`` / ``user_login_failed`` and axes' ``user_locked_out`
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Any
 
@@ -18,24 +17,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import ngettext
 
+from huifang.audit.models import Entry
+from huifang.audit.services import record
+from huifang.core.requests import client_ip
+
 logger = logging.getLogger("huifang.signin")
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The address failures are counted against.
-
-    ``REMOTE_ADDR``; behind the one reverse proxy ``BEHIND_TLS_PROXY`` declares, the address
-    that proxy saw — the last ``X-Forwarded-For`` entry, the only one a client cannot forge.
-    """
-    remote = str(request.META.get("REMOTE_ADDR") or "")
-    if settings.HUIFANG_BEHIND_PROXY:
-        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR") or "")
-        last = forwarded.rsplit(",", 1)[-1].strip()
-        try:
-            return str(ipaddress.ip_address(last))
-        except ValueError:
-            pass
-    return remote
 
 
 def _minutes() -> int:
@@ -104,6 +90,14 @@ def log_lockout(
         username or "",
         ip_address,
         _minutes(),
+    )
+    record(
+        Entry.Action.SIGN_IN_FAILED,
+        "locked out",
+        request=request,
+        object_type="auth.user",
+        object_repr=(username or "")[:150],
+        details={"username": (username or "")[:150], "minutes": _minutes()},
     )
 
 

@@ -22,8 +22,11 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from huifang.audit.models import Entry
+from huifang.audit.services import record
+from huifang.core.requests import client_ip
+
 from .roles import Role, has_role
-from .signin import client_ip
 
 logger = logging.getLogger("huifang.signin")
 
@@ -69,6 +72,18 @@ def log_code(request: HttpRequest, *, ok: bool, what: str) -> None:
         what,
         request.user.get_username(),
         client_ip(request),
+    )
+    if not ok:
+        action = Entry.Action.SIGN_IN_FAILED
+    elif what.endswith("passed"):
+        action = Entry.Action.SIGN_IN
+    else:  # turned on or off: a change to the account
+        action = Entry.Action.STAFF
+    record(
+        action,
+        what[:40],
+        request=request,
+        target=request.user,  # type: ignore[arg-type]
     )
 
 

@@ -17,6 +17,8 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from huifang.core.requests import client_ip
+
 from .models import GENESIS, Entry, Head
 
 Action = Entry.Action
@@ -32,12 +34,6 @@ def actor_of(user: Any) -> tuple[int | None, str]:
     if not getattr(user, "is_authenticated", False):
         return None, ""
     return user.pk, user.get_username()
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def record(
@@ -83,7 +79,7 @@ def record(
             object_repr=object_repr[:200],
             details=details or {},
             reason=reason[:500],
-            ip=client_ip(request),
+            ip=(client_ip(request) or None) if request is not None else None,
             previous=head.digest,
         )
         # The stored microseconds are what the hash must cover (PostgreSQL keeps microseconds,
