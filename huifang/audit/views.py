@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from huifang.core.pagination import seek
 
@@ -14,6 +15,59 @@ from .models import Entry
 from .services import verify
 
 PAGE_SIZE = 50
+
+# What the entries' verbs and detail names mean, for the page (the entries keep plain keys).
+WORDS = {
+    "phone": _("phone"),
+    "email": _("e-mail"),
+    "wecom_external_userid": _("WeCom id"),
+    "issued": _("issued"),
+    "revoked": _("revoked"),
+    "saved": _("saved"),
+    "activated": _("activated"),
+    "paused": _("paused"),
+    "resumed": _("resumed"),
+    "archived": _("archived"),
+    "rolled_back": _("rolled back"),
+    "created": _("created"),
+    "switched": _("strategy set switched"),
+    "in_flight": _("plans under way"),
+    "added": _("added"),
+    "changed": _("changed"),
+    "deleted": _("deleted"),
+    "enabled": _("enabled"),
+    "disabled": _("disabled"),
+    "granted": _("granted"),
+    "withdrawn": _("withdrawn"),
+    "locked out": _("locked out"),
+    "organisation": _("organisation settings"),
+    "calendar day": _("calendar day"),
+    "calendar import": _("calendar import"),
+    "calendar year confirmed": _("calendar year confirmed"),
+    "field": _("field"),
+    "where": _("where"),
+    "version": _("version"),
+    "comment": _("comment"),
+    "channel": _("channel"),
+    "from": _("from"),
+    "to": _("to"),
+    "method": _("how"),
+    "username": _("user name"),
+    "change": _("change"),
+    "minutes": _("minutes"),
+}
+
+
+def _word(value: object) -> object:
+    return WORDS.get(value, value) if isinstance(value, str) else value
+
+
+def _row(entry: Entry) -> dict[str, object]:
+    return {
+        "entry": entry,
+        "verb": _word(entry.verb),
+        "details": [(_word(key), _word(value)) for key, value in entry.details.items()],
+    }
 
 
 def _day(value: str) -> date | None:
@@ -54,6 +108,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "audit/log.html",
         {
             "page": page,
+            "rows": [_row(entry) for entry in page.items],
             "filters": filters,
             "active": any(filters.values()),
             "actions": Entry.Action.choices,

@@ -16,6 +16,7 @@ from huifang.core.pagination import seek
 
 from . import pii, timeline, visibility
 from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
+from .phones import format_phone
 from .search import SORTS, CustomerFilters
 from .timeline import follow_ups
 
@@ -149,7 +150,9 @@ def reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
         context.update(error=str(refused), masked=pii.mask(_kind(customer, field), value))
         status = refused.status
     else:
-        context.update(value=shown.value, kind=_kind(customer, field))
+        kind = _kind(customer, field)
+        shown_as = format_phone(shown.value) if kind == "phone" else shown.value
+        context.update(value=shown.value, shown_as=shown_as, kind=kind)
         status = 200
     if request.headers.get("HX-Request"):
         # htmx swaps only successful answers: the refusal is shown in place, saying why.
