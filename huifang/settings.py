@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -228,8 +229,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "huey.contrib.djhuey",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # Lowest layer first, as in docs/architecture.md.
     "huifang.core",
+    "huifang.audit",
     "huifang.accounts",
     "huifang.api",
     "huifang.customers",
@@ -253,10 +258,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "huifang.accounts.twofactor.TwoFactorMiddleware",
     "huifang.api.idempotency.IdempotencyMiddleware",
     "huifang.api.errors.JsonErrorsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "huifang.server.urls"
@@ -279,11 +288,46 @@ TEMPLATES = [
     },
 ]
 
+# Every place a password is set checks these: the admin's user pages, `huifang changepassword`,
+# interactive `huifang createsuperuser` and the first administrator of `huifang run`.
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10, minimum=8, maximum=128)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sign-in throttling (django-axes, docs/security.md): after LOGIN_FAILURE_LIMIT failed sign-ins
+# for one username (from any address), or from one address (for any usernames), within the
+# cool-off, further sign-ins of that username or from that address are refused until the
+# cool-off has passed since the last failure. The database keeps the count, so every web
+# process sees the same one.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+HUIFANG_LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+HUIFANG_LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1, maximum=10080)
+# Behind a reverse proxy every request comes from the proxy's address: failures are then
+# counted against the address the proxy saw (the last X-Forwarded-For entry).
+HUIFANG_BEHIND_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = HUIFANG_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=HUIFANG_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success must not wipe the address's count: an insider could otherwise sign in to their
+# own account between guesses at someone else's.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "huifang.core.requests.client_ip"
+AXES_LOCKOUT_CALLABLE = "huifang.accounts.signin.locked_out"
+# Two-step sign-in (TOTP, django-otp): anyone may turn it on for their account; this makes it
+# compulsory for administrators (the admin role, or access to /admin/).
+HUIFANG_ADMIN_TOTP_REQUIRED = env_bool("ADMIN_TOTP_REQUIRED", False)
+OTP_TOTP_ISSUER = "Huifang"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -354,6 +398,10 @@ HUIFANG_SECRETS_KEY = env_secret("SECRETS_KEY")
 HUIFANG_EVALUATION_THREADS = env_int(
     "ENGINE_EVALUATION_THREADS", min(4, os.cpu_count() or 1), minimum=1, maximum=32
 )
+# Personal details: each reveal is audited; a user may reveal this many in an hour, and must
+# give a reason when the organisation requires one.
+HUIFANG_REVEALS_PER_HOUR = env_int("PII_REVEALS_PER_HOUR", 60, minimum=1, maximum=10_000)
+HUIFANG_REVEAL_REASON_REQUIRED = env_bool("PII_REVEAL_REASON_REQUIRED", False)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -370,6 +418,13 @@ LOGGING = {
         "huey": {
             "handlers": ["console"],
             "level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL,
+            "propagate": False,
+        },
+        # django-axes announces itself in every process and logs each failure with the
+        # username and address masked; huifang.signin logs the sign-ins themselves.
+        "axes": {
+            "handlers": ["console"],
+            "level": LOG_LEVEL if LOG_LEVEL in {"DEBUG", "CRITICAL"} else "ERROR",
             "propagate": False,
         },
     },

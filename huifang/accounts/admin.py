@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
+from huifang.core.admin import ReadOnlyMixin
+
 from .assignment import strategy_choices
 from .models import ApiToken, StaffProfile, Team
 
@@ -42,10 +44,10 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only: tokens are issued and revoked on the API tokens page, which audits both (a
+    revoked token is never brought back)."""
+
     list_display = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at"]
     fields = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
-
-    def has_add_permission(self, request: object) -> bool:
-        return False  # tokens are issued on the API tokens page, where the secret is shown once

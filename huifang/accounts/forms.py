@@ -8,3 +8,17 @@ class TokenForm(forms.Form):
         max_length=100,
         help_text=_("What uses this token, e.g. “order system” or “ticket webhook”."),
     )
+
+
+class CodeForm(forms.Form):
+    """Six digits from an authenticator app."""
+
+    code = forms.RegexField(
+        label=_("Code from your authenticator app"),
+        regex=r"^\s*\d{6}\s*$",
+        max_length=12,
+        error_messages={"invalid": _("Enter the 6 digits your authenticator app shows.")},
+    )
+
+    def clean_code(self) -> str:
+        return str(self.cleaned_data["code"]).strip()

@@ -7,11 +7,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
+from huifang.audit.models import Entry
+from huifang.audit.services import record
 from huifang.core.models import TimeStampedModel
 from huifang.core.zones import validate_zone_name
 
@@ -210,15 +212,20 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, *, name: str, created_by: Any = None) -> tuple[ApiToken, str]:
-        """Create a token and return it with its secret, which is never stored or shown again."""
+    def issue(
+        cls, *, name: str, created_by: Any = None, request: Any = None
+    ) -> tuple[ApiToken, str]:
+        """Create a token and return it with its secret, which is never stored or shown again.
+        Recorded in the audit log."""
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            name=name,
-            prefix=raw[: len(TOKEN_PREFIX) + 6],
-            digest=_digest(raw),
-            created_by=created_by,
-        )
+        with transaction.atomic():
+            token = cls.objects.create(
+                name=name,
+                prefix=raw[: len(TOKEN_PREFIX) + 6],
+                digest=_digest(raw),
+                created_by=created_by,
+            )
+            record(Entry.Action.TOKEN, "issued", actor=created_by, request=request, target=token)
         return token, raw
 
     @classmethod
@@ -229,10 +236,17 @@ class ApiToken(models.Model):
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 
-    def revoke(self) -> None:
+    @property
+    def audit_name(self) -> str:
+        """How the audit log names what this token did."""
+        return f"API token {self.name} ({self.prefix}…)"
+
+    def revoke(self, *, actor: Any = None, request: Any = None) -> None:
         if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
+            with transaction.atomic():
+                self.revoked_at = timezone.now()
+                self.save(update_fields=["revoked_at"])
+                record(Entry.Action.TOKEN, "revoked", actor=actor, request=request, target=self)
 
     def touch(self) -> None:
         """Record use, at most once a minute so busy integrations do not write on every call."""

@@ -1,17 +1,26 @@
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from huifang.core.pagination import seek
 
+from . import twofactor
 from .decorators import fragment_login_required, role_required
-from .forms import TokenForm
+from .forms import CodeForm, TokenForm
 from .models import ApiToken, Notification, NotificationQuerySet, is_site_path
 from .roles import Role
 from .services import mark_all_read
@@ -25,7 +34,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
     secret = None
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        _token, secret = ApiToken.issue(name=form.cleaned_data["name"], created_by=request.user)
+        _token, secret = ApiToken.issue(
+            name=form.cleaned_data["name"], created_by=request.user, request=request
+        )
         form = TokenForm()
     return render(
         request,
@@ -42,7 +53,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk)
-    token.revoke()
+    token.revoke(actor=request.user, request=request)
     messages.success(
         request,
         _("The token “%(name)s” is revoked; requests with it now fail.") % {"name": token.name},
@@ -116,3 +127,105 @@ def notification_menu(request: HttpRequest) -> HttpResponse:
     """The bell's dropdown, fetched each time it opens so it is never stale."""
     latest = _mine(request)[:BELL_MENU_SIZE]
     return render(request, "accounts/_notification_menu.html", {"latest": latest})
+
+
+def _next(request: HttpRequest) -> str:
+    """Where to go once the code is given: a path on this site, else the home page."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and safe else "/"
+
+
+def _code_refused(device: TOTPDevice, code: str) -> str | None:
+    """Why ``code`` does not pass for ``device``, or None when it does (and is now used up)."""
+    allowed, why = device.verify_is_allowed()
+    if not allowed:
+        seconds = max(1, math.ceil((why["locked_until"] - timezone.now()).total_seconds()))
+        return ngettext(
+            "Too many wrong codes. Wait %(seconds)d second, then try again.",
+            "Too many wrong codes. Wait %(seconds)d seconds, then try again.",
+            seconds,
+        ) % {"seconds": seconds}
+    if device.verify_token(code):
+        return None
+    return _("This code is not right. Codes change every 30 seconds: enter the one shown now.")
+
+
+@login_required
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Turn two-step sign-in on (QR code, then a first code) or off (a current code)."""
+    device = twofactor.confirmed_device(request.user)
+    if device is None:
+        return _set_up_two_factor(request)
+    if not request.user.is_verified():  # type: ignore[union-attr]
+        # Only a session that gave a code may change the second factor.
+        return redirect_to_login(request.path, reverse("accounts:two_factor_verify"))
+    form = CodeForm(request.POST or None)
+    required = twofactor.must_enrol(request.user)
+    if request.method == "POST" and required:
+        messages.error(request, _("Administrators must keep two-step sign-in on."))
+    elif request.method == "POST" and form.is_valid():
+        refused = _code_refused(device, form.cleaned_data["code"])
+        if refused is None:
+            TOTPDevice.objects.filter(user=request.user).delete()
+            twofactor.log_code(request, ok=True, what="second factor turned off")
+            messages.success(request, _("Two-step sign-in is off."))
+            return redirect("accounts:two_factor")
+        form.add_error("code", refused)
+    return render(
+        request,
+        "accounts/two_factor.html",
+        {"device": device, "form": form, "required": required},
+    )
+
+
+def _set_up_two_factor(request: HttpRequest) -> HttpResponse:
+    pending = twofactor.pending_device(request.user)
+    required = twofactor.must_enrol(request.user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        refused = _code_refused(pending, form.cleaned_data["code"])
+        if refused is None:
+            pending.confirmed = True
+            pending.save(update_fields=["confirmed"])
+            otp_login(request, pending)
+            twofactor.log_code(request, ok=True, what="second factor turned on")
+            messages.success(request, _("Two-step sign-in is on."))
+            return redirect(_next(request) if "next" in request.GET else "accounts:two_factor")
+        form.add_error("code", refused)
+    return render(
+        request,
+        "accounts/two_factor.html",
+        {
+            "form": form,
+            "required": required,
+            "qr": twofactor.qr_svg(pending),
+            "secret": twofactor.secret_text(pending),
+            # An administrator held here until it is set up sees no menus that lead nowhere.
+            "two_factor_pending": required,
+        },
+    )
+
+
+@login_required
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of signing in: the code from the authenticator app."""
+    device = twofactor.confirmed_device(request.user)
+    if device is None or request.user.is_verified():  # type: ignore[union-attr]
+        return redirect(_next(request))
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        refused = _code_refused(device, form.cleaned_data["code"])
+        if refused is None:
+            otp_login(request, device)
+            twofactor.log_code(request, ok=True, what="second factor passed")
+            return redirect(_next(request))
+        twofactor.log_code(request, ok=False, what="second factor failed")
+        form.add_error("code", refused)
+    return render(
+        request,
+        "accounts/two_factor_verify.html",
+        {"form": form, "next": _next(request), "two_factor_pending": True},
+    )

@@ -1,26 +1,45 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
-from . import derived
+from huifang.core.admin import NoDeleteMixin, ReadOnlyInline
+
+from . import derived, pii
 from .models import Consent, ContactPoint, Customer, CustomEventType, Event, Tag
 
 
-class ConsentInline(admin.TabularInline):
+class ConsentInline(ReadOnlyInline):
+    """Evidence: consent is granted and withdrawn on the customer page or through the API
+    (``huifang.customers.consent``), which keep the history and audit it."""
+
     model = Consent
-    extra = 0
-    raw_id_fields = ["recorded_by"]
+    fields = readonly_fields = (
+        "channel",
+        "status",
+        "recorded_at",
+        "method",
+        "text_version",
+        "recorded_by",
+    )
 
 
-class ContactPointInline(admin.TabularInline):
+class ContactPointInline(ReadOnlyInline):
     model = ContactPoint
-    extra = 0
+    fields = readonly_fields = ("kind", "masked_value", "label", "invalid_at")
+
+    @admin.display(description=_("value"))
+    def masked_value(self, obj: ContactPoint) -> str:
+        return pii.mask(obj.kind, obj.value)
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """Personal contact details are masked here as everywhere (DESIGN.md invariant 9): they
+    are shown and edited on the customer page, where each reveal is audited."""
+
     list_display = [
         "name",
         "external_id",
-        "phone",
+        "masked_phone",
         "tier",
         "lifecycle_stage",
         "province",
@@ -34,7 +53,27 @@ class CustomerAdmin(admin.ModelAdmin):
     filter_horizontal = ["tags"]
     inlines = [ContactPointInline, ConsentInline]
     show_full_result_count = False
-    readonly_fields = [*derived.FIGURES, "created_at", "updated_at"]
+    exclude = list(pii.FIELDS)
+    readonly_fields = [
+        "masked_phone",
+        "masked_email",
+        "masked_wecom",
+        *derived.FIGURES,
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, obj: Customer) -> str:
+        return pii.masked(obj, "phone")
+
+    @admin.display(description=_("e-mail"))
+    def masked_email(self, obj: Customer) -> str:
+        return pii.masked(obj, "email")
+
+    @admin.display(description=_("WeCom external user id"))
+    def masked_wecom(self, obj: Customer) -> str:
+        return pii.masked(obj, "wecom_external_userid")
 
 
 @admin.register(Event)

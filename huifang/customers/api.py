@@ -14,7 +14,7 @@ from ninja.responses import Status
 
 from huifang.api.errors import ApiError
 
-from . import services
+from . import pii, services
 from .event_types import event_types
 from .models import Customer, CustomEventType, Event
 from .schemas import CustomerIn, EventIn
@@ -42,8 +42,9 @@ class CustomerOut(Schema):
     id: int
     external_id: str | None
     name: str
-    phone: str
-    email: str
+    phone: str = Field(..., description="Masked (138****8000); reveal it with POST …/reveal.")
+    email: str = Field(..., description="Masked (w***@example.cn).")
+    wecom_external_userid: str = Field(..., description="Masked.")
     tier: str
     lifecycle_stage: str
     tags: list[str]
@@ -128,9 +129,12 @@ class EventTypeOut(Schema):
 
 
 def _customer_out(customer: Customer) -> dict[str, Any]:
+    """A customer as the API shows it: personal details masked (``POST …/reveal`` shows one in
+    full, audited)."""
     customer.refresh_from_db()
     return {
         **{f: getattr(customer, f) for f in CustomerOut.model_fields if hasattr(customer, f)},
+        **{f: pii.masked(customer, f) for f in pii.FIELDS if f in CustomerOut.model_fields},
         "tags": sorted(customer.tags.values_list("name", flat=True)),
         "owner": customer.owner.get_username() if customer.owner else None,
     }
@@ -194,12 +198,42 @@ def upsert_customers(request: HttpRequest, payload: CustomerBatchIn) -> dict[str
     }
 
 
-@router.get(
-    "/customers/{external_id}",
-    response={200: CustomerOut, 404: ErrorOut, **READ_REFUSALS},
-    summary="Read a customer by external id",
+class RevealIn(Schema):
+    field: str = Field(..., description="phone, email or wecom_external_userid")
+    reason: str = Field("", max_length=200, description="Why it is needed; kept in the audit log.")
+
+
+class RevealOut(Schema):
+    field: str
+    value: str
+
+
+@router.post(
+    "/customers/{external_id}/reveal",
+    response={200: RevealOut, 404: ErrorOut, 429: ErrorOut, **REFUSALS},
+    summary="Show one personal detail in full (recorded in the audit log, limited per hour)",
 )
-def get_customer(request: HttpRequest, external_id: str) -> dict[str, Any]:
+def reveal_detail(request: HttpRequest, external_id: str, payload: RevealIn) -> dict[str, Any]:
+    customer = _customer_or_404(external_id)
+    if payload.field not in pii.FIELDS:
+        raise ApiError(
+            422,
+            "not_revealable",
+            _("Only %(fields)s can be revealed.") % {"fields": ", ".join(pii.FIELDS)},
+            field="field",
+        )
+    try:
+        shown = pii.reveal(
+            customer, payload.field, user=_token(request), request=request, reason=payload.reason
+        )
+    except pii.RevealRefused as refused:
+        if refused.status == 429:
+            raise ApiError(429, "reveal_limit", str(refused)) from None
+        raise ApiError(422, "reason_required", str(refused), field="reason") from None
+    return {"field": shown.field, "value": shown.value}
+
+
+def _customer_or_404(external_id: str) -> Customer:
     customer = Customer.objects.filter(external_id=external_id).first()
     if customer is None:
         raise ApiError(
@@ -207,7 +241,16 @@ def get_customer(request: HttpRequest, external_id: str) -> dict[str, Any]:
             "unknown_customer",
             _("No customer has the external id “%(value)s”.") % {"value": external_id},
         )
-    return _customer_out(customer)
+    return customer
+
+
+@router.get(
+    "/customers/{external_id}",
+    response={200: CustomerOut, 404: ErrorOut, **READ_REFUSALS},
+    summary="Read a customer by external id",
+)
+def get_customer(request: HttpRequest, external_id: str) -> dict[str, Any]:
+    return _customer_out(_customer_or_404(external_id))
 
 
 def _event_out(event: Event, created: bool) -> dict[str, Any]:

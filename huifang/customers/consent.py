@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from huifang.audit import services as audit
 from huifang.core.hooks import Hook
 
 from .events import record_event
@@ -62,6 +63,20 @@ def record_consent(
     }
     record, _created = Consent.objects.update_or_create(
         customer=customer, channel=consent.channel, defaults=values
+    )
+    audit.record(
+        audit.Action.CONSENT,
+        str(consent.status),
+        actor=actor,
+        target=customer,
+        object_repr=f"{customer.name} ({customer.external_id or customer.pk})",
+        details={
+            "channel": str(consent.channel),
+            "from": current.status if current is not None else "",
+            "to": str(consent.status),
+            "method": str(consent.method),
+        },
+        at=now,
     )
     record_event(
         customer.pk,

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from huifang.core.hooks import Hook
 from huifang.core.registry import Registry
 
-from .models import Customer
+from .models import Customer, Event
 
 LIMIT = 50
 
@@ -40,6 +42,11 @@ class Source:
 
 
 sources: Registry[Source] = Registry("timeline sources")
+
+# ``(viewer, events)``: an app that owns what an event describes hides from the viewer what
+# they may not read (tasks: the notes of another team's follow-up), in place, before the events
+# are shown.
+redact: Hook[Callable[[Any, list[Event]], None]] = Hook("timeline redaction")
 
 
 def follow_ups(customer: Customer, *, limit: int = LIMIT) -> list[Entry]:

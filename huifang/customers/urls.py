@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.customer_list, name="list"),
     path("<int:pk>/", views.customer_detail, name="detail"),
     path("<int:pk>/timeline/", views.customer_timeline, name="timeline"),
+    path("<int:pk>/reveal/<str:field>/", views.reveal, name="reveal"),
 ]

@@ -4,13 +4,19 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_POST
 
+from huifang.accounts.permissions import can
 from huifang.accounts.roles import Role, has_role
 from huifang.core.pagination import seek
 
+from . import pii, timeline, visibility
 from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
+from .phones import format_phone
 from .search import SORTS, CustomerFilters
 from .timeline import follow_ups
 
@@ -21,7 +27,9 @@ TIMELINE_PAGE_SIZE = 20
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     filters = CustomerFilters.from_query(request.GET.dict())
-    queryset = filters.apply(Customer.objects.select_related("owner__staff_profile"))
+    queryset = visibility.visible(
+        request.user, filters.apply(Customer.objects.select_related("owner__staff_profile"))
+    )
     page = seek(
         queryset,
         order=filters.order,
@@ -80,7 +88,10 @@ def _query_without_cursor(request: HttpRequest) -> str:
 
 @login_required
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(Customer.objects.select_related("owner__staff_profile"), pk=pk)
+    customer = get_object_or_404(
+        visibility.visible(request.user, Customer.objects.select_related("owner__staff_profile")),
+        pk=pk,
+    )
     consents = {c.channel: c for c in Consent.objects.filter(customer=customer)}
     context = {
         "customer": customer,
@@ -100,14 +111,60 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any
     page = seek(
         events, order="-occurred_at", size=TIMELINE_PAGE_SIZE, after=request.GET.get("after")
     )
+    timeline.redact(request.user, list(page.items))
     return {"timeline": page}
 
 
 @login_required
 def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
-    customer = get_object_or_404(Customer, pk=pk)
+    customer = get_object_or_404(visibility.visible(request.user), pk=pk)
     return render(
         request,
         "customers/_timeline.html",
         {"customer": customer, **_timeline_context(request, customer)},
     )
+
+
+@login_required
+@require_POST
+def reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
+    """One personal detail in full: an audited reveal (DESIGN.md invariant 9). htmx swaps the
+    answer in place of the masked value; without JavaScript it is a page of its own."""
+    if not can(request.user, "customer", "reveal"):
+        raise PermissionDenied
+    customer = get_object_or_404(visibility.visible(request.user), pk=pk)
+    context: dict[str, Any] = {"customer": customer, "field": field, "kind": pii.kind_of(field)}
+    try:
+        shown = pii.reveal(
+            customer,
+            field,
+            user=request.user,
+            request=request,
+            reason=request.POST.get("reason", "")[:200],
+            context=request.POST.get("where", "")[:60],
+        )
+    except pii.RevealRefused as refused:
+        value = pii.value_of(customer, field)
+        if value is None:
+            raise Http404 from None
+        context.update(error=str(refused), masked=pii.mask(_kind(customer, field), value))
+        status = refused.status
+    else:
+        kind = _kind(customer, field)
+        shown_as = format_phone(shown.value) if kind == "phone" else shown.value
+        context.update(value=shown.value, shown_as=shown_as, kind=kind)
+        status = 200
+    if request.headers.get("HX-Request"):
+        # htmx swaps only successful answers: the refusal is shown in place, saying why.
+        response = render(request, "customers/_pii_revealed.html", context)
+    else:
+        response = render(request, "customers/reveal.html", context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+def _kind(customer: Customer, field: str) -> str:
+    if field in pii.FIELDS:
+        return pii.kind_of(field)
+    point = customer.contact_points.filter(pk=int(field.partition("-")[2])).first()
+    return point.kind if point is not None else ""

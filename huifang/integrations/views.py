@@ -23,6 +23,7 @@ from pydantic import ValidationError as SettingsError
 
 from huifang.accounts.decorators import role_required
 from huifang.accounts.roles import Role
+from huifang.audit import services as audit
 from huifang.customers.models import Channel
 
 from .callbacks import LABELS as CALLBACK_LABELS
@@ -220,7 +221,21 @@ def _save(
             spec=spec,
             config=keep_secrets(spec, config, stored),
         )
+        # Which settings changed, by name: never their values (some are secrets).
+        changed = sorted({*provider_form.changed_data, *settings_form.changed_data} - {"forget"})
+        _audit(request, saved, "added" if provider is None else "changed", changed=changed)
     return provider_form, settings_form, saved
+
+
+def _audit(request: HttpRequest, provider: Provider, verb: str, **details: Any) -> None:
+    audit.record(
+        audit.Action.PROVIDER,
+        verb,
+        request=request,
+        target=provider,
+        object_repr=f"{provider.name} ({provider.kind})",
+        details=details,
+    )
 
 
 @role_required(Role.ADMIN)
@@ -276,7 +291,9 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _set_enabled(request: HttpRequest, pk: int, enabled: bool) -> HttpResponse:
     provider = get_object_or_404(Provider, pk=pk)
-    store_enabled(provider=provider, enabled=enabled)
+    with transaction.atomic():
+        store_enabled(provider=provider, enabled=enabled)
+        _audit(request, provider, "enabled" if enabled else "disabled")
     if enabled:
         messages.success(request, _("“%(name)s” is enabled.") % {"name": provider})
     else:
@@ -301,7 +318,9 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     provider = get_object_or_404(Provider, pk=pk)
     if request.method == "POST":
         name = provider.name
-        provider.delete()  # its messages keep their history; their provider becomes empty
+        with transaction.atomic():
+            _audit(request, provider, "deleted")
+            provider.delete()  # its messages keep their history; their provider becomes empty
         messages.success(request, _("“%(name)s” is deleted.") % {"name": name})
         return redirect("integrations:list")
     sent = provider.messages.count()

@@ -2,11 +2,15 @@ from typing import Any
 
 from django.contrib import admin
 
+from huifang.core.admin import ReadOnlyMixin
+
 from .models import Message, MessageTemplate, TemplateVersion
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only: a message is evidence of what was sent, when and why."""
+
     list_display = ["id", "customer", "rule", "step", "channel", "status", "reason", "sent_at"]
     list_filter = ["status", "channel", "reason"]
     raw_id_fields = ["customer", "enrollment", "rule"]

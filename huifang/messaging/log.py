@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from huifang.core.limits import day_in_range, small_id
 from huifang.customers.models import Channel, Customer
 from huifang.customers.phones import mask_phone
+from huifang.customers.pii import mask_email
 from huifang.customers.search import search_q
 
 from .models import Message, Reason
@@ -173,12 +174,6 @@ def decisions(message: Message) -> list[Decision]:
             )
         )
     return found
-
-
-def mask_email(address: str) -> str:
-    """``wangfang@example.cn`` → ``w***@example.cn``."""
-    local, at, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}" if at else "***"
 
 
 def redact(text: str, customer: Customer | None) -> str:

@@ -18,6 +18,7 @@ from huifang.accounts.decorators import role_required
 from huifang.accounts.roles import Role, has_role
 from huifang.core.limits import small_id
 from huifang.core.pagination import seek
+from huifang.customers import visibility
 from huifang.customers.models import Channel, Customer
 from huifang.customers.search import search_q
 from huifang.organisation.zones import viewer_zone
@@ -105,7 +106,7 @@ def _editor(
             "versions": versions,
             "can_edit": has_role(request.user, *EDITORS),
             "variables": [(f"{{{{{v.chinese}}}}}", v) for v in VARIABLES],
-            "customers": _customer_choices(""),
+            "customers": _customer_choices(request.user, ""),
         },
     )
 
@@ -146,12 +147,14 @@ def template_restore(request: HttpRequest, pk: int, number: int) -> HttpResponse
     return redirect("messaging:template", template.pk)
 
 
-def _customer_choices(text: str) -> list[Customer]:
-    """Customers to preview with: the newest ones, or those a search finds."""
+def _customer_choices(user: Any, text: str) -> list[Customer]:
+    """Customers to preview with, among those ``user`` may see: the newest ones, or those a
+    search finds."""
+    customers = visibility.visible(user)
     condition = search_q(text)
     if condition is None:
-        return list(Customer.objects.order_by("-pk")[:CUSTOMER_CHOICES])
-    return list(Customer.objects.filter(condition).order_by("pk")[:CUSTOMER_CHOICES])
+        return list(customers.order_by("-pk")[:CUSTOMER_CHOICES])
+    return list(customers.filter(condition).order_by("pk")[:CUSTOMER_CHOICES])
 
 
 @require_GET
@@ -161,7 +164,7 @@ def preview_customers(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "messaging/_customer_options.html",
-        {"customers": _customer_choices(request.GET.get("customer_q", "")[:100])},
+        {"customers": _customer_choices(request.user, request.GET.get("customer_q", "")[:100])},
     )
 
 
@@ -181,10 +184,11 @@ def template_preview(request: HttpRequest) -> HttpResponse:
         channel = data.get("channel", "")
         content = {name: data.get(name, "") for name in CONTENT}
     chosen = data.get("preview_customer", "")
+    customers = visibility.visible(request.user)
     customer = (
-        Customer.objects.filter(pk=small_id(chosen) or 0).first()
+        customers.filter(pk=small_id(chosen) or 0).first()
         if chosen.isdigit()
-        else Customer.objects.order_by("-pk").first()
+        else customers.order_by("-pk").first()
     )
     context: dict[str, Any] = {
         "customer": customer,
@@ -205,7 +209,10 @@ def template_preview(request: HttpRequest) -> HttpResponse:
 def message_list(request: HttpRequest) -> HttpResponse:
     filters = log.MessageFilters.from_query(request.GET.dict())
     queryset = filters.apply(
-        Message.objects.select_related("customer", "rule", "template_version", "provider"),
+        visibility.limit(
+            request.user,
+            Message.objects.select_related("customer", "rule", "template_version", "provider"),
+        ),
         viewer_zone(request.user),
     )
     page = seek(
@@ -242,9 +249,9 @@ def _query_without_cursor(request: HttpRequest) -> str:
 @login_required
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
     message = get_object_or_404(
-        Message.objects.select_related(
-            "customer", "rule", "provider", "template_version__template"
-        ).prefetch_related("attempt_log", "clicks"),
+        visibility.limit(request.user, Message.objects.all())
+        .select_related("customer", "rule", "provider", "template_version__template")
+        .prefetch_related("attempt_log", "clicks"),
         pk=pk,
     )
     customer = message.customer

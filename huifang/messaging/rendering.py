@@ -9,13 +9,18 @@ A template is text staff write, so it is treated as untrusted (DESIGN.md invaria
   their English one (``{{customer.name}}``); anything else is refused when the template is
   saved, with the unknown name in the message;
 - only ``if`` / ``elif`` / ``else``, comparisons and a handful of filters are allowed: no loops,
-  no calls, no assignments, no includes, no multiplication. Rendering time is therefore linear
-  in the template's length, which is capped (``MAX_TEMPLATE_CHARS``), as is the output.
+  no calls, no assignments, no includes, no multiplication;
+- the work is bounded before and while it runs (``huifang.core.sandbox``): the length
+  (``MAX_TEMPLATE_CHARS``) and nesting of the source; when saved, an upper bound of the text it
+  can make, counting each variable as ``VARIABLE_ESTIMATE_CHARS`` characters (a chain of
+  ``replace`` filters multiplies it); and while rendering, a budget that refuses any value or
+  output over ``MAX_OUTPUT_CHARS`` before making it, and limits the work and time.
+
+Task scripts are the same language, rendered the same way (``MAX_SCRIPT_CHARS`` long at most).
 """
 
 from __future__ import annotations
 
-import time as clock
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,16 +30,35 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2 import StrictUndefined, UndefinedError, nodes
+from jinja2.sandbox import SecurityError
 
+from huifang.core import sandbox
+from huifang.core.sandbox import FILTERS, MAX_OUTPUT_CHARS, MAX_SCRIPT_CHARS
+from huifang.core.sandbox import TemplateError as TemplateError
 from huifang.organisation.zones import customer_zone
 
 MAX_TEMPLATE_CHARS = 10_000
-MAX_OUTPUT_CHARS = 20_000
-MAX_RENDER_SECONDS = 0.5
+MAX_SUBJECT_CHARS = 200  # TemplateVersion.subject
+# What a variable is counted as when a template is saved: the bound of the text it can make
+# must stay under MAX_OUTPUT_CHARS (while rendering, the real values are measured).
+VARIABLE_ESTIMATE_CHARS = 100
 
-FILTERS = ("default", "upper", "lower", "title", "capitalize", "trim", "truncate", "replace")
+__all__ = [
+    "FILTERS",
+    "MAX_OUTPUT_CHARS",
+    "MAX_SCRIPT_CHARS",
+    "MAX_SUBJECT_CHARS",
+    "MAX_TEMPLATE_CHARS",
+    "VARIABLES",
+    "Context",
+    "TemplateError",
+    "names_used",
+    "render",
+    "validate",
+    "values",
+    "variables_used",
+]
 
 # Statements and expressions a message template may use; everything else is refused.
 _ALLOWED_NODES = (
@@ -58,10 +82,6 @@ _ALLOWED_NODES = (
     nodes.List,
     nodes.Tuple,
 )
-
-
-class TemplateError(ValueError):
-    """A template that cannot be saved or rendered; the message is for the person who wrote it."""
 
 
 @dataclass(frozen=True)
@@ -154,17 +174,7 @@ _PATHS = {v.english for v in VARIABLES}
 _NAMESPACES = {path.split(".")[0] for path in _PATHS}
 
 
-def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, cache_size=0, keep_trailing_newline=True
-    )
-    env.globals.clear()
-    env.filters = {name: env.filters[name] for name in FILTERS}
-    env.tests = {name: env.tests[name] for name in ("defined", "undefined", "none")}
-    return env
-
-
-_ENV = _environment()
+_ENV = sandbox.BoundedSandbox(undefined=StrictUndefined, keep_trailing_newline=True)
 
 
 def _path(node: nodes.Getattr) -> str | None:
@@ -219,25 +229,25 @@ def _check(node: nodes.Node) -> None:
 
 
 @lru_cache(maxsize=512)
-def _compiled(source: str) -> Any:
-    if len(source) > MAX_TEMPLATE_CHARS:
-        raise TemplateError(
-            _("A template may be at most %(limit)s characters long.")
-            % {"limit": MAX_TEMPLATE_CHARS}
-        )
-    try:
-        tree = _ENV.parse(source)
-    except TemplateSyntaxError as exc:
-        raise TemplateError(
-            _("Line %(line)s: %(error)s") % {"line": exc.lineno, "error": exc.message}
-        ) from None
+def _compiled(source: str, max_chars: int = MAX_TEMPLATE_CHARS) -> Any:
+    tree = sandbox.parse(_ENV, source, max_chars=max_chars)
     _check(tree)
-    return _ENV.from_string(tree)
+    if sandbox.estimate(tree, VARIABLE_ESTIMATE_CHARS) > MAX_OUTPUT_CHARS:
+        raise TemplateError(
+            _(
+                "This template could make a text longer than %(limit)s characters, the limit "
+                "(counting each variable as %(chars)s characters): use fewer or shorter "
+                "replacements."
+            )
+            % {"limit": f"{MAX_OUTPUT_CHARS:,}", "chars": VARIABLE_ESTIMATE_CHARS}
+        )
+    return sandbox.compile_tree(_ENV, tree)
 
 
-def validate(source: str) -> None:
-    """Raise ``TemplateError`` if ``source`` cannot be a message template."""
-    _compiled(source)
+def validate(source: str, *, max_chars: int = MAX_TEMPLATE_CHARS) -> None:
+    """Raise ``TemplateError`` if ``source`` cannot be a message template (or, with
+    ``max_chars=MAX_SCRIPT_CHARS``, a task script)."""
+    _compiled(source, max_chars)
 
 
 def variables_used(source: str) -> list[str]:
@@ -281,21 +291,15 @@ def names_used(source: str) -> tuple[str, ...]:
     return tuple(variables_used(source))
 
 
-def render(source: str, context: Context) -> str:
-    """The text of ``source`` for ``context``; ``TemplateError`` with a readable message."""
-    template = _compiled(source)
-    started = clock.perf_counter()
+def render(source: str, context: Context, *, max_chars: int = MAX_TEMPLATE_CHARS) -> str:
+    """The text of ``source`` for ``context``; ``TemplateError`` with a readable message, also
+    when it would grow past ``MAX_OUTPUT_CHARS`` (refused before it does)."""
+    template = _compiled(source, max_chars)
     try:
-        text = str(template.render(values(context, names_used(source))))
+        return sandbox.render(template, values(context, names_used(source)))
+    except TemplateError:
+        raise
     except (SecurityError, UndefinedError, TypeError, ValueError) as exc:
         raise TemplateError(
             _("The template could not be rendered: %(error)s") % {"error": exc}
         ) from None
-    if clock.perf_counter() - started > MAX_RENDER_SECONDS:
-        raise TemplateError(_("The template took too long to render."))
-    if len(text) > MAX_OUTPUT_CHARS:
-        raise TemplateError(
-            _("The rendered message is longer than %(limit)s characters.")
-            % {"limit": MAX_OUTPUT_CHARS}
-        )
-    return text

@@ -15,11 +15,19 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from huifang.audit import services as audit
 from huifang.customers.models import Channel, Customer, Event
 
 from . import sms
 from .models import Message, MessageTemplate, TemplateVersion
-from .rendering import Context, TemplateError, render, validate, variables_used
+from .rendering import (
+    MAX_SUBJECT_CHARS,
+    Context,
+    TemplateError,
+    render,
+    validate,
+    variables_used,
+)
 
 CONTENT = ("subject", "body", "sms_signature", "provider_template_code", "followup_url")
 
@@ -38,6 +46,10 @@ def check(channel: str, content: dict[str, str]) -> None:
         errors["channel"] = [_("Unknown channel “%(channel)s”.") % {"channel": channel}]
     if not content.get("body", "").strip():
         errors["body"] = [_("The body is empty.")]
+    if len(content.get("subject", "")) > MAX_SUBJECT_CHARS:
+        errors["subject"] = [
+            _("A subject may be at most %(limit)s characters long.") % {"limit": MAX_SUBJECT_CHARS}
+        ]
     for name in ("subject", "body"):
         try:
             validate(content.get(name, ""))
@@ -110,6 +122,14 @@ def save_template(
         template.current_version = version
         template.name = name or template.name
         template.save(update_fields=["current_version", "name", "updated_at"])
+        audit.record(
+            audit.Action.TEMPLATE,
+            "saved",
+            actor=actor,
+            target=template,
+            object_repr=f"{template.name} ({template.key}, {template.channel})",
+            details={"version": number, **({"comment": comment[:200]} if comment else {})},
+        )
     return Saved(template, version, changed=True)
 
 

@@ -20,6 +20,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from huifang.audit import services as audit
 from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.organisation.models import CalendarDay
 
@@ -168,6 +169,15 @@ def toggle_day(day: date, *, name: str = "", actor: Any = None) -> Day:
                     )
             except IntegrityError:
                 pass  # another admin marked it in the same instant: theirs stands
+        audit.record(
+            audit.Action.SETTINGS,
+            "calendar day",
+            actor=actor,
+            object_type="organisation.calendarday",
+            object_id=day.isoformat(),
+            object_repr=day.isoformat(),
+            details={"unmarked": True} if deleted else {"marked": str(kind), "name": name[:100]},
+        )
     return day_of(day, marks_between(day, day))
 
 
@@ -311,14 +321,30 @@ def import_schedule(text: str, *, official: bool = True, actor: Any = None) -> I
                         "recorded_by": actor,
                     },
                 )
+        audit.record(
+            audit.Action.SETTINGS,
+            "calendar import",
+            actor=actor,
+            object_type="organisation.calendar",
+            object_repr=", ".join(str(y) for y in years),
+            details={"days": len(days), "official": official},
+        )
     return ImportResult(len(days) - len(existing), len(existing), years)
 
 
 def confirm_year(year: int, *, actor: Any = None) -> None:
     """The admin says they entered ``year``'s official schedule by hand."""
-    CalendarYear.objects.update_or_create(
-        year=year, defaults={"source": CalendarYear.Source.MANUAL, "recorded_by": actor}
-    )
+    with transaction.atomic():
+        CalendarYear.objects.update_or_create(
+            year=year, defaults={"source": CalendarYear.Source.MANUAL, "recorded_by": actor}
+        )
+        audit.record(
+            audit.Action.SETTINGS,
+            "calendar year confirmed",
+            actor=actor,
+            object_type="organisation.calendar",
+            object_repr=str(year),
+        )
 
 
 # -- which years are covered -----------------------------------------------------------------

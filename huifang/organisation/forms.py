@@ -61,6 +61,7 @@ class OrganisationForm(Styled, forms.ModelForm):
             "working_start",
             "working_end",
             "sms_signature",
+            "team_scoped_customers",
         ]
         widgets = {
             "quiet_start": TimeInput(),
@@ -74,6 +75,7 @@ class OrganisationForm(Styled, forms.ModelForm):
             "working_start": _("Working day starts"),
             "working_end": _("Working day ends"),
             "sms_signature": _("Default SMS signature"),
+            "team_scoped_customers": _("Agents and supervisors see only their teams' customers"),
         }
         help_texts = {
             "quiet_end": _(

@@ -59,6 +59,11 @@ class OrganisationSettings(models.Model):
     # [{"channel": "sms", "max": 2, "per_days": 7}, …]: for rules that set no caps of their own.
     caps = models.JSONField(_("default frequency caps"), default=_empty_list, blank=True)
     sms_signature = models.CharField(_("default SMS signature"), max_length=20, blank=True)
+    # Agents see the customers of their own team only (owned by a member, or with a task of
+    # the team or given to them); supervisors those of the teams they lead.
+    team_scoped_customers = models.BooleanField(
+        _("staff see only their team's customers"), default=False
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -18,6 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from huifang.audit import services as audit
+
 from .models import (
     SETTINGS_PK,
     OrganisationSettings,
@@ -42,6 +44,7 @@ class Organisation:
     working_end: str
     caps: tuple[Cap, ...] = ()
     sms_signature: str = ""
+    team_scoped_customers: bool = False
     stored: bool = False  # an admin saved the page (else: the environment's defaults)
 
     @property
@@ -82,6 +85,7 @@ def snapshot(row: OrganisationSettings | None) -> Organisation:
         working_end=_hhmm(row.working_end),
         caps=tuple((str(c["channel"]), int(c["max"]), int(c["per_days"])) for c in row.caps),
         sms_signature=row.sms_signature,
+        team_scoped_customers=row.team_scoped_customers,
         stored=True,
     )
 
@@ -121,6 +125,7 @@ def save_settings(
     caps: Sequence[Cap],
     sms_signature: str,
     actor: Any,
+    team_scoped_customers: bool = False,
 ) -> OrganisationSettings:
     """Store the organisation's defaults (already validated by the form)."""
     with transaction.atomic():
@@ -134,7 +139,23 @@ def save_settings(
                 "working_end": working_end,
                 "caps": [{"channel": c, "max": m, "per_days": d} for c, m, d in caps],
                 "sms_signature": sms_signature,
+                "team_scoped_customers": team_scoped_customers,
                 "updated_by": actor,
+            },
+        )
+        audit.record(
+            audit.Action.SETTINGS,
+            "organisation",
+            actor=actor,
+            object_type="organisation.settings",
+            object_repr="organisation settings",
+            details={
+                "quiet_hours": f"{quiet_start:%H:%M}-{quiet_end:%H:%M}",
+                "working_days": sorted(set(working_days)),
+                "working_hours": f"{working_start:%H:%M}-{working_end:%H:%M}",
+                "caps": [f"{c}:{m}/{d}d" for c, m, d in caps],
+                "sms_signature": sms_signature,
+                "team_scoped_customers": team_scoped_customers,
             },
         )
         transaction.on_commit(forget)

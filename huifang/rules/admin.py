@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from huifang.core.admin import NoDeleteMixin
+
 from .models import Rule, RuleVersion
 
 
@@ -15,9 +17,12 @@ class RuleVersionInline(admin.TabularInline):
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """Name and key only: a rule's status and versions change through the studio, which
+    records each change (pausing or activating here would bypass the engine and the log)."""
+
     list_display = ["key", "name", "status", "current_version", "updated_at"]
     list_filter = ["status"]
     search_fields = ["key", "name"]
-    readonly_fields = ["current_version"]
+    readonly_fields = ["status", "current_version"]
     inlines = [RuleVersionInline]

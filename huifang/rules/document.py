@@ -14,8 +14,10 @@ import pydantic
 import yaml
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from huifang.accounts.assignment import strategy_choices
+from huifang.core.sandbox import MAX_SCRIPT_CHARS, TemplateError, check_source
 from huifang.core.validation import describe_validation_error
 from huifang.customers.event_types import resolve
 from huifang.customers.models import Channel
@@ -173,7 +175,20 @@ class Assign(Strict):
 
 class TaskStep(Strict):
     title: str = Field(..., min_length=1, max_length=200)
-    script: str | None = None
+    script: str | None = Field(None, max_length=MAX_SCRIPT_CHARS)
+
+    @field_validator("script")
+    @classmethod
+    def readable_script(cls, value: str | None) -> str | None:
+        # Its variables are checked where it is rendered (messaging, a layer above); here
+        # what would break the task page: nesting and syntax.
+        if value:
+            try:
+                check_source(value, max_chars=MAX_SCRIPT_CHARS)
+            except TemplateError as exc:
+                raise PydanticCustomError("script", str(exc)) from None
+        return value
+
     sla: Duration | None = None
     assign: Assign | None = None
     priority: Literal["low", "normal", "high", "urgent"] = "normal"

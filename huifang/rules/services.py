@@ -10,6 +10,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
+from huifang.audit import services as audit
+
 from .document import RuleDocument, RuleError, dump_rule, load_rule_text, parse_rule
 from .models import Rule, RuleChange, RuleVersion
 
@@ -57,8 +59,8 @@ def record(
     comment: str = "",
     in_flight: str = "",
 ) -> RuleChange:
-    """Add a line to the rule's audit trail."""
-    return RuleChange.objects.create(
+    """Add a line to the rule's history, and the same to the audit log."""
+    change = RuleChange.objects.create(
         rule=rule,
         version=version,
         action=action,
@@ -66,6 +68,23 @@ def record(
         in_flight=in_flight,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
+    audit.record(
+        audit.Action.RULE,
+        action,
+        actor=actor,
+        target=rule,
+        object_repr=f"{rule.name} ({rule.key})",
+        details={
+            k: v
+            for k, v in {
+                "version": version.number if version is not None else None,
+                "comment": comment[:200],
+                "in_flight": in_flight,
+            }.items()
+            if v
+        },
+    )
+    return change
 
 
 def copy_rule(rule: Rule, key: str, name: str, *, actor: Any = None) -> Saved:

@@ -52,6 +52,7 @@ NAVIGATION = (
         (Role.ADMIN,),
         True,
     ),
+    NavItem("audit", _("Audit log"), "audit", "journal-check", (Role.ADMIN,), True),
 )
 
 

@@ -3,6 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import set_language
 
+from huifang.accounts.decorators import role_required
+from huifang.accounts.roles import Role
+from huifang.audit import views as audit_views
 from huifang.server import views as core_views
 from huifang.server.api import api
 
@@ -20,6 +23,7 @@ urlpatterns = [
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),
     path("inbound/", include("huifang.integrations.inbound_urls")),
+    path("settings/audit/", role_required(Role.ADMIN)(audit_views.audit_log), name="audit"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

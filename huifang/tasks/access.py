@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from huifang.accounts.models import Team
 from huifang.accounts.roles import Role, has_role
+from huifang.customers.models import Customer
+from huifang.organisation.services import current as organisation
 
 from .models import Task
 
@@ -79,3 +81,19 @@ def task_for(user: Any, pk: int, *, change: bool = False, queryset: Any = None) 
     if not allowed:
         raise PermissionDenied
     return task
+
+
+def customer_scope(user: Any, customers: QuerySet[Customer]) -> QuerySet[Customer]:
+    """The customers ``user`` may see (``huifang.customers.visibility``): all of them, unless
+    the organisation scopes customers to teams; then, for agents and supervisors, those owned by
+    a member of their teams, those with a task of their teams, and those with a task given to
+    them. Administrators and analysts see every customer."""
+    if sees_all(user) or not organisation().team_scoped_customers:
+        return customers
+    teams = team_ids(user)
+    tasks = Task.objects.filter(customer_id=OuterRef("pk")).filter(
+        Q(team_id__in=teams) | Q(assignee_id=user.pk)
+    )
+    return customers.filter(
+        Q(owner_id=user.pk) | Q(owner__staff_profile__team_id__in=teams) | Exists(tasks)
+    )

@@ -10,11 +10,13 @@ class TasksConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: models can be imported only once the app registry is
         # ready (Django's rule for AppConfig.ready()).
-        from huifang.customers import timeline
+        from huifang.customers import timeline, visibility
 
-        from . import assignment, event_types
+        from . import access, assignment, event_types
         from . import timeline as tasks
 
         event_types.register()
         assignment.register_builtin_strategies()
         timeline.sources.register(tasks.SOURCE)
+        timeline.redact.connect(tasks.hide_unseen_notes)
+        visibility.scope.provide(access.customer_scope)

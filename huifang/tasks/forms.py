@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from huifang.accounts.assignment import strategy_choices
 from huifang.accounts.models import Team
 from huifang.core.limits import validate_day, validate_moment
+from huifang.messaging.rendering import MAX_SCRIPT_CHARS
 from huifang.rules.models import Rule
 
 from .models import Task
@@ -143,6 +144,7 @@ class NewTaskForm(Styled, forms.Form):
     script = forms.CharField(
         label=_("Script / talking points"),
         required=False,
+        max_length=MAX_SCRIPT_CHARS,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
     priority = forms.ChoiceField(

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from huifang.accounts.models import Team
 from huifang.accounts.working_hours import default_sla_hours
 from huifang.customers.models import Customer
+from huifang.messaging.rendering import MAX_SCRIPT_CHARS, TemplateError, validate
 from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.organisation.services import current as organisation
 from huifang.organisation.zones import organisation_zone
@@ -127,6 +128,23 @@ def open_tasks(
     return tasks
 
 
+def check_script(script: str) -> None:
+    """Raise ``ValidationError`` on ``script`` unless it can be a task's script: at most
+    ``MAX_SCRIPT_CHARS`` long, and a template of the message templates' language (it is
+    rendered like one on the task page)."""
+    if len(script) > MAX_SCRIPT_CHARS:
+        raise ValidationError(
+            {
+                "script": _("A script may be at most %(limit)s characters long.")
+                % {"limit": f"{MAX_SCRIPT_CHARS:,}"}
+            }
+        )
+    try:
+        validate(script, max_chars=MAX_SCRIPT_CHARS)
+    except TemplateError as exc:
+        raise ValidationError({"script": str(exc)}) from None
+
+
 def create_tasks(
     customers: Sequence[Customer] | QuerySet[Customer],
     *,
@@ -142,6 +160,8 @@ def create_tasks(
 ) -> list[Task]:
     """Tasks by hand, for one customer or every customer of a filtered list."""
     now = now or timezone.now()
+    if script:
+        check_script(script)
     chosen = list(customers[: BULK_LIMIT + 1])
     if len(chosen) > BULK_LIMIT:
         raise ValidationError(

@@ -13,13 +13,15 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from huifang.core.pagination import seek
+from huifang.customers import pii
 from huifang.customers.models import Event
-from huifang.messaging.rendering import Context, TemplateError
+from huifang.messaging.rendering import MAX_SCRIPT_CHARS, Context, TemplateError
 from huifang.messaging.rendering import render as render_text
 
 from . import access, outcomes
@@ -154,12 +156,20 @@ def _context(request: HttpRequest, task: Task, form: OutcomeForm | None = None) 
 
 
 def _script(task: Task) -> tuple[str, str]:
-    """The talking points with the customer's details filled in (sandboxed, like messages)."""
+    """The talking points with the customer's details filled in (sandboxed, like messages).
+    A script that cannot be rendered (one saved before the limits, or an agent's notes that
+    became a remediation task's script) is shown as written, as plain text, with the reason."""
     if not task.script:
         return "", ""
+    if len(task.script) > MAX_SCRIPT_CHARS:
+        return task.script[:MAX_SCRIPT_CHARS] + "…", _(
+            "This script is longer than %(limit)s characters: its beginning is shown as "
+            "written, without the customer's details."
+        ) % {"limit": f"{MAX_SCRIPT_CHARS:,}"}
     event = task.enrollment.event if task.enrollment_id and task.enrollment else None
     try:
-        return render_text(task.script, Context(task.customer, event, timezone.now())), ""
+        context = Context(task.customer, event, timezone.now())
+        return render_text(task.script, context, max_chars=MAX_SCRIPT_CHARS), ""
     except TemplateError as exc:
         return task.script, str(exc)
 
@@ -223,8 +233,22 @@ def _next_task(user: Any, after: Task) -> Task | None:
 @login_required
 @require_POST
 def reveal_phone(request: HttpRequest, pk: int) -> HttpResponse:
-    """The full number, to call: an audited read of PII (DESIGN.md invariant 9)."""
+    """The full number, to call: an audited read of PII (DESIGN.md invariant 9). The task is
+    the reason; the reveal counts towards the user's hourly limit like any other."""
     task = access.task_for(request.user, pk, change=True, queryset=_detail_queryset())
+    try:
+        pii.reveal(
+            task.customer,
+            "phone",
+            user=request.user,
+            request=request,
+            reason=_("Follow-up task #%(pk)s") % {"pk": task.pk},
+            context=f"task {task.pk}",
+        )
+    except pii.RevealRefused as refused:
+        response = render(request, "tasks/_phone.html", {"error": str(refused)})
+        add_never_cache_headers(response)
+        return response
     TaskEvent.objects.create(
         task=task,
         kind=TaskEvent.Kind.PHONE_REVEALED,
@@ -232,7 +256,9 @@ def reveal_phone(request: HttpRequest, pk: int) -> HttpResponse:
         actor=request.user,  # type: ignore[misc]
         data={"customer": task.customer_id},
     )
-    return render(request, "tasks/_phone.html", {"customer": task.customer})
+    response = render(request, "tasks/_phone.html", {"customer": task.customer})
+    add_never_cache_headers(response)
+    return response
 
 
 @login_required

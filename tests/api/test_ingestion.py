@@ -89,7 +89,8 @@ def test_it_creates_then_updates_a_customer_by_external_id(post_json: Post) -> N
         },
     )
     assert created.status_code == 201, created.content
-    assert created.json()["phone"] == "+8613800138000"
+    assert created.json()["phone"] == "138****8000"  # answered masked (DESIGN.md invariant 9)
+    assert Customer.objects.get(external_id="C1001").phone == "+8613800138000"
     updated = post_json(
         "/api/v1/customers",
         {
@@ -103,7 +104,7 @@ def test_it_creates_then_updates_a_customer_by_external_id(post_json: Post) -> N
     body = updated.json()
     assert (body["name"], body["phone"], body["tier"], body["city"]) == (
         "王小明",
-        "+8613800138000",
+        "138****8000",
         "vip",
         "杭州市",
     )

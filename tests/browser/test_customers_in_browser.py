@@ -71,3 +71,31 @@ def test_take_screenshots_for_the_docs(live_server: Any, page: Page, alice: Any)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/customers/")
     page.screenshot(path=str(SCREENSHOTS / "customers-390.png"))
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_agent_shows_one_masked_number_and_the_reveal_is_recorded(
+    live_server: Any, page: Page, bob: Any, width: int
+) -> None:
+    from huifang.audit.models import Entry
+
+    wang = Customer.objects.create(
+        external_id="C-1", name="王小明", phone="+8613800138000", email="wangxm@example.cn"
+    )
+    page.set_viewport_size({"width": width, "height": 844})
+    log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/customers/{wang.pk}/")
+    phone = page.locator(f"#pii-{wang.pk}-phone")
+    expect(phone).to_contain_text("138****8000")
+    expect(page.locator("body")).not_to_contain_text("13800138000")
+    expect(page.locator("body")).not_to_contain_text("wangxm@")
+    phone.locator("button.pii-reveal").click()
+    expect(phone.locator("a.pii-value")).to_have_attribute("href", "tel:+8613800138000")
+    expect(phone).to_contain_text("已记录")
+    expect(page.locator(f"#pii-{wang.pk}-email")).to_contain_text("w***@example.cn")
+    assert_fits(page, width)
+    if os.environ.get("HUIFANG_SCREENSHOTS"):
+        page.screenshot(path=str(SCREENSHOTS / f"customer-reveal-{width}.png"), full_page=False)
+    assert list(Entry.objects.filter(action="reveal").values_list("actor", "verb")) == [
+        ("bob", "phone")
+    ]

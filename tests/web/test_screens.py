@@ -45,7 +45,7 @@ def test_the_360_page_shows_profile_consent_figures_and_timeline(
     customer.save()
     html = bob_client.get(f"/customers/{customer.pk}/", HTTP_ACCEPT_LANGUAGE="en")
     text = html.content.decode()
-    assert "王小明" in text and "138 0013 8000" in text
+    assert "王小明" in text and "138****8000" in text and "138 0013 8000" not in text
     assert text.count("Granted") >= 1 and "Withdrawn" in text and "Not recorded" in text
     assert "¥1,234.00" in text
     assert text.index("Ticket closed") < text.index("Purchase") < text.index("Visit")

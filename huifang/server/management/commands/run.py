@@ -9,7 +9,6 @@ supervisor (systemd, a container runtime) sees the failure instead of a half-run
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from huifang.accounts.models import StaffProfile
+from huifang.accounts.passwords import generate_password
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Customer
 
@@ -69,7 +69,7 @@ class Command(BaseCommand):
             if password_file.exists():
                 self.stdout.write(f"Administrator password: see {password_file}")
             return
-        password = secrets.token_urlsafe(12)
+        password = generate_password(User(username="admin", email="admin@localhost"))
         user = User.objects.create_superuser("admin", "admin@localhost", password)
         user.groups.add(ensure_role_groups()[Role.ADMIN])
         StaffProfile.objects.get_or_create(user=user, defaults={"display_name": "管理员"})

@@ -1,0 +1,25 @@
+"""Passwords Huifang makes itself: they pass the same policy as the ones people choose."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+
+
+def generate_password(user: Any = None) -> str:
+    """A random password that passes ``AUTH_PASSWORD_VALIDATORS`` for ``user``.
+
+    16 URL-safe characters (96 random bits); drawn again in the rare case a validator refuses
+    one (all digits, or too close to the username), so a stricter policy never breaks
+    ``huifang run``.
+    """
+    while True:
+        password = secrets.token_urlsafe(12)
+        try:
+            validate_password(password, user)
+        except ValidationError:
+            continue
+        return password

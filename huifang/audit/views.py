@@ -1,0 +1,119 @@
+"""The audit page: administrators read the log, filtered, newest first."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from huifang.core.pagination import seek
+
+from .models import Entry
+from .services import verify
+
+PAGE_SIZE = 50
+
+# What the entries' verbs and detail names mean, for the page (the entries keep plain keys).
+WORDS = {
+    "phone": _("phone"),
+    "email": _("e-mail"),
+    "wecom_external_userid": _("WeCom id"),
+    "issued": _("issued"),
+    "revoked": _("revoked"),
+    "saved": _("saved"),
+    "activated": _("activated"),
+    "paused": _("paused"),
+    "resumed": _("resumed"),
+    "archived": _("archived"),
+    "rolled_back": _("rolled back"),
+    "created": _("created"),
+    "switched": _("strategy set switched"),
+    "in_flight": _("plans under way"),
+    "added": _("added"),
+    "changed": _("changed"),
+    "deleted": _("deleted"),
+    "enabled": _("enabled"),
+    "disabled": _("disabled"),
+    "granted": _("granted"),
+    "withdrawn": _("withdrawn"),
+    "locked out": _("locked out"),
+    "organisation": _("organisation settings"),
+    "calendar day": _("calendar day"),
+    "calendar import": _("calendar import"),
+    "calendar year confirmed": _("calendar year confirmed"),
+    "field": _("field"),
+    "where": _("where"),
+    "version": _("version"),
+    "comment": _("comment"),
+    "channel": _("channel"),
+    "from": _("from"),
+    "to": _("to"),
+    "method": _("how"),
+    "username": _("user name"),
+    "change": _("change"),
+    "minutes": _("minutes"),
+}
+
+
+def _word(value: object) -> object:
+    return WORDS.get(value, value) if isinstance(value, str) else value
+
+
+def _row(entry: Entry) -> dict[str, object]:
+    return {
+        "entry": entry,
+        "verb": _word(entry.verb),
+        "details": [(_word(key), _word(value)) for key, value in entry.details.items()],
+    }
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Administrators only (the permission is checked by the URL's decorator)."""
+    entries = Entry.objects.all()
+    filters = {
+        "action": request.GET.get("action", ""),
+        "actor": request.GET.get("actor", "").strip()[:150],
+        "object": request.GET.get("object", "").strip()[:200],
+        "start": request.GET.get("from", ""),
+        "end": request.GET.get("to", ""),
+    }
+    if filters["action"] in Entry.Action.values:
+        entries = entries.filter(action=filters["action"])
+    if filters["actor"]:
+        entries = entries.filter(actor__icontains=filters["actor"])
+    if filters["object"]:
+        entries = entries.filter(object_repr__icontains=filters["object"])
+    zone = timezone.get_current_timezone()
+    if (start := _day(filters["start"])) is not None:
+        entries = entries.filter(at__gte=datetime.combine(start, time.min, zone))
+    if (end := _day(filters["end"])) is not None:
+        entries = entries.filter(at__lte=datetime.combine(end, time.max, zone))
+    page = seek(entries, order="-seq", size=PAGE_SIZE, after=request.GET.get("after"))
+    query = request.GET.copy()
+    query.pop("after", None)
+    query.pop("verify", None)
+    checked, broken = verify() if request.GET.get("verify") else (None, None)
+    return render(
+        request,
+        "audit/log.html",
+        {
+            "page": page,
+            "rows": [_row(entry) for entry in page.items],
+            "filters": filters,
+            "active": any(filters.values()),
+            "actions": Entry.Action.choices,
+            "query": query.urlencode(),
+            "checked": checked,
+            "broken": broken,
+        },
+    )

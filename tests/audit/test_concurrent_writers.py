@@ -1,0 +1,22 @@
+"""Writers in several processes extend the chain one after another: none forks it."""
+
+from __future__ import annotations
+
+import pytest
+
+from huifang.audit.models import Entry
+from huifang.audit.services import record, verify
+from tests.concurrency import needs_postgres, side_by_side
+
+pytestmark = [*needs_postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_four_writers_at_once_leave_one_unbroken_chain() -> None:
+    def write(n: int) -> int:
+        for i in range(15):
+            record(Entry.Action.SETTINGS, f"writer {n}", details={"i": i})
+        return n
+
+    side_by_side(write, workers=4)
+    assert sorted(Entry.objects.values_list("seq", flat=True)) == list(range(1, 61))
+    assert verify() == (60, None)

@@ -1,0 +1,142 @@
+"""Personal details are masked on every page and API answer by default (DESIGN.md invariant 9);
+showing one in full is a deliberate, audited action, refused to analysts and limited per hour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from huifang.accounts.roles import Role
+from huifang.audit.models import Entry
+from huifang.customers.models import ContactPoint, Customer
+from tests.conftest import make_staff
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+8613800138000"
+FULL = ["13800138000", "138 0013 8000", "138-0013-8000", "wangxm@example.cn", "wm-ext-123456"]
+
+
+@pytest.fixture
+def wang(db: None) -> Customer:
+    customer = Customer.objects.create(
+        external_id="C-9",
+        name="王小明",
+        phone=PHONE,
+        email="wangxm@example.cn",
+        wecom_external_userid="wm-ext-123456",
+    )
+    ContactPoint.objects.create(customer=customer, kind="phone", value="+8613900139000")
+    return customer
+
+
+@pytest.fixture
+def analyst_client(db: None) -> Client:
+    client = Client()
+    client.force_login(make_staff("dora", Role.ANALYST))
+    return client
+
+
+def shows_nothing_in_full(content: bytes) -> bool:
+    text = content.decode()
+    return not any(value in text for value in [*FULL, "13900139000"])
+
+
+@pytest.mark.parametrize("who", ["alice_client", "bob_client", "carol_client", "analyst_client"])
+def test_the_customer_list_and_page_mask_every_detail_for_every_role(
+    who: str, request: Any, wang: Customer
+) -> None:
+    client: Client = request.getfixturevalue(who)
+    listing = client.get(reverse("customers:list"))
+    page = client.get(reverse("customers:detail", args=[wang.pk]))
+    assert listing.status_code == page.status_code == 200
+    assert "138****8000" in listing.content.decode()
+    assert shows_nothing_in_full(listing.content)
+    assert "138****8000" in page.content.decode() and "w***@example.cn" in page.content.decode()
+    assert shows_nothing_in_full(page.content)
+    assert not Entry.objects.filter(action=Entry.Action.REVEAL).exists()
+
+
+def test_an_agent_reveals_one_field_and_the_reveal_is_recorded(
+    bob_client: Client, wang: Customer
+) -> None:
+    url = reverse("customers:reveal", args=[wang.pk, "phone"])
+    answer = bob_client.post(url, HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200
+    assert f'href="tel:{PHONE}"' in answer.content.decode()
+    assert "no-store" in answer["Cache-Control"]
+    [entry] = Entry.objects.filter(action=Entry.Action.REVEAL)
+    assert (entry.actor, entry.verb, entry.object_id) == ("bob", "phone", str(wang.pk))
+    assert PHONE not in str(entry.details)  # the log says what was shown, never the value
+
+
+def test_a_further_number_is_revealed_by_its_own_button(bob_client: Client, wang: Customer) -> None:
+    point = wang.contact_points.get()
+    answer = bob_client.post(reverse("customers:reveal", args=[wang.pk, f"contact-{point.pk}"]))
+    assert answer.status_code == 200 and "+8613900139000" in answer.content.decode()
+    assert Entry.objects.get(action=Entry.Action.REVEAL).verb == f"contact-{point.pk}"
+
+
+def test_an_analyst_cannot_reveal_and_nothing_is_written(
+    analyst_client: Client, wang: Customer
+) -> None:
+    page = analyst_client.get(reverse("customers:detail", args=[wang.pk]))
+    assert b"pii-reveal" not in page.content
+    answer = analyst_client.post(reverse("customers:reveal", args=[wang.pk, "phone"]))
+    assert answer.status_code == 403
+    assert shows_nothing_in_full(answer.content)
+    assert not Entry.objects.filter(action=Entry.Action.REVEAL).exists()
+
+
+@pytest.mark.parametrize("field", ["name", "attributes", "contact-999999", "owner__password"])
+def test_only_personal_detail_fields_can_be_revealed(
+    bob_client: Client, wang: Customer, field: str
+) -> None:
+    answer = bob_client.post(reverse("customers:reveal", args=[wang.pk, field]))
+    assert answer.status_code == 404
+    assert not Entry.objects.filter(action=Entry.Action.REVEAL).exists()
+
+
+def test_reveals_are_limited_per_user_per_hour(
+    bob_client: Client, carol_client: Client, wang: Customer, settings: Any
+) -> None:
+    settings.HUIFANG_REVEALS_PER_HOUR = 3
+    url = reverse("customers:reveal", args=[wang.pk, "email"])
+    assert [bob_client.post(url).status_code for _ in range(4)] == [200, 200, 200, 429]
+    refused = bob_client.post(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "wangxm@example.cn" not in refused and "3" in refused
+    assert Entry.objects.filter(action=Entry.Action.REVEAL, actor="bob").count() == 3
+    assert carol_client.post(url).status_code == 200  # each user has their own allowance
+
+
+def test_a_reason_is_asked_for_when_the_organisation_requires_one(
+    bob_client: Client, wang: Customer, settings: Any
+) -> None:
+    settings.HUIFANG_REVEAL_REASON_REQUIRED = True
+    url = reverse("customers:reveal", args=[wang.pk, "phone"])
+    page = bob_client.get(reverse("customers:detail", args=[wang.pk]))
+    assert b'name="reason"' in page.content
+    assert bob_client.post(url).status_code == 400
+    assert bob_client.post(url, {"reason": "  "}).status_code == 400
+    assert not Entry.objects.filter(action=Entry.Action.REVEAL).exists()
+    assert bob_client.post(url, {"reason": "customer called back"}).status_code == 200
+    assert Entry.objects.get(action=Entry.Action.REVEAL).reason == "customer called back"
+
+
+def test_the_api_answers_with_masked_details(api: Client, wang: Customer) -> None:
+    body = api.get("/api/v1/customers/C-9").json()
+    assert body["phone"] == "138****8000" and body["email"] == "w***@example.cn"
+
+
+def test_the_api_reveals_one_detail_on_purpose_and_records_the_token(
+    post_json: Any, wang: Customer
+) -> None:
+    answer = post_json("/api/v1/customers/C-9/reveal", {"field": "phone", "reason": "CRM sync"})
+    assert answer.status_code == 200 and answer.json() == {"field": "phone", "value": PHONE}
+    entry = Entry.objects.get(action=Entry.Action.REVEAL)
+    assert entry.actor.startswith("API token order system") and entry.reason == "CRM sync"
+    refused = post_json("/api/v1/customers/C-9/reveal", {"field": "attributes"})
+    assert refused.status_code == 422 and PHONE not in refused.content.decode()
