@@ -379,6 +379,11 @@ if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", HUIFANG_BASE_URL):
         "BASE_URL must be an http(s) URL like https://huifang.example.com, "
         f"got {HUIFANG_BASE_URL!r}"
     )
+# Short links lead only to these domains (and their subdomains) when set; never to an
+# internal address either way.
+HUIFANG_LINK_DOMAINS = [d.lower().strip(".") for d in env_list("LINK_DOMAINS")]
+# How long an unsubscribe link works after its message was made.
+HUIFANG_UNSUBSCRIBE_LINK_DAYS = env_int("UNSUBSCRIBE_LINK_DAYS", 90, minimum=1, maximum=3650)
 HUIFANG_DISPATCH_BATCH = env_int("DISPATCH_BATCH_SIZE", 200, minimum=1, maximum=2000)
 HUIFANG_DISPATCH_THREADS = env_int("DISPATCH_THREADS", 8, minimum=1, maximum=64)
 HUIFANG_DISPATCH_LEASE_SECONDS = env_int("DISPATCH_LEASE_SECONDS", 300, minimum=5)
