@@ -74,11 +74,40 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def _private_dir(path: Path, *, tighten: bool = True) -> None:
+    """Make ``path`` (and its parents) if missing, readable by this user only (0700); with
+    ``tighten``, an existing one of ours that others can read or enter is made 0700 too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if tighten:
+        _tighten(path, 0o700)
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` empty and 0600 if missing, else tighten it (and SQLite's ``-wal`` and
+    ``-shm`` beside it) to 0600: SQLite makes those with the database file's own mode, and
+    would make a new database file readable by everyone (0644 under the usual umask)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            _tighten(each, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    try:
+        found = path.stat()
+        if found.st_uid == os.geteuid() and found.st_mode & 0o077:
+            path.chmod(mode)
+    except OSError:
+        pass  # missing (a -wal file), or not ours to change
+
+
 def _persisted_secret_key(path: Path) -> str:
     """Generate the secret key once in embedded mode and keep it under var/."""
     if path.exists():
+        _tighten(path, 0o600)
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_dir(path.parent)
     key = secrets.token_urlsafe(50)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -102,7 +131,9 @@ def _database(url: str, var_dir: Path) -> dict[str, object]:
         name = str(config.get("NAME") or "")
         if name in {"", ":memory:"}:
             raise ImproperlyConfigured("DATABASE_URL: a SQLite URL needs a file path")
-        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        # The database holds customers' personal data: this user's only.
+        _private_dir(Path(name).parent, tighten=Path(name).parent == var_dir)
+        _private_file(Path(name))
         config["CONN_MAX_AGE"] = 0
         # Several processes (web + workers) write to one file: WAL lets readers go on while one
         # writer works, IMMEDIATE makes writers queue on the busy timeout instead of failing.
@@ -140,7 +171,8 @@ def _huey(redis_url: str, var_dir: Path, immediate: bool) -> dict[str, object]:
                 f"REDIS_URL must start with redis://, rediss:// or unix://, got {scheme!r}"
             )
         return {**common, "huey_class": "huey.RedisHuey", "url": redis_url}
-    var_dir.mkdir(parents=True, exist_ok=True)
+    _private_dir(var_dir)
+    _private_file(var_dir / "huey.db")
     return {**common, "huey_class": "huey.SqliteHuey", "filename": str(var_dir / "huey.db")}
 
 
@@ -301,6 +333,8 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Refuses nothing: deletes var/admin-password.txt once that password is changed.
+    {"NAME": "huifang.accounts.initial_password.ForgetWhenChanged"},
 ]
 
 # Sign-in throttling (django-axes, docs/security.md): after LOGIN_FAILURE_LIMIT failed sign-ins
@@ -440,9 +474,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"client_errors": {"()": "huifang.core.logs.ClientErrorsInOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # A refused request (403, 400) is one line, not a traceback (core/logs.py).
+        "django.request": {"filters": ["client_errors"]},
+        "django.security": {"filters": ["client_errors"]},
         "huey": {
             "handlers": ["console"],
             "level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL,
