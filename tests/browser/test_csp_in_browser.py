@@ -115,6 +115,8 @@ def main_pages(things: dict[str, Any]) -> list[str]:
         "/settings/organisation/calendar/",
         "/settings/api-tokens/",
         "/settings/notifications/",
+        "/settings/two-factor/",
+        "/settings/audit/",
         "/admin/",
         "/admin/password_change/",
         "/api/docs",
