@@ -74,11 +74,40 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def _private_dir(path: Path, *, tighten: bool = True) -> None:
+    """Make ``path`` (and its parents) if missing, readable by this user only (0700); with
+    ``tighten``, an existing one of ours that others can read or enter is made 0700 too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if tighten:
+        _tighten(path, 0o700)
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` empty and 0600 if missing, else tighten it (and SQLite's ``-wal`` and
+    ``-shm`` beside it) to 0600: SQLite makes those with the database file's own mode, and
+    would make a new database file readable by everyone (0644 under the usual umask)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            _tighten(each, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    try:
+        found = path.stat()
+        if found.st_uid == os.geteuid() and found.st_mode & 0o077:
+            path.chmod(mode)
+    except OSError:
+        pass  # missing (a -wal file), or not ours to change
+
+
 def _persisted_secret_key(path: Path) -> str:
     """Generate the secret key once in embedded mode and keep it under var/."""
     if path.exists():
+        _tighten(path, 0o600)
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_dir(path.parent)
     key = secrets.token_urlsafe(50)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -102,7 +131,9 @@ def _database(url: str, var_dir: Path) -> dict[str, object]:
         name = str(config.get("NAME") or "")
         if name in {"", ":memory:"}:
             raise ImproperlyConfigured("DATABASE_URL: a SQLite URL needs a file path")
-        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        # The database holds customers' personal data: this user's only.
+        _private_dir(Path(name).parent, tighten=Path(name).parent == var_dir)
+        _private_file(Path(name))
         config["CONN_MAX_AGE"] = 0
         # Several processes (web + workers) write to one file: WAL lets readers go on while one
         # writer works, IMMEDIATE makes writers queue on the busy timeout instead of failing.
@@ -140,7 +171,8 @@ def _huey(redis_url: str, var_dir: Path, immediate: bool) -> dict[str, object]:
                 f"REDIS_URL must start with redis://, rediss:// or unix://, got {scheme!r}"
             )
         return {**common, "huey_class": "huey.RedisHuey", "url": redis_url}
-    var_dir.mkdir(parents=True, exist_ok=True)
+    _private_dir(var_dir)
+    _private_file(var_dir / "huey.db")
     return {**common, "huey_class": "huey.SqliteHuey", "filename": str(var_dir / "huey.db")}
 
 
@@ -232,6 +264,7 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "csp",
     # Lowest layer first, as in docs/architecture.md.
     "huifang.core",
     "huifang.audit",
@@ -260,10 +293,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "huifang.accounts.twofactor.TwoFactorMiddleware",
+    "huifang.core.middleware.PrivatePagesNotStored",
     "huifang.api.idempotency.IdempotencyMiddleware",
     "huifang.api.errors.JsonErrorsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -299,6 +334,8 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Refuses nothing: deletes var/admin-password.txt once that password is changed.
+    {"NAME": "huifang.accounts.initial_password.ForgetWhenChanged"},
 ]
 
 # Sign-in throttling (django-axes, docs/security.md): after LOGIN_FAILURE_LIMIT failed sign-ins
@@ -352,8 +389,37 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS (docs/security.md, "Web"): redirect plain HTTP, and tell browsers to use HTTPS only.
+# Off by default: an intranet installation on plain HTTP must keep working.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]  # a load balancer's plain-HTTP health check
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+# Content-Security-Policy (django-csp): scripts, style sheets, fonts and images from this
+# site only; no inline script, no event-handler attribute, no eval. Style *attributes* are
+# allowed (``style-src-attr``): ECharts' tooltips write them, and one cannot run script;
+# ``<style>`` elements and style sheets from elsewhere are not. ``data:`` images are the
+# SVG icons Bootstrap's and Swagger UI's style sheets carry.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Batch API requests carry thousands of rows.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)
@@ -388,6 +454,11 @@ if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", HUIFANG_BASE_URL):
         "BASE_URL must be an http(s) URL like https://huifang.example.com, "
         f"got {HUIFANG_BASE_URL!r}"
     )
+# Short links lead only to these domains (and their subdomains) when set; never to an
+# internal address either way.
+HUIFANG_LINK_DOMAINS = [d.lower().strip(".") for d in env_list("LINK_DOMAINS")]
+# How long an unsubscribe link works after its message was made.
+HUIFANG_UNSUBSCRIBE_LINK_DAYS = env_int("UNSUBSCRIBE_LINK_DAYS", 90, minimum=1, maximum=3650)
 HUIFANG_DISPATCH_BATCH = env_int("DISPATCH_BATCH_SIZE", 200, minimum=1, maximum=2000)
 HUIFANG_DISPATCH_THREADS = env_int("DISPATCH_THREADS", 8, minimum=1, maximum=64)
 HUIFANG_DISPATCH_LEASE_SECONDS = env_int("DISPATCH_LEASE_SECONDS", 300, minimum=5)
@@ -412,9 +483,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"client_errors": {"()": "huifang.core.logs.ClientErrorsInOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # A refused request (403, 400) is one line, not a traceback (core/logs.py).
+        "django.request": {"filters": ["client_errors"]},
+        "django.security": {"filters": ["client_errors"]},
         "huey": {
             "handlers": ["console"],
             "level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL,

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -29,6 +30,7 @@ NOTIFICATIONS_PAGE_SIZE = 20
 BELL_MENU_SIZE = 5
 
 
+@never_cache  # a new token's secret is shown once: never kept by a cache or the browser
 @role_required(Role.ADMIN)
 def tokens(request: HttpRequest) -> HttpResponse:
     secret = None

@@ -1,4 +1,5 @@
-"""Outbound HTTP for every channel that calls a URL (webhooks, robots, SMS gateways).
+"""Outbound HTTP for every channel that calls a URL (webhooks, robots, SMS gateways), and the
+guard every outbound connection passes (``check_host``: SMTP too).
 
 DESIGN.md invariant 8: a URL an admin typed must not become a way into the internal network.
 Before any request:
@@ -115,10 +116,15 @@ class Target:
 
 
 def check(
-    url: str, *, allow: Sequence[str] | None = None, resolver: Resolver | None = None
+    url: str,
+    *,
+    allow: Sequence[str] | None = None,
+    resolver: Resolver | None = None,
+    unresolved_ok: bool = False,
 ) -> Target:
-    """Where ``url`` would be called, or ``BlockedURL`` saying why it must not be."""
-    allow = settings.HUIFANG_OUTBOUND_ALLOW if allow is None else allow
+    """Where ``url`` would be called, or ``BlockedURL`` saying why it must not be.
+    ``unresolved_ok``: a name that does not resolve passes (``Target.address`` is then
+    empty) — for a URL we only hand on (a short link's redirect), never connect to."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         raise BlockedURL(_("Only http and https URLs can be called."))
@@ -129,6 +135,25 @@ def check(
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise BlockedURL(_("The URL's port is not a number from 1 to 65535.")) from None
+    address = check_host(host, port, allow=allow, resolver=resolver, unresolved_ok=unresolved_ok)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.scheme, host, port, address, path)
+
+
+def check_host(
+    host: str,
+    port: int,
+    *,
+    allow: Sequence[str] | None = None,
+    resolver: Resolver | None = None,
+    unresolved_ok: bool = False,
+) -> str:
+    """The checked address a connection to ``host`` goes to (every address the host is or
+    resolves to must be public, unless allowed), or ``BlockedURL``. For every outbound
+    connection: HTTP (``check``) and SMTP alike."""
+    allow = settings.HUIFANG_OUTBOUND_ALLOW if allow is None else allow
     numeric = _numeric(host)
     if numeric is not None:
         addresses: list[Address] = [numeric]
@@ -141,6 +166,8 @@ def check(
             except ValueError:
                 continue
         if not addresses:
+            if unresolved_ok:
+                return ""
             raise BlockedURL(_("The host “%(host)s” could not be resolved.") % {"host": host})
     if not _allowed(host, addresses, allow):
         for address in addresses:
@@ -152,10 +179,7 @@ def check(
                     )
                     % {"host": host, "address": address}
                 )
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return Target(parts.scheme, host, port, str(addresses[0]), path)
+    return str(addresses[0])
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,17 @@
-"""Short links: every URL in a message goes through ``/l/<token>``, which counts the click.
+"""Short links: every URL the organisation wrote into a message goes through ``/l/<token>``,
+which counts the click.
 
 The token names the message and the link's place in it, with an HMAC (keyed by the
 deployment's secret) so it cannot be guessed or changed to another message's link. The URL
 itself is kept on the message (``Message.links``): a click is redirected only to the URL the
 rendered template put there, never to anything the request carries.
+
+Only URLs the organisation wrote become short links: the template's follow-up URL and the URLs
+in the template's own text (``written``). A URL that arrives in customer or event data (a
+customer's "website" attribute, an order's tracking URL) stays in the text as it came, so our
+domain never vouches for it, and a redirect is never an open one. At click time the target is
+checked once more (``destination_refused``): not http(s), an internal address, or outside
+``LINK_DOMAINS`` when that is set, and the link leads nowhere.
 """
 
 from __future__ import annotations
@@ -13,8 +21,14 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+
+from huifang.integrations.http import BlockedURL, check
 
 # http(s) URLs as they appear in text: stop at white space, quotes, angle brackets and the
 # Chinese punctuation that commonly follows a link in a sentence.
@@ -58,16 +72,64 @@ def short_url(message_id: int, index: int) -> str:
     return f"{settings.HUIFANG_BASE_URL}/l/{token(message_id, index)}"
 
 
-def shorten(text: str, message_id: int, urls: list[str], *, keep: Callable[[str], bool]) -> str:
-    """``text`` with each URL replaced by its short link, appended to ``urls`` in order.
-    URLs for which ``keep`` is true (our own unsubscribe links) stay as they are."""
+# Where template syntax starts inside a URL the template wrote ("…?order={{订单号}}").
+_SYNTAX = re.compile(r"\{[{%#]")
+_PAST_HOST = re.compile(r"https?://[^/?#@]+[/?#]")
+
+
+@dataclass(frozen=True)
+class Written:
+    """The URLs a template's own text holds: whole ones, and the fixed beginnings of those
+    that continue with a variable (a beginning counts only when it goes past the host)."""
+
+    whole: frozenset[str] = frozenset()
+    beginnings: tuple[str, ...] = ()
+
+    def __contains__(self, url: object) -> bool:
+        return isinstance(url, str) and (
+            url in self.whole or any(url.startswith(b) for b in self.beginnings)
+        )
+
+
+def _strip(url: str) -> tuple[str, str]:
+    tail = ""
+    while url and url[-1] in _TRAILING:
+        url, tail = url[:-1], url[-1] + tail
+    return url, tail
+
+
+@lru_cache(maxsize=256)  # once per template version, not once per message
+def written(source: str) -> Written:
+    """The URLs in a template's ``source`` as the organisation wrote them (before rendering)."""
+    whole: set[str] = set()
+    beginnings: list[str] = []
+    for match in URL.finditer(source):
+        syntax = _SYNTAX.search(match.group(0))
+        if syntax is None:
+            whole.add(_strip(match.group(0))[0])
+            continue
+        beginning = match.group(0)[: syntax.start()]
+        # "https://{{域名}}/…" or "https://shop.cn{{路径}}" would let data choose the host.
+        if _PAST_HOST.match(beginning):
+            beginnings.append(beginning)
+    return Written(frozenset(whole), tuple(beginnings))
+
+
+def shorten(
+    text: str,
+    message_id: int,
+    urls: list[str],
+    *,
+    keep: Callable[[str], bool],
+    only: Written,
+) -> str:
+    """``text`` with each URL in ``only`` (what the organisation wrote: ``written``) replaced
+    by its short link, appended to ``urls`` in order. URLs for which ``keep`` is true (our own
+    unsubscribe links) and URLs that came from data stay as they are."""
 
     def replace(match: re.Match[str]) -> str:
-        url = match.group(0)
-        tail = ""
-        while url and url[-1] in _TRAILING:
-            url, tail = url[:-1], url[-1] + tail
-        if keep(url):
+        url, tail = _strip(match.group(0))
+        if keep(url) or url not in only:
             return url + tail
         if url in urls:
             index = urls.index(url)
@@ -77,3 +139,22 @@ def shorten(text: str, message_id: int, urls: list[str], *, keep: Callable[[str]
         return short_url(message_id, index) + tail
 
     return URL.sub(replace, text)
+
+
+def destination_refused(url: str) -> str | None:
+    """Why a click must not be redirected to ``url`` (``None``: it may be).
+
+    The outbound guard's own test (``integrations.http.check``): http(s) only, and no host
+    that is or resolves to a private, loopback, link-local or metadata address, in any
+    spelling — the customer's browser would follow us there, from wherever it is. A name that
+    does not resolve here is let through (our DNS need not be the customer's; we never
+    connect to it). With ``LINK_DOMAINS`` set, only those domains and their subdomains."""
+    try:
+        check(url, allow=[], unresolved_ok=True)
+    except BlockedURL as exc:
+        return str(exc)
+    domains = settings.HUIFANG_LINK_DOMAINS
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if domains and not any(host == d or host.endswith(f".{d}") for d in domains):
+        return _("“%(host)s” is not one of the link domains (LINK_DOMAINS).") % {"host": host}
+    return None

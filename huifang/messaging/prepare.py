@@ -16,7 +16,7 @@ For each queued message, with a handful of queries for the whole batch:
   ``log`` transport when there is none, or in a dry run); a provider with a rate limit (robots:
   20 a minute) takes what its last minute leaves room for, the rest is held, never dropped;
 - **the text**: rendered once, with the template's current version, which the message then
-  keeps (a retry sends the same text); links become short links.
+  keeps (a retry sends the same text); the links the template wrote become short links.
 """
 
 from __future__ import annotations
@@ -305,8 +305,9 @@ class Preparation:
         if job.enrollment_id in self.enrollments:
             event_id = self.enrollments[job.enrollment_id][0]
             event = self.events.get(event_id) if event_id is not None else None
-        # The follow-up link is the message's first short link; any other URL the text
-        # holds gets the next ones. Links to this installation (unsubscribe) stay as they are.
+        # The follow-up link is the message's first short link; any other URL the template's
+        # own text holds gets the next ones. URLs that came from customer or event data, and
+        # links to this installation (unsubscribe), stay as they are.
         found = [version.followup_url] if version.followup_url else []
         short = {
             "followup": links.short_url(job.pk, 0) if found else "",
@@ -318,7 +319,13 @@ class Preparation:
         }
         context = Context(customer, event, now=self.now, links=short)
         job.subject = render(version.subject, context)[:200] if version.subject else ""
-        job.body = links.shorten(render(version.body, context), job.pk, found, keep=_ours)
+        job.body = links.shorten(
+            render(version.body, context),
+            job.pk,
+            found,
+            keep=_ours,
+            only=links.written(version.body),
+        )
         job.links = found
         self.params[job.pk] = provider_params(version.body, context)
 

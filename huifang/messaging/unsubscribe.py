@@ -7,11 +7,18 @@ POST from the mail client, which carries no cookie and no CSRF token) withdraws 
 message's channel, or for every channel and sets do-not-contact; the consent change is recorded
 with its evidence and goes on the timeline, and the customer's pending messages on those
 channels are cancelled.
+
+A link works for ``UNSUBSCRIBE_LINK_DAYS`` (90 by default) after it was made, when the message
+was sent: an old link found in a forwarded mail or a mailbox leak cannot withdraw a consent
+given again since. An expired link says so politely and how to unsubscribe another way (a
+stop word in reply to a text message, or the service staff). Confirming again changes nothing
+and records nothing: the same confirmation is shown.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.conf import settings
@@ -19,7 +26,7 @@ from django.core import signing
 from django.urls import reverse
 
 from huifang.customers.consent import withdraw_consent
-from huifang.customers.models import Consent, Customer
+from huifang.customers.models import Channel, Consent, Customer
 
 from .models import Message, Reason
 
@@ -45,14 +52,33 @@ def _path() -> str:
     return path[: path.index(marker)]
 
 
-def message_for(token: str) -> Message | None:
+def lifetime() -> timedelta:
+    return timedelta(days=settings.HUIFANG_UNSUBSCRIBE_LINK_DAYS)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a link names: its message (``None``: not one of ours), and whether it expired."""
+
+    message: Message | None
+    expired: bool = False
+
+
+def find(token: str) -> Found:
     try:
-        pk = signing.loads(token, salt=_SALT)
+        pk = signing.loads(token, salt=_SALT, max_age=lifetime())
+        expired = False
+    except signing.SignatureExpired:
+        # Genuine but old: its message still tells the page which language to speak.
+        pk, expired = signing.loads(token, salt=_SALT), True
     except signing.BadSignature:
-        return None
+        return Found(None)
     if not isinstance(pk, int):
-        return None
-    return Message.objects.select_related("customer").filter(pk=pk, customer__isnull=False).first()
+        return Found(None)
+    message = (
+        Message.objects.select_related("customer").filter(pk=pk, customer__isnull=False).first()
+    )
+    return Found(message, expired=expired and message is not None)
 
 
 def unsubscribe(
@@ -60,13 +86,15 @@ def unsubscribe(
 ) -> list[str]:
     """Withdraw consent for the message's channel (``CHANNEL``) or every channel (``ALL``,
     which also sets do-not-contact); returns the channels withdrawn. Idempotent: a second
-    confirmation changes nothing more."""
+    confirmation (a replayed request, a reload) records nothing and returns the same."""
     customer = message.customer
-    assert customer is not None  # message_for finds customers' messages only
+    assert customer is not None  # find() finds customers' messages only
     if scope == ALL:
         channels = None
     else:
         channels = [message.channel] if message.channel else list(message.channels)
+    if _done_already(customer, channels):
+        return list(Channel.values) if channels is None else channels
     return withdraw_consent(
         customer,
         channels,
@@ -75,6 +103,16 @@ def unsubscribe(
         now=now,
         details={"message": message.pk},
     )
+
+
+def _done_already(customer: Customer, channels: list[str] | None) -> bool:
+    names = list(Channel.values) if channels is None else channels
+    withdrawn = set(
+        Consent.objects.filter(
+            customer=customer, channel__in=names, status=Consent.Status.WITHDRAWN
+        ).values_list("channel", flat=True)
+    )
+    return withdrawn >= set(names) and (channels is not None or customer.do_not_contact)
 
 
 def cancel_pending(customer: Customer, channels: list[str] | None, now: datetime) -> int:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from huifang.customers.models import Channel
 
 from . import clicks
-from .unsubscribe import ALL, CHANNEL, message_for, unsubscribe
+from .unsubscribe import ALL, CHANNEL, find, lifetime, unsubscribe
 
 
 def _evidence(request: HttpRequest, how: str) -> str:
@@ -27,12 +27,21 @@ def _evidence(request: HttpRequest, how: str) -> str:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
-    message = message_for(token)
+    found = find(token)
+    message = found.message
     if message is None:
         return render(request, "messaging/unsubscribe_invalid.html", status=404)
     customer = message.customer
-    assert customer is not None  # message_for finds customers' messages only
+    assert customer is not None  # find() finds customers' messages only
     with translation.override(customer.language or None):
+        if found.expired:
+            # Nothing changes (a one-click POST included); the page says what still works.
+            return render(
+                request,
+                "messaging/unsubscribe_expired.html",
+                {"days": lifetime().days},
+                status=410,
+            )
         channel = message.channel or (message.channels[0] if message.channels else "")
         context = {
             "customer_name": customer.name,
@@ -56,9 +65,13 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD"])
 def follow_link(request: HttpRequest, token: str) -> HttpResponse:
-    """Count the click and redirect to the URL the message's text linked to — only that one."""
+    """Count the click and redirect to the URL the message's text linked to — only that one.
+    A machine's request (HEAD, a link preview, a prefetch) is redirected but not counted."""
+    agent = request.META.get("HTTP_USER_AGENT", "")
     target = clicks.follow(
-        token, user_agent=request.META.get("HTTP_USER_AGENT", ""), count=request.method == "GET"
+        token,
+        user_agent=agent,
+        count=request.method == "GET" and not clicks.automated(agent, request.headers),
     )
     if target is None:
         return render(request, "messaging/unsubscribe_invalid.html", status=404)

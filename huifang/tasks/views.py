@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from huifang.core.pagination import seek
@@ -230,6 +231,7 @@ def _next_task(user: Any, after: Task) -> Task | None:
     )
 
 
+@never_cache  # the full number: never kept by a cache or the browser
 @login_required
 @require_POST
 def reveal_phone(request: HttpRequest, pk: int) -> HttpResponse:

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from django.utils import translation
 
 from huifang.integrations.base import Outgoing, TransportError
 from huifang.integrations.email.transport import EmailTransport
 from tests.integrations.fakes import Sink, closed_by_peer, smtp_sink, wait_for
 
 
+@pytest.fixture(autouse=True)
+def local_relay_allowed(settings: Any) -> None:
+    settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]  # an admin allowed the local sink
+
+
 @pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
-def sink(request: pytest.FixtureRequest) -> Iterator[tuple[Sink, int]]:
+def sink(request: pytest.FixtureRequest, settings: Any) -> Iterator[tuple[Sink, int]]:
+    settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]  # also for the modules that import it
     with smtp_sink(pipelining=request.param) as served:
         yield served
 
@@ -129,3 +140,72 @@ def test_a_message_whose_answer_never_comes_is_uncertain() -> None:
         with pytest.raises(TransportError) as error:
             slow.send(mail(1))
     assert error.value.uncertain and not error.value.permanent
+
+
+# -- issue 17: SMTP goes through the outbound guard, and its errors scan no ports -----------
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "169.254.169.254", "10.0.0.25", "[::1]", "0x7f.1"]
+)
+def test_an_internal_mail_server_is_refused_before_any_connection(settings: Any, host: str) -> None:
+    settings.HUIFANG_OUTBOUND_ALLOW = []
+    with smtp_sink() as (handler, port):
+        smtp = EmailTransport(host.strip("[]"), port, security="none", sender="hi@x.cn")
+        with translation.override("en"), pytest.raises(TransportError) as error:
+            smtp.send(mail(1))
+        assert handler.sessions == set() and handler.messages == []
+    assert (error.value.permanent, error.value.code) == (True, "blocked_url")
+    assert "OUTBOUND_HTTP_ALLOW" in str(error.value)
+
+
+def test_an_allowed_relay_is_reached(settings: Any) -> None:
+    settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.0/8"]
+    with smtp_sink() as (handler, port), transport(port) as smtp:
+        smtp.send(mail(1))
+    assert len(handler.messages) == 1
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def listener(answer: bytes) -> Iterator[int]:
+    """Something on a port that is not a mail server: it says ``answer`` and hangs up."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                peer, _address = server.accept()
+            except OSError:
+                return
+            with peer:
+                if answer:
+                    peer.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.close()
+
+
+def test_a_closed_port_and_an_open_one_that_is_not_smtp_look_the_same() -> None:
+    errors = []
+    with listener(b"-ERR unknown command\r\n") as redis, listener(b"") as silent:
+        for port in (closed_port(), redis, silent):
+            smtp = EmailTransport("127.0.0.1", port, security="none", sender="a@b.cn", timeout=2)
+            with translation.override("en"), pytest.raises(TransportError) as error:
+                smtp.send(mail(1))
+            errors.append((str(error.value).replace(str(port), "PORT"), error.value.code))
+    assert len(set(errors)) == 1, errors
+    message, code = errors[0]
+    assert code == "network"
+    for detail in ("refused", "Errno", "ERR", "closed", "ConnectionRefusedError", "SMTP"):
+        assert detail not in message

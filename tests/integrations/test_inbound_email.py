@@ -27,7 +27,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[Sink, int]]:
+def smtp_server(settings: Any) -> Iterator[tuple[Sink, int]]:
+    settings.HUIFANG_OUTBOUND_ALLOW = ["127.0.0.1"]  # an admin allowed the local relay
     with smtp_sink() as served:  # a real local SMTP server that keeps what it receives
         yield served
 

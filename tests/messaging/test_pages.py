@@ -325,7 +325,7 @@ def test_the_detail_shows_text_decisions_attempts_answers_and_clicks(
     assert (message.status, message.attempts) == ("sent", 2)
     token = re.search(r"http://testserver/l/(\S+)", message.body)
     assert token is not None
-    assert Client().get(f"/l/{token.group(1)}").status_code == 302
+    assert Client(HTTP_USER_AGENT="Mozilla/5.0").get(f"/l/{token.group(1)}").status_code == 302
 
     page = html(bob_client.get(f"/messages/{message.pk}/", **EN))
     assert f'id="message-body">王芳您好\n评价请点 {token.group(0)}' in page
@@ -382,7 +382,7 @@ def test_the_customer_timeline_shows_the_message_and_the_click(
     message = message_of(world, "王芳", "purchase")
     token = re.search(r"http://testserver/l/(\S+)", message.body)
     assert token is not None
-    Client().get(f"/l/{token.group(1)}")
+    Client(HTTP_USER_AGENT="Mozilla/5.0").get(f"/l/{token.group(1)}")
     page = html(bob_client.get(f"/customers/{message.customer_id}/", **EN))
     follow_ups = page.split('id="follow-ups"')[1].split('id="timeline"')[0]
     assert "status-sent" in follow_ups and "purchase-3d v" in follow_ups

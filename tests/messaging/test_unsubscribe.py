@@ -5,8 +5,10 @@ was pending."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -166,3 +168,70 @@ def test_a_tampered_or_unknown_link_is_refused_politely(customer: Customer) -> N
         assert page.status_code == 404
     assert granted(customer) == {"sms", "email"}
     assert Client().put(url(sent)).status_code == 405
+
+
+# -- issue 17: links expire, and a replay records nothing -----------------------------------
+
+
+def old_url(sent: Message, days: int) -> str:
+    """The message's link as it was made ``days`` ago."""
+    with time_machine.travel(timezone.now() - timedelta(days=days), tick=False):
+        return url(sent)
+
+
+def test_a_link_older_than_its_lifetime_changes_nothing_and_says_what_still_works(
+    customer: Customer,
+) -> None:
+    sent = message(customer)
+    expired = old_url(sent, 91)
+    events = Event.objects.count()
+    page = Client(HTTP_ACCEPT_LANGUAGE="zh-hans").get(expired)
+    assert page.status_code == 410
+    text = page.content.decode()
+    assert "已过期" in text and "退订" in text and "90" in text
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(expired, {"scope": "all"}).status_code == 410
+    one_click = client.post(
+        expired, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert one_click.status_code == 410
+    assert granted(customer) == {"sms", "email"}
+    customer.refresh_from_db()
+    assert not customer.do_not_contact
+    assert Event.objects.count() == events
+
+
+def test_the_expired_page_speaks_the_customers_language(customer: Customer) -> None:
+    customer.language = "en"
+    customer.save()
+    page = Client(HTTP_ACCEPT_LANGUAGE="zh-hans").get(old_url(message(customer), 200))
+    assert "This unsubscribe link has expired" in page.content.decode()
+
+
+def test_the_lifetime_is_a_setting(customer: Customer, settings: Any) -> None:
+    sent = message(customer)
+    link = old_url(sent, 40)
+    assert Client().get(link).status_code == 200  # 90 days by default
+    settings.HUIFANG_UNSUBSCRIBE_LINK_DAYS = 30
+    assert Client().get(link).status_code == 410
+
+
+@pytest.mark.parametrize("scope", ["channel", "all"])
+def test_a_replayed_confirmation_records_nothing_and_shows_the_same_page(
+    customer: Customer, scope: str
+) -> None:
+    sent = message(customer)
+    client = Client(enforce_csrf_checks=True)
+    first = client.post(url(sent), {"scope": scope})
+    rows = list(Consent.objects.filter(customer=customer).values_list("pk", "recorded_at"))
+    events = Event.objects.filter(customer=customer).count()
+    for _ in range(3):
+        again = client.post(url(sent), {"scope": scope})
+        assert again.status_code == 200
+        assert again.content == first.content
+    one_click = Client(enforce_csrf_checks=True).post(
+        url(sent), "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert one_click.status_code == 200
+    assert Event.objects.filter(customer=customer).count() == events
+    assert list(Consent.objects.filter(customer=customer).values_list("pk", "recorded_at")) == rows

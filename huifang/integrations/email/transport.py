@@ -16,9 +16,11 @@ come with the message (``Outgoing.headers``) so mail clients offer one-click uns
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import secrets
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass, field
 from email.header import Header
@@ -27,13 +29,17 @@ from html import escape
 from types import TracebackType
 from typing import Literal
 
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, Field
 
 from huifang.integrations.base import Outgoing, Receipt, TransportError
+from huifang.integrations.http import BlockedURL, check_host
 from huifang.integrations.kinds import Kind
 
 from .forms import EmailForm
+
+logger = logging.getLogger(__name__)
 
 SECURITY = ("none", "starttls", "tls")
 CRLF = "\r\n"
@@ -93,7 +99,18 @@ def _field(name: str, value: str) -> str:
     return f"{name}: {folded}"
 
 
+class Unreachable(OSError):
+    """No SMTP session could be opened: the address was refused by the outbound guard
+    (``permanent``), or the server did not answer, or not as a mail server."""
+
+    def __init__(self, message: str, *, permanent: bool = False, code: str = "network") -> None:
+        super().__init__(message)
+        self.permanent, self.code = permanent, code
+
+
 def _error(exc: Exception) -> TransportError:
+    if isinstance(exc, Unreachable):
+        return TransportError(str(exc), permanent=exc.permanent, code=exc.code)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _text in exc.recipients.values()]
         permanent = all(code >= 500 for code in codes)
@@ -131,17 +148,39 @@ class EmailTransport:
             raise ValueError(f"security must be one of {SECURITY}")
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
-        if self.security == "tls":
-            connection: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=context
-            )
-        else:
-            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            if self.security == "starttls":
-                connection.starttls(context=context)
+        connection = self._open()
+        if self.security == "starttls":
+            connection.starttls(context=ssl.create_default_context())
         if self.username:
             connection.login(self.username, self.password)
+        return connection
+
+    def _open(self) -> smtplib.SMTP:
+        """A connection to the checked address that a mail server has greeted (DESIGN.md
+        invariant 8: the outbound guard, as for HTTP; ``OUTBOUND_HTTP_ALLOW`` allows an
+        internal relay). Until the server has greeted us, every failure — refused, timed
+        out, closed, not SMTP, not TLS — is the same one error for the admin, so the
+        channel's settings cannot be used to scan ports; the detail goes to the server log."""
+        try:
+            address = check_host(self.host, self.port)
+        except BlockedURL as exc:
+            raise Unreachable(str(exc), permanent=True, code="blocked_url") from None
+        connection: smtplib.SMTP
+        if self.security == "tls":
+            connection = _PinnedSMTPSSL(address, self.timeout, ssl.create_default_context())
+        else:
+            connection = _PinnedSMTP(address, self.timeout)
+        try:
+            code, greeting = connection.connect(self.host, self.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, greeting)
+        except (OSError, smtplib.SMTPException) as exc:
+            connection.close()
+            logger.info("SMTP %s:%s (%s) not reached: %r", self.host, self.port, address, exc)
+            raise Unreachable(
+                _("The mail server %(host)s did not answer as a mail server on port %(port)s.")
+                % {"host": self.host, "port": self.port}
+            ) from None
         return connection
 
     def __enter__(self) -> EmailTransport:
@@ -249,6 +288,30 @@ class EmailTransport:
         if answer[0] != 250:
             connection.rset()
             raise smtplib.SMTPDataError(*answer)
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """Connects to the address the guard checked (``address``), whatever the host name
+    resolves to by then; with STARTTLS the certificate must still match the name."""
+
+    def __init__(self, address: str, timeout: float) -> None:
+        self.pinned = address
+        super().__init__(timeout=timeout)  # no host: ``connect`` comes next
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return super()._get_socket(self.pinned, port, timeout)  # type: ignore[misc]
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    """TLS from the start, to the checked address; smtplib wraps the socket with
+    ``server_hostname`` set to the host name given to ``connect``."""
+
+    def __init__(self, address: str, timeout: float, context: ssl.SSLContext) -> None:
+        self.pinned = address
+        super().__init__(timeout=timeout, context=context)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return super()._get_socket(self.pinned, port, timeout)  # type: ignore[misc]
 
 
 class Config(BaseModel):

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from huifang.accounts import initial_password
 from huifang.accounts.models import StaffProfile
 from huifang.accounts.passwords import generate_password
 from huifang.accounts.roles import Role, ensure_role_groups
@@ -64,24 +64,26 @@ class Command(BaseCommand):
 
     def ensure_admin(self) -> None:
         User = get_user_model()
-        password_file = Path(settings.VAR_DIR) / "admin-password.txt"
+        password_file = initial_password.path()
         if User.objects.filter(is_superuser=True).exists():
-            if password_file.exists():
-                self.stdout.write(f"Administrator password: see {password_file}")
+            if initial_password.forget_if_changed():
+                self.stdout.write(f"The administrator's password was changed: {password_file} gone")
+            elif password_file.exists():
+                self.stdout.write(
+                    f"Administrator password: see {password_file} (deleted once it is changed)"
+                )
             return
         password = generate_password(User(username="admin", email="admin@localhost"))
         user = User.objects.create_superuser("admin", "admin@localhost", password)
         user.groups.add(ensure_role_groups()[Role.ADMIN])
         StaffProfile.objects.get_or_create(user=user, defaults={"display_name": "管理员"})
-        password_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(f"username: admin\npassword: {password}\n")
+        initial_password.keep("admin", password)
         bar = "=" * 64
         self.stdout.write(
             self.style.SUCCESS(
                 f"{bar}\nAdministrator created — log in with\n  username: admin\n"
-                f"  password: {password}\nThe password is also in {password_file}\n{bar}"
+                f"  password: {password}\nThe password is also in {password_file}, until you "
+                f"change it\n{bar}"
             )
         )
 
