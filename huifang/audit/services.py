@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
@@ -65,7 +65,14 @@ def record(
         # The update takes the head's lock (SQLite's write lock, PostgreSQL's row lock) before
         # the head is read: writers queue here and each extends the chain from the last entry.
         if not Head.objects.filter(pk=1).update(seq=F("seq") + 1):
-            Head.objects.create(pk=1, seq=1)
+            # No head yet (the migration makes one; a flushed test database has none): one
+            # writer creates it, the others wait on its key and then queue as usual.
+            try:
+                with transaction.atomic():
+                    Head.objects.create(pk=1, seq=0)
+            except IntegrityError:
+                pass
+            Head.objects.filter(pk=1).update(seq=F("seq") + 1)
         head = Head.objects.get(pk=1)
         entry = Entry(
             seq=head.seq,
