@@ -438,6 +438,10 @@ def activate(
         raise ValueError(f"{version} does not belong to {rule}")
     if in_flight not in InFlight.choices:
         raise ValueError(f"in_flight must be one of {', '.join(InFlight.choices)}")
+    # A version stored before its fields were refused (DESIGN.md: nothing off the allow-list
+    # runs) is not made current: nothing is written, and the error names the place.
+    if (problem := plan(version.pk).problem) is not None:
+        raise problem
     now = now or timezone.now()
     with transaction.atomic():
         rule = Rule.objects.select_for_update().get(pk=rule.pk)

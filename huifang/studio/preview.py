@@ -27,6 +27,7 @@ from huifang.engine.lifecycle import InFlight, activate
 from huifang.engine.models import Enrollment
 from huifang.rules.document import RuleError
 from huifang.rules.models import Rule, RuleVersion
+from huifang.rules.plans import plan
 from huifang.studio.simulate import SimulationError
 
 from .access import EDITORS, editors, readers
@@ -207,6 +208,12 @@ def activate_version(request: HttpRequest, key: str) -> HttpResponse:
     current = running(rule)
     if current is not None and current.pk == version.pk:
         form.add_error(None, _("Version %(n)s already runs.") % {"n": version.number})
+    if (problem := plan(version.pk).problem) is not None:
+        form.add_error(
+            None,
+            _("Version %(n)s cannot run: %(why)s Save a corrected version first.")
+            % {"n": version.number, "why": problem.message},
+        )
     if not form.is_valid():
         return _page(request, rule, version, form=form, status=400)
     activate(

@@ -22,7 +22,7 @@ from huifang.rules.conditions import (
     safe_key,
 )
 from huifang.rules.document import RuleDocument, RuleError, parse_rule
-from huifang.rules.models import Rule
+from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import save_rule
 from huifang.studio.audience import live_audience
 
@@ -167,7 +167,11 @@ def test_the_builder_refuses_to_save_one(alice_client: Client) -> None:
 def _stored(document: dict[str, Any]) -> Rule:
     """A version saved before the allow-list: stored as it is, without ``parse_rule``."""
     saved = save_rule(RuleDocument.model_validate(document))
-    activate(saved.rule, saved.version)
+    # Made current as it was then: activating it now is refused (below).
+    Rule.objects.filter(pk=saved.rule.pk).update(
+        current_version=saved.version, status=Rule.Status.ACTIVE
+    )
+    saved.rule.refresh_from_db()
     return saved.rule
 
 
@@ -209,3 +213,15 @@ def test_a_stored_segment_with_a_lookup_named_key_is_never_run() -> None:
     Customer.objects.create(external_id="C1", name="甲", attributes={"regex": "(a+)+$"})
     assert evaluate_all(rule.created_at) == {}
     assert not Enrollment.objects.filter(rule=rule).exists()
+
+
+def test_activating_a_version_stored_with_a_bad_field_is_refused_and_writes_nothing(
+    alice_client: Client,
+) -> None:
+    bad = {"field": "attributes.x__regex", "op": "eq", "value": "(a+)+$"}
+    saved = save_rule(RuleDocument.model_validate({**RULE, "audience": bad}))
+    with pytest.raises(RuleError, match="audience"):
+        activate(saved.rule, saved.version)
+    saved.rule.refresh_from_db()
+    assert saved.rule.current_version is None and saved.rule.status != Rule.Status.ACTIVE
+    assert not RuleChange.objects.filter(rule=saved.rule, action="activated").exists()
