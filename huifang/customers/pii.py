@@ -69,6 +69,7 @@ class RevealRefused(Exception):
 class Revealed:
     field: str
     value: str
+    kind: str  # phone, email or wecom: how the value is linked and masked
 
 
 def reveal(
@@ -86,9 +87,10 @@ def reveal(
     Refused when the reason is required and missing, or when the user has revealed
     ``HUIFANG_REVEALS_PER_HOUR`` values in the last hour (a user reading the whole customer
     base one by one is stopped, and the refusals show up in the log)."""
-    value = value_of(customer, field)
-    if value is None:
+    detail = detail_of(customer, field)
+    if detail is None:
         raise RevealRefused(_("This field cannot be shown."))
+    kind, value = detail
     reason = reason.strip()
     if settings.HUIFANG_REVEAL_REASON_REQUIRED and not reason:
         raise RevealRefused(_("Say why you need to see it: a reason is required."))
@@ -119,18 +121,18 @@ def reveal(
         details={"field": field, **({"where": context} if context else {})},
         reason=reason,
     )
-    return Revealed(field, value)
+    return Revealed(field, value, kind)
 
 
-def value_of(customer: Customer, field: str) -> str | None:
-    """The full value of ``field``: one of ``FIELDS``, or ``contact-<id>``, one of the
+def detail_of(customer: Customer, field: str) -> tuple[str, str] | None:
+    """(kind, full value) of ``field``: one of ``FIELDS``, or ``contact-<id>``, one of the
     customer's further numbers and addresses; ``None`` for anything else."""
     if field in FIELDS:
-        return str(getattr(customer, field) or "")
+        return KIND_OF[field], str(getattr(customer, field) or "")
     prefix, _dash, pk = field.partition("-")
     if prefix == "contact" and pk.isdigit():
         point = customer.contact_points.filter(pk=int(pk)).first()
-        return point.value if point is not None else None
+        return (point.kind, point.value) if point is not None else None
     return None
 
 

@@ -133,7 +133,7 @@ def reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     if not can(request.user, "customer", "reveal"):
         raise PermissionDenied
     customer = get_object_or_404(visibility.visible(request.user), pk=pk)
-    context: dict[str, Any] = {"customer": customer, "field": field, "kind": pii.kind_of(field)}
+    context: dict[str, Any] = {"customer": customer, "field": field}
     try:
         shown = pii.reveal(
             customer,
@@ -144,15 +144,14 @@ def reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
             context=request.POST.get("where", "")[:60],
         )
     except pii.RevealRefused as refused:
-        value = pii.value_of(customer, field)
-        if value is None:
+        detail = pii.detail_of(customer, field)
+        if detail is None:
             raise Http404 from None
-        context.update(error=str(refused), masked=pii.mask(_kind(customer, field), value))
+        context.update(error=str(refused), masked=pii.mask(*detail))
         status = refused.status
     else:
-        kind = _kind(customer, field)
-        shown_as = format_phone(shown.value) if kind == "phone" else shown.value
-        context.update(value=shown.value, shown_as=shown_as, kind=kind)
+        shown_as = format_phone(shown.value) if shown.kind == "phone" else shown.value
+        context.update(value=shown.value, shown_as=shown_as, kind=shown.kind)
         status = 200
     if request.headers.get("HX-Request"):
         # htmx swaps only successful answers: the refusal is shown in place, saying why.
@@ -161,10 +160,3 @@ def reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
         response = render(request, "customers/reveal.html", context, status=status)
     add_never_cache_headers(response)
     return response
-
-
-def _kind(customer: Customer, field: str) -> str:
-    if field in pii.FIELDS:
-        return pii.kind_of(field)
-    point = customer.contact_points.filter(pk=int(field.partition("-")[2])).first()
-    return point.kind if point is not None else ""
