@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .models import TokenScope
+
 
 class TokenForm(forms.Form):
     name = forms.CharField(
@@ -8,6 +10,16 @@ class TokenForm(forms.Form):
         max_length=100,
         help_text=_("What uses this token, e.g. “order system” or “ticket webhook”."),
     )
+    scope = forms.ChoiceField(
+        label=_("Scope"),
+        choices=TokenScope.choices,
+        initial=TokenScope.WRITE,
+        required=False,
+        help_text=_("Give a token no more than its system needs."),
+    )
+
+    def clean_scope(self) -> str:
+        return self.cleaned_data.get("scope") or TokenScope.WRITE.value
 
 
 class CodeForm(forms.Form):

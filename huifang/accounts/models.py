@@ -181,6 +181,15 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+class TokenScope(models.TextChoices):
+    """What a token may do; each scope is a role in the permission table
+    (``huifang.accounts.permissions``)."""
+
+    READ = "read", _("Read: customers (masked) and event types")
+    WRITE = "write", _("Write: also create and update customers and record events")
+    REVEAL = "reveal", _("Write and show personal details in full (audited)")
+
+
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> ApiTokenQuerySet:
         return self.filter(revoked_at__isnull=True)
@@ -188,6 +197,9 @@ class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
 
 class ApiToken(models.Model):
     name = models.CharField(_("name"), max_length=100)
+    scope = models.CharField(
+        _("scope"), max_length=10, choices=TokenScope.choices, default=TokenScope.WRITE
+    )
     prefix = models.CharField(_("prefix"), max_length=12, editable=False)
     digest = models.CharField(max_length=64, unique=True, editable=False)
     created_by = models.ForeignKey(
@@ -213,7 +225,12 @@ class ApiToken(models.Model):
 
     @classmethod
     def issue(
-        cls, *, name: str, created_by: Any = None, request: Any = None
+        cls,
+        *,
+        name: str,
+        scope: str = TokenScope.WRITE,
+        created_by: Any = None,
+        request: Any = None,
     ) -> tuple[ApiToken, str]:
         """Create a token and return it with its secret, which is never stored or shown again.
         Recorded in the audit log."""
@@ -221,11 +238,19 @@ class ApiToken(models.Model):
         with transaction.atomic():
             token = cls.objects.create(
                 name=name,
+                scope=TokenScope(scope),
                 prefix=raw[: len(TOKEN_PREFIX) + 6],
                 digest=_digest(raw),
                 created_by=created_by,
             )
-            record(Entry.Action.TOKEN, "issued", actor=created_by, request=request, target=token)
+            record(
+                Entry.Action.TOKEN,
+                "issued",
+                actor=created_by,
+                request=request,
+                target=token,
+                details={"scope": token.scope},
+            )
         return token, raw
 
     @classmethod
@@ -235,6 +260,11 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @property
+    def api_scope(self) -> str:
+        """The scope the permission table knows this token by (``token:<scope>``)."""
+        return self.scope
 
     @property
     def audit_name(self) -> str:

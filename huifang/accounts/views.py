@@ -3,7 +3,6 @@ from __future__ import annotations
 import math
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,10 +19,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from huifang.core.pagination import seek
 
 from . import twofactor
-from .decorators import fragment_login_required, role_required
 from .forms import CodeForm, TokenForm
 from .models import ApiToken, Notification, NotificationQuerySet, is_site_path
-from .roles import Role
+from .permissions import ACTIONS, OBJECTS, PRINCIPAL_NAMES, TABLE, requires
 from .services import mark_all_read
 
 NOTIFICATIONS_PAGE_SIZE = 20
@@ -31,13 +29,16 @@ BELL_MENU_SIZE = 5
 
 
 @never_cache  # a new token's secret is shown once: never kept by a cache or the browser
-@role_required(Role.ADMIN)
+@requires("token", "manage")
 def tokens(request: HttpRequest) -> HttpResponse:
     secret = None
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         _token, secret = ApiToken.issue(
-            name=form.cleaned_data["name"], created_by=request.user, request=request
+            name=form.cleaned_data["name"],
+            scope=form.cleaned_data["scope"],
+            created_by=request.user,
+            request=request,
         )
         form = TokenForm()
     return render(
@@ -52,7 +53,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@role_required(Role.ADMIN)
+@requires("token", "manage")
 def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=pk)
     token.revoke(actor=request.user, request=request)
@@ -68,7 +69,7 @@ def _mine(request: HttpRequest) -> NotificationQuerySet:
     return Notification.objects.filter(recipient_id=request.user.pk)
 
 
-@login_required
+@requires("account", "own")
 def notifications(request: HttpRequest) -> HttpResponse:
     mine = _mine(request)
     page = seek(
@@ -87,7 +88,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 # Marking read is idempotent and harmless, so opening is a plain link: it works in a new tab.
 @require_GET
-@login_required
+@requires("account", "own")
 def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
     # Someone else's notification is a 404, not a 403: whether it exists is not theirs to know.
     notification = get_object_or_404(_mine(request), pk=pk)
@@ -99,7 +100,7 @@ def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@requires("account", "own")
 def mark_all_notifications_read(request: HttpRequest) -> HttpResponse:
     count = mark_all_read(user=request.user)
     if count:
@@ -116,7 +117,7 @@ def mark_all_notifications_read(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@fragment_login_required
+@requires("account", "own", fragment=True)
 def notification_count(request: HttpRequest) -> HttpResponse:
     """The bell's badge, polled by every open page."""
     unread = _mine(request).unread().count()
@@ -124,7 +125,7 @@ def notification_count(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@fragment_login_required
+@requires("account", "own", fragment=True)
 def notification_menu(request: HttpRequest) -> HttpResponse:
     """The bell's dropdown, fetched each time it opens so it is never stale."""
     latest = _mine(request)[:BELL_MENU_SIZE]
@@ -155,7 +156,7 @@ def _code_refused(device: TOTPDevice, code: str) -> str | None:
     return _("This code is not right. Codes change every 30 seconds: enter the one shown now.")
 
 
-@login_required
+@requires("account", "own")
 def two_factor(request: HttpRequest) -> HttpResponse:
     """Turn two-step sign-in on (QR code, then a first code) or off (a current code)."""
     device = twofactor.confirmed_device(request.user)
@@ -211,7 +212,7 @@ def _set_up_two_factor(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@requires("account", "own")
 def two_factor_verify(request: HttpRequest) -> HttpResponse:
     """The second step of signing in: the code from the authenticator app."""
     device = twofactor.confirmed_device(request.user)
@@ -230,4 +231,23 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/two_factor_verify.html",
         {"form": form, "next": _next(request), "two_factor_pending": True},
+    )
+
+
+@requires("staff", "manage")
+def permissions(request: HttpRequest) -> HttpResponse:
+    """The permission table as the pages, the API and the admin read it: who may do what."""
+    principals = list(PRINCIPAL_NAMES)
+    rows = [
+        {
+            "object": OBJECTS[obj],
+            "action": ACTIONS[action],
+            "cells": [principal in roles for principal in principals],
+        }
+        for (obj, action), roles in TABLE.items()
+    ]
+    return render(
+        request,
+        "accounts/permissions.html",
+        {"principals": [PRINCIPAL_NAMES[p] for p in principals], "rows": rows},
     )

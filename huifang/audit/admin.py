@@ -5,10 +5,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Entry
 
-
-@admin.register(Entry)
+# Registered by ``huifang.accounts.admin``, which asks the permission table who may see it.
 class EntryAdmin(admin.ModelAdmin):
     """Read-only: entries are written by the services that audit, never here."""
 

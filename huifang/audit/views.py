@@ -78,7 +78,7 @@ def _day(value: str) -> date | None:
 
 
 def audit_log(request: HttpRequest) -> HttpResponse:
-    """Administrators only (the permission is checked by the URL's decorator)."""
+    """Administrators only: ``requires("audit", "view")`` guards it in ``server/urls.py``."""
     entries = Entry.objects.all()
     filters = {
         "action": request.GET.get("action", ""),

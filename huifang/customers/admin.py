@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from huifang.accounts.permissions import TableAdmin
 from huifang.core.admin import NoDeleteMixin, ReadOnlyInline
 
 from . import derived, pii
@@ -32,9 +33,11 @@ class ContactPointInline(ReadOnlyInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(NoDeleteMixin, admin.ModelAdmin):
+class CustomerAdmin(NoDeleteMixin, TableAdmin, admin.ModelAdmin):
     """Personal contact details are masked here as everywhere (DESIGN.md invariant 9): they
     are shown and edited on the customer page, where each reveal is audited."""
+
+    table_object = "customer"
 
     list_display = [
         "name",
@@ -77,7 +80,10 @@ class CustomerAdmin(NoDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(TableAdmin, admin.ModelAdmin):
+    table_object = "event"
+    table_edit = "create"
+
     list_display = ["type", "customer", "occurred_at", "source", "amount", "score"]
     list_filter = ["type", "source"]
     search_fields = ["=idempotency_key", "=customer__external_id"]
@@ -87,12 +93,18 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(TableAdmin, admin.ModelAdmin):
+    table_object = "customer"
+
     list_display = ["name", "color", "created_at"]
     search_fields = ["name"]
 
 
 @admin.register(CustomEventType)
-class CustomEventTypeAdmin(admin.ModelAdmin):
+class CustomEventTypeAdmin(TableAdmin, admin.ModelAdmin):
+    table_object = "organisation"
+    table_view = "manage"
+    table_edit = "manage"
+
     list_display = ["key", "name", "is_contact", "created_at"]
     search_fields = ["key", "name"]

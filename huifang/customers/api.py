@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
+from huifang.api.auth import TokenAuth
 from huifang.api.errors import ApiError
 
 from . import pii, services
@@ -34,7 +35,7 @@ class ErrorOut(Schema):
 # What every operation may answer besides its result: 401 without a valid token, 400 for a
 # NUL character or (writes) a body that is not strict JSON within the depth limit, 413 for a
 # body or batch over its limit, 422 for a value the services refuse.
-READ_REFUSALS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut}
+READ_REFUSALS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut}
 REFUSALS: dict[int, Any] = {**READ_REFUSALS, 413: ErrorOut, 422: ErrorOut}
 
 
@@ -164,6 +165,7 @@ def _row_error(error: services.RowError) -> ApiError:
 
 @router.post(
     "/customers",
+    auth=TokenAuth("customer", "edit"),
     response={200: CustomerOut, 201: CustomerOut, **REFUSALS},
     summary="Create or update a customer by external id",
 )
@@ -179,6 +181,7 @@ def upsert_customer(request: HttpRequest, payload: CustomerIn) -> Status[dict[st
 
 @router.post(
     "/customers/batch",
+    auth=TokenAuth("customer", "edit"),
     response={200: CustomerBatchOut, **REFUSALS},
     summary="Create or update many customers; valid rows are saved, bad rows reported",
 )
@@ -210,6 +213,7 @@ class RevealOut(Schema):
 
 @router.post(
     "/customers/{external_id}/reveal",
+    auth=TokenAuth("customer", "reveal"),
     response={200: RevealOut, 404: ErrorOut, 429: ErrorOut, **REFUSALS},
     summary="Show one personal detail in full (recorded in the audit log, limited per hour)",
 )
@@ -246,6 +250,7 @@ def _customer_or_404(external_id: str) -> Customer:
 
 @router.get(
     "/customers/{external_id}",
+    auth=TokenAuth("customer", "view"),
     response={200: CustomerOut, 404: ErrorOut, **READ_REFUSALS},
     summary="Read a customer by external id",
 )
@@ -267,6 +272,7 @@ def _event_out(event: Event, created: bool) -> dict[str, Any]:
 
 @router.post(
     "/events",
+    auth=TokenAuth("event", "create"),
     response={200: EventOut, 201: EventOut, 404: ErrorOut, **REFUSALS},
     summary="Record an event; a repeated idempotency_key returns the first event",
 )
@@ -286,6 +292,7 @@ def ingest_event(request: HttpRequest, payload: EventIn) -> Status[dict[str, Any
 
 @router.post(
     "/events/batch",
+    auth=TokenAuth("event", "create"),
     response={200: EventBatchOut, **REFUSALS},
     summary="Record many events; valid rows are saved, bad rows reported",
 )
@@ -306,6 +313,7 @@ def ingest_events(request: HttpRequest, payload: EventBatchIn) -> dict[str, Any]
 
 @router.get(
     "/event-types",
+    auth=TokenAuth("event", "view"),
     response={200: list[EventTypeOut], **READ_REFUSALS},
     summary="Known event types",
 )

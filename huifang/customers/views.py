@@ -3,15 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from huifang.accounts.permissions import can
-from huifang.accounts.roles import Role, has_role
+from huifang.accounts.permissions import can, requires
 from huifang.core.pagination import seek
 
 from . import pii, timeline, visibility
@@ -24,7 +21,7 @@ PAGE_SIZE = 25
 TIMELINE_PAGE_SIZE = 20
 
 
-@login_required
+@requires("customer", "view")
 def customer_list(request: HttpRequest) -> HttpResponse:
     filters = CustomerFilters.from_query(request.GET.dict())
     queryset = visibility.visible(
@@ -49,7 +46,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "tags": Tag.objects.all()[:200],
         "owners": _owners(),
         "query": _query_without_cursor(request),
-        "can_create_tasks": has_role(request.user, Role.ADMIN, Role.SUPERVISOR, Role.AGENT),
+        "can_create_tasks": can(request.user, "task", "create"),
     }
     template = (
         "customers/_results.html" if request.headers.get("HX-Request") else "customers/list.html"
@@ -86,7 +83,7 @@ def _query_without_cursor(request: HttpRequest) -> str:
     return params.urlencode()
 
 
-@login_required
+@requires("customer", "view")
 def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(
         visibility.visible(request.user, Customer.objects.select_related("owner__staff_profile")),
@@ -100,7 +97,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "contact_points": customer.contact_points.all(),
         "attributes": sorted(customer.attributes.items()),
         "follow_ups": follow_ups(customer),
-        "can_create_tasks": has_role(request.user, Role.ADMIN, Role.SUPERVISOR, Role.AGENT),
+        "can_create_tasks": can(request.user, "task", "create"),
         **_timeline_context(request, customer),
     }
     return render(request, "customers/detail.html", context)
@@ -115,7 +112,7 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any
     return {"timeline": page}
 
 
-@login_required
+@requires("customer", "view")
 def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_object_or_404(visibility.visible(request.user), pk=pk)
     return render(
@@ -125,13 +122,11 @@ def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
+@requires("customer", "reveal")
 @require_POST
 def reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     """One personal detail in full: an audited reveal (DESIGN.md invariant 9). htmx swaps the
     answer in place of the masked value; without JavaScript it is a page of its own."""
-    if not can(request.user, "customer", "reveal"):
-        raise PermissionDenied
     customer = get_object_or_404(visibility.visible(request.user), pk=pk)
     context: dict[str, Any] = {"customer": customer, "field": field}
     try:

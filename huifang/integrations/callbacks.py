@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from huifang.accounts.permissions import public
 from huifang.core.limits import Refusal, load_json
 
 from .models import Provider
@@ -174,6 +175,7 @@ def push_view(kind: str, handle: Handler, answer: Answer) -> Callable[..., HttpR
     transaction. ``handle`` returns ``False`` when some items must be pushed again later; the
     provider is then told to retry (503), after the rest is committed (a repeat is harmless)."""
 
+    @public("the provider's secret token in the URL")
     @csrf_exempt  # providers have no CSRF token; the URL's token is the key
     @require_POST
     def view(request: HttpRequest, provider_id: int, token: str) -> HttpResponse:

@@ -21,8 +21,7 @@ from django.views.decorators.http import require_POST
 from pydantic import BaseModel
 from pydantic import ValidationError as SettingsError
 
-from huifang.accounts.decorators import role_required
-from huifang.accounts.roles import Role
+from huifang.accounts.permissions import requires
 from huifang.audit import services as audit
 from huifang.customers.models import Channel
 
@@ -76,7 +75,7 @@ def _unreadable(provider: Provider) -> bool:
     return False
 
 
-@role_required(Role.ADMIN)
+@requires("provider", "manage")
 def provider_list(request: HttpRequest) -> HttpResponse:
     groups = {channel: Group(channel, channel_label(channel)) for channel in GROUPS}
     for provider in Provider.objects.order_by("priority", "id"):
@@ -88,7 +87,7 @@ def provider_list(request: HttpRequest) -> HttpResponse:
     return render(request, "integrations/list.html", {"groups": list(groups.values())})
 
 
-@role_required(Role.ADMIN)
+@requires("provider", "manage")
 def choose_kind(request: HttpRequest) -> HttpResponse:
     choices = [
         (spec, [channel_label(c) for c in spec.serves]) for spec in kinds if spec.form is not None
@@ -238,7 +237,7 @@ def _audit(request: HttpRequest, provider: Provider, verb: str, **details: Any) 
     )
 
 
-@role_required(Role.ADMIN)
+@requires("provider", "manage")
 def add(request: HttpRequest, kind: str) -> HttpResponse:
     spec = _spec(kind)
     if request.method != "POST":
@@ -253,7 +252,7 @@ def add(request: HttpRequest, kind: str) -> HttpResponse:
     return redirect("integrations:edit", saved.pk)
 
 
-@role_required(Role.ADMIN)
+@requires("provider", "manage")
 def edit(request: HttpRequest, pk: int) -> HttpResponse:
     provider = get_object_or_404(Provider, pk=pk)
     spec = _spec(provider.kind)
@@ -302,18 +301,18 @@ def _set_enabled(request: HttpRequest, pk: int, enabled: bool) -> HttpResponse:
 
 
 @require_POST
-@role_required(Role.ADMIN)
+@requires("provider", "manage")
 def enable(request: HttpRequest, pk: int) -> HttpResponse:
     return _set_enabled(request, pk, True)
 
 
 @require_POST
-@role_required(Role.ADMIN)
+@requires("provider", "manage")
 def disable(request: HttpRequest, pk: int) -> HttpResponse:
     return _set_enabled(request, pk, False)
 
 
-@role_required(Role.ADMIN)
+@requires("provider", "manage")
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     provider = get_object_or_404(Provider, pk=pk)
     if request.method == "POST":
@@ -369,7 +368,7 @@ def _reenter() -> str:
 
 
 @require_POST
-@role_required(Role.ADMIN)
+@requires("provider", "manage")
 def send_test_message(request: HttpRequest, pk: int) -> HttpResponse:
     provider = get_object_or_404(Provider, pk=pk)
     spec = _spec(provider.kind)

@@ -2,14 +2,17 @@ from typing import Any
 
 from django.contrib import admin
 
+from huifang.accounts.permissions import TableAdmin
 from huifang.core.admin import ReadOnlyMixin
 
 from .models import Message, MessageTemplate, TemplateVersion
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyMixin, TableAdmin, admin.ModelAdmin):
     """Read-only: a message is evidence of what was sent, when and why."""
+
+    table_object = "message"
 
     list_display = ["id", "customer", "rule", "step", "channel", "status", "reason", "sent_at"]
     list_filter = ["status", "channel", "reason"]
@@ -31,7 +34,9 @@ class TemplateVersionInline(admin.TabularInline):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(TableAdmin, admin.ModelAdmin):
+    table_object = "template"
+
     list_display = ["key", "channel", "name", "current_version", "updated_at"]
     list_filter = ["channel"]
     search_fields = ["key", "name"]

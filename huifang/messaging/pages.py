@@ -6,16 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from huifang.accounts.decorators import role_required
-from huifang.accounts.roles import Role, has_role
+from huifang.accounts.permissions import can, requires
 from huifang.core.limits import small_id
 from huifang.core.pagination import seek
 from huifang.customers import visibility
@@ -30,7 +28,6 @@ from .models import Message, MessageTemplate, TemplateVersion
 from .rendering import VARIABLES, TemplateError
 from .services import CONTENT, Saved, preview, save_template
 
-EDITORS = (Role.ADMIN, Role.SUPERVISOR)
 LOG_PAGE_SIZE = 50
 CUSTOMER_CHOICES = 10
 
@@ -44,17 +41,17 @@ def _render(request: HttpRequest, template: str, context: dict[str, Any]) -> Htt
 # ---------------------------------------------------------------- templates
 
 
-@login_required
+@requires("template", "view")
 def template_list(request: HttpRequest) -> HttpResponse:
     templates = MessageTemplate.objects.select_related("current_version")
     return _render(
         request,
         "messaging/templates.html",
-        {"templates": templates, "can_edit": has_role(request.user, *EDITORS)},
+        {"templates": templates, "can_edit": can(request.user, "template", "edit")},
     )
 
 
-@role_required(*EDITORS)
+@requires("template", "edit")
 def template_new(request: HttpRequest) -> HttpResponse:
     form = TemplateForm(request.POST or None, initial={"channel": Channel.SMS})
     if request.method == "POST" and form.is_valid():
@@ -65,12 +62,9 @@ def template_new(request: HttpRequest) -> HttpResponse:
     return _editor(request, form, None)
 
 
-@login_required
+@requires("template", "view", post="edit")
 def template_edit(request: HttpRequest, pk: int) -> HttpResponse:
     template = get_object_or_404(MessageTemplate.objects.select_related("current_version"), pk=pk)
-    can_edit = has_role(request.user, *EDITORS)
-    if request.method == "POST" and not can_edit:
-        raise PermissionDenied
     form = TemplateForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         saved = form.save(actor=request.user)
@@ -104,7 +98,7 @@ def _editor(
             "form": form,
             "template": template,
             "versions": versions,
-            "can_edit": has_role(request.user, *EDITORS),
+            "can_edit": can(request.user, "template", "edit"),
             "variables": [(f"{{{{{v.chinese}}}}}", v) for v in VARIABLES],
             "customers": _customer_choices(request.user, ""),
         },
@@ -112,7 +106,7 @@ def _editor(
 
 
 @require_POST
-@role_required(*EDITORS)
+@requires("template", "edit")
 def template_restore(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """Save an old version's content again, as the newest version."""
     template = get_object_or_404(MessageTemplate, pk=pk)
@@ -158,7 +152,7 @@ def _customer_choices(user: Any, text: str) -> list[Customer]:
 
 
 @require_GET
-@login_required
+@requires("template", "view")
 def preview_customers(request: HttpRequest) -> HttpResponse:
     """The preview's customer choices for a search as it is typed (``<option>`` elements)."""
     return render(
@@ -168,8 +162,9 @@ def preview_customers(request: HttpRequest) -> HttpResponse:
     )
 
 
+# A preview writes nothing: everyone who reads templates may try one.
 @require_POST
-@login_required
+@requires("template", "view", post="view")
 def template_preview(request: HttpRequest) -> HttpResponse:
     """The text being written (or a saved ``version``) as the chosen customer would get it."""
     data = request.POST
@@ -205,7 +200,7 @@ def template_preview(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------- message log
 
 
-@login_required
+@requires("message", "view")
 def message_list(request: HttpRequest) -> HttpResponse:
     filters = log.MessageFilters.from_query(request.GET.dict())
     queryset = filters.apply(
@@ -246,7 +241,7 @@ def _query_without_cursor(request: HttpRequest) -> str:
     return params.urlencode()
 
 
-@login_required
+@requires("message", "view")
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
     message = get_object_or_404(
         visibility.limit(request.user, Message.objects.all())

@@ -9,6 +9,7 @@ from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from huifang.accounts.permissions import public
 from huifang.customers.models import Channel
 
 from . import clicks
@@ -24,6 +25,7 @@ def _evidence(request: HttpRequest, how: str) -> str:
 # The signed link is the credential, not a session: there is no cookie to forge a request
 # with, and RFC 8058's one-click POST comes from a mail client that has neither cookie nor
 # CSRF token. GET never changes anything.
+@public("the signed, expiring token in the URL names the customer")
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
@@ -63,6 +65,7 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
         )
 
 
+@public("the signed token in the URL names the link; only organisation URLs are followed")
 @require_http_methods(["GET", "HEAD"])
 def follow_link(request: HttpRequest, token: str) -> HttpResponse:
     """Count the click and redirect to the URL the message's text linked to — only that one.

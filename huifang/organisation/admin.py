@@ -1,10 +1,16 @@
 from django.contrib import admin
 
+from huifang.accounts.permissions import TableAdmin
+
 from .models import CalendarDay
 
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(admin.ModelAdmin):
+class CalendarDayAdmin(TableAdmin, admin.ModelAdmin):
+    table_object = "organisation"
+    table_view = "manage"
+    table_edit = "manage"
+
     list_display = ["date", "kind", "name", "created_by"]
     list_filter = ["kind"]
     search_fields = ["name"]

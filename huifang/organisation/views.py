@@ -16,14 +16,13 @@ from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from huifang.accounts.decorators import role_required
-from huifang.accounts.roles import Role
+from huifang.accounts.permissions import requires
 from huifang.organisation.models import CalendarDay
 
 from . import calendar, services
 from .forms import CapFormSet, ImportForm, OrganisationForm, cap_initial
 
-admin_only = role_required(Role.ADMIN)
+admin_only = requires("organisation", "manage")
 
 
 def _today() -> date:

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from huifang.accounts.permissions import TableAdmin
 from huifang.core.admin import NoDeleteMixin
 
 from .models import Rule, RuleVersion
@@ -17,9 +18,11 @@ class RuleVersionInline(admin.TabularInline):
 
 
 @admin.register(Rule)
-class RuleAdmin(NoDeleteMixin, admin.ModelAdmin):
+class RuleAdmin(NoDeleteMixin, TableAdmin, admin.ModelAdmin):
     """Name and key only: a rule's status and versions change through the studio, which
     records each change (pausing or activating here would bypass the engine and the log)."""
+
+    table_object = "rule"
 
     list_display = ["key", "name", "status", "current_version", "updated_at"]
     list_filter = ["status"]

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from huifang.accounts.roles import Role, has_role
+from huifang.accounts.permissions import can
 
 
 @dataclass(frozen=True)
@@ -19,40 +19,38 @@ class NavItem:
     label: str | Promise
     url_name: str
     icon: str
-    roles: tuple[str, ...] = ()  # empty: every signed-in member of staff
+    permission: tuple[str, str]  # (object, action) in the permission table
     settings: bool = False  # under the "Settings" menu rather than in the bar
 
 
 NAVIGATION = (
+    NavItem("my_tasks", _("My follow-ups"), "tasks:mine", "telephone", ("task", "work")),
+    NavItem("board", _("Team board"), "tasks:board", "kanban", ("task", "assign")),
+    NavItem("customers", _("Customers"), "customers:list", "people", ("customer", "view")),
+    NavItem("rules", _("Strategies"), "rules:list", "diagram-3", ("rule", "view")),
+    NavItem("messages", _("Messages"), "messaging:messages", "envelope", ("message", "view")),
+    NavItem("templates", _("Templates"), "messaging:templates", "file-text", ("template", "view")),
     NavItem(
-        "my_tasks",
-        _("My follow-ups"),
-        "tasks:mine",
-        "telephone",
-        (Role.AGENT, Role.SUPERVISOR, Role.ADMIN),
+        "channels", _("Channels"), "integrations:list", "broadcast", ("provider", "manage"), True
     ),
-    NavItem("board", _("Team board"), "tasks:board", "kanban", (Role.SUPERVISOR, Role.ADMIN)),
-    NavItem("customers", _("Customers"), "customers:list", "people"),
-    NavItem(
-        "rules",
-        _("Strategies"),
-        "rules:list",
-        "diagram-3",
-        (Role.ADMIN, Role.SUPERVISOR, Role.ANALYST),
-    ),
-    NavItem("messages", _("Messages"), "messaging:messages", "envelope"),
-    NavItem("templates", _("Templates"), "messaging:templates", "file-text"),
-    NavItem("channels", _("Channels"), "integrations:list", "broadcast", (Role.ADMIN,), True),
-    NavItem("tokens", _("API tokens"), "accounts:tokens", "key", (Role.ADMIN,), True),
+    NavItem("tokens", _("API tokens"), "accounts:tokens", "key", ("token", "manage"), True),
     NavItem(
         "organisation",
         _("Organisation"),
         "organisation:settings",
         "building-gear",
-        (Role.ADMIN,),
+        ("organisation", "manage"),
         True,
     ),
-    NavItem("audit", _("Audit log"), "audit", "journal-check", (Role.ADMIN,), True),
+    NavItem(
+        "permissions",
+        _("Roles and permissions"),
+        "accounts:permissions",
+        "shield-lock",
+        ("staff", "manage"),
+        True,
+    ),
+    NavItem("audit", _("Audit log"), "audit", "journal-check", ("audit", "view"), True),
 )
 
 
@@ -63,7 +61,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     path = request.path
     items: list[dict[str, Any]] = []
     for item in NAVIGATION:
-        if item.roles and not has_role(user, *item.roles):
+        if not can(user, *item.permission):
             continue
         items.append(
             {

@@ -3,8 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from huifang.accounts.decorators import role_required
-from huifang.accounts.roles import Role
+from huifang.accounts.permissions import public, requires
 from huifang.audit import views as audit_views
 from huifang.server import views as core_views
 from huifang.server.api import api
@@ -12,9 +11,17 @@ from huifang.server.api import api
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("health/", core_views.health, name="health"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("i18n/setlang/", set_language, name="set_language"),
+    path(
+        "login/",
+        public("the sign-in form")(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        name="login",
+    ),
+    path(
+        "logout/",
+        public("ends the visitor's own session")(auth_views.LogoutView.as_view()),
+        name="logout",
+    ),
+    path("i18n/setlang/", public("sets the visitor's language")(set_language), name="set_language"),
     path("customers/", include("huifang.customers.urls")),
     path("tasks/", include("huifang.tasks.urls")),
     path("rules/", include("huifang.studio.urls")),
@@ -23,7 +30,8 @@ urlpatterns = [
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),
     path("inbound/", include("huifang.integrations.inbound_urls")),
-    path("settings/audit/", role_required(Role.ADMIN)(audit_views.audit_log), name="audit"),
+    # The audit app sits below accounts, so its page is guarded here.
+    path("settings/audit/", requires("audit", "view")(audit_views.audit_log), name="audit"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

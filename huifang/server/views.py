@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
+from huifang.accounts.permissions import public, requires
 
-@login_required
+
+@requires("workspace", "view")
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("customers:list")
 
 
+@public("answers only whether the database is reachable")
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness and database reachability, for load balancers and ``make run``."""
     try:

@@ -1,13 +1,16 @@
-"""Who may do what with rules: admins and supervisors build, preview and switch them;
-analysts read them and their figures."""
+"""Who may do what with rules, from the permission table: admins and supervisors build,
+preview and switch them (``("rule", "edit")``); analysts read them and their figures
+(``("rule", "view")``)."""
 
 from __future__ import annotations
 
-from huifang.accounts.decorators import role_required
-from huifang.accounts.roles import Role
+from typing import Any
 
-EDITORS = (Role.ADMIN, Role.SUPERVISOR)
-READERS = (Role.ADMIN, Role.SUPERVISOR, Role.ANALYST)
+from huifang.accounts.permissions import can, requires
 
-editors = role_required(*EDITORS)
-readers = role_required(*READERS)
+editors = requires("rule", "edit")
+readers = requires("rule", "view")
+
+
+def can_edit(user: Any) -> bool:
+    return can(user, "rule", "edit")

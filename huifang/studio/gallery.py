@@ -12,13 +12,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from huifang.accounts.roles import has_role
 from huifang.messaging.services import load_template_library
 from huifang.rules.document import dump_rule
 from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import Saved, library_documents, record, save_rule
 
-from .access import EDITORS, editors, readers
+from .access import can_edit, editors, readers
 
 # Which industry each ready strategy is shown under (its key decides; unknown ones: "other").
 INDUSTRIES = (
@@ -68,7 +67,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         ]
         if entries:
             sections.append({"code": code, "label": label, "entries": entries})
-    context: dict[str, Any] = {"sections": sections, "can_edit": has_role(request.user, *EDITORS)}
+    context: dict[str, Any] = {"sections": sections, "can_edit": can_edit(request.user)}
     return render(request, "studio/gallery.html", context)
 
 

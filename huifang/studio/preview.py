@@ -21,7 +21,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from huifang.accounts.roles import has_role
 from huifang.core.limits import small_id
 from huifang.engine.lifecycle import InFlight, activate
 from huifang.engine.models import Enrollment
@@ -30,7 +29,7 @@ from huifang.rules.models import Rule, RuleVersion
 from huifang.rules.plans import plan
 from huifang.studio.simulate import SimulationError
 
-from .access import EDITORS, editors, readers
+from .access import can_edit, editors, readers
 from .impact import impact
 
 DAYS = (7, 14, 30)
@@ -150,7 +149,7 @@ def _page(
     days = _days(request.POST.get("days") or request.GET.get("days"))
     current = running(rule)
     activatable = current is None or current.pk != version.pk
-    if form is None and activatable and has_role(request.user, *EDITORS):
+    if form is None and activatable and can_edit(request.user):
         form = ActivateForm(rule=rule, version=version)
     in_flight = 0
     if form is not None and "in_flight" in form.fields:

@@ -13,12 +13,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from huifang.accounts.roles import has_role
 from huifang.organisation.zones import organisation_zone
 from huifang.rules.models import ScheduledSwitch, StrategySet
 from huifang.studio.simulate import SimulationError
 
-from .access import EDITORS, editors, readers
+from .access import can_edit, editors, readers
 from .sets import (
     SetError,
     SwitchPreview,
@@ -48,7 +47,7 @@ def set_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "sets": sets,
         "pending": [(s, _local(s.at)) for s in pending],
-        "can_edit": has_role(request.user, *EDITORS),
+        "can_edit": can_edit(request.user),
         "zone": organisation_zone().key,
     }
     return render(request, "studio/sets/list.html", context)
@@ -100,7 +99,7 @@ def _detail(
     schedule_form: ScheduleForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    can_edit = has_role(request.user, *EDITORS)
+    editable = can_edit(request.user)
     plan = plan_switch(strategy_set)
     switches = strategy_set.switches.select_related(
         "created_by__staff_profile", "cancelled_by__staff_profile", "superseded_by"
@@ -120,12 +119,12 @@ def _detail(
             }
             for s in switches
         ],
-        "can_edit": can_edit,
+        "can_edit": editable,
         "activated_at": _local(strategy_set.activated_at) if strategy_set.activated_at else "",
         "preview_form": PreviewForm(initial={"days": 14}),
-        "switch_form": switch_form or (SwitchForm(prefix="switch") if can_edit else None),
+        "switch_form": switch_form or (SwitchForm(prefix="switch") if editable else None),
         "schedule_form": schedule_form
-        or (ScheduleForm(prefix="schedule", now=timezone.now()) if can_edit else None),
+        or (ScheduleForm(prefix="schedule", now=timezone.now()) if editable else None),
     }
     return render(request, "studio/sets/detail.html", context, status=status)
 

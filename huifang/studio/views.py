@@ -8,10 +8,9 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from huifang.accounts.roles import has_role
 from huifang.rules.models import Rule
 
-from .access import EDITORS, readers
+from .access import can_edit, readers
 from .builder import TRIGGER_LABELS
 
 
@@ -30,7 +29,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
         "rules": shown,
         "statuses": Rule.Status.choices,
         "status": status,
-        "can_edit": has_role(request.user, *EDITORS),
+        "can_edit": can_edit(request.user),
     }
     return render(request, "studio/list.html", context)
 
@@ -44,6 +43,6 @@ def rule_detail(request: HttpRequest, key: str) -> HttpResponse:
         "rule": rule,
         "versions": versions,
         "changes": changes,
-        "can_edit": has_role(request.user, *EDITORS),
+        "can_edit": can_edit(request.user),
     }
     return render(request, "studio/detail.html", context)

@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from huifang.accounts.models import Team
+from huifang.accounts.permissions import can
 from huifang.accounts.roles import Role, has_role
 from huifang.customers.models import Customer
 from huifang.organisation.services import current as organisation
@@ -53,7 +54,7 @@ def visible(user: Any) -> QuerySet[Task]:
 def can_change(user: Any, task: Task) -> bool:
     if has_role(user, Role.ADMIN):
         return True
-    if not has_role(user, Role.AGENT, Role.SUPERVISOR):
+    if not can(user, "task", "work"):
         return False
     return task.assignee_id == user.pk or (
         task.team_id is not None and task.team_id in team_ids(user)
@@ -63,13 +64,13 @@ def can_change(user: Any, task: Task) -> bool:
 def can_supervise(user: Any, team_id: int | None) -> bool:
     if has_role(user, Role.ADMIN):
         return True
-    return has_role(user, Role.SUPERVISOR) and team_id is not None and team_id in team_ids(user)
+    return can(user, "task", "assign") and team_id is not None and team_id in team_ids(user)
 
 
 def supervised_teams(user: Any) -> QuerySet[Team]:
     if has_role(user, Role.ADMIN):
         return Team.objects.all()
-    if not has_role(user, Role.SUPERVISOR):
+    if not can(user, "task", "assign"):
         return Team.objects.none()
     return Team.objects.filter(pk__in=team_ids(user))
 

@@ -16,9 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from huifang.accounts.decorators import role_required
 from huifang.accounts.models import StaffProfile, Team
-from huifang.accounts.roles import Role
+from huifang.accounts.permissions import requires
 from huifang.core.limits import small_id
 from huifang.core.pagination import seek
 from huifang.customers.models import Customer
@@ -33,7 +32,7 @@ PAGE_SIZE = 50
 ON_TIME_WINDOW = timedelta(days=30)
 FLAGS = ("overdue", "escalated", "unassigned")
 
-supervisors = role_required(Role.ADMIN, Role.SUPERVISOR)
+supervisors = requires("task", "assign")
 
 
 def _team(request: HttpRequest) -> tuple[Team, Any]:
@@ -191,7 +190,7 @@ def set_leave(request: HttpRequest, user_id: int) -> HttpResponse:
     return redirect(f"{reverse('tasks:board')}?team={profile.team_id}")
 
 
-@role_required(Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
+@requires("task", "create")
 def new_task(request: HttpRequest) -> HttpResponse:
     """One customer (``?customer=<id>``) or every customer of a filtered customer list."""
     teams = (

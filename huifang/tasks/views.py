@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -19,6 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from huifang.accounts.permissions import requires
 from huifang.core.pagination import seek
 from huifang.customers import pii
 from huifang.customers.models import Event
@@ -73,7 +73,7 @@ def tab_tasks(user: Any, tab: str, now: datetime) -> tuple[QuerySet[Task], str]:
     return mine.filter(due_at__gte=now, due_at__lt=end), "due_at"
 
 
-@login_required
+@requires("task", "view")
 def my_tasks(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     tally = counts(request.user, now)
@@ -175,13 +175,13 @@ def _script(task: Task) -> tuple[str, str]:
         return task.script, str(exc)
 
 
-@login_required
+@requires("task", "view")
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = access.task_for(request.user, pk, queryset=_detail_queryset())
     return render(request, "tasks/detail.html", _context(request, task))
 
 
-@login_required
+@requires("task", "work")
 @require_POST
 def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
     task = access.task_for(request.user, pk, change=True, queryset=_detail_queryset())
@@ -232,7 +232,7 @@ def _next_task(user: Any, after: Task) -> Task | None:
 
 
 @never_cache  # the full number: never kept by a cache or the browser
-@login_required
+@requires("customer", "reveal")
 @require_POST
 def reveal_phone(request: HttpRequest, pk: int) -> HttpResponse:
     """The full number, to call: an audited read of PII (DESIGN.md invariant 9). The task is
@@ -263,7 +263,7 @@ def reveal_phone(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-@login_required
+@requires("task", "assign")
 @require_POST
 def reassign_task(request: HttpRequest, pk: int) -> HttpResponse:
     task = access.task_for(request.user, pk, queryset=_detail_queryset())

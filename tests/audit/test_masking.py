@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from huifang.accounts.models import ApiToken, TokenScope
 from huifang.accounts.roles import Role
 from huifang.audit.models import Entry
 from huifang.customers.models import ContactPoint, Customer
@@ -134,9 +135,18 @@ def test_the_api_answers_with_masked_details(api: Client, wang: Customer) -> Non
 def test_the_api_reveals_one_detail_on_purpose_and_records_the_token(
     post_json: Any, wang: Customer
 ) -> None:
-    answer = post_json("/api/v1/customers/C-9/reveal", {"field": "phone", "reason": "CRM sync"})
+    body = {"field": "phone", "reason": "CRM sync"}
+    # A token issued for writing customers and events (the default scope) may not.
+    refused = post_json("/api/v1/customers/C-9/reveal", body)
+    assert refused.status_code == 403 and PHONE not in refused.content.decode()
+    assert not Entry.objects.filter(action=Entry.Action.REVEAL).exists()
+    _token, secret = ApiToken.issue(name="crm sync", scope=TokenScope.REVEAL)
+    crm = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    answer = crm.post("/api/v1/customers/C-9/reveal", body, content_type="application/json")
     assert answer.status_code == 200 and answer.json() == {"field": "phone", "value": PHONE}
     entry = Entry.objects.get(action=Entry.Action.REVEAL)
-    assert entry.actor.startswith("API token order system") and entry.reason == "CRM sync"
-    refused = post_json("/api/v1/customers/C-9/reveal", {"field": "attributes"})
+    assert entry.actor.startswith("API token crm sync") and entry.reason == "CRM sync"
+    refused = crm.post(
+        "/api/v1/customers/C-9/reveal", {"field": "attributes"}, content_type="application/json"
+    )
     assert refused.status_code == 422 and PHONE not in refused.content.decode()

@@ -8,11 +8,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from huifang.accounts.permissions import public
 from huifang.integrations import callbacks
 
 from . import inbound
 
 
+@public("the provider's secret token in the URL and the relay's signature")
 @csrf_exempt  # a relay has no CSRF token: the URL's token and the signature are the keys
 @require_POST
 def reply(request: HttpRequest, provider_id: int, token: str) -> HttpResponse:
