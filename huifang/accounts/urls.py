@@ -7,6 +7,7 @@ app_name = "accounts"
 urlpatterns = [
     path("api-tokens/", views.tokens, name="tokens"),
     path("api-tokens/<int:pk>/revoke/", views.revoke_token, name="revoke_token"),
+    path("password/", views.password, name="password"),
     path("two-factor/", views.two_factor, name="two_factor"),
     path("two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("notifications/", views.notifications, name="notifications"),

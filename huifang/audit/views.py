@@ -55,6 +55,7 @@ WORDS = {
     "username": _("user name"),
     "change": _("change"),
     "minutes": _("minutes"),
+    "password changed": _("password changed"),
 }
 
 
