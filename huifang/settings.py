@@ -253,6 +253,9 @@ EMAIL_BACKEND = (
 
 INSTALLED_APPS = [
     "django.contrib.admin",
+    # Before django.contrib.auth, so that its `createsuperuser` (which applies the password
+    # policy with --noinput too) is the one Django runs: the first app to define a command wins.
+    "huifang.accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -268,7 +271,7 @@ INSTALLED_APPS = [
     # Lowest layer first, as in docs/architecture.md.
     "huifang.core",
     "huifang.audit",
-    "huifang.accounts",
+    # huifang.accounts is listed above, before django.contrib.auth.
     "huifang.api",
     "huifang.customers",
     "huifang.organisation",
@@ -323,13 +326,15 @@ TEMPLATES = [
     },
 ]
 
-# Every place a password is set checks these: the admin's user pages, `huifang changepassword`,
-# interactive `huifang createsuperuser` and the first administrator of `huifang run`.
+# Every place a password is set checks these: the admin's user pages, one's own password page,
+# `huifang changepassword`, `huifang createsuperuser` (with --noinput too) and the first
+# administrator of `huifang run`.
 PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10, minimum=8, maximum=128)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        # Django's, with its refusal translated (Django 5.2's Chinese catalog lacks it).
+        "NAME": "huifang.accounts.passwords.MinimumLengthValidator",
         "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

@@ -1,3 +1,4 @@
+from importlib import import_module
 from typing import Any
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
@@ -99,6 +100,11 @@ def _answer_from_table(model: Any, obj: str, action: str) -> None:
         ),
     )
 
+
+# This app is installed before the libraries (its ``createsuperuser`` must win), so their admin
+# modules are loaded here, before their pages are re-registered.
+import_module("axes.admin")
+import_module("django_otp.plugins.otp_totp.admin")
 
 # Roles are groups; the sign-in throttle's records (unlocking an account deletes them) and
 # authenticator devices (removing a lost one) are staff administration too.

@@ -1,7 +1,13 @@
+from typing import Any
+
 from django import forms
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordChangeForm
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from .models import TokenScope
+from .signin import lockout_message
 
 
 class TokenForm(forms.Form):
@@ -34,3 +40,24 @@ class CodeForm(forms.Form):
 
     def clean_code(self) -> str:
         return str(self.cleaned_data["code"]).strip()
+
+
+class OwnPasswordForm(PasswordChangeForm):
+    """Changing one's own password. The old password is checked the way a sign-in is, so wrong
+    guesses count towards the same lock-out (django-axes) and are logged: a stolen session
+    cannot try old passwords without limit here."""
+
+    def __init__(self, user: Any, data: Any = None, *, request: HttpRequest) -> None:
+        super().__init__(user, data)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old = self.cleaned_data["old_password"]
+        checked = authenticate(self.request, username=self.user.get_username(), password=old)
+        if getattr(self.request, "axes_locked_out", False):
+            raise forms.ValidationError(lockout_message(), code="locked_out")
+        if checked is None or checked.pk != self.user.pk:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old  # type: ignore[no-any-return]

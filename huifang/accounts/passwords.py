@@ -5,8 +5,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.contrib.auth.password_validation import (
+    MinimumLengthValidator as DjangoMinimumLengthValidator,
+)
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.utils.translation import ngettext
 
 
 def generate_password(user: Any = None) -> str:
@@ -23,3 +27,16 @@ def generate_password(user: Any = None) -> str:
         except ValidationError:
             continue
         return password
+
+
+class MinimumLengthValidator(DjangoMinimumLengthValidator):
+    """Django's, with its refusal in our catalogs: Django 5.2 reworded that message and its
+    Chinese catalog has no translation of the new wording, so a short password was refused in
+    English on a Chinese page."""
+
+    def get_error_message(self) -> str:
+        return ngettext(
+            "This password is too short. It must contain at least %(min_length)d character.",
+            "This password is too short. It must contain at least %(min_length)d characters.",
+            self.min_length,
+        ) % {"min_length": self.min_length}

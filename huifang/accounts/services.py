@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import update_session_auth_hash
+from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
+
+from huifang.audit.models import Entry
+from huifang.audit.services import record
 
 from .models import Notification
 
@@ -26,3 +32,16 @@ def notify(*, user: Any, title: str, body: str = "", url: str = "") -> Notificat
 def mark_all_read(*, user: Any) -> int:
     """Mark every unread notification of ``user`` read; returns how many were."""
     return Notification.objects.filter(recipient=user).unread().update(read_at=timezone.now())
+
+
+def change_password(*, user: Any, password: str, request: HttpRequest) -> None:
+    """Set ``user``'s own new password (already checked against the policy by the form).
+
+    This session stays signed in; every other session of ``user`` ends, since Django checks
+    each session's copy of the password hash on its next request. The audit log records that
+    the password changed, never the password."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        record(Entry.Action.STAFF, "password changed", request=request, target=user)
+    update_session_auth_hash(request, user)

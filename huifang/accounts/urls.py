@@ -8,6 +8,7 @@ urlpatterns = [
     path("api-tokens/", views.tokens, name="tokens"),
     path("permissions/", views.permissions, name="permissions"),
     path("api-tokens/<int:pk>/revoke/", views.revoke_token, name="revoke_token"),
+    path("password/", views.password, name="password"),
     path("two-factor/", views.two_factor, name="two_factor"),
     path("two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("notifications/", views.notifications, name="notifications"),

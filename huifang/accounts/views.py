@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 from django.contrib import messages
+from django.contrib.auth.password_validation import password_validators_help_texts
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -19,10 +21,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from huifang.core.pagination import seek
 
 from . import twofactor
-from .forms import CodeForm, TokenForm
+from .forms import CodeForm, OwnPasswordForm, TokenForm
 from .models import ApiToken, Notification, NotificationQuerySet, is_site_path
 from .permissions import ACTIONS, OBJECTS, PRINCIPAL_NAMES, TABLE, requires
-from .services import mark_all_read
+from .services import change_password, mark_all_read
 
 NOTIFICATIONS_PAGE_SIZE = 20
 BELL_MENU_SIZE = 5
@@ -62,6 +64,30 @@ def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
         _("The token “%(name)s” is revoked; requests with it now fail.") % {"name": token.name},
     )
     return redirect("accounts:tokens")
+
+
+@never_cache  # passwords are typed here: never kept by a cache or the browser
+@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@requires("account", "own")
+def password(request: HttpRequest) -> HttpResponse:
+    """Any member of staff changes their own password: the old one first, then a new one
+    that passes ``AUTH_PASSWORD_VALIDATORS``."""
+    form = OwnPasswordForm(request.user, request.POST or None, request=request)
+    if request.method == "POST" and form.is_valid():
+        change_password(
+            user=request.user, password=form.cleaned_data["new_password1"], request=request
+        )
+        messages.success(
+            request,
+            _(
+                "Your password is changed. You stay signed in here; everywhere else you were "
+                "signed in, you are now signed out."
+            ),
+        )
+        return redirect("accounts:password")
+    # The policy in words; validators with nothing to say (the password file's) left out.
+    rules = [text for text in password_validators_help_texts() if text]
+    return render(request, "accounts/password.html", {"form": form, "rules": rules})
 
 
 def _mine(request: HttpRequest) -> NotificationQuerySet:

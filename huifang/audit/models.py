@@ -48,6 +48,7 @@ class Entry(models.Model):
         CONSENT = "consent", _("Consent changed")
         ERASURE = "erasure", _("Personal data erased")
         ADMIN = "admin", _("Changed in the admin")
+        OUTBOUND = "outbound", _("Outbound connection")
 
     seq = models.PositiveBigIntegerField(_("number"), unique=True)
     at = models.DateTimeField(_("at"), db_index=True)

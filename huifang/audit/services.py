@@ -2,14 +2,16 @@
 
 ``record`` is the one way an entry is written: inside the caller's transaction when there is
 one (an entry for a change that is rolled back disappears with it), on its own otherwise (a
-failed sign-in). ``verify`` walks the chain and names the first entry that does not match.
+failed sign-in). ``record_once`` writes through it, at most once a period for the same key
+(for what can repeat fast). ``verify`` walks the chain and names the first entry that does not
+match.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
@@ -64,15 +66,7 @@ def record(
     with transaction.atomic():
         # The update takes the head's lock (SQLite's write lock, PostgreSQL's row lock) before
         # the head is read: writers queue here and each extends the chain from the last entry.
-        if not Head.objects.filter(pk=1).update(seq=F("seq") + 1):
-            # No head yet (the migration makes one; a flushed test database has none): one
-            # writer creates it, the others wait on its key and then queue as usual.
-            try:
-                with transaction.atomic():
-                    Head.objects.create(pk=1, seq=0)
-            except IntegrityError:
-                pass
-            Head.objects.filter(pk=1).update(seq=F("seq") + 1)
+        _take_head(by=1)
         head = Head.objects.get(pk=1)
         entry = Entry(
             seq=head.seq,
@@ -95,6 +89,52 @@ def record(
         entry.save()
         Head.objects.filter(pk=1).update(digest=entry.digest)
     return entry
+
+
+def _take_head(*, by: int) -> None:
+    """Take the chain's lock, the head row's, adding ``by`` to its number (0: the lock only).
+    Held until the transaction ends."""
+    if Head.objects.filter(pk=1).update(seq=F("seq") + by):
+        return
+    # No head yet (the migration makes one; a flushed test database has none): one writer
+    # creates it, the others wait on its key and then queue as usual.
+    try:
+        with transaction.atomic():
+            Head.objects.create(pk=1, seq=0)
+    except IntegrityError:
+        pass
+    Head.objects.filter(pk=1).update(seq=F("seq") + by)
+
+
+def record_once(
+    action: str,
+    verb: str = "",
+    *,
+    key: Mapping[str, str | int],
+    within: timedelta,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    **fields: Any,
+) -> Entry | None:
+    """``record``, unless an entry of ``action`` whose details hold the values of ``key`` was
+    written within ``within`` before now: for what can repeat fast and would drown the log
+    (a blocked outbound connection tried by every message of a batch). ``None`` when there
+    was one. ``key`` goes into the entry's details.
+
+    Checked once without a lock (the usual answer, "there is one", costs one read), then
+    again holding the chain's lock, so writers racing with the same key — workers on other
+    machines — write one entry between them."""
+    now = at or timezone.now()
+    same = Entry.objects.filter(
+        action=action, at__gt=now - within, **{f"details__{name}": v for name, v in key.items()}
+    )
+    if same.exists():
+        return None
+    with transaction.atomic():
+        _take_head(by=0)
+        if same.exists():
+            return None
+        return record(action, verb, details={**key, **(details or {})}, at=now, **fields)
 
 
 @dataclass(frozen=True)

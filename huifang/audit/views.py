@@ -55,6 +55,27 @@ WORDS = {
     "username": _("user name"),
     "change": _("change"),
     "minutes": _("minutes"),
+    "password changed": _("password changed"),
+    # Blocked outbound connections (integrations.outbound): the detail names and values.
+    "blocked": _("blocked"),
+    "host": _("host"),
+    "port": _("port"),
+    "address": _("address"),
+    "reason": _("reason"),
+    "via": _("asked by"),
+    "kind": _("provider kind"),
+    "message": _("message"),
+    "sending": _("sending messages"),
+    "send test": _("an administrator's send test"),
+    "short link": _("a customer's click on a short link"),
+    "loopback": _("loopback (this machine)"),
+    "link-local": _("link-local (e.g. cloud metadata 169.254.169.254)"),
+    "unspecified": _("unspecified (0.0.0.0 or ::)"),
+    "multicast": _("multicast"),
+    "shared": _("shared (100.64.0.0/10, e.g. cloud metadata)"),
+    "private": _("private network"),
+    "reserved": _("reserved"),
+    "internal": _("internal"),
 }
 
 

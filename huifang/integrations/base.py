@@ -37,9 +37,22 @@ class Receipt:
     answer: str = ""  # what the provider said, for the message log
 
 
+@dataclass(frozen=True)
+class Blocked:
+    """A connection the outbound guard refused because its host is, or resolves to, an
+    internal address (DESIGN.md invariant 8): what the audit log records of it."""
+
+    host: str
+    port: int
+    address: str  # the internal address found
+    reason: str  # which kind of address: loopback, link-local, private … (http.address_kind)
+
+
 class TransportError(Exception):
     """Not accepted (``permanent``: trying again cannot help), or ``uncertain``: the message
-    went out and the answer never came back, so the provider may have it."""
+    went out and the answer never came back, so the provider may have it. ``blocked``: the
+    outbound guard refused the provider's address (the caller, who knows which provider
+    asked, puts that in the audit log)."""
 
     def __init__(
         self,
@@ -49,12 +62,14 @@ class TransportError(Exception):
         code: str = "",
         answer: str = "",
         uncertain: bool = False,
+        blocked: Blocked | None = None,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
         self.answer = answer
         self.uncertain = uncertain
+        self.blocked = blocked
 
 
 class Transport(Protocol):

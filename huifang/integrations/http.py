@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from .base import TransportError
+from .base import Blocked, TransportError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -49,7 +49,13 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class BlockedURL(ValueError):
-    """A URL outbound HTTP refuses to call; the message says why, for the admin."""
+    """A URL outbound HTTP refuses to call; the message says why, for the admin. ``blocked``
+    when the refusal is for an internal address (not for a scheme, a port or a name that does
+    not resolve): an attempt the audit log records (``integrations.outbound``)."""
+
+    def __init__(self, message: str, *, blocked: Blocked | None = None) -> None:
+        super().__init__(message)
+        self.blocked = blocked
 
 
 def _system_resolver(host: str, port: int) -> list[str]:
@@ -76,6 +82,32 @@ def _embedded(address: Address) -> list[Address]:
 
 def is_public(address: Address) -> bool:
     return all(inner.is_global and not inner.is_multicast for inner in _embedded(address))
+
+
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; Alibaba Cloud's metadata
+
+
+def address_kind(address: Address) -> str:
+    """Why ``address`` is not public, in one word for the audit log: ``loopback``,
+    ``link-local`` (169.254.169.254, cloud metadata), ``unspecified``, ``multicast``,
+    ``shared`` (100.64.0.0/10), ``private``, ``reserved``, else ``internal``. An IPv6 address
+    carrying an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by what it carries."""
+    inner = next((a for a in reversed(_embedded(address)) if not is_public(a)), address)
+    if inner.is_loopback:
+        return "loopback"
+    if inner.is_link_local:
+        return "link-local"
+    if inner.is_unspecified:
+        return "unspecified"
+    if inner.is_multicast:
+        return "multicast"
+    if isinstance(inner, ipaddress.IPv4Address) and inner in _SHARED:
+        return "shared"
+    if inner.is_private:
+        return "private"
+    if inner.is_reserved:
+        return "reserved"
+    return "internal"
 
 
 def _numeric(host: str) -> Address | None:
@@ -177,7 +209,8 @@ def check_host(
                         "“%(host)s” is (or resolves to) %(address)s, an internal address. "
                         "An administrator can allow it in OUTBOUND_HTTP_ALLOW."
                     )
-                    % {"host": host, "address": address}
+                    % {"host": host, "address": address},
+                    blocked=Blocked(host, port, str(address), address_kind(address)),
                 )
     return str(addresses[0])
 
@@ -362,7 +395,9 @@ def call(
     try:
         return request(method, url, body=body, headers=headers, timeout=timeout, keep=True)
     except BlockedURL as exc:
-        raise TransportError(str(exc), permanent=True, code="blocked_url") from None
+        raise TransportError(
+            str(exc), permanent=True, code="blocked_url", blocked=exc.blocked
+        ) from None
     except NetworkError as exc:
         # Once the request went out in full, nobody can say whether the provider acted on it.
         raise TransportError(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from .base import Outgoing, TransportError
 from .kinds import Kind
 from .models import Provider
+from .outbound import record_blocked
 
 logger = logging.getLogger("huifang.integrations")
 
@@ -118,9 +120,12 @@ def make_test_message(
     )
 
 
-def send_test(*, provider: Provider, outgoing: Outgoing) -> SendTestResult:
+def send_test(
+    *, provider: Provider, outgoing: Outgoing, request: HttpRequest | None = None
+) -> SendTestResult:
     """Hand ``outgoing`` straight to the provider's transport — no queue, no gate: the admin
-    typed the address — and keep the outcome on the provider.
+    typed the address — and keep the outcome on the provider. A provider whose address the
+    outbound guard refuses is also in the audit log, as the admin's (``request``) attempt.
 
     Raises ``UnreadableSecrets`` (the key changed) and pydantic's ``ValidationError`` (the
     stored settings no longer fit the kind) before anything is sent; nothing is recorded then.
@@ -132,6 +137,8 @@ def send_test(*, provider: Provider, outgoing: Outgoing) -> SendTestResult:
         result = SendTestResult(ok=True, answer=receipt.answer, reference=receipt.provider_ref)
     except TransportError as exc:
         result = SendTestResult(ok=False, answer=exc.answer, code=exc.code, error=str(exc))
+        if exc.blocked is not None:
+            record_blocked(exc.blocked, via="send test", provider=provider, request=request)
     except Exception as exc:  # a transport's bug: the admin sees it instead of a 500 page
         logger.exception("test of provider %s failed unexpectedly", provider.pk)
         result = SendTestResult(ok=False, code="unexpected", error=f"{type(exc).__name__}: {exc}")

@@ -351,7 +351,7 @@ def _send(request: HttpRequest, provider: Provider, form: SendTestForm) -> dict[
         params=data.get("params") or {},
     )
     try:
-        result = send_test(provider=provider, outgoing=outgoing)
+        result = send_test(provider=provider, outgoing=outgoing, request=request)
     except UnreadableSecrets:
         return _test_context(provider, form, problem=_reenter())
     except SettingsError:

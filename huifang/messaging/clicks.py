@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from huifang.customers.events import record_event
 from huifang.customers.models import Event
+from huifang.integrations.http import BlockedURL
+from huifang.integrations.outbound import record_blocked
 
 from . import links
 from .models import Click, Message
@@ -50,8 +52,9 @@ def follow(
     token: str, *, user_agent: str = "", count: bool = True, now: datetime | None = None
 ) -> str | None:
     """The URL behind ``token`` (``None`` for a token that is not ours, names no link, or
-    leads somewhere a redirect must not: ``links.destination_refused``), recording the click
-    unless ``count`` is false (a HEAD request, a link preview)."""
+    leads somewhere a redirect must not: ``links.check_destination``), recording the click
+    unless ``count`` is false (a HEAD request, a link preview). A link to an internal address
+    is also in the audit log (``integrations.outbound``)."""
     found = links.parse(token)
     if found is None:
         return None
@@ -60,9 +63,12 @@ def follow(
     if message is None or not 0 <= index < len(message.links):
         return None
     url = str(message.links[index])
-    refused = links.destination_refused(url)
-    if refused is not None:
+    try:
+        links.check_destination(url)
+    except BlockedURL as refused:
         logger.warning("short link of message %s not followed: %s", message.pk, refused)
+        if refused.blocked is not None:
+            record_blocked(refused.blocked, via="short link", message_id=message.pk)
         return None
     if count:
         _record(message, index, url, user_agent, now or timezone.now())

@@ -36,6 +36,7 @@ from huifang.core import rows
 from huifang.core.clock import Clock, DatabaseClock, worker_name
 from huifang.integrations.base import Receipt, Transport, TransportError
 from huifang.integrations.log.transport import LogTransport
+from huifang.integrations.outbound import record_blocked
 
 from .models import Attempt, Message
 from .prepare import COLUMNS, Job, Preparation, Verdict
@@ -283,6 +284,20 @@ class Dispatcher:
                 params=[token],
             )
             rows.insert(attempts)
+        self.audit_blocked(outcomes)
+
+    def audit_blocked(self, outcomes: Sequence[Outcome]) -> None:
+        """The audit entries for providers the outbound guard refused to call, written here
+        rather than where the refusal happened: sending threads never touch the database. A
+        batch through one such provider is one attempt, not one per message."""
+        seen: set[tuple[str, int, str]] = set()
+        for outcome in outcomes:
+            blocked = outcome.error.blocked if outcome.error is not None else None
+            if blocked is None or (blocked.host, blocked.port, blocked.reason) in seen:
+                continue
+            seen.add((blocked.host, blocked.port, blocked.reason))
+            job = outcome.job
+            record_blocked(blocked, via="sending", provider=job.provider, message_id=job.pk)
 
     def judge(
         self, outcome: Outcome, number: int, now: datetime

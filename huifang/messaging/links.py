@@ -10,7 +10,7 @@ Only URLs the organisation wrote become short links: the template's follow-up UR
 in the template's own text (``written``). A URL that arrives in customer or event data (a
 customer's "website" attribute, an order's tracking URL) stays in the text as it came, so our
 domain never vouches for it, and a redirect is never an open one. At click time the target is
-checked once more (``destination_refused``): not http(s), an internal address, or outside
+checked once more (``check_destination``): not http(s), an internal address, or outside
 ``LINK_DOMAINS`` when that is set, and the link leads nowhere.
 """
 
@@ -141,20 +141,19 @@ def shorten(
     return URL.sub(replace, text)
 
 
-def destination_refused(url: str) -> str | None:
-    """Why a click must not be redirected to ``url`` (``None``: it may be).
+def check_destination(url: str) -> None:
+    """``BlockedURL`` saying why a click must not be redirected to ``url``.
 
     The outbound guard's own test (``integrations.http.check``): http(s) only, and no host
     that is or resolves to a private, loopback, link-local or metadata address, in any
-    spelling — the customer's browser would follow us there, from wherever it is. A name that
-    does not resolve here is let through (our DNS need not be the customer's; we never
-    connect to it). With ``LINK_DOMAINS`` set, only those domains and their subdomains."""
-    try:
-        check(url, allow=[], unresolved_ok=True)
-    except BlockedURL as exc:
-        return str(exc)
+    spelling — the customer's browser would follow us there, from wherever it is (the
+    error's ``blocked`` then says which address). A name that does not resolve here is let
+    through (our DNS need not be the customer's; we never connect to it). With
+    ``LINK_DOMAINS`` set, only those domains and their subdomains."""
+    check(url, allow=[], unresolved_ok=True)
     domains = settings.HUIFANG_LINK_DOMAINS
     host = (urlsplit(url).hostname or "").rstrip(".").lower()
     if domains and not any(host == d or host.endswith(f".{d}") for d in domains):
-        return _("“%(host)s” is not one of the link domains (LINK_DOMAINS).") % {"host": host}
-    return None
+        raise BlockedURL(
+            _("“%(host)s” is not one of the link domains (LINK_DOMAINS).") % {"host": host}
+        )

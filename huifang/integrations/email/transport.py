@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, Field
 
-from huifang.integrations.base import Outgoing, Receipt, TransportError
+from huifang.integrations.base import Blocked, Outgoing, Receipt, TransportError
 from huifang.integrations.http import BlockedURL, check_host
 from huifang.integrations.kinds import Kind
 
@@ -101,16 +101,24 @@ def _field(name: str, value: str) -> str:
 
 class Unreachable(OSError):
     """No SMTP session could be opened: the address was refused by the outbound guard
-    (``permanent``), or the server did not answer, or not as a mail server."""
+    (``permanent``, ``blocked`` for an internal address), or the server did not answer, or
+    not as a mail server."""
 
-    def __init__(self, message: str, *, permanent: bool = False, code: str = "network") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        code: str = "network",
+        blocked: Blocked | None = None,
+    ) -> None:
         super().__init__(message)
-        self.permanent, self.code = permanent, code
+        self.permanent, self.code, self.blocked = permanent, code, blocked
 
 
 def _error(exc: Exception) -> TransportError:
     if isinstance(exc, Unreachable):
-        return TransportError(str(exc), permanent=exc.permanent, code=exc.code)
+        return TransportError(str(exc), permanent=exc.permanent, code=exc.code, blocked=exc.blocked)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _text in exc.recipients.values()]
         permanent = all(code >= 500 for code in codes)
@@ -164,7 +172,9 @@ class EmailTransport:
         try:
             address = check_host(self.host, self.port)
         except BlockedURL as exc:
-            raise Unreachable(str(exc), permanent=True, code="blocked_url") from None
+            raise Unreachable(
+                str(exc), permanent=True, code="blocked_url", blocked=exc.blocked
+            ) from None
         connection: smtplib.SMTP
         if self.security == "tls":
             connection = _PinnedSMTPSSL(address, self.timeout, ssl.create_default_context())
