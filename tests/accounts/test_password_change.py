@@ -138,3 +138,20 @@ def test_someone_signed_out_is_sent_to_sign_in(db: None) -> None:
     posted = change(Client(), PASSWORD, NEW)
     assert posted.status_code == 302 and posted["Location"].startswith("/login/")
     assert not get_user_model().objects.exists()
+
+
+def test_wrong_old_passwords_count_towards_the_sign_in_lock_out(bob: Any, settings: Any) -> None:
+    """A stolen session cannot guess the old password here without limit: the guesses are
+    counted like failed sign-ins, and past the limit even the right one is refused."""
+    client = signed_in("bob")
+    for attempt in range(settings.AXES_FAILURE_LIMIT - 1):
+        refused = change(client, f"guess number {attempt}", NEW)
+        assert refused.status_code == 200 and "旧密码不正确" in refused.content.decode()
+    # The last allowed guess locks the account out, as at the sign-in form.
+    assert change(client, "one guess too many", NEW).status_code == 429
+    locked = change(client, PASSWORD, NEW)
+    assert locked.status_code == 429 and "登录失败次数过多" in locked.content.decode()
+    bob.refresh_from_db()
+    assert bob.check_password(PASSWORD)
+    failures = Entry.objects.filter(action=Entry.Action.SIGN_IN_FAILED, actor="bob").count()
+    assert failures >= settings.AXES_FAILURE_LIMIT
