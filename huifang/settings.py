@@ -478,6 +478,15 @@ HUIFANG_EVALUATION_THREADS = env_int(
 # give a reason when the organisation requires one.
 HUIFANG_REVEALS_PER_HOUR = env_int("PII_REVEALS_PER_HOUR", 60, minimum=1, maximum=10_000)
 HUIFANG_REVEAL_REASON_REQUIRED = env_bool("PII_REVEAL_REASON_REQUIRED", False)
+# Custom attributes that hold personal details (an address, an id number): masked like a phone
+# number on every page and API answer, shown in full only by an audited reveal. Keys compare
+# without regard to case.
+HUIFANG_PII_ATTRIBUTES = frozenset(
+    key.casefold()
+    for key in env_list(
+        "PII_ATTRIBUTES", "address,地址,收货地址,家庭住址,id_number,身份证,身份证号"
+    )
+)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -136,6 +136,7 @@ def _customer_out(customer: Customer) -> dict[str, Any]:
     return {
         **{f: getattr(customer, f) for f in CustomerOut.model_fields if hasattr(customer, f)},
         **{f: pii.masked(customer, f) for f in pii.FIELDS if f in CustomerOut.model_fields},
+        "attributes": pii.masked_attributes(customer.attributes or {}),
         "tags": sorted(customer.tags.values_list("name", flat=True)),
         "owner": customer.owner.get_username() if customer.owner else None,
     }
@@ -202,7 +203,11 @@ def upsert_customers(request: HttpRequest, payload: CustomerBatchIn) -> dict[str
 
 
 class RevealIn(Schema):
-    field: str = Field(..., description="phone, email or wecom_external_userid")
+    field: str = Field(
+        ...,
+        description="phone, email, wecom_external_userid, or attributes.<key> for a personal "
+        "custom attribute (PII_ATTRIBUTES: an address, an id number)",
+    )
     reason: str = Field("", max_length=200, description="Why it is needed; kept in the audit log.")
 
 
@@ -219,11 +224,23 @@ class RevealOut(Schema):
 )
 def reveal_detail(request: HttpRequest, external_id: str, payload: RevealIn) -> dict[str, Any]:
     customer = _customer_or_404(external_id)
-    if payload.field not in pii.FIELDS:
+    personal_attribute = payload.field.startswith(pii.ATTRIBUTE) and pii.is_personal_attribute(
+        payload.field.removeprefix(pii.ATTRIBUTE)
+    )
+    if payload.field not in pii.FIELDS and not personal_attribute:
         raise ApiError(
             422,
             "not_revealable",
-            _("Only %(fields)s can be revealed.") % {"fields": ", ".join(pii.FIELDS)},
+            _("Only %(fields)s can be revealed.")
+            % {"fields": ", ".join([*pii.FIELDS, "attributes.<key>"])},
+            field="field",
+        )
+    if personal_attribute and pii.detail_of(customer, payload.field) is None:
+        raise ApiError(
+            404,
+            "unknown_attribute",
+            _("This customer has no attribute “%(key)s”.")
+            % {"key": payload.field.removeprefix(pii.ATTRIBUTE)},
             field="field",
         )
     try:

@@ -3,11 +3,13 @@ full only by ``reveal``, a deliberate action per field that is recorded in the a
 limited per user (DESIGN.md invariant 9).
 
 ``FIELDS`` are the customer's own columns; further numbers and addresses (``ContactPoint``)
-are masked by kind with ``mask``.
+are masked by kind with ``mask``; custom attributes named in ``PII_ATTRIBUTES`` (an address, an
+id number) are details too, under the field name ``attributes.<key>``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -41,15 +43,42 @@ def mask_id(value: str) -> str:
     return f"{value[:2]}****{value[-2:]}"
 
 
+def mask_text(value: str) -> str:
+    """Free text such as an address: its first three characters (``广东省****``)."""
+    return f"{value[:3]}****" if len(value) > 3 else "****"
+
+
+ATTRIBUTE = "attributes."
+TEXT = "text"  # the kind of a personal attribute
+
+
 def mask(kind: str, value: str) -> str:
-    """``value`` of ``kind`` (``phone``, ``email``, ``wecom``) as shown by default."""
+    """``value`` of ``kind`` (``phone``, ``email``, ``wecom``, ``text``) as shown by default."""
     if not value:
         return ""
     if kind == ContactPoint.Kind.PHONE:
         return mask_phone(value)
     if kind == ContactPoint.Kind.EMAIL:
         return mask_email(value)
+    if kind == TEXT:
+        return mask_text(value)
     return mask_id(value)
+
+
+def is_personal_attribute(key: str) -> bool:
+    return key.casefold() in settings.HUIFANG_PII_ATTRIBUTES
+
+
+def attribute_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def masked_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Custom attributes as shown by default: personal ones masked, the rest as they are."""
+    return {
+        key: mask(TEXT, attribute_text(value)) if is_personal_attribute(key) else value
+        for key, value in attributes.items()
+    }
 
 
 def masked(customer: Any, field: str) -> str:
@@ -125,10 +154,16 @@ def reveal(
 
 
 def detail_of(customer: Customer, field: str) -> tuple[str, str] | None:
-    """(kind, full value) of ``field``: one of ``FIELDS``, or ``contact-<id>``, one of the
-    customer's further numbers and addresses; ``None`` for anything else."""
+    """(kind, full value) of ``field``: one of ``FIELDS``, ``contact-<id>`` (one of the
+    customer's further numbers and addresses) or ``attributes.<key>`` (a personal custom
+    attribute); ``None`` for anything else."""
     if field in FIELDS:
         return KIND_OF[field], str(getattr(customer, field) or "")
+    if field.startswith(ATTRIBUTE):
+        key = field.removeprefix(ATTRIBUTE)
+        if not is_personal_attribute(key) or key not in (customer.attributes or {}):
+            return None
+        return TEXT, attribute_text(customer.attributes[key])
     prefix, _dash, pk = field.partition("-")
     if prefix == "contact" and pk.isdigit():
         point = customer.contact_points.filter(pk=int(pk)).first()
@@ -137,5 +172,8 @@ def detail_of(customer: Customer, field: str) -> tuple[str, str] | None:
 
 
 def kind_of(field: str) -> str:
-    """The kind (``phone``, ``email``, ``wecom``) a field holds, for its link and its mask."""
+    """The kind (``phone``, ``email``, ``wecom``, ``text``) a field holds, for its link and its
+    mask."""
+    if field.startswith(ATTRIBUTE):
+        return TEXT
     return KIND_OF.get(field, "")

@@ -95,7 +95,11 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "tags": customer.tags.all(),
         "consent_rows": [(value, label, consents.get(value)) for value, label in Channel.choices],
         "contact_points": customer.contact_points.all(),
-        "attributes": sorted(customer.attributes.items()),
+        # (key, value, field): a personal attribute has a field, shown masked with its reveal.
+        "attributes": [
+            (key, value, f"{pii.ATTRIBUTE}{key}" if pii.is_personal_attribute(key) else "")
+            for key, value in sorted(customer.attributes.items())
+        ],
         "follow_ups": follow_ups(customer),
         "can_create_tasks": can(request.user, "task", "create"),
         **_timeline_context(request, customer),

@@ -150,3 +150,53 @@ def test_the_api_reveals_one_detail_on_purpose_and_records_the_token(
         "/api/v1/customers/C-9/reveal", {"field": "attributes"}, content_type="application/json"
     )
     assert refused.status_code == 422 and PHONE not in refused.content.decode()
+
+
+ADDRESS = "广东省东莞市南城区鸿福路 88 号"
+
+
+@pytest.fixture
+def with_address(wang: Customer) -> Customer:
+    wang.attributes = {"地址": ADDRESS, "plan": "基础版"}
+    wang.save(update_fields=["attributes"])
+    return wang
+
+
+@pytest.mark.parametrize("who", ["bob_client", "analyst_client"])
+def test_a_personal_attribute_is_masked_on_the_page_and_shown_only_by_a_reveal(
+    who: str, request: Any, with_address: Customer
+) -> None:
+    client: Client = request.getfixturevalue(who)
+    page = client.get(reverse("customers:detail", args=[with_address.pk])).content.decode()
+    assert ADDRESS not in page and "广东省****" in page and "基础版" in page
+    field = "attributes.地址"
+    url = reverse("customers:reveal", args=[with_address.pk, field])
+    shown = client.post(url)
+    if who == "analyst_client":
+        assert shown.status_code == 403 and ADDRESS not in shown.content.decode()
+        assert not Entry.objects.filter(action=Entry.Action.REVEAL).exists()
+        return
+    assert shown.status_code == 200 and ADDRESS in shown.content.decode()
+    entry = Entry.objects.get(action=Entry.Action.REVEAL)
+    assert entry.details["field"] == field and ADDRESS not in str(entry.details)
+    # An attribute that is not personal is not a detail to reveal.
+    other = client.post(reverse("customers:reveal", args=[with_address.pk, "attributes.plan"]))
+    assert other.status_code == 404
+
+
+def test_the_api_masks_personal_attributes_and_reveals_one_on_purpose(
+    api: Client, with_address: Customer
+) -> None:
+    body = api.get("/api/v1/customers/C-9").json()
+    assert body["attributes"] == {"地址": "广东省****", "plan": "基础版"}
+    _token, secret = ApiToken.issue(name="crm sync", scope=TokenScope.REVEAL)
+    crm = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    def reveal(field: str) -> Any:
+        return crm.post(
+            "/api/v1/customers/C-9/reveal", {"field": field}, content_type="application/json"
+        )
+
+    assert reveal("attributes.地址").json() == {"field": "attributes.地址", "value": ADDRESS}
+    assert reveal("attributes.plan").status_code == 422
+    assert reveal("attributes.address").status_code == 404  # personal, but not this customer's

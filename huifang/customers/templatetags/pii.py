@@ -16,12 +16,15 @@ register = template.Library()
 
 @register.inclusion_tag("customers/_pii.html", takes_context=True)
 def pii(context: template.Context, customer: Any, field: str, point: Any = None) -> dict[str, Any]:
-    """``field``: one of the customer's ``FIELDS``; with ``point`` (a ``ContactPoint``), that
-    further number or address."""
+    """``field``: one of the customer's ``FIELDS`` or ``attributes.<key>``; with ``point`` (a
+    ``ContactPoint``), that further number or address."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if point is not None:
         field, kind, value = f"contact-{point.pk}", point.kind, point.value
+    elif field.startswith(personal.ATTRIBUTE):
+        key = field.removeprefix(personal.ATTRIBUTE)
+        kind, value = personal.TEXT, personal.attribute_text(customer.attributes.get(key, ""))
     else:
         kind, value = personal.kind_of(field), str(getattr(customer, field, "") or "")
     return {
