@@ -64,6 +64,7 @@ BENCHMARKS = (
     "workspace",
     "rules_dashboard",
     "audience",
+    "preview",
     "template_bomb",
 )
 # Benchmarks that use no database: one run, on the first database chosen.

@@ -34,7 +34,7 @@ from huifang.customers.models import Consent, Customer, Event
 from huifang.engine.lifecycle import activate, resume, rewind
 from huifang.engine.models import DueStep, Enrollment, SegmentMember
 from huifang.engine.runner import run_until_idle
-from huifang.engine.triggers import evaluate_scheduled
+from huifang.engine.triggers import active_rules, evaluate_scheduled, kinds
 from huifang.integrations import dry_run
 from huifang.messaging import dispatch
 from huifang.messaging.models import Message, MessageTemplate
@@ -235,8 +235,16 @@ def _as_of(start: datetime) -> _Start:
 
 
 def _run(start: datetime, end: datetime, replay: list[Event], contact: list[_Contact]) -> None:
+    """Move the virtual clock from moment to moment — the hourly evaluation of scheduled rules,
+    an event or a contact change made again, a due step, a message ready — and let the engine
+    and the dispatcher do at each what they would. The rules that run are fixed for the whole
+    window, so with none scheduled there are no hourly moments; the engine and the dispatcher
+    are asked only when something of theirs is due (each ask costs queries, hundreds of times
+    over a month)."""
     clock = VirtualClock(start)
-    next_tick = start
+    scheduled = any(kinds[plan.document.trigger.kind].scheduled for _r, plan in active_rules())
+    next_tick = start if scheduled else end
+    dispatcher = dispatch.Dispatcher(clock, keep=True)
     position = changed = 0
     while True:
         now = clock.now()
@@ -254,23 +262,31 @@ def _run(start: datetime, end: datetime, replay: list[Event], contact: list[_Con
         if now >= next_tick:
             evaluate_scheduled(now)
             next_tick = now + EVALUATE_EVERY
-        run_until_idle(clock)
-        dispatch.run_until_idle(clock)
+        due = _first(DueStep.objects.filter(status=DueStep.Status.DUE), "due_at")
+        if due is not None and due <= now:
+            run_until_idle(clock)
+            due = _first(DueStep.objects.filter(status=DueStep.Status.DUE), "due_at")
+        ready = _first(Message.objects.filter(status=Message.Status.QUEUED), "ready_at")
+        if ready is not None and ready <= now:
+            dispatcher.run_until_idle()
+            ready = _first(Message.objects.filter(status=Message.Status.QUEUED), "ready_at")
         moments = [next_tick]
         if position < len(replay):
             moments.append(replay[position].occurred_at)
         if changed < len(contact):
             moments.append(contact[changed].at)
-        due = DueStep.objects.filter(status=DueStep.Status.DUE).aggregate(m=Min("due_at"))["m"]
         if due is not None:
             moments.append(max(due, now))
-        ready = Message.objects.filter(status=Message.Status.QUEUED).aggregate(m=Min("ready_at"))
-        if ready["m"] is not None:
-            moments.append(max(ready["m"], now))
+        if ready is not None:
+            moments.append(max(ready, now))
         following = min(moments)
         if following >= end:
             break
         clock.set(max(following, now))
+
+
+def _first(rows: Any, moment: str) -> datetime | None:
+    return rows.aggregate(m=Min(moment))["m"]  # type: ignore[no-any-return]
 
 
 def _local(moment: datetime, zone_name: str) -> str:

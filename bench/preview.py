@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Benchmark the strategy studio's impact preview against the database the environment
+points at; prints JSON.
+
+Before a rule is switched on, its preview page fetches the figures of the next 7, 14 or 30 days:
+two simulations, the rule alone and with every other active rule
+(``huifang.studio.preview.preview_result``). This measures that request's server time
+(Django's test client, no network) for each length, one warm-up then ``--runs`` requests,
+median and p95, for the rule ``--rule`` of the gallery (saved as a draft if the database does
+not have it). A database with no active rule gets four of the gallery's first (``ACTIVE``: an
+event, a segment, a monthly and a date rule), so that "with the other rules" has work to do.
+Meant for a database with the demo loaded, e.g. ``huifang demo --customers 2000``.
+
+    DATABASE_URL=… .venv/bin/python bench/preview.py [--runs 5] [--rule retail-after-purchase]
+
+``--smoke`` (for CI) does not use ``DATABASE_URL``: on a throw-away database of each kind
+(SQLite; PostgreSQL when it answers on localhost, or ``--only`` one of them) loaded with
+``huifang demo --customers 300``, one run; exits non-zero when a preview fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+try:
+    from common import databases, run, throwaway
+except ImportError:  # imported as bench.preview
+    from bench.common import databases, run, throwaway
+
+SMOKE_CUSTOMERS = 300
+DAYS = (7, 14, 30)
+# Active while the preview runs, when the database has no active rule: every kind of trigger.
+ACTIVE = ("retail-review-invite", "dormant-reactivation", "vip-monthly", "saas-renewal")
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
+    os.environ.setdefault("HUIFANG_TESTING", "1")  # serve static files without collecting them
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    import warnings
+
+    import django
+
+    warnings.filterwarnings("ignore", message="No directory at")
+    django.setup()
+
+
+def timed(client: Any, url: str, runs: int) -> dict[str, Any]:
+    first = client.get(url)  # warm-up
+    assert first.status_code == 200, (url, first.status_code)
+    assert b"alert-danger" not in first.content, first.content.decode()[:2000]
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    samples.sort()
+    return {
+        "median_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 1),
+    }
+
+
+def smoke(only: str | None) -> None:
+    results = {}
+    for database in databases(only):
+        with throwaway(database) as env:
+            py = sys.executable
+            run(env, py, "-m", "huifang.cli", "demo", "--customers", str(SMOKE_CUSTOMERS))
+            out = run(env, py, str(Path(__file__).resolve()), "--runs", "1")
+        results[database] = json.loads(out)
+        print(f"[preview] {database}: {results[database]['days']}", file=sys.stderr)
+    print(
+        json.dumps(
+            {"benchmark": "preview", "smoke": True, "results": results},
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rule", default="retail-after-purchase")
+    parser.add_argument("--smoke", action="store_true", help="tiny throw-away databases, for CI")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="with --smoke")
+    args = parser.parse_args()
+    if args.smoke:
+        smoke(args.only)
+        return
+    setup_django()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+
+    from huifang.customers.models import Customer
+    from huifang.engine.lifecycle import activate
+    from huifang.rules.models import Rule
+    from huifang.rules.services import library_documents, save_rule
+
+    gallery = {d.key: d for d in library_documents()}
+    if not Rule.objects.filter(status=Rule.Status.ACTIVE).exists():
+        for key in ACTIVE:  # a shop's usual rules, scheduled ones among them
+            saved = save_rule(gallery[key], comment="benchmark")
+            activate(saved.rule, saved.version)
+    rule = Rule.objects.filter(key=args.rule).first()
+    if rule is None:
+        rule = save_rule(gallery[args.rule], comment="benchmark").rule
+    user = get_user_model().objects.filter(is_superuser=True).first()
+    if user is None:
+        user = get_user_model().objects.create_superuser("bench-preview", "", None)
+    client = Client()
+    client.force_login(user)
+    figures = {
+        days: timed(client, f"/rules/{rule.key}/preview/result/?days={days}", args.runs)
+        for days in DAYS
+    }
+    print(
+        json.dumps(
+            {
+                "benchmark": "preview",
+                "database": connection.vendor,
+                "customers": Customer.objects.count(),
+                "active_rules": Rule.objects.filter(status=Rule.Status.ACTIVE).count(),
+                "rule": rule.key,
+                "runs": args.runs,
+                "days": figures,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
