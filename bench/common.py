@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -128,6 +128,43 @@ def throwaway(database: str) -> Iterator[dict[str, str]]:
             yield env
         finally:
             drop_postgres(name)
+
+
+def setup_django_for_pages() -> None:
+    """Django for a benchmark that requests pages through the test client: static files
+    served without collecting them, the test client's host allowed."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
+    os.environ.setdefault("HUIFANG_TESTING", "1")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    import warnings
+
+    import django
+
+    warnings.filterwarnings("ignore", message="No directory at")
+    django.setup()
+
+
+def timed_page(client: Any, url: str, runs: int, check: Any = None) -> dict[str, Any]:
+    """One warm-up request (``check``ed, when given), then ``runs`` timed ones of ``url``, each
+    answering 200: the median and p95 in milliseconds."""
+    import statistics
+
+    first = client.get(url)
+    assert first.status_code == 200, (url, first.status_code)
+    if check is not None:
+        check(first)
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    samples.sort()
+    return {
+        "url": url,
+        "median_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 1),
+    }
 
 
 # -- inside a process with Django set up ---------------------------------------------------

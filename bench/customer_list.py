@@ -19,50 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 try:
-    from common import databases, run, throwaway
+    from common import databases, run, setup_django_for_pages, throwaway, timed_page
 except ImportError:  # imported as bench.customer_list
-    from bench.common import databases, run, throwaway
+    from bench.common import databases, run, setup_django_for_pages, throwaway, timed_page
 
 SMOKE_CUSTOMERS = 300
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
-    os.environ.setdefault("HUIFANG_TESTING", "1")  # serve static files without collecting them
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    import warnings
-
-    import django
-
-    warnings.filterwarnings("ignore", message="No directory at")
-    django.setup()
-
-
-def timed(client: Any, url: str, runs: int) -> dict[str, Any]:
-    client.get(url)  # warm caches once
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    samples.sort()
-    return {
-        "url": url,
-        "median_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 1),
-    }
 
 
 def smoke(only: str | None) -> None:
@@ -96,7 +64,7 @@ def main() -> None:
     if args.smoke:
         smoke(args.only)
         return
-    setup_django()
+    setup_django_for_pages()
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -134,7 +102,7 @@ def main() -> None:
         "/customers/?owner=none&sort=name",
         f"/customers/{sample.pk}/",
     ]
-    results = [timed(client, url, args.runs) for url in urls]
+    results = [timed_page(client, url, args.runs) for url in urls]
     print(
         json.dumps(
             {

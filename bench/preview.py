@@ -22,53 +22,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 try:
-    from common import databases, run, throwaway
+    from common import databases, run, setup_django_for_pages, throwaway, timed_page
 except ImportError:  # imported as bench.preview
-    from bench.common import databases, run, throwaway
+    from bench.common import databases, run, setup_django_for_pages, throwaway, timed_page
 
 SMOKE_CUSTOMERS = 300
 DAYS = (7, 14, 30)
 # Active while the preview runs, when the database has no active rule: every kind of trigger.
 ACTIVE = ("retail-review-invite", "dormant-reactivation", "vip-monthly", "saas-renewal")
-
-
-def setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "huifang.settings")
-    os.environ.setdefault("HUIFANG_TESTING", "1")  # serve static files without collecting them
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    import warnings
-
-    import django
-
-    warnings.filterwarnings("ignore", message="No directory at")
-    django.setup()
-
-
-def timed(client: Any, url: str, runs: int) -> dict[str, Any]:
-    first = client.get(url)  # warm-up
-    assert first.status_code == 200, (url, first.status_code)
-    assert b"alert-danger" not in first.content, first.content.decode()[:2000]
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    samples.sort()
-    return {
-        "median_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.95))], 1),
-    }
 
 
 def smoke(only: str | None) -> None:
@@ -99,7 +67,7 @@ def main() -> None:
     if args.smoke:
         smoke(args.only)
         return
-    setup_django()
+    setup_django_for_pages()
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -122,8 +90,14 @@ def main() -> None:
         user = get_user_model().objects.create_superuser("bench-preview", "", None)
     client = Client()
     client.force_login(user)
+
+    def figures_shown(response: Any) -> None:
+        assert b"alert-danger" not in response.content, response.content.decode()[:2000]
+
     figures = {
-        days: timed(client, f"/rules/{rule.key}/preview/result/?days={days}", args.runs)
+        days: timed_page(
+            client, f"/rules/{rule.key}/preview/result/?days={days}", args.runs, figures_shown
+        )
         for days in DAYS
     }
     print(
