@@ -23,7 +23,10 @@ def test_an_agent_changes_their_password_from_the_user_menu(
     log_in(page, live_server.url, "bob")
     if width < 992:  # the menus are behind the navbar's toggle on a phone
         page.click(".navbar-toggler")
+        # Opened once the collapse has run: a click while it slides in can miss the menu.
+        expect(page.locator("#mainnav.show")).to_be_visible()
     page.click("#user-menu")
+    expect(page.locator("#change-password")).to_be_visible()
     page.click("#change-password")
     expect(page.locator("h1")).to_have_text("修改密码")
     page.fill("#id_old_password", "correct horse battery staple")
