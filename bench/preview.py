@@ -12,10 +12,12 @@ event, a segment, a monthly and a date rule), so that "with the other rules" has
 Meant for a database with the demo loaded, e.g. ``huifang demo --customers 2000``.
 
     DATABASE_URL=… .venv/bin/python bench/preview.py [--runs 5] [--rule retail-after-purchase]
+        [--days 7 …]
 
 ``--smoke`` (for CI) does not use ``DATABASE_URL``: on a throw-away database of each kind
 (SQLite; PostgreSQL when it answers on localhost, or ``--only`` one of them) loaded with
-``huifang demo --customers 300``, one run; exits non-zero when a preview fails.
+``huifang demo --customers 300``, one run of the 7-day preview; exits non-zero when a preview
+fails.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def smoke(only: str | None) -> None:
         with throwaway(database) as env:
             py = sys.executable
             run(env, py, "-m", "huifang.cli", "demo", "--customers", str(SMOKE_CUSTOMERS))
-            out = run(env, py, str(Path(__file__).resolve()), "--runs", "1")
+            out = run(env, py, str(Path(__file__).resolve()), "--runs", "1", "--days", "7")
         results[database] = json.loads(out)
         print(f"[preview] {database}: {results[database]['days']}", file=sys.stderr)
     print(
@@ -61,6 +63,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rule", default="retail-after-purchase")
+    parser.add_argument(
+        "--days", type=int, choices=DAYS, action="append", help="one length (repeatable); all"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny throw-away databases, for CI")
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="with --smoke")
     args = parser.parse_args()
@@ -98,7 +103,7 @@ def main() -> None:
         days: timed_page(
             client, f"/rules/{rule.key}/preview/result/?days={days}", args.runs, figures_shown
         )
-        for days in DAYS
+        for days in args.days or DAYS
     }
     print(
         json.dumps(
