@@ -130,6 +130,27 @@ def throwaway(database: str) -> Iterator[dict[str, str]]:
             drop_postgres(name)
 
 
+def smoke_on_demo(
+    name: str, script: str, only: str | None, customers: int, *args: str, summary: Any
+) -> None:
+    """A page benchmark's ``--smoke``: on a throw-away database of each kind loaded with the
+    demo's ``customers``, the benchmark ``script`` run with ``args`` in a process of its own, as
+    a real run would be against it; prints ``{"benchmark", "smoke", "results": {database: its
+    document}}`` (``summary(document)`` to the log)."""
+    import json
+
+    results = {}
+    for database in databases(only):
+        with throwaway(database) as env:
+            py = sys.executable
+            run(env, py, "-m", "huifang.cli", "demo", "--customers", str(customers))
+            out = run(env, py, script, *args)
+        results[database] = json.loads(out)
+        print(f"[{name}] {database}: {summary(results[database])}", file=sys.stderr)
+    document = {"benchmark": name, "smoke": True, "results": results}
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
 def setup_django_for_pages() -> None:
     """Django for a benchmark that requests pages through the test client: static files
     served without collecting them, the test client's host allowed."""

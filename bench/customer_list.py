@@ -26,32 +26,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 try:
-    from common import databases, run, setup_django_for_pages, throwaway, timed_page
+    from common import setup_django_for_pages, smoke_on_demo, timed_page
 except ImportError:  # imported as bench.customer_list
-    from bench.common import databases, run, setup_django_for_pages, throwaway, timed_page
+    from bench.common import setup_django_for_pages, smoke_on_demo, timed_page
 
 SMOKE_CUSTOMERS = 300
 
 
 def smoke(only: str | None) -> None:
-    """Each database: a throw-away one with the demo's customers, measured in a process of
-    its own, as a real run would be against it."""
-    results = {}
-    for database in databases(only):
-        with throwaway(database) as env:
-            py = sys.executable
-            run(env, py, "-m", "huifang.cli", "demo", "--customers", str(SMOKE_CUSTOMERS))
-            out = run(env, py, str(Path(__file__).resolve()), "--runs", "1")
-        results[database] = json.loads(out)
-        print(
-            f"[customer_list] {database}: {len(results[database]['views'])} views", file=sys.stderr
-        )
-    print(
-        json.dumps(
-            {"benchmark": "customer_list", "smoke": True, "results": results},
-            indent=2,
-            ensure_ascii=False,
-        )
+    smoke_on_demo(
+        "customer_list",
+        str(Path(__file__).resolve()),
+        only,
+        SMOKE_CUSTOMERS,
+        "--runs",
+        "1",
+        summary=lambda document: f"{len(document['views'])} views",
     )
 
 

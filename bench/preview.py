@@ -31,9 +31,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 try:
-    from common import databases, run, setup_django_for_pages, throwaway, timed_page
+    from common import setup_django_for_pages, smoke_on_demo, timed_page
 except ImportError:  # imported as bench.preview
-    from bench.common import databases, run, setup_django_for_pages, throwaway, timed_page
+    from bench.common import setup_django_for_pages, smoke_on_demo, timed_page
 
 SMOKE_CUSTOMERS = 300
 DAYS = (7, 14, 30)
@@ -42,20 +42,16 @@ ACTIVE = ("retail-review-invite", "dormant-reactivation", "vip-monthly", "saas-r
 
 
 def smoke(only: str | None) -> None:
-    results = {}
-    for database in databases(only):
-        with throwaway(database) as env:
-            py = sys.executable
-            run(env, py, "-m", "huifang.cli", "demo", "--customers", str(SMOKE_CUSTOMERS))
-            out = run(env, py, str(Path(__file__).resolve()), "--runs", "1", "--days", "7")
-        results[database] = json.loads(out)
-        print(f"[preview] {database}: {results[database]['days']}", file=sys.stderr)
-    print(
-        json.dumps(
-            {"benchmark": "preview", "smoke": True, "results": results},
-            indent=2,
-            ensure_ascii=False,
-        )
+    smoke_on_demo(
+        "preview",
+        str(Path(__file__).resolve()),
+        only,
+        SMOKE_CUSTOMERS,
+        "--runs",
+        "1",
+        "--days",
+        "7",
+        summary=lambda document: document["days"],
     )
 
 
