@@ -24,9 +24,13 @@ def organisation_zone() -> ZoneInfo:
 
 def zone(name: str | None) -> ZoneInfo:
     """``name`` as a zone; the organisation's zone for a missing or unknown name."""
-    if name and is_zone_name(name):
-        return _zone(name)
-    return _zone(str(settings.TIME_ZONE))
+    return _zone_or(name, settings.TIME_ZONE)
+
+
+@lru_cache(maxsize=512)
+def _zone_or(name: str | None, fallback: str) -> ZoneInfo:
+    # Asked for every message the gate looks at: one lookup for the name and the fallback.
+    return _zone(name if name and is_zone_name(name) else str(fallback))
 
 
 @lru_cache(maxsize=512)

@@ -58,22 +58,34 @@ class Plan:
         index = self.order.index(step_id)
         return self.order[index + 1] if index + 1 < len(self.order) else None
 
-    @property
+    # A version's document never changes: what the gate reads of it for every message is
+    # read once. What falls back to the organisation's settings is asked each time (they can).
+
+    @cached_property
     def grace(self) -> timedelta:
         grace = self.document.policy.misfire_grace
         return fixed(grace) if grace else DEFAULT_MISFIRE_GRACE
 
     @property
     def quiet_hours(self) -> QuietHours:
+        own = self._own_quiet_hours
+        return own if own is not None else organisation_quiet_hours()
+
+    @cached_property
+    def _own_quiet_hours(self) -> QuietHours | None:
         quiet = self.document.policy.quiet_hours
-        return QuietHours.parse(quiet.start, quiet.end) if quiet else organisation_quiet_hours()
+        return QuietHours.parse(quiet.start, quiet.end) if quiet else None
 
     @property
     def caps(self) -> tuple[Cap, ...]:
         """The rule's frequency caps; a rule that sets none has the organisation's defaults."""
-        return tuple(self.document.policy.caps) or organisation_caps()
+        return self._own_caps or organisation_caps()
 
-    @property
+    @cached_property
+    def _own_caps(self) -> tuple[Cap, ...]:
+        return tuple(self.document.policy.caps)
+
+    @cached_property
     def business_days(self) -> bool:
         return self.document.policy.days == "business"
 

@@ -13,6 +13,7 @@ import pytest
 from django.utils import translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jinja2.exceptions import UndefinedError
 
 from huifang.core import sandbox
 from huifang.core.sandbox import MAX_DEPTH, MAX_NESTING, Limits, TemplateError
@@ -190,3 +191,45 @@ def test_no_chain_of_filters_makes_a_value_over_the_limit(
     assert len(text) <= limits.output_chars
     # No value of more than 2,000 characters was ever made (4 bytes each at most, 3 at once).
     assert peak < 200_000
+
+
+# Templates of text and variables only take a short cut (the length of their text is known
+# before it is made); they must write exactly what Jinja2 writes, and refuse the same.
+_text = st.text(alphabet=st.sampled_from(list("ab 长\n\t{}%#-")), max_size=20).filter(
+    lambda text: (
+        not any(mark in text for mark in ("{{", "{%", "{#", "%}", "#}", "}}"))
+        and not text.endswith("{")
+    )
+)
+_variable = st.sampled_from(["x", "y", "ns.a", "ns.b", "self", "ns.items", "missing", "ns.c.d"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.one_of(_text, _variable.map(lambda name: "{{ " + name + " }}"))),
+    x=st.one_of(st.text(max_size=30), st.integers(), st.none()),
+    nested=st.booleans(),
+)
+def test_text_and_variables_render_as_jinja2_renders_them(
+    pieces: list[str], x: Any, nested: bool
+) -> None:
+    source = "".join(pieces)
+    variables = {"x": x, "y": "长" * 3, "ns": {"a": "A", "b": {"c": 1} if nested else "B"}}
+    template = compiled(source)
+    try:
+        expected: str | None = str(template.render(variables))
+    except UndefinedError:  # an attribute of a missing variable
+        expected = None
+    if expected is None:
+        with pytest.raises(UndefinedError):
+            sandbox.render(template, variables)
+    else:
+        assert sandbox.render(template, variables) == expected
+
+
+def test_a_text_of_variables_over_the_limit_is_refused_before_it_is_joined() -> None:
+    limits = Limits(output_chars=100)
+    template = compiled("{{ x }}{{ x }}")
+    assert sandbox.render(template, {"x": "长" * 50}, limits) == "长" * 100
+    with pytest.raises(TemplateError, match="longer than 100 characters"):
+        sandbox.render(template, {"x": "长" * 51}, limits)

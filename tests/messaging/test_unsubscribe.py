@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core import signing
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -168,6 +169,24 @@ def test_a_tampered_or_unknown_link_is_refused_politely(customer: Customer) -> N
         assert page.status_code == 404
     assert granted(customer) == {"sms", "email"}
     assert Client().put(url(sent)).status_code == 405
+
+
+def test_links_are_the_ones_django_signing_makes_and_a_changed_secret_refuses_them(
+    customer: Customer, settings: Any
+) -> None:
+    """The dispatcher signs with a kept signer (faster): its links are exactly what Django's
+    ``signing.dumps`` makes, so links sent before still work, and they follow the secret."""
+    sent = message(customer)
+    with time_machine.travel(timezone.now(), tick=False):
+        token = token_for(sent)
+        assert token == signing.dumps(sent.pk, salt="huifang.unsubscribe", compress=True)
+    assert signing.loads(token, salt="huifang.unsubscribe") == sent.pk
+    assert Client().get(url(sent)).status_code == 200
+    settings.SECRET_KEY = "another-secret-" * 4
+    assert token_for(sent) != token
+    page = Client().post(reverse("messaging:unsubscribe", args=[token]), {"scope": "all"})
+    assert page.status_code == 404
+    assert granted(customer) == {"sms", "email"}
 
 
 # -- issue 17: links expire, and a replay records nothing -----------------------------------
