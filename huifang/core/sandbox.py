@@ -28,7 +28,7 @@ template that would expand past the limit is refused then, not only when it runs
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import closing
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ from functools import update_wrapper
 from typing import Any
 
 from django.utils.translation import gettext as _
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.runtime import Context as JinjaContext
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.visitor import NodeTransformer
@@ -261,10 +261,17 @@ def _size(value: Any) -> int | None:
     return len(value) if isinstance(value, str | list | tuple) else None
 
 
+class BoundedTemplate(Template):
+    """A compiled template, and its short cut when it is text and variables only."""
+
+    flat: _Flat | None = None
+
+
 class BoundedSandbox(SandboxedEnvironment):
     """A sandbox whose templates spend a ``Budget``: read them with ``parse``, compile them
     with ``compile_tree`` and render them with ``render``."""
 
+    template_class = BoundedTemplate
     intercepted_binops = frozenset({"*", "+", "%", "**"})
 
     def __init__(self, **options: Any) -> None:
@@ -403,20 +410,21 @@ def parse(environment: SandboxedEnvironment, source: str, *, max_chars: int) -> 
     return tree
 
 
-def compile_tree(environment: BoundedSandbox, tree: nodes.Template) -> Any:
+def compile_tree(environment: BoundedSandbox, tree: nodes.Template) -> BoundedTemplate:
     """The template for a checked tree, its concatenations and loops charged to the budget."""
     flat = _Flat.of(environment, tree)
     bounded = _Bound().visit(tree)
     bounded.set_environment(environment)
     try:
         template = environment.from_string(bounded)
+        assert isinstance(template, BoundedTemplate)
     except TemplateSyntaxError as exc:  # an unknown filter or test
         raise TemplateError(
             _("Line %(line)s: %(error)s") % {"line": exc.lineno, "error": exc.message}
         ) from None
     except (RecursionError, SyntaxError):  # Python's own limits (indentation, parentheses)
         raise _nested_too_deeply() from None
-    template.huifang_flat = flat
+    template.flat = flat
     return template
 
 
@@ -429,11 +437,12 @@ def check_source(source: str, *, max_chars: int) -> None:
     compile_tree(_PLAIN, parse(_PLAIN, source, max_chars=max_chars))
 
 
-def render(template: Any, variables: Mapping[str, Any], limits: Limits | None = None) -> str:
+def render(
+    template: BoundedTemplate, variables: Mapping[str, Any], limits: Limits | None = None
+) -> str:
     """``template``'s text for ``variables``, produced piece by piece within ``limits``."""
     limits = limits or _DEFAULT_LIMITS
-    flat: _Flat | None = getattr(template, "huifang_flat", None)
-    texts = flat.texts(variables) if flat is not None else None
+    texts = template.flat.texts(variables) if template.flat is not None else None
     if texts is not None and len(texts) <= limits.operations:
         if sum(len(text) for text in texts) > limits.output_chars:
             raise too_large(limits.output_chars)
@@ -442,7 +451,9 @@ def render(template: Any, variables: Mapping[str, Any], limits: Limits | None = 
     token = _budget.set(budget)
     pieces: list[str] = []
     try:
-        with closing(template.generate(variables)) as generated:
+        # A generator (Jinja2 types it as an iterator): closed, however the loop ends.
+        generated: Generator[str, None, None] = template.generate(variables)  # type: ignore[assignment]
+        with closing(generated):
             for piece in generated:
                 budget.write(len(piece))
                 pieces.append(piece)

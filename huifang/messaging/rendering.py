@@ -229,7 +229,7 @@ def _check(node: nodes.Node) -> None:
 
 
 @lru_cache(maxsize=512)
-def _compiled(source: str, max_chars: int = MAX_TEMPLATE_CHARS) -> Any:
+def _compiled(source: str, max_chars: int = MAX_TEMPLATE_CHARS) -> sandbox.BoundedTemplate:
     tree = sandbox.parse(_ENV, source, max_chars=max_chars)
     _check(tree)
     if sandbox.estimate(tree, VARIABLE_ESTIMATE_CHARS) > MAX_OUTPUT_CHARS:
