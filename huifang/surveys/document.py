@@ -68,16 +68,20 @@ class Option(Strict):
 class Jump(Strict):
     """Go to ``goto`` (a question further on, or ``end``) when the answer matches ``when``:
     ``equals`` one answer, ``in`` a list, ``lte`` / ``gte`` a number on the question's scale.
-    For a multiple choice an answer matches when one of its chosen options does."""
+    For a multiple choice an answer matches when one of its chosen options does. Without
+    ``when`` the jump is always taken, answered or not: how a branch ends or skips the rest."""
 
-    when: Annotated[
-        dict[Operator, Scalar | Annotated[list[Scalar], Field(max_length=30)]],
-        Field(min_length=1, max_length=1),
-    ]
+    when: (
+        Annotated[
+            dict[Operator, Scalar | Annotated[list[Scalar], Field(max_length=30)]],
+            Field(min_length=1, max_length=1),
+        ]
+        | None
+    ) = None
     goto: str = Field(..., min_length=1, max_length=50)
 
-    def condition(self) -> tuple[str, Any]:
-        return next(iter(self.when.items()))
+    def condition(self) -> tuple[str, Any] | None:
+        return next(iter(self.when.items())) if self.when else None
 
 
 class Question(Strict):
@@ -143,9 +147,12 @@ class SurveyError(ValueError):
 
 def matches(question: Question, jump: Jump, answer: Any) -> bool:
     """Whether ``answer`` (None when unanswered) takes ``jump``."""
+    condition = jump.condition()
+    if condition is None:
+        return True
     if answer is None:
         return False
-    op, expected = jump.condition()
+    op, expected = condition
     chosen = answer if question.type == "multiple_choice" and isinstance(answer, list) else [answer]
     if op == "equals":
         return expected in chosen
@@ -180,15 +187,22 @@ def reachable(doc: SurveyDocument) -> set[str]:
     return seen
 
 
+# Stands for any answer of a question whose answers jumps cannot look at (text, date, matrix).
+_FREE_ANSWER = object()
+
+
+def possible_answers(question: Question) -> list[Any]:
+    """One answer for each way the question's jumps can go: every single answer a jump can
+    look at (or one free answer), and None (unanswered) unless the question is required."""
+    answers = question.answers() or [_FREE_ANSWER]
+    return answers if question.required else [*answers, None]
+
+
 def _targets(doc: SurveyDocument, index: int) -> set[str | None]:
-    """Where the question at ``index`` can lead. It falls through to the next question unless
-    it is required and its jumps cover every answer it can have."""
+    """Where the question at ``index`` can lead. A required question whose jumps take every
+    answer it can have never falls through to the next question."""
     question = doc.questions[index]
-    after = doc.following(index)
-    targets = {next_question(doc, question.id, answer) for answer in question.answers()}
-    if not question.required or not question.jumps:
-        targets.add(after)
-    return targets
+    return {next_question(doc, question.id, answer) for answer in possible_answers(question)}
 
 
 # -- parsing --------------------------------------------------------------------------------------
@@ -353,21 +367,13 @@ def _check_pages(doc: SurveyDocument) -> None:
 
 
 def _check_jumps(doc: SurveyDocument, index: int, question: Question) -> None:
-    if question.jumps and not question.answers():
-        raise SurveyError(
-            f"questions.{index}.jumps",
-            _(
-                "Question “%(id)s” (%(title)s) is a %(type)s question and cannot jump: jumps "
-                "follow choices and scores."
-            )
-            % {**_named(question), "type": QUESTION_TYPES[question.type]},
-        )
     for number, jump in enumerate(question.jumps):
         place = f"questions.{index}.jumps.{number}"
         _check_target(doc, index, question, jump, place)
         _check_condition(question, jump, place)
+    answers = possible_answers(question)
     for number, jump in enumerate(question.jumps):
-        taken = any(_first_jump(question, answer) is jump for answer in question.answers())
+        taken = any(_first_jump(question, answer) is jump for answer in answers)
         if not taken:
             raise SurveyError(
                 f"questions.{index}.jumps.{number}",
@@ -409,8 +415,20 @@ def _check_target(
 
 def _check_condition(question: Question, jump: Jump, place: str) -> None:
     """The operator suits the question's type and every value is an answer it can have."""
-    op, expected = jump.condition()
+    condition = jump.condition()
+    if condition is None:
+        return
+    op, expected = condition
     named = _named(question)
+    if not question.answers():
+        raise SurveyError(
+            f"{place}.when",
+            _(
+                "Question “%(id)s” (%(title)s) is a %(type)s question: its jumps cannot look at "
+                "the answer, only a jump without “when” (always taken) fits here."
+            )
+            % {**named, "type": QUESTION_TYPES[question.type]},
+        )
     if question.type in CHOICE and op in ("lte", "gte"):
         raise SurveyError(
             f"{place}.when",
