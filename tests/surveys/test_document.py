@@ -4,6 +4,7 @@ bad document is refused at the field, naming the question by id and title."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -349,3 +350,9 @@ def test_messages_are_in_the_users_language() -> None:
     with translation.override("zh-hans"), pytest.raises(SurveyError) as caught:
         parse_survey(_with(["questions", 0, "jumps", 0, "goto"], "nowhere"))
     assert "问题“csat”" in caught.value.message
+
+
+def test_the_guides_examples_read() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "surveys.md").read_text("utf-8")
+    example_block = guide.split("```yaml\n")[1].split("```")[0]
+    assert load_survey_text(example_block).key == "after-purchase"
