@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from huifang.surveys.document import (
+    Question,
     SurveyDocument,
     SurveyError,
     next_question,
@@ -122,10 +123,11 @@ def questionnaires(draw: st.DrawFn) -> dict[str, Any]:
     return {"key": "random", "name": "随机问卷", "questions": questions}
 
 
-def answers_to(question: Any) -> st.SearchStrategy[Any]:
+def answers_to(question: Question) -> st.SearchStrategy[Any]:
     """What a respondent can give: an answer of the question's kind, or none when optional."""
     values = [o.value for o in question.options or []]
     scale = question.scale()
+    given_: st.SearchStrategy[Any]
     if scale is not None:
         given_ = st.integers(*scale)
     elif question.type == "single_choice":
