@@ -276,6 +276,7 @@ INSTALLED_APPS = [
     "huifang.customers",
     "huifang.organisation",
     "huifang.rules",
+    "huifang.surveys",
     "huifang.integrations",
     "huifang.messaging",
     "huifang.tasks",

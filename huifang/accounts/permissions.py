@@ -69,6 +69,9 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("rule", "view"): READERS,
     ("rule", "edit"): EDITORS,
     ("template", "view"): STAFF,
+    # Questionnaires: everyone reads them (agents fill them in on calls); editors change them.
+    ("survey", "view"): STAFF,
+    ("survey", "edit"): EDITORS,
     ("template", "edit"): EDITORS,
     ("message", "view"): STAFF,
     # The organisation's set-up, kept by administrators.
@@ -88,6 +91,7 @@ OBJECTS = {
     "task": _("Follow-up tasks"),
     "rule": _("Rules"),
     "template": _("Templates"),
+    "survey": _("Questionnaires"),
     "message": _("Messages"),
     "organisation": _("Organisation settings"),
     "provider": _("Channels"),

@@ -40,6 +40,7 @@ class Entry(models.Model):
         REVEAL = "reveal", _("Personal data shown")
         EXPORT = "export", _("Data exported")
         RULE = "rule", _("Rule changed")
+        SURVEY = "survey", _("Questionnaire changed")
         TEMPLATE = "template", _("Template changed")
         PROVIDER = "provider", _("Provider changed")
         SETTINGS = "settings", _("Settings changed")

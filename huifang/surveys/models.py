@@ -1,0 +1,165 @@
+"""Questionnaires, their versions, and what respondents answered.
+
+A response is pinned to the version it was answered on, so results read each answer against
+the questions the respondent saw. ``Answer`` repeats each answered question as a row of its
+own, so results are counted in SQL rather than by reading every response's JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from huifang.core.models import TimeStampedModel
+from huifang.customers.models import Channel, Customer
+
+
+class Survey(TimeStampedModel):
+    """A questionnaire (问卷): a key, a status, and the version that is sent out."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        ARCHIVED = "archived", _("Archived")
+
+    key = models.SlugField(_("key"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.DRAFT
+    )
+    current_version = models.ForeignKey(
+        "SurveyVersion",
+        verbose_name=_("current version"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = _("questionnaire")
+        verbose_name_plural = _("questionnaires")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+    def latest_version(self) -> SurveyVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class ImmutableVersion(Exception):
+    pass
+
+
+class SurveyVersion(models.Model):
+    """One saved state of a questionnaire. Never changed once written: responses are read
+    against the questions of the version they were given on."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    content = models.JSONField(_("content"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("created by"),
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["survey", "-number"]
+        verbose_name = _("questionnaire version")
+        verbose_name_plural = _("questionnaire versions")
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "number"], name="survey_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey.key} v{self.number}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ImmutableVersion(f"{self} is immutable; save a new version instead")
+        super().save(*args, **kwargs)
+
+
+class Response(models.Model):
+    """One respondent's answers (答卷) to one version, kept from the first answer on; submitted
+    when ``submitted_at`` is set. Messages and tasks live in the layers above, so they are
+    referred to by id."""
+
+    version = models.ForeignKey(
+        SurveyVersion,
+        verbose_name=_("questionnaire version"),
+        on_delete=models.PROTECT,
+        related_name="responses",
+    )
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="survey_responses",
+    )
+    channel = models.CharField(_("channel"), max_length=16, blank=True, choices=Channel.choices)
+    message_id = models.BigIntegerField(_("message"), null=True, blank=True)
+    task_id = models.BigIntegerField(_("task"), null=True, blank=True)
+    rule_id = models.BigIntegerField(_("rule"), null=True, blank=True)
+    team_id = models.BigIntegerField(_("team"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    answers = models.JSONField(_("answers"), default=dict, blank=True)
+    csat = models.PositiveSmallIntegerField(_("CSAT"), null=True, blank=True)
+    nps = models.PositiveSmallIntegerField(_("NPS"), null=True, blank=True)
+    ces = models.PositiveSmallIntegerField(_("CES"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("response")
+        verbose_name_plural = _("responses")
+        indexes = [
+            models.Index(fields=["version", "submitted_at"], name="survey_response_results"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} #{self.pk}"
+
+
+class Answer(models.Model):
+    """One answered question of a response, with its number when the answer is one (a score,
+    a rating), for averages and shares counted in SQL."""
+
+    response = models.ForeignKey(
+        Response, verbose_name=_("response"), on_delete=models.CASCADE, related_name="rows"
+    )
+    version = models.ForeignKey(
+        SurveyVersion,
+        verbose_name=_("questionnaire version"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    question = models.CharField(_("question"), max_length=50)
+    value = models.JSONField(_("answer"))
+    number = models.FloatField(_("number"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "question"], name="survey_answer_one_per_question"
+            ),
+        ]
+        indexes = [models.Index(fields=["version", "question"], name="survey_answer_results")]
+
+    def __str__(self) -> str:
+        return f"{self.response_id}: {self.question}"
