@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -200,6 +201,17 @@ def test_the_api_returns_the_figures_and_refuses_an_nps_of_eleven(
     body = api.get("/api/v1/customers/C-1").json()
     assert (body["last_satisfaction"], body["last_nps"], body["last_ces"]) == (None, 9, 5)
     assert (Decimal(body["nps_12m"]), Decimal(body["ces_12m"])) == (Decimal(9), Decimal(5))
+
+
+def test_the_customer_page_shows_each_score_with_its_average(
+    alice_client: Client, customer: Customer
+) -> None:
+    ingest_events([answer(1, csat=4, nps=6), answer(2, nps=9, ces=3)], now=NOW)
+    page = alice_client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    nps = page[page.index('id="figure-nps"') :][:400]  # the site speaks Chinese
+    assert "最近 NPS (0–10)" in nps and '<div class="value">6</div>' in nps
+    assert "近12个月平均 7.50" in nps
+    assert "CSAT 4" in page and "NPS 9" in page and "CES 3" in page  # the timeline's badges
 
 
 measures = st.sampled_from([("csat", 1, 5), ("nps", 0, 10), ("ces", 1, 7)])
