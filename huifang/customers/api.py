@@ -63,7 +63,12 @@ class CustomerOut(Schema):
     spend_12m: Decimal
     last_contact_at: datetime | None
     last_reply_at: datetime | None
-    last_satisfaction: int | None
+    last_satisfaction: int | None = Field(..., description="The latest CSAT, 1–5.")
+    last_nps: int | None = Field(..., description="The latest NPS answer, 0–10.")
+    last_ces: int | None = Field(..., description="The latest CES answer, 1–7.")
+    csat_12m: Decimal | None = Field(..., description="Average CSAT of the last 365 days.")
+    nps_12m: Decimal | None = Field(..., description="Average NPS answer of the last 365 days.")
+    ces_12m: Decimal | None = Field(..., description="Average CES of the last 365 days.")
     complaint_count: int
     created_at: datetime
     updated_at: datetime

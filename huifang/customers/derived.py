@@ -1,4 +1,5 @@
-"""Derived figures on the customer (order count, spend, last reply …), recomputed from events.
+"""Derived figures on the customer (order count, spend, last reply, survey scores …),
+recomputed from events.
 
 Recomputing from the events, rather than adding to running totals, makes the figures right
 whatever order events arrive in: a purchase reported late still becomes the first purchase.
@@ -14,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum, Value
+from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
 from huifang.core.statements import compiled
@@ -26,7 +27,17 @@ from .models import Customer, CustomEventType, Event
 ROLLING_SPEND_WINDOW = timedelta(days=365)
 CHUNK = 2000
 
-# Summed or maxed over events in one aggregate; the latest score needs a query of its own.
+# Each survey measure: the Event column, the Customer field of its latest value, and of its
+# average over the rolling window. CSAT is ``Event.score``, kept as ``last_satisfaction``.
+_MEASURES = (
+    ("score", "last_satisfaction", "csat_12m"),
+    ("nps", "last_nps", "nps_12m"),
+    ("ces", "last_ces", "ces_12m"),
+)
+_AVERAGES = tuple(average for _column, _latest, average in _MEASURES)
+_LATEST = tuple(latest for _column, latest, _average in _MEASURES)
+
+# Summed, maxed or averaged over events in one aggregate; a latest score needs a query of its own.
 _AGGREGATED = (
     "first_purchase_at",
     "last_purchase_at",
@@ -36,8 +47,9 @@ _AGGREGATED = (
     "last_contact_at",
     "last_reply_at",
     "complaint_count",
+    *_AVERAGES,
 )
-FIGURES = (*_AGGREGATED, "last_satisfaction")  # every Customer field this module maintains
+FIGURES = (*_AGGREGATED, *_LATEST)  # every Customer field this module maintains
 
 
 def _keys(flag: str) -> list[str]:
@@ -53,6 +65,11 @@ def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[Any, ..
     purchase = Q(type__in=_keys("is_purchase"))
     contact_types = _contact_types()
     zero = Value(Decimal("0"))
+    recent = Q(occurred_at__gt=now - ROLLING_SPEND_WINDOW)
+    # Rounded in SQL, so both databases store (and conditions compare) the same 2 decimals.
+    averages = {
+        average: Round(Avg(column, filter=recent), 2) for column, _latest, average in _MEASURES
+    }
     events = Event.objects.all() if ids is None else Event.objects.filter(customer_id__in=ids)
     query = (
         events.order_by()
@@ -62,13 +79,11 @@ def _aggregate(ids: list[int] | None, now: datetime) -> tuple[str, tuple[Any, ..
             last_purchase_at=Max("occurred_at", filter=purchase),
             order_count=Count("id", filter=purchase),
             total_spend=Coalesce(Sum("amount", filter=purchase), zero),
-            spend_12m=Coalesce(
-                Sum("amount", filter=purchase & Q(occurred_at__gt=now - ROLLING_SPEND_WINDOW)),
-                zero,
-            ),
+            spend_12m=Coalesce(Sum("amount", filter=purchase & recent), zero),
             last_contact_at=Max("occurred_at", filter=Q(type__in=contact_types)),
             last_reply_at=Max("occurred_at", filter=Q(type__in=_keys("is_reply"))),
             complaint_count=Count("id", filter=Q(type__in=_keys("is_complaint"))),
+            **averages,
         )
     )
     sql, params = query.query.sql_with_params()
@@ -79,14 +94,16 @@ def _update(ids: Sequence[int] | None, now: datetime) -> tuple[str, list[Any]]:
     table = connection.ops.quote_name(Customer._meta.db_table)
     events = connection.ops.quote_name(Event._meta.db_table)
     sql, params = _aggregate(None if ids is None else list(ids), now)
-    assignments = ", ".join(f"{name} = agg.{name}" for name in _AGGREGATED)
-    # The latest score in the same UPDATE: one new version of each customer row, not two.
-    latest_score = (
-        f"(SELECT s.score FROM {events} s WHERE s.customer_id = agg.customer_id "  # noqa: S608
-        "AND s.score IS NOT NULL ORDER BY s.occurred_at DESC, s.id DESC LIMIT 1)"
+    # The latest scores in the same UPDATE: one new version of each customer row, not two.
+    latest = ", ".join(
+        f"{field} = (SELECT s.{column} FROM {events} s "  # noqa: S608
+        f"WHERE s.customer_id = agg.customer_id AND s.{column} IS NOT NULL "
+        "ORDER BY s.occurred_at DESC, s.id DESC LIMIT 1)"
+        for column, field, _average in _MEASURES
     )
+    assignments = ", ".join(f"{name} = agg.{name}" for name in _AGGREGATED)
     return (
-        f"UPDATE {table} SET {assignments}, last_satisfaction = {latest_score} "  # noqa: S608
+        f"UPDATE {table} SET {assignments}, {latest} "  # noqa: S608
         f"FROM ({sql}) AS agg WHERE {table}.id = agg.customer_id",
         list(params),
     )
@@ -97,10 +114,14 @@ def _clear(ids: Sequence[int] | None) -> tuple[str, list[Any]]:
     left = Customer.objects.exclude(Exists(Event.objects.filter(customer_id=OuterRef("pk"))))
     if ids is not None:
         left = left.filter(id__in=ids)
-    select, params = left.exclude(last_satisfaction=None).values("pk").query.sql_with_params()
+    scored = Q()
+    for field in (*_LATEST, *_AVERAGES):
+        scored |= Q(**{f"{field}__isnull": False})
+    select, params = left.filter(scored).values("pk").query.sql_with_params()
     table = connection.ops.quote_name(Customer._meta.db_table)
+    cleared = ", ".join(f"{field} = NULL" for field in (*_LATEST, *_AVERAGES))
     return (
-        f"UPDATE {table} SET last_satisfaction = NULL WHERE id IN ({select})",  # noqa: S608
+        f"UPDATE {table} SET {cleared} WHERE id IN ({select})",  # noqa: S608
         list(params),
     )
 
@@ -145,9 +166,13 @@ def refresh_all(*, now: datetime | None = None) -> None:
 
 
 def refresh_rolling_spend(*, now: datetime | None = None) -> int:
-    """Daily: purchases age out of the 12-month window although no event arrives."""
+    """Daily: purchases and survey scores age out of the 12-month window although no event
+    arrives."""
     now = now or timezone.now()
-    stale = Customer.objects.filter(spend_12m__gt=0).values_list("id", flat=True).iterator()
+    rolling = Q(spend_12m__gt=0)
+    for field in _AVERAGES:
+        rolling |= Q(**{f"{field}__isnull": False})
+    stale = Customer.objects.filter(rolling).values_list("id", flat=True).iterator()
     count = 0
     for chunk in _chunks(stale):
         _refresh_chunk(chunk, now)

@@ -20,6 +20,8 @@ from django.utils import timezone
 from huifang.core.hooks import Hook
 
 from . import derived
+from .event_scores import read_scores
+from .event_types import event_types
 from .models import Event
 
 # listener(events, now), called after the events are stored, in the same transaction.
@@ -31,15 +33,28 @@ def record_events(
 ) -> list[Event]:
     """Store new (unsaved) events, refresh their customers' derived figures, notify the
     listeners; returns the stored events. ``refresh=False`` when the caller has just refreshed
-    the same customers itself."""
+    the same customers itself. A survey score in an event's properties fills its column
+    (``event_scores``); one off its scale raises ``ScoreInvalid`` and nothing is stored."""
     now = now or timezone.now()
-    stored = Event.objects.bulk_create(list(events), batch_size=500)
+    stored = Event.objects.bulk_create([_scored(event) for event in events], batch_size=500)
     if not stored:
         return stored
     if refresh:
         derived.refresh({event.customer_id for event in stored}, now=now)
     recorded(stored, now)
     return stored
+
+
+def _scored(event: Event) -> Event:
+    """The event with the survey scores of its properties in their columns, where the caller
+    left them empty; ``ScoreInvalid`` (before anything is stored) for one off its scale."""
+    entry = event_types.get(event.type)
+    if entry is None or not entry.has_score:
+        return event
+    for column, value in read_scores(event.properties or {}).items():
+        if getattr(event, column) is None:
+            setattr(event, column, value)
+    return event
 
 
 def record_event(

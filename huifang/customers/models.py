@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from huifang.core.models import TimeStampedModel
+from huifang.core.scores import CES, CSAT, NPS
 from huifang.core.zones import validate_zone_name
 
 from .phones import format_phone, mask_phone, normalize_phone
@@ -145,6 +146,19 @@ class Customer(TimeStampedModel):
     last_reply_at = models.DateTimeField(_("last reply at"), null=True, blank=True)
     last_satisfaction = models.PositiveSmallIntegerField(
         _("last satisfaction score"), null=True, blank=True
+    )
+    last_nps = models.PositiveSmallIntegerField(_("latest NPS"), null=True, blank=True)
+    last_ces = models.PositiveSmallIntegerField(_("latest CES"), null=True, blank=True)
+    # Decimal, rounded to 2 places in SQL: the same value on SQLite and PostgreSQL, so a
+    # condition such as ``csat_12m lt 3.5`` selects the same customers on both.
+    csat_12m = models.DecimalField(
+        _("average CSAT, last 12 months"), max_digits=4, decimal_places=2, null=True, blank=True
+    )
+    nps_12m = models.DecimalField(
+        _("average NPS, last 12 months"), max_digits=4, decimal_places=2, null=True, blank=True
+    )
+    ces_12m = models.DecimalField(
+        _("average CES, last 12 months"), max_digits=4, decimal_places=2, null=True, blank=True
     )
     complaint_count = models.PositiveIntegerField(_("complaints"), default=0)
 
@@ -344,10 +358,25 @@ class Event(models.Model):
         _("amount"), max_digits=14, decimal_places=2, null=True, blank=True
     )
     score = models.SmallIntegerField(
-        _("score"),
+        _("CSAT score"),
         null=True,
         blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(10)],
+        validators=[MinValueValidator(CSAT.low), MaxValueValidator(CSAT.high)],
+        help_text=_("Satisfaction from 1 to 5: properties.csat or properties.score."),
+    )
+    nps = models.SmallIntegerField(
+        _("NPS score"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(NPS.low), MaxValueValidator(NPS.high)],
+        help_text=_("Likelihood to recommend from 0 to 10: properties.nps."),
+    )
+    ces = models.SmallIntegerField(
+        _("CES score"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(CES.low), MaxValueValidator(CES.high)],
+        help_text=_("Customer effort from 1 to 7: properties.ces."),
     )
 
     class Meta:
@@ -356,11 +385,22 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["customer", "occurred_at", "id"], name="event_timeline_idx"),
             models.Index(fields=["type", "occurred_at"], name="event_type_time_idx"),
-            # "Last satisfaction score" looks up a customer's newest scored event.
+            # "Last satisfaction score" (and the latest NPS, CES) looks up a customer's newest
+            # event carrying that score.
             models.Index(
                 fields=["customer", "occurred_at", "id"],
                 name="event_score_idx",
                 condition=Q(score__isnull=False),
+            ),
+            models.Index(
+                fields=["customer", "occurred_at", "id"],
+                name="event_nps_idx",
+                condition=Q(nps__isnull=False),
+            ),
+            models.Index(
+                fields=["customer", "occurred_at", "id"],
+                name="event_ces_idx",
+                condition=Q(ces__isnull=False),
             ),
         ]
         constraints = [

@@ -6,7 +6,6 @@ rows come back as ``RowError`` with the row's index, a machine code and a transl
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +25,7 @@ from huifang.core.validation import describe_validation_error
 from huifang.core.zones import is_zone_name
 
 from .consent import record_consent
+from .event_scores import COLUMNS, ScoreInvalid, read_scores
 from .event_types import EventType, resolve
 from .events import record_events
 from .models import ContactPoint, Customer, Event, Tag, tag_name_validator
@@ -389,23 +389,14 @@ def _amount(entry: EventType, properties: dict[str, Any]) -> Decimal | None:
     return amount
 
 
-def _score(entry: EventType, properties: dict[str, Any]) -> int | None:
-    raw = properties.get("score")
-    if raw is None or not entry.has_score:
-        return None
-    if (
-        isinstance(raw, bool)
-        or not isinstance(raw, int | float)
-        or (isinstance(raw, float) and not math.isfinite(raw))
-        or int(raw) != raw
-        or not 0 <= raw <= 10
-    ):
-        raise RowInvalid(
-            "validation_error",
-            _("properties.score must be a whole number from 0 to 10."),
-            "properties.score",
-        )
-    return int(raw)
+def _scores(entry: EventType, properties: dict[str, Any]) -> dict[str, int | None]:
+    """The CSAT, NPS and CES the event carries; an event type without scores carries none."""
+    if not entry.has_score:
+        return dict.fromkeys(COLUMNS)
+    try:
+        return read_scores(properties)
+    except ScoreInvalid as err:
+        raise RowInvalid("validation_error", err.message, err.field) from None
 
 
 @dataclass
@@ -415,7 +406,7 @@ class _EventRow:
     entry: EventType
     occurred_at: datetime
     amount: Decimal | None
-    score: int | None
+    scores: dict[str, int | None]
 
 
 def _check_event(index: int, data: EventIn, types: dict[str, EventType | None]) -> _EventRow:
@@ -452,7 +443,7 @@ def _check_event(index: int, data: EventIn, types: dict[str, EventType | None]) 
         entry,
         _aware(data.occurred_at),
         _amount(entry, data.properties),
-        _score(entry, data.properties),
+        _scores(entry, data.properties),
     )
 
 
@@ -574,7 +565,7 @@ def _new_events(
             source=source,
             idempotency_key=key,
             amount=row.amount,
-            score=row.score,
+            **row.scores,
         )
         if key:
             first_by_key[key] = event

@@ -14,7 +14,8 @@ from .models import Customer
 
 @db_periodic_task(crontab(hour="19", minute="15"))  # 03:15 in China; Huey runs in UTC
 def refresh_rolling_spend() -> int:
-    """Purchases leave the 12-month window with no event to trigger a refresh."""
+    """Purchases and survey answers leave the 12-month window with no event to trigger a
+    refresh."""
     return derived.refresh_rolling_spend()
 
 

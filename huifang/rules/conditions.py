@@ -86,6 +86,13 @@ CUSTOMER_FIELDS: dict[str, FieldSpec] = {
     "total_spend": FieldSpec(NUMBER, "total_spend"),
     "spend_12m": FieldSpec(NUMBER, "spend_12m"),
     "last_satisfaction": FieldSpec(NUMBER, "last_satisfaction"),
+    # Survey scores, each on its own scale: the latest, and the average of the last 12 months.
+    "csat": FieldSpec(NUMBER, "last_satisfaction"),
+    "nps": FieldSpec(NUMBER, "last_nps"),
+    "ces": FieldSpec(NUMBER, "last_ces"),
+    "csat_12m": FieldSpec(NUMBER, "csat_12m"),
+    "nps_12m": FieldSpec(NUMBER, "nps_12m"),
+    "ces_12m": FieldSpec(NUMBER, "ces_12m"),
     "complaint_count": FieldSpec(NUMBER, "complaint_count"),
     "tags": FieldSpec(TAGS, "tags__name"),
 }

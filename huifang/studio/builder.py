@@ -82,6 +82,7 @@ PRIORITY_LABELS = {
 EXTRA_FIELD_LABELS = {
     "owner": gettext_lazy("owner (username)"),
     "created_at": gettext_lazy("created at"),
+    "csat": gettext_lazy("latest CSAT"),
 }
 DATE_FIELDS = ("birthday", "first_purchase_at", "last_purchase_at", "created_at")
 
@@ -89,8 +90,10 @@ DATE_FIELDS = ("birthday", "first_purchase_at", "last_purchase_at", "created_at"
 def field_label(name: str) -> str:
     if name in EXTRA_FIELD_LABELS:
         return str(EXTRA_FIELD_LABELS[name])
+    # A condition field may have a name of its own ("nps" is the customer's last_nps).
+    lookup = CUSTOMER_FIELDS[name].lookup if name in CUSTOMER_FIELDS else name
     try:
-        return str(getattr(Customer._meta.get_field(name), "verbose_name", name))
+        return str(getattr(Customer._meta.get_field(lookup), "verbose_name", name))
     except Exception:
         return name
 
