@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import random
 from bisect import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from itertools import accumulate
 from typing import Any, TypeVar
@@ -92,6 +93,9 @@ CUSTOMER_COLUMNS = [
     "last_contact_at",
     "last_reply_at",
     "last_satisfaction",
+    "csat_12m",
+    "last_nps",
+    "nps_12m",
     "complaint_count",
 ]
 EVENT_COLUMNS = [
@@ -101,6 +105,7 @@ EVENT_COLUMNS = [
     "properties",
     "amount",
     "score",
+    "nps",
     "received_at",
     "source",
 ]
@@ -231,9 +236,10 @@ class _Maker:
         props: str,
         amount: int | None = None,
         score: int | None = None,
+        nps: int | None = None,
     ) -> None:
         if at <= self.now:
-            self.events.append((customer_id, kind, at, props, amount, score))
+            self.events.append((customer_id, kind, at, props, amount, score, nps))
 
     # -- industries -------------------------------------------------------------------------
 
@@ -362,14 +368,9 @@ class _Maker:
         if self.random() < 0.25:
             add(cid, "event_attended", self.moment(), '{"event": "客户成功线上沙龙"}')
         if self.random() < 0.35:
-            score = self.weighted(NPS)
-            add(
-                cid,
-                "survey_answered",
-                self.moment(),
-                f'{{"survey": "NPS", "score": {score}}}',
-                score=score,
-            )
+            nps = self.weighted(NPS)
+            answered = f'{{"survey": "NPS", "nps": {nps}}}'
+            add(cid, "survey_answered", self.moment(), answered, nps=nps)
 
     def clinic(self, cid: int, row: dict[str, Any]) -> None:
         add = self.add
@@ -481,15 +482,13 @@ class _Maker:
         flags = self.flags
         year_ago = self.now - 365 * DAY
         purchases = [
-            (at, amount) for _c, kind, at, _p, amount, _s in events if kind in flags["is_purchase"]
+            (at, amount) for _c, kind, at, _p, amount, *_s in events if kind in flags["is_purchase"]
         ]
         contacts = [at for _c, kind, at, *_rest in events if kind in flags["is_contact"]]
         replies = [at for _c, kind, at, *_rest in events if kind in flags["is_reply"]]
-        scored = [
-            (at, index, score)
-            for index, (_c, _k, at, _p, _a, score) in enumerate(events)
-            if score is not None
-        ]
+        # CSAT (``score``) and NPS kept apart, each its latest and its average over the year.
+        csat = [(e[2], index, e[5]) for index, e in enumerate(events) if e[5] is not None]
+        nps = [(e[2], index, e[6]) for index, e in enumerate(events) if e[6] is not None]
         spend_12m = sum(amount for at, amount in purchases if at > year_ago)
         last_purchase = max((at for at, _a in purchases), default=None)
         row.update(
@@ -500,7 +499,10 @@ class _Maker:
             spend_12m=spend_12m,
             last_contact_at=self.text(max(contacts)) if contacts else None,
             last_reply_at=self.text(max(replies)) if replies else None,
-            last_satisfaction=max(scored)[2] if scored else None,
+            last_satisfaction=max(csat)[2] if csat else None,
+            csat_12m=_average(value for at, _i, value in csat if at > year_ago),
+            last_nps=max(nps)[2] if nps else None,
+            nps_12m=_average(value for at, _i, value in nps if at > year_ago),
             complaint_count=sum(1 for e in events if e[1] in flags["is_complaint"]),
         )
         # Tiers by the usual SME rule of thumb: VIP above a 12-month spend that about one
@@ -541,6 +543,14 @@ class _Maker:
         return rows
 
 
+def _average(values: Iterable[int]) -> Decimal | None:
+    """Rounded to 2 places half away from zero, as ``derived`` has the database round it."""
+    taken = list(values)
+    if not taken:
+        return None
+    return (Decimal(sum(taken)) / len(taken)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def _copy_text(rows: list[tuple[Any, ...]]) -> str:
     """PostgreSQL COPY text format. Our values hold no tabs, newlines or backslashes."""
     return "".join("\t".join("\\N" if v is None else str(v) for v in row) + "\n" for row in rows)
@@ -562,8 +572,8 @@ def make_chunk(spec: ChunkSpec) -> Chunk:
         tags.extend((cid, tag) for tag in maker.rng.sample(spec.tag_ids, count))
     text = maker.text
     events = [
-        (cid, kind, text(at), props, amount, score, stamp, "demo")
-        for cid, kind, at, props, amount, score in maker.events
+        (cid, kind, text(at), props, amount, score, nps, stamp, "demo")
+        for cid, kind, at, props, amount, score, nps in maker.events
     ]
     if spec.postgres:
         return Chunk(

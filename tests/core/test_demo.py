@@ -67,6 +67,11 @@ class TestA600CustomerLoad:
         assert Event.objects.filter(type="contract_ends", properties__has_key="ends_on").exists()
         assert Consent.objects.filter(status="withdrawn").exists()
         assert Event.objects.filter(occurred_at__gt=NOW).count() == 0
+        # NPS answers are NPS, never a satisfaction score: the two scales stay apart.
+        assert Event.objects.filter(nps__isnull=False).exists()
+        assert not Event.objects.filter(score__gt=5).exists()
+        assert Customer.objects.filter(last_nps__isnull=False, nps_12m__isnull=False).exists()
+        assert not Customer.objects.filter(last_satisfaction__gt=5).exists()
 
     def test_a_loaded_seed_is_refused(self, demo: Any) -> None:
         with pytest.raises(CommandError, match="seed 3"):
