@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from huifang.core.scores import CES, CSAT, NPS
 from huifang.core.validation import describe_validation_error
 from huifang.rules.document import load_yaml
 
@@ -48,7 +49,8 @@ QUESTION_TYPES = {
     "matrix": gettext_lazy("Matrix"),
 }
 CHOICE = frozenset({"single_choice", "multiple_choice"})
-SCALES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+# The metric questions answer on the scales replies are read on (``core.scores``).
+SCALES = {scale.kind: (scale.low, scale.high) for scale in (CSAT, NPS, CES)}
 DEFAULT_STARS = 5
 Metric = Literal["csat", "nps", "ces"]
 
