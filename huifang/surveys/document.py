@@ -50,7 +50,7 @@ QUESTION_TYPES = {
 }
 CHOICE = frozenset({"single_choice", "multiple_choice"})
 # The metric questions answer on the scales replies are read on (``core.scores``).
-SCALES = {scale.kind: (scale.low, scale.high) for scale in (CSAT, NPS, CES)}
+SCALES: dict[str, tuple[int, int]] = {s.kind: (s.low, s.high) for s in (CSAT, NPS, CES)}
 DEFAULT_STARS = 5
 Metric = Literal["csat", "nps", "ces"]
 
