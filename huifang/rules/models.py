@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from huifang.core.models import TimeStampedModel
+from huifang.core.models import TimeStampedModel, Version
 
 
 class Rule(TimeStampedModel):
@@ -59,27 +57,13 @@ class Rule(TimeStampedModel):
         return self.versions.order_by("-number").first()
 
 
-class ImmutableVersion(Exception):
-    pass
-
-
-class RuleVersion(models.Model):
+class RuleVersion(Version):
     """One saved state of a rule. Never changed once written: enrollments are pinned to it."""
 
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField(_("version"))
-    content = models.JSONField(_("content"))
     comment = models.CharField(_("comment"), max_length=200, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        verbose_name=_("created by"),
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
-    class Meta:
+    class Meta(Version.Meta):
         ordering = ["rule", "-number"]
         verbose_name = _("rule version")
         verbose_name_plural = _("rule versions")
@@ -89,11 +73,6 @@ class RuleVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule.key} v{self.number}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise ImmutableVersion(f"{self} is immutable; save a new version instead")
-        super().save(*args, **kwargs)
 
 
 class RuleChange(models.Model):

@@ -7,14 +7,11 @@ own, so results are counted in SQL rather than by reading every response's JSON.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from huifang.core.models import TimeStampedModel
+from huifang.core.models import TimeStampedModel, Version
 from huifang.customers.models import Channel, Customer
 
 
@@ -52,29 +49,14 @@ class Survey(TimeStampedModel):
         return self.versions.order_by("-number").first()
 
 
-class ImmutableVersion(Exception):
-    pass
-
-
-class SurveyVersion(models.Model):
+class SurveyVersion(Version):
     """One saved state of a questionnaire. Never changed once written: responses are read
     against the questions of the version they were given on."""
 
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField(_("version"))
-    content = models.JSONField(_("content"))
     note = models.CharField(_("note"), max_length=200, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        verbose_name=_("created by"),
-        related_name="+",
-    )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
-    class Meta:
+    class Meta(Version.Meta):
         ordering = ["survey", "-number"]
         verbose_name = _("questionnaire version")
         verbose_name_plural = _("questionnaire versions")
@@ -84,11 +66,6 @@ class SurveyVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.survey.key} v{self.number}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise ImmutableVersion(f"{self} is immutable; save a new version instead")
-        super().save(*args, **kwargs)
 
 
 class Response(models.Model):

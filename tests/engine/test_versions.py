@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from huifang.core.models import ImmutableVersion
 from huifang.engine.lifecycle import activate, archive, pause, resume, rollback
 from huifang.engine.models import DueStep, Enrollment
 from huifang.messaging.models import Message, Reason
 from huifang.rules.document import RuleError, parse_rule
-from huifang.rules.models import ImmutableVersion, Rule, RuleVersion
+from huifang.rules.models import Rule, RuleVersion
 from huifang.rules.services import copy_rule, save_rule
 
 from .world import World, local, with_texts

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from huifang.core.models import ImmutableVersion
 from huifang.rules.document import load_yaml
-from huifang.rules.models import ImmutableVersion, Rule, RuleVersion
+from huifang.rules.models import Rule, RuleVersion
 
 from .test_document import EXAMPLE
 

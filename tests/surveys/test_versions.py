@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from huifang.audit.models import Entry
+from huifang.core.models import ImmutableVersion
 from huifang.surveys.document import SurveyError, load_survey_text, parse_survey
-from huifang.surveys.models import ImmutableVersion, Survey, SurveyVersion
+from huifang.surveys.models import Survey, SurveyVersion
 from huifang.surveys.services import export_survey, save_survey
 
 from .test_document import EXAMPLE, example
