@@ -465,6 +465,8 @@ if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", HUIFANG_BASE_URL):
 HUIFANG_LINK_DOMAINS = [d.lower().strip(".") for d in env_list("LINK_DOMAINS")]
 # How long an unsubscribe link works after its message was made.
 HUIFANG_UNSUBSCRIBE_LINK_DAYS = env_int("UNSUBSCRIBE_LINK_DAYS", 90, minimum=1, maximum=3650)
+# How long a personal questionnaire link works after it was made.
+HUIFANG_SURVEY_LINK_DAYS = env_int("SURVEY_LINK_DAYS", 30, minimum=1, maximum=3650)
 HUIFANG_DISPATCH_BATCH = env_int("DISPATCH_BATCH_SIZE", 200, minimum=1, maximum=2000)
 HUIFANG_DISPATCH_THREADS = env_int("DISPATCH_THREADS", 8, minimum=1, maximum=64)
 HUIFANG_DISPATCH_LEASE_SECONDS = env_int("DISPATCH_LEASE_SECONDS", 300, minimum=5)

@@ -26,6 +26,7 @@ urlpatterns = [
     path("tasks/", include("huifang.tasks.urls")),
     path("rules/", include("huifang.studio.urls")),
     path("", include("huifang.messaging.urls")),
+    path("", include("huifang.surveys.urls")),
     path("settings/organisation/", include("huifang.organisation.urls")),
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),

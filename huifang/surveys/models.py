@@ -106,6 +106,15 @@ class Response(models.Model):
         indexes = [
             models.Index(fields=["version", "submitted_at"], name="survey_response_results"),
         ]
+        constraints = [
+            # One response per personal link (version, customer, message); the answer page
+            # continues it on every visit. Phone responses carry no message.
+            models.UniqueConstraint(
+                fields=["version", "customer", "message_id"],
+                condition=models.Q(message_id__isnull=False),
+                name="survey_response_one_per_message",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.version} #{self.pk}"
