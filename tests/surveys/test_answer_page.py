@@ -87,6 +87,10 @@ def test_page_by_page_to_the_end(link: str, wang: Customer, version: SurveyVersi
         "csat": 2,
         "nps": 6,
     }
+    # The scores reach the customer's figures apart: CSAT 2 as satisfaction, NPS 6 as NPS.
+    assert (event.score, event.nps) == (2, 6)
+    wang.refresh_from_db()
+    assert (wang.last_satisfaction, wang.last_nps, wang.nps_12m) == (2, 6, 6)
 
 
 def test_a_jump_skips_a_page(link: str) -> None:
