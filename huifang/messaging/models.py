@@ -126,6 +126,18 @@ class Message(models.Model):
     transport = models.CharField(_("transport"), max_length=30, blank=True)
     provider_ref = models.CharField(_("provider message id"), max_length=100, blank=True)
     template_version = _reference("TemplateVersion", _("template version"))
+    # The questionnaire whose personal link the message carries (a rule step's ``survey``),
+    # pinned to the version current when the message was made: results count links sent.
+    survey_version = models.ForeignKey(
+        "surveys.SurveyVersion",
+        verbose_name=_("questionnaire version"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        db_index=False,  # message_survey_idx: only the messages that carry a questionnaire
+        related_name="+",
+    )
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("body"), blank=True)
     # The URLs the rendered text links to, in order; the short links in the text point here.
@@ -182,6 +194,12 @@ class Message(models.Model):
                 fields=["rule", "delivered_at"],
                 name="message_rule_delivered_idx",
                 condition=models.Q(delivered_at__isnull=False),
+            ),
+            # A questionnaire's results: the links sent, by when they went.
+            models.Index(
+                fields=["survey_version", "sent_at"],
+                name="message_survey_idx",
+                condition=models.Q(survey_version__isnull=False),
             ),
             models.Index(
                 fields=["rule", "created_at"],

@@ -36,8 +36,9 @@ def run(source: str, limits: Limits | None = None, **variables: Any) -> str:
 
 
 def refused_quickly(source: str, says: str, **variables: Any) -> None:
-    """Refused while rendering, naming the limit, in well under 100 ms, having allocated under
-    1 MB (compiled first: Python's compiler is not what is measured)."""
+    """Refused while rendering, naming the limit, having allocated under 1 MB (compiled first:
+    Python's compiler is not what is measured). The clock only guards against a hang: doing the
+    refused work would take many seconds; speed itself is measured in bench/."""
     template = compiled(source)
     tracemalloc.start()
     started = time.perf_counter()
@@ -49,7 +50,7 @@ def refused_quickly(source: str, says: str, **variables: Any) -> None:
     finally:
         tracemalloc.stop()
     assert says in str(error.value)
-    assert seconds < 0.1
+    assert seconds < 1
     assert peak < 2**20
 
 

@@ -57,7 +57,10 @@ def test_the_issues_bomb_is_refused_when_saved_naming_the_limit() -> None:
     assert "20,000" in str(chinese.value) and "字符" in str(chinese.value)
 
 
-def test_and_refused_when_rendered_in_milliseconds_without_growing() -> None:
+def test_and_refused_when_rendered_quickly_without_growing() -> None:
+    """What is bounded is the work: the refusal comes before the text grows (under 1 MB held).
+    The clock only guards against a hang: expanding the bomb would take many seconds, so the
+    bound leaves room for a busy CI machine (speed itself is measured in bench/)."""
     tracemalloc.start()
     started = time.perf_counter()
     try:
@@ -67,7 +70,7 @@ def test_and_refused_when_rendered_in_milliseconds_without_growing() -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert seconds < 0.1
+    assert seconds < 1
     assert peak < 2**20
 
 
