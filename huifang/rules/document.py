@@ -221,7 +221,7 @@ class Exit(Strict):
 
 
 # Words the studio's own pages use after /rules/: a rule with such a key could not be opened.
-RESERVED_KEYS = frozenset({"new", "gallery", "templates", "sets", "dashboard"})
+RESERVED_KEYS = frozenset({"new", "gallery", "templates", "sets", "dashboard", "surveys"})
 
 
 class RuleDocument(Strict):

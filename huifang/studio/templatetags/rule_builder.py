@@ -37,3 +37,9 @@ def field_errors(errors: dict[str, list[str]], path: str, suffix: str = "") -> S
         full,
         format_html_join(" ", "<span>{}</span>", ((m,) for m in found)),
     )
+
+
+@register.filter
+def get_item(mapping: dict[str, Any], key: str) -> Any:
+    """``errors|get_item:path``: the problems at a path built in the template."""
+    return mapping.get(key) if isinstance(mapping, dict) else None
