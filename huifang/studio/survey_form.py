@@ -215,7 +215,8 @@ def error_places(field: str, message: str) -> dict[str, list[str]]:
 
 def _page_breaks(questions: list[Mapping[str, Any]]) -> list[bool]:
     """Whether each question starts a new page, from the page numbers as written."""
-    breaks, previous = [], 1
+    breaks: list[bool] = []
+    previous = 1
     for question in questions:
         page = question.get("page")
         number = page if isinstance(page, int) and not isinstance(page, bool) else previous

@@ -259,9 +259,8 @@ def _empty(kind: str) -> Any:
 @viewers
 def survey_preview(request: HttpRequest) -> HttpResponse:
     """The preview of the form as posted; writes nothing (no version, no response)."""
-    document = survey_form.document_from_form(request.POST, key=request.POST.get("key", "x"))
-    if not document.get("key"):
-        document["key"] = "preview"
+    # The key plays no part on the answer page: a new questionnaire's may not be typed yet.
+    document = survey_form.document_from_form(request.POST, key="preview")
     context = {"preview": preview_context(document, request.POST.get("preview_from", ""))}
     return render(request, "studio/surveys/_preview.html", context)
 
@@ -309,7 +308,10 @@ def survey_gallery(request: HttpRequest) -> HttpResponse:
 
 
 def _gallery(
-    request: HttpRequest, errors: dict[str, str], typed: dict[str, dict[str, str]], status: int = 200
+    request: HttpRequest,
+    errors: dict[str, str],
+    typed: dict[str, dict[str, str]],
+    status: int = 200,
 ) -> HttpResponse:
     taken = set(Survey.objects.values_list("key", flat=True))
     entries = []
@@ -363,4 +365,3 @@ def survey_use(request: HttpRequest, key: str) -> HttpResponse:
         % {"name": name},
     )
     return redirect("rules:survey-edit", key=saved.survey.key)
-

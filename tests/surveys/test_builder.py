@@ -287,7 +287,8 @@ def test_the_gallery_makes_a_questionnaire_and_refuses_a_key_in_use(
     assert answer.status_code == 302 and answer["Location"] == EDIT.format(key="my-csat")
     survey = Survey.objects.get(key="my-csat")
     assert survey.name == "工单回访"
-    assert Entry.objects.get(action="survey", verb="created").details["note"] == "ready: ticket-csat"
+    created = Entry.objects.get(action="survey", verb="created")
+    assert created.details["note"] == "ready: ticket-csat"
     again = alice_client.post(
         "/rules/surveys/gallery/quarterly-nps/use/",
         {"key": "my-csat", "name": "季度"},
@@ -310,9 +311,7 @@ def test_the_list_shows_answers_and_links_to_results(alice_client: Client) -> No
     assert 'href="/rules/surveys/after-sales/results/"' in row
 
 
-def test_viewers_read_the_builder_and_may_not_change_it(
-    bob_client: Client, alice: Any
-) -> None:
+def test_viewers_read_the_builder_and_may_not_change_it(bob_client: Client, alice: Any) -> None:
     save_survey(parse_survey(document_from_form(form(), key="after-sales")))
     page = bob_client.get(EDIT.format(key="after-sales"))
     assert page.status_code == 200
@@ -322,7 +321,8 @@ def test_viewers_read_the_builder_and_may_not_change_it(
     data = {**form(**{"questions.1.title": "改了"}), "action": "save"}
     assert bob_client.post(EDIT.format(key="after-sales"), data).status_code == 403
     assert bob_client.post("/rules/surveys/new/", data).status_code == 403
-    assert bob_client.post("/rules/surveys/after-sales/status/", {"status": "active"}).status_code == 403
+    status = bob_client.post("/rules/surveys/after-sales/status/", {"status": "active"})
+    assert status.status_code == 403
     use = bob_client.post("/rules/surveys/gallery/ticket-csat/use/", {"key": "x-csat"})
     assert use.status_code == 403
     assert SurveyVersion.objects.count() == 1
