@@ -350,7 +350,6 @@ class Preparation:
         job.links = found
         self.params[job.pk] = provider_params(version.body, context)
 
-
     def survey_link(self, job: Job, customer: Customer | None) -> str:
         """The personal link to the questionnaire version the message carries, if it does."""
         survey = self.surveys.get(job.survey_version_id) if job.survey_version_id else None
@@ -365,6 +364,7 @@ _SURVEY = {"问卷链接", "links.survey"}
 
 def _subject_names(version: TemplateVersion) -> set[str]:
     return set(names_used(version.subject)) if version.subject else set()
+
 
 # Where the SMS providers keep their own default signature (Aliyun, Tencent; the HTTP gateway).
 _PROVIDER_SIGNATURE = ("sign_name", "signature")

@@ -241,9 +241,7 @@ def check_rule_templates(rule: RuleDocument) -> None:
         template__key__in={key for _i, key in asking}, template__current_version__id=F("id")
     ).values_list("template__key", "subject", "body")
     wanting = {
-        key
-        for key, subject, body in versions
-        if _SURVEY_LINK & {*_names(body), *_names(subject)}
+        key for key, subject, body in versions if _SURVEY_LINK & {*_names(body), *_names(subject)}
     }
     for index, key in asking:
         if key in wanting:

@@ -13,10 +13,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from huifang.messaging.services import load_template_library
-from huifang.surveys.services import load_survey_library
 from huifang.rules.document import dump_rule
 from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import Saved, library_documents, record, save_rule
+from huifang.surveys.services import load_survey_library
 
 from .access import can_edit, editors, readers
 

@@ -77,7 +77,7 @@ def test_each_customer_gets_a_personal_link_that_opens_their_questionnaire(clien
     version = questionnaire()
     save_template("ask", "sms", name="问卷", body="{{客户姓名}}您好，请作答 {{问卷链接}} 谢谢")
     team = Team.objects.create(key="east", name="华东")
-    owner = get_user_model().objects.create_user("li", password="x")  # noqa: S106
+    owner = get_user_model().objects.create_user("li", password="x")
     StaffProfile.objects.update_or_create(user=owner, defaults={"team": team})
     world.rule(rule())
     wang, zhao = world.customer("王芳", owner=owner), world.customer("赵雷")
@@ -108,7 +108,9 @@ def test_each_customer_gets_a_personal_link_that_opens_their_questionnaire(clien
 def test_the_version_is_pinned_when_the_message_is_made(client: Client) -> None:
     world = World(local("2026-11-02 10:00"))
     old = questionnaire()
-    save_template("ask", "sms", name="问卷", body="请作答 {{回访链接}}", followup_url="https://x.cn/")
+    save_template(
+        "ask", "sms", name="问卷", body="请作答 {{回访链接}}", followup_url="https://x.cn/"
+    )
     world.rule(rule())
     [message] = sent(world, world.customer("王芳"))
     new = questionnaire(title="服务回访问卷（新版）")
@@ -123,7 +125,9 @@ def test_the_version_is_pinned_when_the_message_is_made(client: Client) -> None:
 
 def test_without_a_questionnaire_the_follow_up_link_is_as_before() -> None:
     world = World(local("2026-11-02 10:00"))
-    save_template("ask", "sms", name="问卷", body="请作答 {{回访链接}}", followup_url="https://x.cn/")
+    save_template(
+        "ask", "sms", name="问卷", body="请作答 {{回访链接}}", followup_url="https://x.cn/"
+    )
     world.rule(rule(survey=None))
     [message] = sent(world, world.customer("王芳"))
     assert message.survey_version_id is None
@@ -154,7 +158,7 @@ def test_rules_import_refuses_an_unknown_questionnaire(tmp_path: Any) -> None:
 def test_an_archived_questionnaire_is_refused_naming_it() -> None:
     version = questionnaire()
     Survey.objects.filter(pk=version.survey_id).update(status=Survey.Status.ARCHIVED)
-    with translation.override("en"), pytest.raises(RuleError, match="flow-check.*archived"):
+    with translation.override("en"), pytest.raises(RuleError, match=r"flow-check.*archived"):
         save_rule(parse_rule(rule()))
 
 
