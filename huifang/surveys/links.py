@@ -94,17 +94,14 @@ def open_link(token: str, *, now: datetime | None = None) -> Opened:
         return Opened(customer, expired=True)
     # A link carries no task: the lookup leaves the agent's phone responses alone. The rule
     # and the team are looked up only when the response is made (first open), for results.
+    defaults: dict[str, Any] = {  # callables: Django calls them only to create
+        "channel": channel,
+        "started_at": now or timezone.now(),
+        "rule_id": lambda: message_rule()(message_id) if message_id is not None else None,
+        "team_id": lambda: team_of(customer),
+    }
     response, _created = Response.objects.select_related("version__survey").get_or_create(
-        version=version,
-        customer=customer,
-        message_id=message_id,
-        task_id=None,
-        defaults={
-            "channel": channel,
-            "started_at": now or timezone.now(),
-            "rule_id": lambda: message_rule()(message_id) if message_id is not None else None,
-            "team_id": lambda: team_of(customer),
-        },
+        version=version, customer=customer, message_id=message_id, task_id=None, defaults=defaults
     )
     return Opened(customer, response=response)
 
