@@ -41,6 +41,7 @@ from huifang.rules.conditions import ConditionError, compile_condition
 from huifang.rules.document import Duration, Step, TaskStep
 from huifang.rules.models import Rule
 from huifang.rules.plans import Plan, after, channels_of, counts_days, fixed, plan
+from huifang.surveys.services import sendable_version
 from huifang.tasks.models import Task
 from huifang.tasks.services import Opening, open_tasks, sla_duration
 
@@ -236,6 +237,7 @@ class Batch:
     changed: dict[int, Live] = field(default_factory=dict)
     missed: list[int] = field(default_factory=list)
     ended: list[int] = field(default_factory=list)
+    surveys: dict[str, int | None] = field(default_factory=dict)  # key -> version to send
 
     def run(self, dues: Sequence[Due]) -> None:
         self.load({due.enrollment_id for due in dues})
@@ -344,9 +346,20 @@ class Batch:
             planned_at=due.due_at,
             created_at=self.now,
             source_key=f"due:{due.pk}",
+            survey_version_id=self.survey_version(step.survey),
         )
         self.new_messages.append(message)
         self.offer(due, message, enrollment, current, step, late)
+
+    def survey_version(self, key: str | None) -> int | None:
+        """The questionnaire version a message of this step links to, pinned now (once per
+        batch and key); ``None`` when the step names none or it was archived since."""
+        if not key:
+            return None
+        if key not in self.surveys:
+            version = sendable_version(key)
+            self.surveys[key] = version.pk if version is not None else None
+        return self.surveys[key]
 
     def retry_send(self, due: Due, enrollment: Live, current: Plan, step: Step, late: bool) -> None:
         message = due.message

@@ -19,11 +19,18 @@ class MessagingConfig(AppConfig):
         # this hook; customers never import messaging).
         from huifang.customers import consent, timeline
         from huifang.integrations.inbound import inbox
+        from huifang.rules.document import references
+        from huifang.surveys.links import message_rule
 
         from . import timeline as messages
         from .inbound import Inbox
+        from .services import check_rule_templates, rule_of_message
         from .unsubscribe import cancel_pending
 
         inbox.provide(Inbox())
         timeline.sources.register(messages.SOURCE)
         consent.withdrawn.connect(cancel_pending)
+        # A rule is saved only when the templates asking for a questionnaire link have one;
+        # a response opened from a message's link is counted under the message's rule.
+        references.connect(check_rule_templates)
+        message_rule.provide(rule_of_message)

@@ -141,6 +141,13 @@ def shorten(
     return URL.sub(replace, text)
 
 
+def ours(url: str) -> bool:
+    """Whether ``url`` leads to this installation's own questionnaire pages: only the
+    dispatcher puts such a link on a message (a personal questionnaire link), and a
+    self-hosted installation may well live at an internal address."""
+    return url.startswith(f"{settings.HUIFANG_BASE_URL}/s/")
+
+
 def check_destination(url: str) -> None:
     """``BlockedURL`` saying why a click must not be redirected to ``url``.
 

@@ -50,6 +50,7 @@ class Reason(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed", _("The customer unsubscribed")
     NO_TEMPLATE = "no_template", _("No template for this channel")
     RATE_LIMIT = "rate_limit", _("The provider's rate limit")
+    NO_SURVEY = "no_survey", _("No questionnaire for the questionnaire link")
 
 
 class Message(models.Model):

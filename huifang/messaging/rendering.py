@@ -158,8 +158,17 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "回访链接",
         "links.followup",
-        gettext_lazy("Follow-up link (made when the message is sent)"),
+        gettext_lazy(
+            "Follow-up link (made when the message is sent): the questionnaire link when the "
+            "step names a questionnaire"
+        ),
         lambda context: context.links.get("followup", ""),
+    ),
+    Variable(
+        "问卷链接",
+        "links.survey",
+        gettext_lazy("Questionnaire link: personal, of the step's questionnaire (made when sent)"),
+        lambda context: context.links.get("survey", ""),
     ),
     Variable(
         "退订链接",

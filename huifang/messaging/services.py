@@ -11,19 +11,21 @@ from typing import Any
 import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huifang.audit import services as audit
 from huifang.customers.models import Channel, Customer, Event
+from huifang.rules.document import RuleDocument, RuleError
 
-from . import sms
+from . import links, sms
 from .models import Message, MessageTemplate, TemplateVersion
 from .rendering import (
     MAX_SUBJECT_CHARS,
     Context,
     TemplateError,
+    names_used,
     render,
     validate,
     variables_used,
@@ -159,6 +161,9 @@ def preview(
         now=now or timezone.now(),
         links={
             "followup": _("[follow-up link]"),
+            # A sample of a personal link's length (a short link), so the SMS count is true;
+            # no customer's link is made for a preview, so no response is either.
+            "survey": links.short_url(0, 0),
             "unsubscribe": _("[unsubscribe link]"),
         },
     )
@@ -219,3 +224,46 @@ def send_to_staff(
         created_at=now,
         transactional=True,
     )
+
+
+_SURVEY_LINK = frozenset({"问卷链接", "links.survey"})
+
+
+def check_rule_templates(rule: RuleDocument) -> None:
+    """``rules.document.references``: a message step whose template (any channel's current
+    version) writes ``{{问卷链接}}`` names its questionnaire (``survey:``). Templates that do
+    not exist yet are judged when they are written: the dispatcher drops such a message with
+    the reason ``no_survey`` rather than send an empty link."""
+    asking = [(i, s.send.template) for i, s in enumerate(rule.steps) if s.send and not s.survey]
+    if not asking:
+        return
+    versions = TemplateVersion.objects.filter(
+        template__key__in={key for _i, key in asking}, template__current_version__id=F("id")
+    ).values_list("template__key", "subject", "body")
+    wanting = {
+        key for key, subject, body in versions if _SURVEY_LINK & {*_names(body), *_names(subject)}
+    }
+    for index, key in asking:
+        if key in wanting:
+            raise RuleError(
+                f"steps.{index}.survey",
+                _(
+                    "The template “%(key)s” writes {{问卷链接}}: choose the questionnaire it "
+                    "links to."
+                )
+                % {"key": key},
+            )
+
+
+def _names(source: str) -> tuple[str, ...]:
+    if not source:
+        return ()
+    try:
+        return names_used(source)
+    except TemplateError:
+        return ()
+
+
+def rule_of_message(message_id: int) -> int | None:
+    """``surveys.links.message_rule``: the rule that sent a message (``None`` for none)."""
+    return Message.objects.filter(pk=message_id).values_list("rule_id", flat=True).first()

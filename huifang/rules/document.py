@@ -8,6 +8,7 @@ known event types and channels, step ids, and every condition (compiled once to 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from huifang.accounts.assignment import strategy_choices
+from huifang.core.hooks import Hook
 from huifang.core.sandbox import MAX_SCRIPT_CHARS, TemplateError, check_source
 from huifang.core.validation import describe_validation_error
 from huifang.customers.event_types import resolve
@@ -208,11 +210,17 @@ class Step(Strict):
     on_reply: Literal["stop", "continue"] | str = "continue"
     branch: list[Branch] | None = None
     stop: bool = False
+    # A questionnaire (its key): the message carries a personal link to it ({{问卷链接}}), or
+    # the task's agent fills it in during the call. Whether it exists is for the surveys app
+    # to say, above this one (``references``).
+    survey: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")
 
     @model_validator(mode="after")
     def does_something(self) -> Step:
         if not (self.send or self.task or self.wait or self.wait_reply or self.branch or self.stop):
             raise ValueError("a step sends, creates a task, waits, branches or stops")
+        if self.survey and not (self.send or self.task):
+            raise ValueError("a questionnaire goes with a message (send) or a call task (task)")
         return self
 
 
@@ -247,6 +255,19 @@ class RuleError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field, self.message = field, message
+
+
+# What only the apps above rules can judge of a document about to be saved: that a step's
+# questionnaire exists (surveys), that a template asking for a questionnaire link has one
+# (messaging). Each connected function raises ``RuleError`` naming the step; ``save_rule`` and
+# the builder's check call them (``check_references``). Stored versions are not checked again:
+# a questionnaire archived later makes its messages drop with a reason, not the rule unreadable.
+references: Hook[Callable[[RuleDocument], None]] = Hook("rule references")
+
+
+def check_references(rule: RuleDocument) -> None:
+    """Raise ``RuleError`` for the first thing ``rule`` names that does not exist above."""
+    references(rule)
 
 
 def event_type_known(key: str) -> bool:

@@ -12,7 +12,14 @@ from django.utils.translation import gettext as _
 
 from huifang.audit import services as audit
 
-from .document import RuleDocument, RuleError, dump_rule, load_rule_text, parse_rule
+from .document import (
+    RuleDocument,
+    RuleError,
+    check_references,
+    dump_rule,
+    load_rule_text,
+    parse_rule,
+)
 from .models import Rule, RuleChange, RuleVersion
 
 
@@ -24,7 +31,10 @@ class Saved:
 
 
 def save_rule(document: RuleDocument, *, actor: Any = None, comment: str = "") -> Saved:
-    """Store ``document`` as the rule's next version, unless it equals the latest one."""
+    """Store ``document`` as the rule's next version, unless it equals the latest one.
+
+    ``RuleError`` when it names what does not exist in the apps above (a questionnaire)."""
+    check_references(document)
     content = dump_rule(document)
     with transaction.atomic():
         rule, created = Rule.objects.select_for_update().get_or_create(

@@ -32,6 +32,7 @@ from huifang.rules.conditions import CUSTOMER_FIELDS, ENUM, OPS_BY_KIND, field_s
 from huifang.rules.document import RESERVED_KEYS, parse_rule
 from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import record, save_rule
+from huifang.surveys.models import Survey
 
 from . import form as builder_form
 from .access import editors, readers
@@ -275,6 +276,11 @@ def _options() -> dict[str, Any]:
         for name, spec in CUSTOMER_FIELDS.items()
     ]
     fields.sort(key=lambda f: f["label"])
+    surveys = list(
+        Survey.objects.exclude(status=Survey.Status.ARCHIVED)
+        .order_by("key")
+        .values_list("key", "name")
+    )
     return {
         "events": events,
         "fields": fields,
@@ -289,6 +295,8 @@ def _options() -> dict[str, Any]:
         "trigger_kinds": [(k, TRIGGER_LABELS[k]) for k in builder_form.TRIGGER_KINDS],
         "step_kinds": [(k, STEP_LABELS[k]) for k in builder_form.STEP_KINDS],
         "priorities": list(PRIORITY_LABELS.items()),
+        "surveys": surveys,
+        "survey_keys": [key for key, _name in surveys],
     }
 
 
@@ -463,6 +471,7 @@ def _step_view(
         "path": path,
         "index": index,
         "number": index + 1,
+        "survey": str(step.get("survey") or ""),
         "wait_after": _duration(step.get("wait")) if kind != "wait" else _duration(None),
         "id": step.get("id") or "",
         "kind": kind,

@@ -39,7 +39,13 @@ from huifang.rules.conditions import (
     compile_condition,
     field_spec,
 )
-from huifang.rules.document import RuleDocument, RuleError, event_type_known, parse_rule
+from huifang.rules.document import (
+    RuleDocument,
+    RuleError,
+    check_references,
+    event_type_known,
+    parse_rule,
+)
 
 UNITS = ("minutes", "hours", "days", "business_days")
 EVERY_UNITS = ("days", "weeks", "months", "quarters")
@@ -323,6 +329,8 @@ def _step(form: Form, path: str) -> dict[str, Any]:
         on_reply = form.get(f"{path}.on_reply") or "continue"
         if on_reply != "continue":
             step["on_reply"] = on_reply
+    if kind in ("message", "task") and form.get(f"{path}.survey"):
+        step["survey"] = form.get(f"{path}.survey")
     branches = []
     for index in form.indices(f"{path}.branch."):
         branch = f"{path}.branch.{index}"
@@ -576,7 +584,7 @@ def check(document: dict[str, Any]) -> dict[str, list[str]]:
         add("steps", _("Add at least one step."))
     if not errors:
         try:
-            parse_rule(document)
+            check_references(parse_rule(document))
         except RuleError as exc:
             add(exc.field, exc.message)
     return errors

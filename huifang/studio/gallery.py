@@ -16,6 +16,7 @@ from huifang.messaging.services import load_template_library
 from huifang.rules.document import dump_rule
 from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import Saved, library_documents, record, save_rule
+from huifang.surveys.services import load_survey_library
 
 from .access import can_edit, editors, readers
 
@@ -31,6 +32,7 @@ INDUSTRIES = (
     ("dormant", gettext_lazy("Dormant reactivation"), ("dormant-",)),
     ("complaint", gettext_lazy("Complaints"), ("complaint-",)),
     ("ticket", gettext_lazy("Support tickets"), ("ticket-",)),
+    ("survey", gettext_lazy("Questionnaires and satisfaction"), ("quarterly-nps",)),
 )
 
 
@@ -83,12 +85,14 @@ def free_key(base: str) -> str:
 @editors
 def use(request: HttpRequest, key: str) -> HttpResponse:
     """A new rule whose working copy is the ready strategy; nothing runs until it is saved,
-    previewed and activated. The texts of its messages are loaded where missing."""
+    previewed and activated. The texts of its messages and its questionnaires are loaded
+    where missing."""
     found = {d.key: d for d in library_documents()}.get(key)
     if found is None:
         messages.error(request, _("There is no ready strategy “%(key)s”.") % {"key": key})
         return redirect("rules:gallery")
     with transaction.atomic():
+        load_survey_library(actor=request.user)
         load_template_library(actor=request.user)
         content = dump_rule(found)
         content["key"] = free_key(found.key)
@@ -110,7 +114,9 @@ def use(request: HttpRequest, key: str) -> HttpResponse:
 
 def load_library(*, actor: Any = None) -> list[Saved]:
     """Save every ready strategy as a draft version (an unchanged one adds nothing), with
-    the texts of its messages where they do not exist yet."""
+    the texts of its messages and the questionnaires it links to where they do not exist
+    yet."""
+    load_survey_library(actor=actor)
     load_template_library(actor=actor)
     return [
         save_rule(document, actor=actor, comment="ready strategy")

@@ -6,3 +6,12 @@ class SurveysConfig(AppConfig):
     name = "huifang.surveys"
     label = "surveys"
     verbose_name = _("Questionnaires")
+
+    def ready(self) -> None:
+        # A rule naming a questionnaire is saved only when it exists (rules sit below
+        # surveys and never import it: they call this hook).
+        from huifang.rules.document import references
+
+        from .services import check_rule_surveys
+
+        references.connect(check_rule_surveys)

@@ -12,6 +12,7 @@ browser, continues that same response — one response per version, customer and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,11 +22,17 @@ from django.core import signing
 from django.urls import reverse
 from django.utils import timezone
 
+from huifang.accounts.models import StaffProfile
+from huifang.core.hooks import Port
 from huifang.customers.models import Channel, Customer
 
 from .models import Response, SurveyVersion
 
 _SALT = "huifang.surveys.link"
+
+# The rule a message was sent by (messaging, above surveys, provides it): a response opened
+# from a message's link is counted under that rule in the results.
+message_rule: Port[Callable[[int], int | None]] = Port("the rule of a message")
 
 
 def lifetime() -> timedelta:
@@ -85,15 +92,30 @@ def open_link(token: str, *, now: datetime | None = None) -> Opened:
         return Opened()
     if expired:
         return Opened(customer, expired=True)
-    # A link carries no task: the lookup leaves the agent's phone responses alone.
+    # A link carries no task: the lookup leaves the agent's phone responses alone. The rule
+    # and the team are looked up only when the response is made (first open), for results.
+    defaults: dict[str, Any] = {  # callables: Django calls them only to create
+        "channel": channel,
+        "started_at": now or timezone.now(),
+        "rule_id": lambda: message_rule()(message_id) if message_id is not None else None,
+        "team_id": lambda: team_of(customer),
+    }
     response, _created = Response.objects.select_related("version__survey").get_or_create(
-        version=version,
-        customer=customer,
-        message_id=message_id,
-        task_id=None,
-        defaults={"channel": channel, "started_at": now or timezone.now()},
+        version=version, customer=customer, message_id=message_id, task_id=None, defaults=defaults
     )
     return Opened(customer, response=response)
+
+
+def team_of(customer: Customer) -> int | None:
+    """The team results count a customer's response under: its owner's team, when it has an
+    owner who is in one."""
+    if customer.owner_id is None:
+        return None
+    return (
+        StaffProfile.objects.filter(user_id=customer.owner_id)
+        .values_list("team_id", flat=True)
+        .first()
+    )
 
 
 def _named(payload: Any) -> tuple[int, int, int | None, str] | None:

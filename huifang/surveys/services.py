@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from huifang.audit import services as audit
+from huifang.rules.document import RuleDocument, RuleError
 
 from .document import SurveyDocument, SurveyError, dump_survey, load_survey_text, parse_survey
 from .models import Survey, SurveyVersion
@@ -67,9 +68,67 @@ def export_survey(key: str) -> dict[str, Any]:
 LIBRARY = Path(__file__).resolve().parent / "library"
 
 
+def sendable_version(key: str) -> SurveyVersion | None:
+    """The version a message made now links to: the questionnaire's current version, else its
+    latest; ``None`` when there is no such questionnaire or it is archived."""
+    survey = (
+        Survey.objects.select_related("current_version")
+        .filter(key=key)
+        .exclude(status=Survey.Status.ARCHIVED)
+        .first()
+    )
+    if survey is None:
+        return None
+    return survey.current_version or survey.latest_version()
+
+
+def check_rule_surveys(rule: RuleDocument) -> None:
+    """``rules.document.references``: every questionnaire a rule's steps name exists and is
+    not archived, so a rule is never saved to send a link to nothing."""
+    for index, step in enumerate(rule.steps):
+        if not step.survey:
+            continue
+        status = Survey.objects.filter(key=step.survey).values_list("status", flat=True).first()
+        if status is None:
+            raise RuleError(
+                f"steps.{index}.survey",
+                _("There is no questionnaire “%(key)s”.") % {"key": step.survey},
+            )
+        if status == Survey.Status.ARCHIVED:
+            raise RuleError(
+                f"steps.{index}.survey",
+                _("The questionnaire “%(key)s” is archived: choose one that is in use.")
+                % {"key": step.survey},
+            )
+
+
 def library_documents() -> list[SurveyDocument]:
     """The ready questionnaires shipped with Huifang (``huifang/surveys/library/*.yaml``)."""
     return [
         load_survey_text(path.read_text(encoding="utf-8"))
         for path in sorted(LIBRARY.glob("*.yaml"))
     ]
+
+
+def load_survey_library(*, actor: Any = None) -> list[SavedSurvey]:
+    """Save the ready questionnaires that do not exist yet, active and sent at their first
+    version, so the ready strategies that name them work as they are: a questionnaire someone
+    already has (edited, archived) is left as it is."""
+    existing = set(Survey.objects.values_list("key", flat=True))
+    saved = []
+    for document in library_documents():
+        if document.key in existing:
+            continue
+        done = save_survey(document, user=actor, note="ready questionnaire")
+        Survey.objects.filter(pk=done.survey.pk).update(
+            status=Survey.Status.ACTIVE, current_version=done.version
+        )
+        audit.record(
+            audit.Action.SURVEY,
+            "activated",
+            actor=actor,
+            target=done.survey,
+            details={"version": done.version.number},
+        )
+        saved.append(done)
+    return saved

@@ -15,6 +15,7 @@ from huifang.rules.document import dump_rule, parse_rule
 from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import library_documents
 from huifang.studio import form as builder_form
+from huifang.surveys.services import load_survey_library
 from tests.rules.formdata import form_values
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +41,7 @@ def _post(client: Client, key: str, pairs: list[tuple[str, str]], **extra: str) 
 
 @pytest.mark.parametrize("document", library_documents(), ids=lambda d: d.key)
 def test_every_ready_strategy_survives_the_form(alice_client: Client, document: Any) -> None:
+    load_survey_library()  # as the gallery does: the questionnaires the strategies name
     content = dump_rule(document)
     rule = Rule.objects.create(key=document.key, name=document.name, draft=content)
     page = alice_client.get(reverse("rules:edit", kwargs={"key": rule.key}))

@@ -127,7 +127,10 @@ class Command(BaseCommand):
                 raise CommandError(f"{path}: {exc}") from None
         with transaction.atomic():
             for path, document in zip(files, documents, strict=True):
-                saved = save_rule(document, comment=comment or f"imported from {path.name}")
+                try:
+                    saved = save_rule(document, comment=comment or f"imported from {path.name}")
+                except RuleError as exc:  # names what does not exist (a questionnaire)
+                    raise CommandError(f"{path}: {exc}") from None
                 if activate_them:
                     activate(saved.rule, saved.version, in_flight=in_flight)
                 state = f"version {saved.version.number}" if saved.changed else "unchanged"
