@@ -85,7 +85,11 @@ def _record(message: Message, index: int, url: str, user_agent: str, now: dateti
         if clicks.filter(clicked_at__gt=now - REPEAT).exists():
             return
         Click.objects.create(
-            message=message, index=index, url=url, clicked_at=now, user_agent=user_agent[:300]
+            message=message,
+            index=index,
+            url=links.shown(url),
+            clicked_at=now,
+            user_agent=user_agent[:300],
         )
         if message.customer_id is None:
             return
@@ -101,7 +105,7 @@ def _record(message: Message, index: int, url: str, user_agent: str, now: dateti
                     now=now,
                     refresh=False,
                     idempotency_key=key,
-                    properties={"message": message.pk, "url": url[:500]},
+                    properties={"message": message.pk, "url": links.shown(url)[:500]},
                 )
         except IntegrityError:
             pass

@@ -148,6 +148,14 @@ def ours(url: str) -> bool:
     return url.startswith(f"{settings.HUIFANG_BASE_URL}/s/")
 
 
+def shown(url: str) -> str:
+    """``url`` as staff see it (a click on the timeline, the clicks kept): a personal
+    questionnaire link loses its token — it is the customer's key to their answers."""
+    if ours(url):
+        return f"{settings.HUIFANG_BASE_URL}/s/…/"
+    return url
+
+
 def check_destination(url: str) -> None:
     """``BlockedURL`` saying why a click must not be redirected to ``url``.
 

@@ -74,7 +74,10 @@ def follow_link(request: HttpRequest, token: str) -> HttpResponse:
     target = clicks.follow(
         token,
         user_agent=agent,
-        count=request.method == "GET" and not clicks.automated(agent, request.headers),
+        # A click by signed-in staff (a message opened from the timeline) is not the customer's.
+        count=request.method == "GET"
+        and not clicks.automated(agent, request.headers)
+        and not request.user.is_authenticated,
     )
     if target is None:
         return render(request, "messaging/unsubscribe_invalid.html", status=404)

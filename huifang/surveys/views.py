@@ -84,6 +84,11 @@ def _private(response: HttpResponse) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def answer_page(request: HttpRequest, token: str) -> HttpResponse:
+    if request.user.is_authenticated:
+        # A member of staff who opens a customer's link (from a message on the timeline) must
+        # neither answer for the customer nor start their response: phone answers are taken
+        # on the task page, and a questionnaire is tried in the builder's preview.
+        return _private(render(request, "surveys/staff.html", status=403))
     opened = open_link(token)
     if opened.customer is None:
         return _private(render(request, "surveys/invalid.html", status=404))

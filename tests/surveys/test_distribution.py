@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import translation
 
 from huifang.accounts.models import StaffProfile, Team
-from huifang.customers.models import Customer
+from huifang.customers.models import Customer, Event
 from huifang.engine.runner import run_until_idle
 from huifang.messaging.dispatch import Dispatcher
 from huifang.messaging.models import Message, Reason
@@ -201,3 +201,29 @@ def test_the_template_preview_shows_a_sample_link_and_makes_no_response() -> Non
     assert SHORT.search(shown.body) and shown.sms is not None
     assert shown.sms.segments == 1
     assert not Response.objects.exists()
+
+
+def test_staff_who_open_a_customers_link_neither_answer_nor_count_a_click(
+    alice_client: Client,
+) -> None:
+    """A message on the timeline shows its short link: a member of staff following it is not
+    the customer — no click, no response started — and the click the customer makes is kept
+    without the token that opens their answers."""
+    world = World(local("2026-11-02 10:00"))
+    questionnaire()
+    save_template("ask", "sms", name="问卷", body="请作答 {{问卷链接}}")
+    world.rule(rule())
+    [message] = sent(world, world.customer("王芳"))
+
+    page = follow(alice_client, message.body)
+    assert page.status_code == 403
+    assert "个人问卷链接" in page.content.decode()
+    assert not Response.objects.exists()
+    assert not message.clicks.exists()
+    assert not Event.objects.filter(type="link_clicked").exists()
+
+    assert follow(Client(), message.body).status_code == 200  # the customer's phone
+    clicked = Event.objects.get(type="link_clicked")
+    assert clicked.properties["url"] == "http://testserver/s/…/"
+    assert message.clicks.get().url == "http://testserver/s/…/"
+    assert message.links[0] not in json.dumps(clicked.properties, ensure_ascii=False)
