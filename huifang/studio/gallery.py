@@ -31,6 +31,7 @@ INDUSTRIES = (
     ("dormant", gettext_lazy("Dormant reactivation"), ("dormant-",)),
     ("complaint", gettext_lazy("Complaints"), ("complaint-",)),
     ("ticket", gettext_lazy("Support tickets"), ("ticket-",)),
+    ("recovery", gettext_lazy("Unhappy customers"), ("detractor-",)),
 )
 
 
