@@ -158,7 +158,7 @@ def test_a_detractor_answer_reaches_the_timeline_and_the_service_teams_call(
     expect(agent.locator("#figure-nps .value")).to_have_text("2")
     expect(agent.locator("#figure-csat .value")).to_have_text("—")
     agent.goto(f"{live_server.url}/tasks/")
-    agent.click(f"text=低分挽回：王芳")
+    agent.click("text=低分挽回：王芳")
     expect(agent.locator("#script")).to_contain_text("先感谢王芳填写问卷")
     agent.select_option("#phone-survey-choice", label="问题解决回访 · v1")
     agent.click("#phone-survey-pick button")
