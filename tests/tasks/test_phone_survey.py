@@ -153,6 +153,8 @@ def test_another_teams_agent_is_refused_and_nothing_is_written(
     assert post(client, task, survey=nps.pk, q="nps", nps="3").status_code == 403
     analyst = client_for(make_staff("ann", Role.ANALYST))
     assert post(analyst, task, survey=nps.pk, q="nps", nps="3").status_code == 403
+    page = analyst.get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    assert 'id="phone-survey-none"' in page and 'id="phone-survey-form"' not in page
     assert Response.objects.count() == 0
 
 
