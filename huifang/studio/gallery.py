@@ -33,6 +33,7 @@ INDUSTRIES = (
     ("complaint", gettext_lazy("Complaints"), ("complaint-",)),
     ("ticket", gettext_lazy("Support tickets"), ("ticket-",)),
     ("survey", gettext_lazy("Questionnaires and satisfaction"), ("quarterly-nps",)),
+    ("recovery", gettext_lazy("Unhappy customers"), ("detractor-",)),
 )
 
 

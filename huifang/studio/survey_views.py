@@ -34,7 +34,7 @@ from huifang.surveys.document import (
 )
 from huifang.surveys.models import Survey, SurveyVersion
 from huifang.surveys.services import library_documents, save_survey
-from huifang.surveys.views import _ends_after, _fields
+from huifang.surveys.views import ends_after, screen_fields
 
 from . import survey_form
 from .form import KEY
@@ -236,7 +236,7 @@ def preview_context(document: dict[str, Any], start: str) -> dict[str, Any]:
     ids = [(q.id, q.title) for q in doc.questions]
     first = start if start in {q.id for q in doc.questions} else doc.questions[0].id
     questions = screen(doc, first)
-    fields = _fields(questions, {q.id: _empty(q.type) for q in questions}, {})
+    fields = screen_fields(questions, {q.id: _empty(q.type) for q in questions}, {})
     html = render_to_string(
         "studio/surveys/preview_page.html",
         {
@@ -245,7 +245,7 @@ def preview_context(document: dict[str, Any], start: str) -> dict[str, Any]:
             "fields": fields,
             "at_start": first == doc.questions[0].id,
             "invalid": False,
-            "last": _ends_after(doc, fields[-1].question),
+            "last": ends_after(doc, fields[-1].question),
         },
     )
     return {"problem": problem, "html": html, "ids": ids, "start": first}

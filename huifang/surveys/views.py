@@ -52,9 +52,11 @@ class Field:
     rows: list[tuple[str, str, str]] = field(default_factory=list)  # a matrix: name, label, chosen
 
 
-def _fields(
+def screen_fields(
     questions: list[Question], values: dict[str, Any], errors: dict[str, str]
 ) -> list[Field]:
+    """The questions of a screen as ``surveys/_question.html`` shows them (here, and on the
+    agent's task page for a phone survey)."""
     shown = []
     for question in questions:
         scale = question.scale()
@@ -109,7 +111,7 @@ def _get(request: HttpRequest, response: Response, doc: SurveyDocument) -> HttpR
     first = arrival(doc, response.answers, request.GET.get("q"))
     questions = screen(doc, first)
     values = stored_values(questions, response.answers)
-    return _screen(request, doc, first, _fields(questions, values, {}))
+    return _screen(request, doc, first, screen_fields(questions, values, {}))
 
 
 def _post(request: HttpRequest, response: Response, doc: SurveyDocument) -> HttpResponse:
@@ -125,7 +127,7 @@ def _post(request: HttpRequest, response: Response, doc: SurveyDocument) -> Http
     answers, errors = read(questions, request.POST)
     if errors:
         values = posted_values(questions, request.POST)
-        return _screen(request, doc, first, _fields(questions, values, errors))
+        return _screen(request, doc, first, screen_fields(questions, values, errors))
     following = answer_screen(response, doc, answers, now=timezone.now())
     query = {"done": "1"} if following is None else {"q": following}
     return HttpResponseRedirect(f"{request.path}?{urlencode(query)}", status=303)
@@ -140,26 +142,30 @@ def _screen(
         "fields": fields,
         "at_start": first == doc.questions[0].id,
         "invalid": any(f.error for f in fields),
-        "last": _ends_after(doc, fields[-1].question),
+        "last": ends_after(doc, fields[-1].question),
     }
     return render(request, "surveys/answer.html", context)
 
 
-def _ends_after(doc: SurveyDocument, question: Question) -> bool:
+def ends_after(doc: SurveyDocument, question: Question) -> bool:
     """Whether the questionnaire ends after ``question`` whatever the answer: "Submit"."""
     fixed = not any(jump.when for jump in question.jumps)
     return fixed and next_question(doc, question.id, None) is None
+
+
+def answered(doc: SurveyDocument, response: Response) -> list[tuple[str, str]]:
+    """Each answered question on the respondent's path, as (title, answer as chosen)."""
+    by_id = {question.id: question for question in doc.questions}
+    return [
+        (by_id[q].title, readable(by_id[q], response.answers[q]))
+        for q in path(doc, response.answers)
+        if q in response.answers
+    ]
 
 
 def _answered(
     request: HttpRequest, response: Response, doc: SurveyDocument, *, thanks: bool
 ) -> HttpResponse:
     """The thank-you page right after submitting; later visits show the answers read-only."""
-    by_id = {question.id: question for question in doc.questions}
-    answered = [
-        (by_id[q].title, readable(by_id[q], response.answers[q]))
-        for q in path(doc, response.answers)
-        if q in response.answers
-    ]
-    context = {"doc": doc, "answered": answered, "thanks": thanks}
+    context = {"doc": doc, "answered": answered(doc, response), "thanks": thanks}
     return render(request, "surveys/answered.html", context)

@@ -77,6 +77,15 @@ class Task(models.Model):
     )
     title = models.CharField(_("title"), max_length=200)
     script = models.TextField(_("script"), blank=True)
+    # The questionnaire the agent fills in with the customer during the call (channel phone).
+    survey_version = models.ForeignKey(
+        "surveys.SurveyVersion",
+        verbose_name=_("questionnaire"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     priority = models.CharField(
         _("priority"), max_length=8, choices=Priority.choices, default=Priority.NORMAL
     )
@@ -172,6 +181,7 @@ class TaskEvent(models.Model):
         ESCALATED = "escalated", _("Escalated")
         CANCELLED = "cancelled", _("Cancelled")
         PHONE_REVEALED = "phone_revealed", _("Phone number shown")
+        SURVEY = "survey", _("Questionnaire answered on the phone")
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)

@@ -22,6 +22,7 @@ from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.organisation.services import current as organisation
 from huifang.organisation.zones import organisation_zone
 from huifang.rules.document import Duration
+from huifang.surveys.models import Survey, SurveyVersion
 
 from . import reminders
 from .assignment import assign
@@ -128,6 +129,21 @@ def open_tasks(
     return tasks
 
 
+def survey_version_for(key: str | None) -> SurveyVersion | None:
+    """The version a task names for its phone questionnaire, from a rule step's ``survey: KEY``:
+    the questionnaire's current version while it is active; ``None`` without a key, or when the
+    questionnaire is not active (the task is opened without one rather than not at all).
+    The engine sets ``Task.survey_version`` from it when it opens a step's task."""
+    if not key:
+        return None
+    survey = (
+        Survey.objects.select_related("current_version")
+        .filter(key=key, status=Survey.Status.ACTIVE)
+        .first()
+    )
+    return survey.current_version if survey is not None else None
+
+
 def check_script(script: str) -> None:
     """Raise ``ValidationError`` on ``script`` unless it can be a task's script: at most
     ``MAX_SCRIPT_CHARS`` long, and a template of the message templates' language (it is
@@ -157,8 +173,10 @@ def create_tasks(
     due_at: datetime | None = None,
     assignee: Any = None,
     strategy: str = "",
+    survey_version: SurveyVersion | None = None,
 ) -> list[Task]:
-    """Tasks by hand, for one customer or every customer of a filtered list."""
+    """Tasks by hand, for one customer or every customer of a filtered list; with
+    ``survey_version``, the questionnaire the agent fills in during the call."""
     now = now or timezone.now()
     if script:
         check_script(script)
@@ -174,6 +192,7 @@ def create_tasks(
                 customer=customer,
                 title=title.replace("{{客户姓名}}", customer.name)[:200],
                 script=script,
+                survey_version=survey_version,
                 priority=priority,
                 team=team,
                 due_at=due_at,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
@@ -25,7 +27,7 @@ from huifang.customers.models import Event
 from huifang.messaging.rendering import MAX_SCRIPT_CHARS, Context, TemplateError
 from huifang.messaging.rendering import render as render_text
 
-from . import access, outcomes
+from . import access, outcomes, phone_survey
 from .assignment import OPEN
 from .forms import OutcomeForm, ReassignForm
 from .models import Task, TaskEvent
@@ -116,8 +118,21 @@ def _detail_queryset() -> QuerySet[Task]:
     )
 
 
-def _context(request: HttpRequest, task: Task, form: OutcomeForm | None = None) -> dict[str, Any]:
+def _context(
+    request: HttpRequest,
+    task: Task,
+    form: OutcomeForm | None = None,
+    survey: phone_survey.Panel | None = None,
+) -> dict[str, Any]:
     customer = task.customer
+    can_change = access.can_change(request.user, task) and not task.is_closed
+    if survey is None:
+        survey = phone_survey.panel(
+            task,
+            editable=can_change,
+            picked=request.GET.get("survey"),
+            asked=request.GET.get("q"),
+        )
     events = Event.objects.filter(customer=customer).order_by("-occurred_at", "-pk")
     tickets = list(events.filter(type__in=TICKET_TYPES)[:20])
     closed = {str(e.properties.get("ticket_id")) for e in tickets if e.type == "ticket_closed"}
@@ -148,7 +163,8 @@ def _context(request: HttpRequest, task: Task, form: OutcomeForm | None = None) 
         "history": TaskEvent.objects.filter(task=task).select_related("actor")[:100],
         "script": _script(task),
         "form": form or OutcomeForm(),
-        "can_change": access.can_change(request.user, task) and not task.is_closed,
+        "can_change": can_change,
+        "survey": survey,
         "reassign_form": ReassignForm(team_ids={task.team_id} if task.team_id else set())
         if supervise and not task.is_closed
         else None,
@@ -201,6 +217,56 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("tasks:mine")
             return redirect("tasks:detail", task.pk)
     return render(request, "tasks/detail.html", _context(request, task, form), status=400)
+
+
+@requires("task", "work")
+@require_POST
+def save_phone_survey(request: HttpRequest, pk: int) -> HttpResponse:
+    """One screen of the phone questionnaire, filled in during the call: "Save draft" keeps it
+    as it is, "Next" / "Submit" check it like the customer's answer page."""
+    task = access.task_for(request.user, pk, change=True, queryset=_detail_queryset())
+    if task.is_closed:
+        raise PermissionDenied
+    response = phone_survey.phone_response(task)
+    version = phone_survey.version_for_call(task, response, request.POST.get("survey"))
+    if version is None:
+        messages.error(request, _("Choose a questionnaire for the call first."))
+        return redirect("tasks:detail", task.pk)
+    try:
+        saved = phone_survey.save(
+            task,
+            version,
+            request.POST,
+            actor=request.user,
+            now=timezone.now(),
+            draft=request.POST.get("action") == "draft",
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("tasks:detail", task.pk)
+    draft = request.POST.get("action") == "draft"
+    if saved.errors:
+        if draft:
+            messages.warning(request, _("Draft saved, except the answers marked as wrong."))
+        survey = phone_survey.panel(
+            task,
+            editable=True,
+            picked=version.pk,
+            asked=saved.next,
+            data=request.POST,
+            errors=saved.errors,
+        )
+        return render(
+            request, "tasks/detail.html", _context(request, task, survey=survey), status=400
+        )
+    url = reverse("tasks:detail", args=[task.pk])
+    if saved.submitted:
+        messages.success(request, _("The questionnaire was submitted."))
+        return redirect(f"{url}#phone-survey")
+    if draft:
+        messages.success(request, _("Draft saved."))
+    query = urlencode({"survey": saved.version.pk, "q": saved.next})
+    return redirect(f"{url}?{query}#phone-survey")
 
 
 def _attach(form: OutcomeForm, exc: ValidationError) -> None:
