@@ -398,6 +398,8 @@ class Batch:
             script=spec.script or "",
             priority=spec.priority,
             assign_strategy=spec.assign.strategy if spec.assign else "",
+            # The questionnaire the agent fills in during the call (the step's ``survey``).
+            survey_version_id=self.survey_version(step.survey),
             source_key=f"due:{due.pk}",
             created_at=self.now,
         )
