@@ -1,10 +1,10 @@
 """Events that change running plans: an exit event ends them, a reply moves a plan that was
 waiting for one (following a matching branch, else ``on_reply``).
 
-A reply to a step waiting for one is that step's answer even when its type is also an exit
-event: ``survey_answered`` (a scored reply, or the questionnaire answered) must reach the
-step's score branch — a low score opens the call — before the plan can end. Other exit events
-still end the plan first."""
+A reply to a step waiting for one whose type is also an exit event (``survey_answered``: a
+scored reply, or the questionnaire answered) is judged by the step's branches first: one that
+matches is followed — a low score still opens the call — and otherwise the plan exits, as for
+any exit event. Exit events that are not replies end the plan first."""
 
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ def react(events: Sequence[Event], now: datetime) -> None:
         waiting = enrollment.waiting == Enrollment.Waiting.REPLY
         answers = [e.pk for e in mine if _is_reply(e.type)] if waiting else []
         leaving = next((e for e in mine if e.type in current.exit_on and e.pk not in answers), None)
+        replied_exit = next((e for e in mine if e.type in current.exit_on), None)
+        if (
+            leaving is None
+            and replied_exit is not None
+            and not _branches(enrollment, current, answers, now)
+        ):
+            leaving = replied_exit
         if leaving is not None:
             exits[f"event:{leaving.type}"].append(enrollment.pk)
         elif answers:
@@ -49,6 +56,14 @@ def react(events: Sequence[Event], now: datetime) -> None:
         lifecycle.end_enrollments(ids, Enrollment.Status.EXITED, reason, now)
     if replies:
         answer(replies, now)
+
+
+def _branches(enrollment: Enrollment, current: Plan, answers: Sequence[int], now: datetime) -> bool:
+    """Whether the waiting step has a branch these replies match."""
+    step = current.steps.get(enrollment.step)
+    return (
+        step is not None and branch_target(enrollment.customer_id, step, now, answers) is not None
+    )
 
 
 def _is_reply(kind: str) -> bool:

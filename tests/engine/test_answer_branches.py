@@ -109,7 +109,9 @@ def misplaced() -> list[tuple[str, dict]]:
     no_wait["steps"][0].pop("on_reply")
     audience = rule() | {"audience": LOW}
     where = rule()
-    where["trigger"] = where["trigger"] | {"where": {"field": "answer.nps", "op": "lte", "value": 6}}
+    where["trigger"] = where["trigger"] | {
+        "where": {"field": "answer.nps", "op": "lte", "value": 6}
+    }
     return [
         ("steps.0.branch.0.when.field", no_wait),
         ("audience.field", audience),

@@ -60,7 +60,8 @@ CASES = [
     # Not a score: the problem is not solved, so someone calls (on_reply: call).
     ("ticket-closed-survey", "未解决", 1, "completed:completed"),
     ("retail-review-invite", "二", 1, "completed:completed"),
-    ("retail-review-invite", "五星", 0, "completed:replied"),
+    # A score is a survey answer, on which this strategy exits once no branch wants it.
+    ("retail-review-invite", "五星", 0, "exited:event:survey_answered"),
     ("retail-review-invite", "包装有点旧", 0, "completed:replied"),
 ]
 

@@ -397,6 +397,9 @@ def test_only_post_is_accepted_and_the_body_is_capped(world: World, tencent: Pro
     assert push(world, path, huge).status_code == 413
 
 
+LOW_SCORE = {"field": "answer.csat", "op": "lt", "value": 3}
+
+
 def test_a_scored_sms_reply_takes_the_low_score_branch(world: World, aliyun: Provider) -> None:
     """Through the provider's real push: "２" (full-width) to a message asking CSAT is a 2,
     recorded as a survey answer, and the plan's answer.csat branch opens the call."""
@@ -419,14 +422,14 @@ def test_a_scored_sms_reply_takes_the_low_score_branch(world: World, aliyun: Pro
                     "id": "rate",
                     "send": {"channel": "sms", "template": "rate"},
                     "wait_reply": {"days": 3},
-                    "branch": [{"when": {"field": "answer.csat", "op": "lt", "value": 3}, "goto": "call"}],
+                    "branch": [{"when": LOW_SCORE, "goto": "call"}],
                     "on_reply": "stop",
                 },
                 {"id": "no-reply", "stop": True},
                 {"id": "call", "task": {"title": "低分回访 {{客户姓名}}"}},
             ],
         }
-    )  # fmt: skip
+    )
     customer = world.customer("王芳", phone="+8613800138000")
     world.event(customer, "purchase", amount=800)
     world.run()

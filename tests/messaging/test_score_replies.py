@@ -5,12 +5,13 @@ one) when it is clearly one; anything else stays a reply."""
 from __future__ import annotations
 
 import pytest
+import yaml
 from django.core.exceptions import ValidationError
 
 from huifang.customers.models import Consent, Customer, Event
 from huifang.messaging.inbound import record_reply
-from huifang.messaging.models import Message
-from huifang.messaging.services import save_template
+from huifang.messaging.models import Message, MessageTemplate
+from huifang.messaging.services import LIBRARY, load_template_library, save_template
 from huifang.surveys.models import Answer, Response
 from tests.engine.world import World, local
 from tests.surveys.answering import flow_version
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.django_db
 NOW = local("2026-11-02 10:00")
 
 
-def asked(customer: Customer, asks: str = "csat", channel: str = "sms", **fields: object) -> Message:
+def asked(
+    customer: Customer, asks: str = "csat", channel: str = "sms", **fields: object
+) -> Message:
     """A message sent to ``customer`` from a template that asks for ``asks``."""
     saved = save_template(
         f"ask-{asks or 'none'}",
@@ -101,7 +104,20 @@ def test_a_reply_that_is_a_score_is_recorded_as_one(
 
 @pytest.mark.parametrize(
     "text",
-    ["0", "6", "10", "3或4", "4 5", "-1", "2.5", "我买了2件，质量很好", "好的", "5 天", "", "未解决"],
+    [
+        "0",
+        "6",
+        "10",
+        "3或4",
+        "4 5",
+        "-1",
+        "2.5",
+        "我买了2件，质量很好",
+        "好的",
+        "5 天",
+        "",
+        "未解决",
+    ],
 )
 def test_anything_else_stays_a_reply(customer: Customer, text: str) -> None:
     message = asked(customer)
@@ -204,3 +220,25 @@ def test_asks_is_versioned_content() -> None:
     second = save_template("x", "sms", name="x", body="请回复1-5", asks="csat")
     assert second.changed and second.version.number == 2 and first.version.asks == ""
     assert not save_template("x", "sms", name="x", body="请回复1-5", asks="csat").changed
+
+
+def test_loading_the_ready_templates_declares_the_score_on_unchanged_copies() -> None:
+    entries = {
+        (e["key"], e["channel"]): e for e in yaml.safe_load(LIBRARY.read_text(encoding="utf-8"))
+    }
+    for key, channel in (("satisfaction-24h", "sms"), ("review-7d", "sms")):
+        entry = entries[(key, channel)]
+        save_template(key, channel, name=entry["name"], body=entry["body"])  # saved before
+    rewritten = "我们改写过的文字"
+    save_template("review-7d", "sms", name="邀评", body=rewritten)
+    load_template_library()
+    asks = {
+        (t.key, t.channel): t.current_version.asks
+        for t in MessageTemplate.objects.select_related("current_version")
+        if t.current_version is not None
+    }
+    assert asks[("satisfaction-24h", "sms")] == "csat"  # unchanged ready text: now declared
+    assert asks[("review-7d", "sms")] == ""  # someone rewrote it: left alone
+    assert asks[("ticket-csat", "sms")] == asks[("ticket-csat", "email")] == "csat"
+    assert asks[("review-7d", "email")] == "csat"
+    assert not load_template_library()  # nothing more the second time
