@@ -201,11 +201,17 @@ class _Gated:
     step: Step
 
 
-def branch_target(customer_id: int, step: Step, now: datetime) -> str | None:
-    """The step the first matching ``branch`` condition leads to, if any (one query each)."""
+def branch_target(
+    customer_id: int, step: Step, now: datetime, replies: Sequence[int] = ()
+) -> str | None:
+    """The step the first matching ``branch`` condition leads to, if any (one query each).
+    ``replies`` are the reply events that moved a step waiting for one: ``answer.*`` fields
+    judge the scores in them (none when the wait timed out, so those never match then)."""
     for choice in step.branch or []:
         try:
-            condition = compile_condition(choice.when, now=now)
+            condition = compile_condition(
+                choice.when, now=now, replies=replies if step.wait_reply else None
+            )
         except ConditionError:
             continue
         if Customer.objects.filter(pk=customer_id).filter(condition).exists():

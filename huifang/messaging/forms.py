@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from huifang.customers.models import Channel
 
-from .models import MessageTemplate, TemplateVersion
+from .models import Asks, MessageTemplate, TemplateVersion
 from .services import CONTENT, Saved, save_template
 
 
@@ -46,6 +46,17 @@ class TemplateForm(forms.Form):
     # A plain text field: the service checks the address (http/https) with its own message.
     followup_url = forms.CharField(
         label=_label(TemplateVersion, "followup_url"), max_length=500, required=False
+    )
+
+    asks = forms.ChoiceField(
+        label=_("Replies are read as a score"),
+        choices=Asks.choices,
+        required=False,
+        help_text=_(
+            "Replies to this message are read as a score when the text asks for one "
+            "(“reply 1–5”): a reply that is clearly one score (5, ５, 五, 满意 …) is recorded "
+            "as a survey answer and can take a rule's score branch; anything else stays a reply."
+        ),
     )
 
     def __init__(self, *args: Any, template: MessageTemplate | None = None, **kwargs: Any):

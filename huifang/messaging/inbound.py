@@ -6,6 +6,13 @@ refreshed, as for every event) — so a cadence waiting for a reply moves on, an
 on replies end, in the transaction that stores it. An SMS reply that is a stop word (退订, TD,
 T, N, STOP …) also withdraws the customer's SMS consent, as carriers require and customers
 expect.
+
+**Replies as scores.** When the message answered asks for a score (its template version's
+``asks``: csat, nps or ces) and the reply is clearly one (``core.scores.parse_score``: 5, ５,
+五, 满意 …), the reply is recorded instead as one ``survey_answered`` event carrying that score
+— the customer's CSAT / NPS / CES figures move, and a rule's ``answer.*`` branch judges it —
+and, when the message carried a questionnaire, as that questionnaire's answer too. A stop
+word is never a score.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,11 +29,14 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from huifang.core.scores import CES, CSAT, NPS, parse_score
 from huifang.customers.consent import withdraw_consent
 from huifang.customers.events import record_event
 from huifang.customers.models import Channel, Consent, ContactPoint, Customer, Event
 from huifang.customers.phones import mask_phone
 from huifang.integrations.inbound import EmailReply, Report, SmsReply
+from huifang.surveys.answering import record_scored_reply
+from huifang.surveys.models import SurveyVersion
 
 from . import receipts
 from .models import Message
@@ -70,9 +81,17 @@ def record_reply(
             earlier = Event.objects.filter(idempotency_key=key).first()
             if earlier is not None:
                 return earlier
+        kind = "message_replied"
+        scored = score_of(text, message_id)
+        if scored is not None:
+            kind = "survey_answered"
+            properties |= {scored.metric: scored.score, "asked": scored.metric}
+            response = _answer_questionnaire(customer, channel, message_id, scored, now)
+            if response is not None:
+                properties |= response
         event = record_event(
             customer.pk,
-            "message_replied",
+            kind,
             now=now,
             occurred_at=received_at or now,
             source=Event.Source.WEBHOOK,
@@ -89,6 +108,61 @@ def record_reply(
                 details={"reply": event.pk},
             )
     return event
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A reply read as a score: the metric the message asked for, and the score."""
+
+    metric: str
+    score: int
+    survey_version_id: int | None
+
+
+SCALES = {"csat": CSAT, "nps": NPS, "ces": CES}
+
+
+def score_of(text: str, message_id: int | None) -> Scored | None:
+    """The score a reply to message ``message_id`` means, when that message asked for one
+    and the reply is clearly one; ``None`` otherwise (and always for a stop word)."""
+    if message_id is None or is_stop(text):
+        return None
+    found = (
+        Message.objects.filter(pk=message_id)
+        .values_list("template_version__asks", "survey_version_id")
+        .first()
+    )
+    if found is None or found[0] not in SCALES:
+        return None
+    asked, survey_version = found
+    score = parse_score(text, SCALES[asked])
+    return None if score is None else Scored(asked, score, survey_version)
+
+
+def _answer_questionnaire(
+    customer: Customer, channel: str, message_id: int | None, scored: Scored, now: datetime
+) -> dict[str, object] | None:
+    """The score as the answer to the questionnaire the message carried, if it did and the
+    questionnaire asks that metric; what the event says of the response then."""
+    if scored.survey_version_id is None or message_id is None:
+        return None
+    version = (
+        SurveyVersion.objects.select_related("survey").filter(pk=scored.survey_version_id).first()
+    )
+    if version is None:
+        return None
+    response = record_scored_reply(
+        version,
+        customer,
+        scored.metric,
+        scored.score,
+        channel=channel,
+        message_id=message_id,
+        now=now,
+    )
+    if response is None:
+        return None
+    return {"survey": version.survey.key, "version": version.number, "response": response.pk}
 
 
 # -- who replied ---------------------------------------------------------------------------------

@@ -248,6 +248,15 @@ class MessageTemplate(models.Model):
         return f"{self.name} ({self.key} · {self.get_channel_display()})"
 
 
+class Asks(models.TextChoices):
+    """The score a template asks customers to reply with; empty: none."""
+
+    NONE = "", _("No score (replies stay replies)")
+    CSAT = "csat", _("Satisfaction, 1–5 (CSAT)")
+    NPS = "nps", _("Likelihood to recommend, 0–10 (NPS)")
+    CES = "ces", _("Effort, 1–7 (CES)")
+
+
 class TemplateVersion(models.Model):
     """One saved content of a template; never changed afterwards (messages point at it)."""
 
@@ -261,6 +270,18 @@ class TemplateVersion(models.Model):
     )
     # Where {{回访链接}} leads (through a short link made for each message).
     followup_url = models.URLField(_("follow-up link target"), max_length=500, blank=True)
+    # The score the message asks for ("reply 1–5"): replies to it that are clearly one score
+    # are recorded as survey answers (``inbound.record_reply``), anything else stays a reply.
+    asks = models.CharField(
+        _("asks for a score"),
+        max_length=4,
+        blank=True,
+        choices=Asks.choices,
+        help_text=_(
+            "Replies to this message are read as a score: a reply that is clearly one score "
+            "(5, ５, 五, 满意 …) is recorded as a survey answer, anything else stays a reply."
+        ),
+    )
     comment = models.CharField(_("comment"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(

@@ -20,7 +20,7 @@ from huifang.customers.models import Channel, Customer, Event
 from huifang.rules.document import RuleDocument, RuleError
 
 from . import links, sms
-from .models import Message, MessageTemplate, TemplateVersion
+from .models import Asks, Message, MessageTemplate, TemplateVersion
 from .rendering import (
     MAX_SUBJECT_CHARS,
     Context,
@@ -31,7 +31,14 @@ from .rendering import (
     variables_used,
 )
 
-CONTENT = ("subject", "body", "sms_signature", "provider_template_code", "followup_url")
+CONTENT = (
+    "subject",
+    "body",
+    "sms_signature",
+    "provider_template_code",
+    "followup_url",
+    "asks",
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,11 @@ def check(channel: str, content: dict[str, str]) -> None:
         errors["followup_url"] = [
             _("The text uses {{回访链接}}: say where the follow-up link leads.")
         ]
+    if content.get("asks", "") not in Asks.values:
+        errors["asks"] = [
+            _("“%(value)s” is not a score a message can ask for; one of: csat, nps, ces.")
+            % {"value": content.get("asks")}
+        ]
     if errors:
         raise ValidationError(errors)
 
@@ -90,6 +102,7 @@ def save_template(
     sms_signature: str = "",
     provider_template_code: str = "",
     followup_url: str = "",
+    asks: str = "",
     actor: Any = None,
     comment: str = "",
 ) -> Saved:
@@ -101,6 +114,7 @@ def save_template(
         "sms_signature": sms_signature.strip(),
         "provider_template_code": provider_template_code.strip(),
         "followup_url": followup_url.strip(),
+        "asks": asks,
     }
     check(channel, content)
     with transaction.atomic():
@@ -182,10 +196,25 @@ def load_template_library(*, actor: Any = None) -> list[Saved]:
     """Save the ready strategies' message texts, each where no template of that key and
     channel exists yet: a template someone has written or edited is never replaced."""
     entries = yaml.safe_load(LIBRARY.read_text(encoding="utf-8")) or []
-    existing = set(MessageTemplate.objects.values_list("key", "channel"))
+    existing = {
+        (t.key, t.channel): t for t in MessageTemplate.objects.select_related("current_version")
+    }
     saved = []
     for entry in entries:
-        if (entry["key"], entry["channel"]) in existing:
+        template = existing.get((entry["key"], entry["channel"]))
+        if template is not None:
+            if _declares_score(template, entry):
+                saved.append(
+                    save_template(
+                        template.key,
+                        template.channel,
+                        name=template.name,
+                        actor=actor,
+                        comment="ready template: replies are read as a score",
+                        **{f: getattr(template.current_version, f) for f in CONTENT}
+                        | {"asks": entry["asks"]},
+                    )
+                )
             continue
         saved.append(
             save_template(
@@ -194,11 +223,26 @@ def load_template_library(*, actor: Any = None) -> list[Saved]:
                 name=entry["name"],
                 body=entry["body"],
                 subject=entry.get("subject", ""),
+                asks=entry.get("asks", ""),
                 actor=actor,
                 comment="ready template",
             )
         )
     return saved
+
+
+def _declares_score(template: MessageTemplate, entry: dict[str, Any]) -> bool:
+    """Whether a ready template saved before templates declared their score should now
+    declare the one its library entry asks for: only while its text is still the library's
+    (a text someone rewrote may no longer ask for a score)."""
+    current = template.current_version
+    return bool(
+        entry.get("asks")
+        and current is not None
+        and not current.asks
+        and current.body == entry["body"]
+        and current.subject == entry.get("subject", "")
+    )
 
 
 def send_to_staff(

@@ -4,16 +4,17 @@
              {"any": [{"field": "spend_12m", "op": "gt", "value": 50000},
                       {"field": "tags", "op": "contains", "value": "会员"}]}]}
 
-Fields are customer attributes, derived figures, tags, custom attributes (``attributes.<key>``)
-and, for event triggers, event properties (``properties.<key>``). Every condition is validated
-before it is saved, with a message naming the field; evaluation is one SQL query over all
-customers, never a Python loop and never ``eval``.
+Fields are customer attributes, derived figures, tags, custom attributes (``attributes.<key>``),
+for event triggers, event properties (``properties.<key>``), and, in a branch of a step waiting
+for a reply, the score in that reply (``answer.csat``, ``answer.nps``, ``answer.ces``). Every
+condition is validated before it is saved, with a message naming the field; evaluation is one
+SQL query over all customers, never a Python loop and never ``eval``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -25,9 +26,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
 from huifang.core.limits import day_in_range
-from huifang.customers.models import Channel, Customer, Language, LifecycleStage, Tier
+from huifang.customers.models import Channel, Customer, Event, Language, LifecycleStage, Tier
 
-TEXT, NUMBER, MOMENT, DAY, ENUM, BOOL, TAGS, JSON = (
+TEXT, NUMBER, MOMENT, DAY, ENUM, BOOL, TAGS, JSON, SCORE = (
     "text",
     "number",
     "datetime",
@@ -36,6 +37,7 @@ TEXT, NUMBER, MOMENT, DAY, ENUM, BOOL, TAGS, JSON = (
     "bool",
     "tags",
     "json",
+    "score",
 )
 
 OPS_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -47,6 +49,8 @@ OPS_BY_KIND: dict[str, tuple[str, ...]] = {
     BOOL: ("eq", "is_empty"),
     TAGS: ("contains", "in", "not_in", "is_empty"),
     JSON: ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between", "contains", "is_empty"),
+    # A reply's score: a reply without one matches no condition on it, so no is_empty.
+    SCORE: ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between"),
 }
 ALL_OPS = sorted({op for ops in OPS_BY_KIND.values() for op in ops})
 
@@ -96,6 +100,13 @@ CUSTOMER_FIELDS: dict[str, FieldSpec] = {
     "complaint_count": FieldSpec(NUMBER, "complaint_count"),
     "tags": FieldSpec(TAGS, "tags__name"),
 }
+# The score in the reply that moved a step waiting for one (``wait_reply``), by its Event
+# column: judged on that reply, never on the customer's figures, which may be months old.
+ANSWER_FIELDS: dict[str, FieldSpec] = {
+    "answer.csat": FieldSpec(SCORE, "score"),
+    "answer.nps": FieldSpec(SCORE, "nps"),
+    "answer.ces": FieldSpec(SCORE, "ces"),
+}
 # A custom attribute's or event property's key a condition may name: letters, digits, "-" and
 # "_" inside, at most 64 characters. The key becomes part of an ORM path, so it must not be
 # able to say anything else: "__" would start a lookup of its own (``x__regex`` ran a pattern
@@ -125,9 +136,12 @@ def safe_key(key: str) -> bool:
     return bool(_KEY.match(key)) and "__" not in key and key not in _LOOKUP_NAMES
 
 
-def field_spec(name: str, *, events: bool = False) -> FieldSpec | None:
+def field_spec(name: str, *, events: bool = False, answers: bool = False) -> FieldSpec | None:
     """The field a condition names, from the allow-list: the customer's own fields and
-    ``attributes.<key>`` (and for events ``properties.<key>``) with a ``safe_key``."""
+    ``attributes.<key>`` (and for events ``properties.<key>``) with a ``safe_key``; with
+    ``answers``, also the reply's scores (``answer.csat`` …)."""
+    if answers and name in ANSWER_FIELDS:
+        return ANSWER_FIELDS[name]
     if name in CUSTOMER_FIELDS:
         return CUSTOMER_FIELDS[name]
     prefix, _dot, key = name.partition(".")
@@ -145,16 +159,32 @@ def compile_condition(
     now: datetime | None = None,
     events: bool = False,
     prefix: str = "",
+    replies: Sequence[int] | None = None,
 ) -> Q:
     """Validate ``condition`` and return it as a ``Q`` over customers (or events).
 
     ``prefix`` puts the lookups under a relation, e.g. ``"customer__"`` to filter events by
-    their customer's attributes. Raises ``ConditionError`` for anything it cannot compile.
+    their customer's attributes. ``replies`` allows the ``answer.*`` fields (a branch of a
+    step waiting for a reply): they hold when one of these reply events carries a matching
+    score; elsewhere (``None``) they are refused. Raises ``ConditionError`` for anything it
+    cannot compile.
     """
     if not condition:
         return Q()
     _check_shape(condition)
-    return _compile(condition, "", now or timezone.now(), events, prefix)
+    where = _Where(now or timezone.now(), events, prefix, replies)
+    return _compile(condition, "", where)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """What a condition is compiled for: the moment, whether event properties may be named,
+    the relation to the customer, and the replies ``answer.*`` fields judge (if allowed)."""
+
+    now: datetime
+    events: bool
+    prefix: str
+    replies: Sequence[int] | None
 
 
 def _check_shape(condition: Any) -> None:
@@ -189,7 +219,7 @@ def validate_condition(condition: Mapping[str, Any] | None, *, events: bool = Fa
     compile_condition(condition, events=events)
 
 
-def _compile(node: Any, path: str, now: datetime, events: bool, prefix: str) -> Q:
+def _compile(node: Any, path: str, where: _Where) -> Q:
     if not isinstance(node, Mapping):
         raise ConditionError(path, _("A condition must be an object."))
     for group, join in (("all", Q.__and__), ("any", Q.__or__)):
@@ -201,24 +231,34 @@ def _compile(node: Any, path: str, now: datetime, events: bool, prefix: str) -> 
                 raise ConditionError(_join(path, group), _("A group needs a list of conditions."))
             result: Q | None = None
             for index, item in enumerate(items):
-                part = _compile(item, _join(path, group, str(index)), now, events, prefix)
+                part = _compile(item, _join(path, group, str(index)), where)
                 result = part if result is None else join(result, part)
             return result or Q()
-    return _leaf(node, path, now, events, prefix)
+    return _leaf(node, path, where)
 
 
 def _join(*parts: str) -> str:
     return ".".join(p for p in parts if p)
 
 
-def _leaf(node: Mapping[str, Any], path: str, now: datetime, events: bool, prefix: str) -> Q:
+def _leaf(node: Mapping[str, Any], path: str, where: _Where) -> Q:
     unknown = set(node) - {"field", "op", "value"}
     if unknown:
         raise ConditionError(
             path, _("Unknown keys: %(keys)s.") % {"keys": ", ".join(sorted(unknown))}
         )
     name, op = node.get("field"), node.get("op")
-    spec = field_spec(name, events=events) if isinstance(name, str) else None
+    if isinstance(name, str) and name in ANSWER_FIELDS and where.replies is None:
+        raise ConditionError(
+            _join(path, "field"),
+            _(
+                "“%(field)s” judges the reply that moved a step: use it only in a branch of "
+                "a step with wait_reply."
+            )
+            % {"field": name},
+        )
+    answers = where.replies is not None
+    spec = field_spec(name, events=where.events, answers=answers) if isinstance(name, str) else None
     if spec is None:
         raise ConditionError(
             _join(path, "field"),
@@ -232,9 +272,21 @@ def _leaf(node: Mapping[str, Any], path: str, now: datetime, events: bool, prefi
         )
     value_path = _join(path, "value")
     value = _value(spec, op, node.get("value"), value_path, str(name))
+    if spec.kind == SCORE:
+        return _answered(spec, op, value, where)
     # Event properties belong to the event itself; everything else to its customer.
-    lookup = spec.lookup if spec.lookup.startswith("properties__") else prefix + spec.lookup
-    return _OPS[op](lookup, value, spec, now)
+    lookup = spec.lookup if spec.lookup.startswith("properties__") else where.prefix + spec.lookup
+    return _OPS[op](lookup, value, spec, where.now)
+
+
+def _answered(spec: FieldSpec, op: str, value: Any, where: _Where) -> Q:
+    """One of the replies carries a score that matches (a reply without one never does)."""
+    replies = list(where.replies or [])
+    if not replies:
+        return Q(pk__in=[])  # no reply (the wait timed out): nothing to judge, no match
+    score = _OPS[op](spec.lookup, value, spec, where.now) & Q(**{f"{spec.lookup}__isnull": False})
+    events = Event.objects.filter(pk__in=replies, customer_id=OuterRef(f"{where.prefix}pk"))
+    return Q(Exists(events.filter(score)))
 
 
 def _value(spec: FieldSpec, op: str, raw: Any, path: str, name: str) -> Any:
@@ -284,7 +336,7 @@ def _scalar(spec: FieldSpec, raw: Any, path: str, name: str) -> Any:
                 % {"field": name, "values": ", ".join(spec.choices)},
             )
         return raw
-    if kind == NUMBER:
+    if kind in (NUMBER, SCORE):
         try:
             if isinstance(raw, bool):
                 raise InvalidOperation

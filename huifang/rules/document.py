@@ -335,18 +335,20 @@ def _check_date_source(trigger: Any) -> None:
 
 def _check_conditions(rule: RuleDocument) -> None:
     where = getattr(rule.trigger, "where", None)
-    places: list[tuple[str, Condition | None, bool]] = [
-        ("trigger.where", where, rule.trigger.kind == "event"),
-        ("audience", rule.audience, False),
+    # (place, condition, event properties allowed, answer.* allowed)
+    places: list[tuple[str, Condition | None, bool, bool]] = [
+        ("trigger.where", where, rule.trigger.kind == "event", False),
+        ("audience", rule.audience, False, False),
     ]
+    # A branch of a step waiting for a reply may judge the score in that reply.
     places += [
-        (f"steps.{i}.branch.{j}.when", branch.when, False)
+        (f"steps.{i}.branch.{j}.when", branch.when, False, step.wait_reply is not None)
         for i, step in enumerate(rule.steps)
         for j, branch in enumerate(step.branch or [])
     ]
-    for place, condition, events in places:
+    for place, condition, events, answers in places:
         try:
-            compile_condition(condition, events=events)
+            compile_condition(condition, events=events, replies=() if answers else None)
         except ConditionError as exc:
             raise RuleError(f"{place}.{exc.path}".rstrip("."), exc.message) from None
 

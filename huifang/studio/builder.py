@@ -28,7 +28,7 @@ from huifang.accounts.models import Team
 from huifang.customers.event_types import event_types, register_builtin_types
 from huifang.customers.models import Channel, Customer, CustomEventType, Tag
 from huifang.messaging.models import MessageTemplate
-from huifang.rules.conditions import CUSTOMER_FIELDS, ENUM, OPS_BY_KIND, field_spec
+from huifang.rules.conditions import ANSWER_FIELDS, CUSTOMER_FIELDS, ENUM, OPS_BY_KIND, field_spec
 from huifang.rules.document import RESERVED_KEYS, parse_rule
 from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import record, save_rule
@@ -84,6 +84,9 @@ EXTRA_FIELD_LABELS = {
     "owner": gettext_lazy("owner (username)"),
     "created_at": gettext_lazy("created at"),
     "csat": gettext_lazy("latest CSAT"),
+    "answer.csat": gettext_lazy("this reply's CSAT (1–5)"),
+    "answer.nps": gettext_lazy("this reply's NPS (0–10)"),
+    "answer.ces": gettext_lazy("this reply's CES (1–7)"),
 }
 DATE_FIELDS = ("birthday", "first_purchase_at", "last_purchase_at", "created_at")
 
@@ -281,9 +284,15 @@ def _options() -> dict[str, Any]:
         .order_by("key")
         .values_list("key", "name")
     )
+    # Offered in branches only: the score in the reply that moved the step.
+    answer_fields = [
+        {"name": name, "label": field_label(name), "kind": spec.kind}
+        for name, spec in ANSWER_FIELDS.items()
+    ]
     return {
         "events": events,
         "fields": fields,
+        "answer_fields": answer_fields,
         "date_fields": [(name, field_label(name)) for name in DATE_FIELDS],
         "channels": Channel.choices,
         "templates": sorted(set(MessageTemplate.objects.values_list("key", flat=True))),
@@ -374,7 +383,7 @@ def _trigger_view(trigger: Mapping[str, Any], options: Mapping[str, Any]) -> dic
     }
 
 
-def _tree(node: Any, path: str, *, events: bool) -> dict[str, Any]:
+def _tree(node: Any, path: str, *, events: bool, answers: bool = False) -> dict[str, Any]:
     """A condition group as the template draws it; an absent one is an empty "all"."""
     bare = isinstance(node, Mapping) and "field" in node
     if bare:
@@ -387,10 +396,10 @@ def _tree(node: Any, path: str, *, events: bool) -> dict[str, Any]:
     for index, child in enumerate(items):
         child_path = f"{path}.c.{index}"
         if isinstance(child, Mapping) and ("all" in child or "any" in child):
-            children.append(_tree(child, child_path, events=events))
+            children.append(_tree(child, child_path, events=events, answers=answers))
         else:
             children.append(
-                _leaf_view(child if isinstance(child, Mapping) else {}, child_path, events)
+                _leaf_view(child if isinstance(child, Mapping) else {}, child_path, events, answers)
             )
     return {
         "group": True,
@@ -398,14 +407,17 @@ def _tree(node: Any, path: str, *, events: bool) -> dict[str, Any]:
         "join": join,
         "children": children,
         "events": events,
+        "answers": answers,
         "bare": bare,
     }
 
 
-def _leaf_view(node: Mapping[str, Any], path: str, events: bool) -> dict[str, Any]:
+def _leaf_view(
+    node: Mapping[str, Any], path: str, events: bool, answers: bool = False
+) -> dict[str, Any]:
     name = str(node.get("field") or "")
     prefix = next((p for p in builder_form.FREE_FIELDS if name.startswith(p)), "")
-    spec = field_spec(name, events=events)
+    spec = field_spec(name, events=events, answers=answers)
     kind = spec.kind if spec else ""
     op = str(node.get("op") or "")
     value = node.get("value")
@@ -498,7 +510,7 @@ def _step_view(
         "branches": [
             {
                 "path": f"{path}.branch.{j}",
-                "when": _tree(b.get("when"), f"{path}.branch.{j}.when", events=False),
+                "when": _tree(b.get("when"), f"{path}.branch.{j}.when", events=False, answers=True),
                 "goto": b.get("goto") or "",
             }
             for j, b in enumerate(step.get("branch") or [])

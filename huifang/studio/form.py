@@ -33,6 +33,7 @@ from huifang.rules.conditions import (
     MOMENT,
     NUMBER,
     OPS_BY_KIND,
+    SCORE,
     TAGS,
     TEXT,
     ConditionError,
@@ -63,6 +64,7 @@ DEFAULT_OP = {
     BOOL: "eq",
     TAGS: "contains",
     JSON: "eq",
+    SCORE: "lt",
 }
 NEW_LEAF: dict[str, Any] = {"field": "tier", "op": "in"}
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
@@ -179,7 +181,9 @@ def _field_name(form: Form, path: str) -> str:
     return name
 
 
-def _condition(form: Form, path: str, *, events: bool, depth: int = 0) -> dict[str, Any] | None:
+def _condition(
+    form: Form, path: str, *, events: bool, answers: bool = False, depth: int = 0
+) -> dict[str, Any] | None:
     """A group and everything under it; ``None`` for a top-level group with nothing in it.
     Groups deeper than ``MAX_DEPTH`` are read empty: ``check`` refuses them by name, and a
     hand-made form cannot make the reading recurse without end."""
@@ -192,9 +196,12 @@ def _condition(form: Form, path: str, *, events: bool, depth: int = 0) -> dict[s
     for index in form.indices(f"{path}.c."):
         child = f"{path}.c.{index}"
         if form.has(f"{child}.join"):
-            items.append(_condition(form, child, events=events, depth=depth + 1) or {join: []})
+            items.append(
+                _condition(form, child, events=events, answers=answers, depth=depth + 1)
+                or {join: []}
+            )
         else:
-            items.append(_leaf(form, child, events=events))
+            items.append(_leaf(form, child, events=events, answers=answers))
     if not items and path in ("audience", "trigger.where"):
         return None
     if form.get(f"{path}.bare") and join == "all" and len(items) == 1 and "field" in items[0]:
@@ -202,11 +209,11 @@ def _condition(form: Form, path: str, *, events: bool, depth: int = 0) -> dict[s
     return {join: items}
 
 
-def _leaf(form: Form, path: str, *, events: bool) -> dict[str, Any]:
+def _leaf(form: Form, path: str, *, events: bool, answers: bool = False) -> dict[str, Any]:
     name = _field_name(form, path)
     op = form.get(f"{path}.op")
     node: dict[str, Any] = {"field": name, "op": op}
-    spec = field_spec(name, events=events)
+    spec = field_spec(name, events=events, answers=answers)
     if spec is None:
         return node
     if op not in OPS_BY_KIND[spec.kind]:
@@ -246,7 +253,7 @@ def _leaf_value(form: Form, path: str, kind: str, op: str) -> Any:
 def _scalar(kind: str, raw: str) -> Any:
     if raw == "":
         return None
-    if kind in (NUMBER, JSON):
+    if kind in (NUMBER, SCORE, JSON):
         if _INT.match(raw):
             return int(raw)
         if _FLOAT.match(raw):
@@ -336,7 +343,9 @@ def _step(form: Form, path: str) -> dict[str, Any]:
         branch = f"{path}.branch.{index}"
         branches.append(
             {
-                "when": _condition(form, f"{branch}.when", events=False) or {"all": []},
+                # answer.* is read here; check refuses it where the step waits for no reply.
+                "when": _condition(form, f"{branch}.when", events=False, answers=True)
+                or {"all": []},
                 "goto": form.get(f"{branch}.goto"),
             }
         )
@@ -561,9 +570,9 @@ def check(document: dict[str, Any]) -> dict[str, list[str]]:
             if problem["code"] == "string_pattern_mismatch" and path.endswith(_TIMES):
                 message = _("Enter a time as HH:MM, e.g. 21:00.")
             add(path, message)
-    for place, condition, events in _condition_places(document):
+    for place, condition, events, answers in _condition_places(document):
         try:
-            compile_condition(condition, events=events)
+            compile_condition(condition, events=events, replies=() if answers else None)
         except ConditionError as exc:
             add(f"{place}.{exc.path}".rstrip("."), exc.message)
     for index, step in enumerate(document.get("steps") or []):
@@ -590,15 +599,20 @@ def check(document: dict[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
-def _condition_places(document: dict[str, Any]) -> list[tuple[str, Any, bool]]:
-    places: list[tuple[str, Any, bool]] = []
+def _condition_places(document: dict[str, Any]) -> list[tuple[str, Any, bool, bool]]:
+    """Each condition: its place, whether event properties and whether ``answer.*`` (a
+    branch of a step waiting for a reply) may be named."""
+    places: list[tuple[str, Any, bool, bool]] = []
     trigger = document.get("trigger")
     if isinstance(trigger, dict) and trigger.get("where") is not None:
-        places.append(("trigger.where", trigger["where"], trigger.get("kind") == "event"))
+        places.append(("trigger.where", trigger["where"], trigger.get("kind") == "event", False))
     if document.get("audience") is not None:
-        places.append(("audience", document["audience"], False))
+        places.append(("audience", document["audience"], False, False))
     for i, step in enumerate(document.get("steps") or []):
-        for j, branch in enumerate((step.get("branch") or []) if isinstance(step, dict) else []):
+        if not isinstance(step, dict):
+            continue
+        for j, branch in enumerate(step.get("branch") or []):
             if isinstance(branch, dict):
-                places.append((f"steps.{i}.branch.{j}.when", branch.get("when"), False))
+                waits = bool(step.get("wait_reply"))
+                places.append((f"steps.{i}.branch.{j}.when", branch.get("when"), False, waits))
     return places

@@ -9,7 +9,11 @@ as they were at each moment: as of the start (from the ``consent_changed`` event
 do-not-contact set after it, by ``do_not_contact_at``, is off), and each change after the start
 — consent recorded, withdrawn, do-not-contact set — is made again when the virtual clock reaches
 it, a withdrawal (an ``unsubscribed`` event) cancelling the pending messages as it did in
-earnest. Scheduled triggers are evaluated every
+earnest. A customer's reply recorded in the window (an SMS / e-mail reply) arrives again as a
+reply: read, as inbound replies are, against the customer's latest message on that channel *in
+the simulation* — so a reply "2" to a simulated message that asks for a score is that score,
+and takes the rule's low-score branch. Stop words arrive as recorded (their consent change is
+made again above). Scheduled triggers are evaluated every
 virtual hour, and every due step is processed at its due moment by the same runner the workers
 use. The same function backs the impact preview of a rule before it is activated.
 """
@@ -30,13 +34,13 @@ from huifang.core.clock import VirtualClock
 from huifang.customers import derived
 from huifang.customers.consent import withdrawn
 from huifang.customers.events import record_events
-from huifang.customers.models import Consent, Customer, Event
+from huifang.customers.models import Channel, Consent, Customer, Event
 from huifang.engine.lifecycle import activate, resume, rewind
 from huifang.engine.models import DueStep, Enrollment, SegmentMember
 from huifang.engine.runner import run_until_idle
 from huifang.engine.triggers import active_rules, evaluate_scheduled, kinds
 from huifang.integrations import dry_run
-from huifang.messaging import dispatch
+from huifang.messaging import dispatch, inbound
 from huifang.messaging.models import Message, MessageTemplate
 from huifang.organisation.zones import organisation_zone, zone
 from huifang.rules.document import RuleDocument
@@ -47,6 +51,7 @@ from huifang.tasks.models import Task
 from . import workload as impact
 
 EVALUATE_EVERY = timedelta(hours=1)
+REPLY_TYPES = ("message_replied", "survey_answered")
 
 
 class SimulationError(ValueError):
@@ -81,8 +86,9 @@ def simulate(
         try:
             keys = _choose_rules(rules, documents, start)
             marks = _as_of(start)
-            _run(start.astimezone(UTC), end.astimezone(UTC), marks.replay, marks.contact)
-            return _report(start, end, days, keys, marks.marks)
+            replies: list[dict[str, Any]] = []
+            _run(start.astimezone(UTC), end.astimezone(UTC), marks.replay, marks.contact, replies)
+            return {**_report(start, end, days, keys, marks.marks), "replies": replies}
         finally:
             transaction.set_rollback(True)
 
@@ -234,7 +240,64 @@ def _as_of(start: datetime) -> _Start:
     return _Start(marks, replay, contact)
 
 
-def _run(start: datetime, end: datetime, replay: list[Event], contact: list[_Contact]) -> None:
+def _is_customer_reply(event: Event) -> bool:
+    """A reply as the inbound endpoints record it: from a provider, with its channel and
+    text (not a survey answered on the answer page, nor an event posted through the API)."""
+    props = event.properties or {}
+    return (
+        event.type in REPLY_TYPES
+        and event.source == Event.Source.WEBHOOK
+        and isinstance(props.get("text"), str)
+        and props.get("channel") in (Channel.SMS, Channel.EMAIL)
+        and not inbound.is_stop(props["text"])
+    )
+
+
+def _arrive(events: Sequence[Event], now: datetime, replies: list[dict[str, Any]]) -> None:
+    """Events arrive again; customers' replies through the inbound path, answering the
+    simulated message (the recorded one named a message the simulation set aside)."""
+    others = [event for event in events if not _is_customer_reply(event)]
+    if others:
+        record_events(others, now=now)
+    for event in events:
+        if not _is_customer_reply(event):
+            continue
+        props = event.properties or {}
+        channel, text = str(props["channel"]), str(props["text"])
+        customer = Customer.objects.filter(pk=event.customer_id).first()
+        if customer is None:
+            continue
+        asked = inbound.last_message(channel, [customer.pk])
+        stored = inbound.record_reply(
+            customer,
+            channel,
+            text,
+            received_at=event.occurred_at,
+            message_id=asked.pk if asked is not None else None,
+            now=now,
+        )
+        stored_props = stored.properties or {}
+        metric = stored_props.get("asked")
+        replies.append(
+            {
+                "customer": {"id": customer.pk, "name": customer.name},
+                "at": _local(event.occurred_at, customer.time_zone),
+                "channel": channel,
+                "text": text,
+                "answers": asked.template if asked is not None else "",
+                "metric": metric or "",
+                "score": stored_props.get(metric) if metric else None,
+            }
+        )
+
+
+def _run(
+    start: datetime,
+    end: datetime,
+    replay: list[Event],
+    contact: list[_Contact],
+    replies: list[dict[str, Any]],
+) -> None:
     """Move the virtual clock from moment to moment — the hourly evaluation of scheduled rules,
     an event or a contact change made again, a due step, a message ready — and let the engine
     and the dispatcher do at each what they would. The rules that run are fixed for the whole
@@ -258,7 +321,7 @@ def _run(start: datetime, end: datetime, replay: list[Event], contact: list[_Con
             arrived.append(replay[position])
             position += 1
         if arrived:
-            record_events(arrived, now=now)
+            _arrive(arrived, now, replies)
         if now >= next_tick:
             evaluate_scheduled(now)
             next_tick = now + EVALUATE_EVERY
@@ -405,6 +468,9 @@ def _report(
         # Per reason over the whole period, most frequent first.
         "reasons": {kind: dict(counts.most_common()) for kind, counts in reasons.items()},
         "teams": impact.team_load(marks.task, list(per_day), day_of),
+        "tasks": _tasks(marks.task, rules),
+        # How the plans started in the period stand at its end, per rule.
+        "outcomes": _outcomes(marks.enrollment, rules),
         "caps": caps,
         "over_cap": impact.over_cap(start, end, caps),
         # Sent in the simulation, but in earnest they would be dropped: no text to send.
@@ -413,6 +479,33 @@ def _report(
             - set(MessageTemplate.objects.values_list("key", "channel"))
         ),
     }
+
+
+def _tasks(after: int, rules: dict[int, str]) -> list[dict[str, Any]]:
+    """The tasks opened in the period: whom for, by which rule and step."""
+    tasks = Task.objects.filter(pk__gt=after).select_related("customer").order_by("created_at")
+    return [
+        {
+            "customer": {
+                "id": task.customer_id,
+                "name": task.customer.name if task.customer else "",
+            },
+            "rule": rules.get(task.rule_id or 0, ""),
+            "step": task.step,
+            "title": task.title,
+            "at": _local(task.created_at, task.customer.time_zone if task.customer else "UTC"),
+        }
+        for task in tasks
+    ]
+
+
+def _outcomes(after: int, rules: dict[int, str]) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for rule_id, status, reason in Enrollment.objects.filter(pk__gt=after).values_list(
+        "rule_id", "status", "end_reason"
+    ):
+        counts[rules.get(rule_id, "")][f"{status}:{reason}" if reason else status] += 1
+    return {rule: dict(sorted(found.items())) for rule, found in sorted(counts.items())}
 
 
 def preview(

@@ -25,10 +25,10 @@ from django.utils.translation import gettext as _
 
 from huifang.core.limits import EARLIEST_DAY, LATEST_DAY
 from huifang.customers.events import record_events
-from huifang.customers.models import Event
+from huifang.customers.models import Customer, Event
 
 from .document import CHOICE, Question, SurveyDocument, next_question, pages
-from .models import Answer, Response
+from .models import Answer, Response, SurveyVersion
 
 TEXT_MAX = {"text": 200, "long_text": 2000}
 EVENT = "survey_answered"
@@ -200,19 +200,7 @@ def store(response: Response, answers: Mapping[str, Any]) -> None:
 def submit(response: Response, doc: SurveyDocument, *, now: datetime) -> None:
     """Close the response (the caller holds its row lock, in a transaction): the answers off
     the final path dropped, its metrics set, one ``survey_answered`` event for the customer."""
-    on_path = set(path(doc, response.answers))
-    off_path = [question for question in response.answers if question not in on_path]
-    if off_path:
-        Answer.objects.filter(response=response, question__in=off_path).delete()
-    response.answers = {q: v for q, v in response.answers.items() if q in on_path}
-    scores = {
-        metric: response.answers[question.id]
-        for question in doc.questions
-        if (metric := question.feeds()) and question.id in response.answers
-    }
-    response.csat, response.nps, response.ces = (scores.get(m) for m in ("csat", "nps", "ces"))
-    response.submitted_at = now
-    response.save(update_fields=["answers", "csat", "nps", "ces", "submitted_at"])
+    scores = _close(response, doc, now=now)
     if response.customer_id is None:
         return  # the customer was deleted while answering: nobody's timeline to put it on
     version = response.version
@@ -230,6 +218,59 @@ def submit(response: Response, doc: SurveyDocument, *, now: datetime) -> None:
         idempotency_key=f"{EVENT}:{response.pk}",
     )
     record_events([event], now=now)
+
+
+def _close(response: Response, doc: SurveyDocument, *, now: datetime) -> dict[str, Any]:
+    """Keep the answers on the final path, set the response's metrics and submit it (once:
+    a response submitted already keeps its moment); returns the metrics."""
+    on_path = set(path(doc, response.answers))
+    off_path = [question for question in response.answers if question not in on_path]
+    if off_path:
+        Answer.objects.filter(response=response, question__in=off_path).delete()
+    response.answers = {q: v for q, v in response.answers.items() if q in on_path}
+    scores = {
+        metric: response.answers[question.id]
+        for question in doc.questions
+        if (metric := question.feeds()) and question.id in response.answers
+    }
+    response.csat, response.nps, response.ces = (scores.get(m) for m in ("csat", "nps", "ces"))
+    response.submitted_at = response.submitted_at or now
+    response.save(update_fields=["answers", "csat", "nps", "ces", "submitted_at"])
+    return scores
+
+
+def record_scored_reply(
+    version: SurveyVersion,
+    customer: Customer,
+    metric: str,
+    score: int,
+    *,
+    channel: str,
+    message_id: int,
+    now: datetime,
+) -> Response | None:
+    """A reply by SMS / e-mail that is a score (``5``, ``满意``), to a message carrying this
+    questionnaire, as the answer to the version's first question of that metric: the one
+    response for (version, customer, message) is created or continued, the answer stored
+    and the response submitted. ``None`` when the version asks no such question.
+
+    No event is recorded here: the caller records the reply itself as the one
+    ``survey_answered`` event. A later reply replaces the score it answered before, as a
+    second visit to the answer page would."""
+    doc = SurveyDocument.model_validate(version.content)
+    question = next((q for q in doc.questions if q.feeds() == metric), None)
+    if question is None:
+        return None
+    with transaction.atomic():
+        response, _created = Response.objects.select_for_update().get_or_create(
+            version=version,
+            customer=customer,
+            message_id=message_id,
+            defaults={"channel": channel, "started_at": now},
+        )
+        store(response, {question.id: score})
+        _close(response, doc, now=now)
+    return response
 
 
 def answer_screen(

@@ -25,6 +25,7 @@ from huifang.integrations.sms_tencent.inbound import callback_urls as tencent_ur
 from huifang.messaging.dispatch import Dispatcher
 from huifang.messaging.models import Message
 from huifang.messaging.services import save_template
+from huifang.tasks.models import Task
 from tests.engine.world import World, local
 from tests.integrations.fakes import JsonHandler, serve
 
@@ -394,3 +395,56 @@ def test_only_post_is_accepted_and_the_body_is_capped(world: World, tencent: Pro
     assert Client().get(path).status_code == 405
     huge = b"[" + b" " * callbacks.MAX_BODY_BYTES + b"]"
     assert push(world, path, huge).status_code == 413
+
+
+LOW_SCORE = {"field": "answer.csat", "op": "lt", "value": 3}
+
+
+def test_a_scored_sms_reply_takes_the_low_score_branch(world: World, aliyun: Provider) -> None:
+    """Through the provider's real push: "２" (full-width) to a message asking CSAT is a 2,
+    recorded as a survey answer, and the plan's answer.csat branch opens the call."""
+    save_template(
+        "rate",
+        "sms",
+        name="满意度",
+        body="{{客户姓名}}您好，请回复1-5为本次服务打分",
+        provider_template_code="SMS_2",
+        asks="csat",
+    )
+    world.rule(
+        {
+            "key": "rate-then-call",
+            "name": "rate, then call when low",
+            "trigger": {"kind": "event", "event": "purchase"},
+            "policy": {"quiet_hours": {"start": "00:00", "end": "00:00"}},
+            "steps": [
+                {
+                    "id": "rate",
+                    "send": {"channel": "sms", "template": "rate"},
+                    "wait_reply": {"days": 3},
+                    "branch": [{"when": LOW_SCORE, "goto": "call"}],
+                    "on_reply": "stop",
+                },
+                {"id": "no-reply", "stop": True},
+                {"id": "call", "task": {"title": "低分回访 {{客户姓名}}"}},
+            ],
+        }
+    )
+    customer = world.customer("王芳", phone="+8613800138000")
+    world.event(customer, "purchase", amount=800)
+    world.run()
+    message = only_message(customer)
+    assert push(world, aliyun_urls(aliyun)["reply"], [aliyun_reply("２")]).status_code == 200
+    (answer,) = Event.objects.filter(customer=customer, type="survey_answered")
+    assert answer.properties == {
+        "channel": "sms",
+        "text": "２",
+        "message": message.pk,
+        "csat": 2,
+        "asked": "csat",
+    }
+    assert not Event.objects.filter(type="message_replied").exists()
+    world.travel(timedelta(minutes=5))  # the reply came a minute after the world's now
+
+    (task,) = Task.objects.filter(customer=customer)
+    assert (task.step, task.title) == ("call", "低分回访 王芳")

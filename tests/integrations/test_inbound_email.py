@@ -20,6 +20,7 @@ from huifang.integrations.email.inbound import callback_urls, signing_secret
 from huifang.integrations.models import Provider
 from huifang.integrations.webhook.transport import sign
 from huifang.messaging.models import Message
+from huifang.messaging.services import save_template
 from tests.engine.world import World, local
 from tests.integrations.fakes import Sink, smtp_sink
 
@@ -214,3 +215,20 @@ def test_the_reply_url_needs_its_token(world: World, mail: Mailbox) -> None:
     path = urlsplit(callback_urls(mail.provider)["reply"]).path
     assert Client().post(path.replace(f"/{mail.provider.pk}/", "/999/"), data={}).status_code == 404
     assert callback_urls(mail.provider)["reply"].startswith("http://localhost:8000/inbound/email/")
+
+
+def test_a_scored_e_mail_reply_is_a_survey_answer(world: World, mail: Mailbox) -> None:
+    """The template asks for a CSAT: "5分，谢谢" by e-mail is a 5, on the customer's figures."""
+    save_template(
+        "ask-by-mail", "email", name="回访", subject="回访", body="请回复1–5分", asks="csat"
+    )
+    customer, message = mailed(world, mail)
+    answer = post(world, mail.provider, reply(message, text="5分，谢谢"))
+    assert answer.status_code == 200
+    assert not replies()
+    (event,) = Event.objects.filter(type="survey_answered")
+    assert (event.properties["csat"], event.properties["message"]) == (5, message.pk)
+    customer.refresh_from_db()
+    assert customer.last_satisfaction == 5
+    enrollment = Enrollment.objects.get(customer=customer)
+    assert (enrollment.status, enrollment.end_reason) == ("completed", "replied")

@@ -425,3 +425,22 @@ def test_writing_an_sms_template_the_preview_and_count_follow_the_typing(
     expect(page.locator("#v1")).to_be_visible()
     version = MessageTemplate.objects.get(key="purchase-3d").current_version
     assert version is not None and version.body == "{{客户姓名}}您好，" + "好" * 62
+
+
+def test_a_template_declares_the_score_its_replies_are_read_as(alice_client: Client) -> None:
+    alice_client.post("/templates/new/", template_form())
+    template = MessageTemplate.objects.get(key="purchase-3d", channel="sms")
+    form = html(alice_client.get(f"/templates/{template.pk}/", **EN))
+    assert 'name="asks"' in form and "Replies to this message are read as a score" in form
+    assert 'id="asks-badge"' not in form
+    saved = alice_client.post(f"/templates/{template.pk}/", template_form(asks="csat"))
+    assert saved.status_code == 302
+    template.refresh_from_db()
+    assert template.current_version is not None
+    assert (template.current_version.number, template.current_version.asks) == (2, "csat")
+    page = html(alice_client.get(f"/templates/{template.pk}/"))
+    assert 'id="asks-badge"' in page and "满意度，1–5（CSAT）" in page
+    assert 'data-asks="csat"' in page
+    refused = html(alice_client.post(f"/templates/{template.pk}/", template_form(asks="stars")))
+    assert 'id="error-asks"' in refused
+    assert template.versions.count() == 2

@@ -82,3 +82,14 @@ class Command(BaseCommand):
             f"{totals.get('deferrals', 0)} deferrals, "
             f"{totals.get('drops', 0)} drops"
         )
+        for reply in report["replies"]:
+            read = f"{reply['metric']}={reply['score']}" if reply["metric"] else "a reply"
+            self.stdout.write(
+                f"reply {reply['at']} {reply['customer']['name']} ({reply['channel']}, "
+                f"to {reply['answers'] or '-'}): “{reply['text']}” → {read}"
+            )
+        for task in report["tasks"]:
+            self.stdout.write(f"task {task['at']} {task['rule']}/{task['step']}: {task['title']}")
+        for rule, outcomes in report["outcomes"].items():
+            counted = ", ".join(f"{k} {v}" for k, v in outcomes.items())
+            self.stdout.write(f"plans of {rule}: {counted}")
