@@ -62,6 +62,7 @@ BENCHMARKS = (
     "customer_list",
     "demo_load",
     "workspace",
+    "surveys",
     "rules_dashboard",
     "audience",
     "preview",

@@ -191,7 +191,8 @@ def insert_select(model: Any, given: dict[str, str], source: str, params: list[A
     if unknown:
         raise SystemExit(f"{model._meta.db_table} has no column {sorted(unknown)}")
     sql = (
-        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+        f"INSERT INTO {model._meta.db_table} "
+        f"({', '.join(connection.ops.quote_name(c) for c in columns)}) "
         f"SELECT {', '.join(exprs)} {source}"
     )
     # The expressions of ``given`` are literal SQL, without placeholders, so the parameters
