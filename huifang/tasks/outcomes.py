@@ -209,6 +209,9 @@ def _event(task: Task, report: Report, actor: Any, now: datetime) -> Event:
             "notes": report.notes.strip()[:500],
             "agent": actor.get_username() if actor is not None else "",
             "rule": task.rule_id,
+            # The rule's key, which a ready strategy can name ("after a detractor-recovery
+            # call reached the customer"), where the id differs in every installation.
+            "rule_key": task.rule.key if task.rule_id else "",
         },
     )
 

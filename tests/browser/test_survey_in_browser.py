@@ -160,8 +160,8 @@ def test_a_detractor_answer_reaches_the_timeline_and_the_service_teams_call(
     agent.goto(f"{live_server.url}/tasks/")
     agent.click("text=低分挽回：王芳")
     expect(agent.locator("#script")).to_contain_text("先感谢王芳填写问卷")
-    agent.select_option("#phone-survey-choice", label="问题解决回访 · v1")
-    agent.click("#phone-survey-pick button")
+    # The rule's call step names the questionnaire: it is there, nothing to pick.
+    expect(agent.locator("#phone-survey-choice")).to_have_count(0)
     expect(agent.locator("#phone-survey")).to_contain_text("您之前反馈的问题解决了吗？")
     script, survey = agent.locator("#script").bounding_box(), agent.locator("#phone-survey")
     box = survey.bounding_box()

@@ -1,7 +1,8 @@
-"""The ready strategy detractor-recovery (PRODUCT.md §4): a questionnaire answered with NPS 0–6
-or CSAT 1–2 opens a high-priority call task for the service team, due within one working day;
-passives, promoters and content customers open nothing; seven days later the customer gets
-the re-visit message asking whether the problem is solved."""
+"""The ready strategies detractor-recovery and detractor-revisit (PRODUCT.md §4): a questionnaire
+answered with NPS 0–6 or CSAT 1–2 opens a high-priority call task for the service team, due
+within one working day, with the re-visit questionnaire for the call; passives, promoters and
+content customers open nothing; seven days after the call reached the customer, they get a
+personal link to the re-visit questionnaire."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import pytest
 
 from huifang.accounts.models import Team
 from huifang.accounts.roles import Role
+from huifang.messaging.services import load_template_library
 from huifang.rules.services import LIBRARY
+from huifang.surveys.models import Survey
+from huifang.surveys.services import load_survey_library
 from huifang.tasks.models import Task
+from huifang.tasks.outcomes import Report, record
 from tests.conftest import make_staff
 from tests.engine.world import World, local
 
@@ -23,7 +28,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def world() -> World:
     world = World(local("2026-11-02 10:00"))  # a Monday
-    world.rule((LIBRARY / "detractor-recovery.yaml").read_text(encoding="utf-8"))
+    load_survey_library()
+    load_template_library()
+    for key in ("detractor-recovery", "detractor-revisit"):
+        world.rule((LIBRARY / f"{key}.yaml").read_text(encoding="utf-8"))
     return world
 
 
@@ -41,6 +49,7 @@ def test_only_detractors_open_a_call_task_for_the_service_team(world: World) -> 
         "csat 3": {"csat": 3},
         "ces": {"ces": 2},
     }
+    revisit = Survey.objects.get(key="revisit-check")
     people = {name: world.customer(name) for name in [*scores, *content]}
     for name, properties in {**scores, **content}.items():
         world.event(people[name], "survey_answered", None, survey="quarterly-nps", **properties)
@@ -53,7 +62,21 @@ def test_only_detractors_open_a_call_task_for_the_service_team(world: World) -> 
         assert task.title == f"低分挽回：{task.customer.name}"
         assert "问题解决回访" in task.script
         assert task.due_at == local("2026-11-03 10:00")  # one working day
+        assert task.survey_version == revisit.current_version  # filled in during the call
 
-    world.travel(timedelta(days=7, hours=1))
-    reached = {m.customer.name for m in world.sent() if m.customer is not None}
-    assert reached == set(scores)
+    # The agent reaches two of the three; the third does not answer the phone.
+    called = {task.customer.name: task for task in tasks}
+    world.travel(timedelta(hours=2))
+    for name, outcome in (("nps 3", "reached"), ("csat 2", "reached"), ("nps 6", "not_reached")):
+        score = 4 if outcome == "reached" else None
+        record(called[name], Report(outcome, score=score), actor=agent, now=world.now)
+    world.run()
+    world.travel(timedelta(days=6, hours=20))
+    assert not world.sent()  # not before seven days
+    world.travel(timedelta(hours=6))
+    revisits = world.sent()
+    assert {m.customer.name for m in revisits if m.customer is not None} == {"nps 3", "csat 2"}
+    for message in revisits:
+        assert message.template == "revisit-check"
+        assert message.survey_version_id == revisit.current_version_id
+        assert "{{" not in message.body and "/l/" in message.body  # the personal short link
