@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import builder, dashboard, gallery, preview, sets_views, versions, views
+from . import (
+    builder,
+    dashboard,
+    gallery,
+    preview,
+    sets_views,
+    survey_results,
+    versions,
+    views,
+)
 
 app_name = "rules"
 
@@ -23,6 +32,17 @@ urlpatterns = [
         name="switch_cancel",
     ),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("surveys/<slug:key>/results/", survey_results.results, name="survey_results"),
+    path(
+        "surveys/<slug:key>/results/export.<str:kind>",
+        survey_results.export,
+        name="survey_export",
+    ),
+    path(
+        "surveys/<slug:key>/results/answers/<int:pk>/tags/",
+        survey_results.tag_answer,
+        name="survey_answer_tags",
+    ),
     path("<slug:key>/", views.rule_detail, name="detail"),
     path("<slug:key>/figures/", dashboard.rule_figures, name="figures"),
     path("<slug:key>/edit/", builder.edit, name="edit"),
