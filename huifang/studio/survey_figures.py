@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.db import connection
-from django.db.models import Avg, Count, F, Func, Q, QuerySet, TextField
+from django.db.models import Avg, Case, Count, F, Func, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -57,7 +57,7 @@ GRAINS = {
 }
 TEXT_TYPES = frozenset({"text", "long_text"})
 NUMERIC_TYPES = frozenset({"rating", *SCALES})
-TEXTS_SHOWN = 50
+TEXTS_SHOWN = 20
 
 
 # -- the filters ----------------------------------------------------------------------------------
@@ -363,82 +363,95 @@ def document(version: SurveyVersion) -> SurveyDocument:
 
 
 def answers(filters: Filters, question_ids: Sequence[str]) -> QuerySet[Answer]:
-    """The answers to ``question_ids`` of the responses submitted in the period: the join
-    starts from the period's responses (``survey_response_results``) and reaches their answers
-    through ``survey_answer_response``."""
-    return Answer.objects.filter(
-        version_id__in=filters.version_ids,
-        question__in=list(question_ids),
-        response__in=answered(filters).values("id"),
-    ).order_by()
+    """The answers to ``question_ids`` of the responses submitted in the period, joined to
+    their responses: the planner starts from the period's responses
+    (``survey_response_results``) and reaches their answers by ``survey_answer_one_per_question``
+    (response, question), or reads the questions' answers (``survey_answer_results``) when the
+    period holds most of them."""
+    period = filters.period
+    lookups: dict[str, Any] = {
+        "version_id__in": filters.version_ids,
+        "question__in": list(question_ids),
+        "response__version_id__in": filters.version_ids,
+        "response__submitted_at__gte": period.start,
+        "response__submitted_at__lt": period.end,
+    }
+    for name, value in (
+        ("rule_id", filters.rule),
+        ("team_id", filters.team),
+        ("channel", filters.channel or None),
+        ("customer__province", filters.province or None),
+        ("customer__city", filters.city or None),
+    ):
+        if value is not None:
+            lookups[f"response__{name}"] = value
+    return Answer.objects.filter(**lookups).order_by()
 
 
 def per_question(filters: Filters, questions: Sequence[Question]) -> list[QuestionFigures]:
+    """Two statements whatever the number of questions: one groups every answer by question,
+    number and (for a single choice) option — the answered count, a scale's distribution and
+    the options' counts in one pass; one unpacks the JSON of multiple choices and matrices."""
     figures = {q.id: QuestionFigures(q) for q in questions}
     if not figures:
         return []
-    counted = [q.id for q in questions if q.type not in TEXT_TYPES and q.type != "date"]
-    for row in answers(filters, list(figures)).values("question").annotate(n=Count("id")):
-        figures[row["question"]].answered = row["n"]
-    numeric = [q.id for q in questions if q.type in NUMERIC_TYPES]
     single = [q.id for q in questions if q.type == "single_choice"]
-    multiple = [q.id for q in questions if q.type == "multiple_choice"]
-    matrix = [q.id for q in questions if q.type == "matrix"]
-    counts: dict[str, dict[Any, int]] = {q: {} for q in counted}
-    if numeric:
-        grouped = (
-            answers(filters, numeric)
-            .filter(number__isnull=False)
-            .values("question", "number")
-            .annotate(n=Count("id"))
-        )
-        for row in grouped:
-            counts[row["question"]][int(row["number"])] = row["n"]
-    if single:
-        grouped = answers(filters, single).values("question", "value").annotate(n=Count("id"))
-        for row in grouped:
-            if isinstance(row["value"], str):
-                counts[row["question"]][row["value"]] = row["n"]
-    cells: dict[str, dict[tuple[str, str], int]] = {q: {} for q in matrix}
-    if multiple:
-        for question, _key, item, n in _elements(filters, multiple, "array"):
-            counts[question][item] = counts[question].get(item, 0) + n
-    if matrix:
-        for question, key, item, n in _elements(filters, matrix, "object"):
+    unpacked = [q.id for q in questions if q.type in ("multiple_choice", "matrix")]
+    counts: dict[str, dict[Any, int]] = {q: {} for q in figures}
+    choice = Case(
+        When(question__in=single, then=AnswerText(F("value"))),
+        default=Value(None),
+        output_field=TextField(),
+    )
+    grouped = (
+        answers(filters, list(figures))
+        .annotate(choice=choice)
+        .values("question", "number", "choice")
+        .annotate(n=Count("id"))
+    )
+    for row in grouped:
+        one, n = figures[row["question"]], row["n"]
+        one.answered += n
+        if row["number"] is not None:
+            counts[one.question.id][int(row["number"])] = n
+        elif row["choice"] is not None:
+            counts[one.question.id][row["choice"]] = n
+    cells: dict[str, dict[tuple[str, str], int]] = {q: {} for q in unpacked}
+    for question, key, item, n in _elements(filters, unpacked) if unpacked else []:
+        if key:  # a matrix's row → column
             cells[question][(key, item)] = n
+        else:  # a multiple choice's option
+            counts[question][item] = n
     for one in figures.values():
-        _fill(one, counts.get(one.question.id, {}), cells.get(one.question.id, {}))
+        _fill(one, counts[one.question.id], cells.get(one.question.id, {}))
     return [figures[q.id] for q in questions]
 
 
-def _elements(
-    filters: Filters, question_ids: Sequence[str], kind: str
-) -> list[tuple[str, str, str, int]]:
+def _elements(filters: Filters, question_ids: Sequence[str]) -> list[tuple[str, str, str, int]]:
     """(question, key, element, count) of the answers that are JSON arrays (the options of a
-    multiple choice) or objects (a matrix's row → column): the database unpacks them."""
+    multiple choice, key "") or objects (a matrix's row → column), unpacked by the database.
+    A value of the other shape unpacks to nothing, rather than filtering on its type, which
+    would throw the planner's row estimate off."""
     query = answers(filters, question_ids).values_list("question", "value").query
     inner, params = query.sql_with_params()
     if rows.postgres():
-        source = (
-            "jsonb_array_elements_text(f.value) AS e(item)"
-            if kind == "array"
-            else "jsonb_each_text(f.value) AS e(key, item)"
-        )
-        key = "''" if kind == "array" else "e.key"
         sql = (
-            # OFFSET 0 keeps the type check below the unpacking, which fails on a scalar.
-            f"SELECT f.question, {key}, e.item, COUNT(*) FROM (SELECT * FROM ({inner}) f0 "  # noqa: S608
-            f"WHERE jsonb_typeof(f0.value) = %s OFFSET 0) f CROSS JOIN LATERAL {source} "
-            "GROUP BY 1, 2, 3"
+            f"SELECT f.question, e.key, e.item, COUNT(*) FROM ({inner}) f "  # noqa: S608
+            "CROSS JOIN LATERAL ("
+            "SELECT '' AS key, x AS item FROM jsonb_array_elements_text(CASE WHEN "
+            "jsonb_typeof(f.value) = 'array' THEN f.value ELSE '[]'::jsonb END) x "
+            "UNION ALL SELECT o.key, o.value FROM jsonb_each_text(CASE WHEN "
+            "jsonb_typeof(f.value) = 'object' THEN f.value ELSE '{}'::jsonb END) o"
+            ") e GROUP BY 1, 2, 3"
         )
     else:
-        key = "''" if kind == "array" else "e.key"
         sql = (
-            f"SELECT f.question, {key}, e.value, COUNT(*) FROM ({inner}) f, "  # noqa: S608
-            f"json_each(f.value) e WHERE json_type(f.value) = %s GROUP BY 1, 2, 3"
+            "SELECT f.question, CASE json_type(f.value) WHEN 'object' THEN e.key ELSE '' END, "  # noqa: S608
+            f"e.value, COUNT(*) FROM ({inner}) f, json_each(f.value) e "
+            "WHERE json_type(f.value) IN ('array', 'object') GROUP BY 1, 2, 3"
         )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, kind])
+        cursor.execute(sql, params)
         return [(str(q), str(k), str(v), int(n)) for q, k, v, n in cursor.fetchall()]
 
 

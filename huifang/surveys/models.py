@@ -105,6 +105,8 @@ class Response(models.Model):
         verbose_name_plural = _("responses")
         indexes = [
             models.Index(fields=["version", "submitted_at"], name="survey_response_results"),
+            # The results' "opened": responses started in the period.
+            models.Index(fields=["version", "started_at"], name="survey_response_opened"),
         ]
         constraints = [
             # One response per personal link (version, customer, message); the answer page
