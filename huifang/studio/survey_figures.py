@@ -393,7 +393,7 @@ def per_question(filters: Filters, questions: Sequence[Question]) -> list[Questi
     number and (for a single choice) option — the answered count, a scale's distribution and
     the options' counts in one pass; one unpacks the JSON of multiple choices and matrices."""
     figures = {q.id: QuestionFigures(q) for q in questions}
-    if not figures:
+    if not figures or not filters.version_ids:
         return []
     single = [q.id for q in questions if q.type == "single_choice"]
     unpacked = [q.id for q in questions if q.type in ("multiple_choice", "matrix")]
@@ -505,20 +505,15 @@ class AnswerText(Func):
 
     arity = 1
     output_field = TextField()
+    template = "json_extract(%(expressions)s, '$')"
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sqlite(compiler, connection, **extra)
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return super().as_sql(compiler, connection, template="json_extract(%(expressions)s, '$')")
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return super().as_sql(compiler, connection, template="(%(expressions)s #>> '{}')")
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(compiler, connection, template="(%(expressions)s #>> '{}')")
 
 
 def text_answers(
     filters: Filters, questions: Sequence[Question], search: str = "", tag: str = ""
-) -> tuple[int, list[Answer]]:
+) -> tuple[int, list[Any]]:
     """The newest text answers (at most ``TEXTS_SHOWN``) and how many match, with their
     response, customer and tags."""
     ids = [q.id for q in questions if q.type in TEXT_TYPES]

@@ -31,9 +31,11 @@ def test_a_supervisor_reads_the_results_and_tags_an_answer(
     expect(page.locator("[data-survey-chart][data-drawn=true] canvas")).to_have_count(1)
     expect(page.locator("[data-question=csat] .q-csat")).to_contain_text("%")
     assert_fits(page, width)
-    page.screenshot(
-        path=Path(tempfile.gettempdir()) / f"survey-results-{width}.png", full_page=True
-    )
+    shots = Path(tempfile.gettempdir())
+    page.screenshot(path=shots / f"survey-results-{width}.png", full_page=True)
+    page.screenshot(path=shots / f"survey-results-{width}-top.png")  # for a person to look at
+    for part in ("cuts", "questions", "text-answers"):
+        page.locator(f"#{part}").screenshot(path=shots / f"survey-results-{width}-{part}.png")
 
     first = page.locator("#text-answers [data-answer]").first
     first.locator("input[name=name]").fill("回访跟进")

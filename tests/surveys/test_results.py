@@ -333,6 +333,16 @@ def test_no_scores_show_a_dash_not_zero() -> None:
     assert _figure(page, "fig-ces") == "—"
 
 
+def test_a_questionnaire_without_versions_shows_empty_results() -> None:
+    survey = Survey.objects.create(key="draft-only", name="草稿问卷")
+    client = Client()
+    client.force_login(make_staff("ana", Role.ANALYST))
+    page = client.get(reverse("rules:survey_results", args=[survey.key]))
+    assert page.status_code == 200
+    assert _figure(page, "fig-answered") == "0"
+    assert _figure(page, "fig-csat") == "—"
+
+
 def test_a_team_filter_leaves_links_sent_out() -> None:
     survey, _versions = seed(count=20)
     client = Client()
@@ -421,7 +431,7 @@ def test_csv_export_holds_the_filtered_responses_neutralised_masked_and_audited(
     query = {"version": "all", "period": "90d", "channel": "sms"}
     got = client.get(reverse("rules:survey_export", args=[survey.key, "csv"]), query)
     assert got.status_code == 200
-    text = b"".join(got.streaming_content).decode("utf-8").lstrip("\ufeff")
+    text = got.getvalue().decode("utf-8").lstrip("\ufeff")
     lines = list(csv.reader(io.StringIO(text)))
     header, body = lines[0], lines[1:]
     filters = read_filters(survey, query, NOW)
@@ -446,7 +456,7 @@ def test_xlsx_export_is_neutralised_too() -> None:
         {"version": "all", "period": "90d", "reveal": "1"},
     )
     assert got.status_code == 200
-    book = zipfile.ZipFile(io.BytesIO(b"".join(got.streaming_content)))
+    book = zipfile.ZipFile(io.BytesIO(got.getvalue()))
     sheet = book.read("xl/worksheets/sheet1.xml").decode()
     strings = (
         book.read("xl/sharedStrings.xml").decode()
