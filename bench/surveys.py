@@ -24,7 +24,7 @@ Sections (``--sections``, default all that the database allows):
   the sent messages that carried the links (``Message.survey_version``, ``sent_at``: about
   1.5 per response) for the response rate — written by set-based SQL (``INSERT … SELECT …
   generate_series``), the secondary indexes built afterwards, then ``VACUUM ANALYZE``. Then
-  the server time of ``rules:survey-results`` for a few filter combinations (``FILTERS``: no
+  the server time of ``rules:survey_results`` for a few filter combinations (``FILTERS``: no
   filter, the last 30 days, one channel, one team), p50/p95 per run, and the number of SQL
   queries per page (counted on a request that is not timed; compare smoke and full size: a
   count that grows with the rows is an N+1). Until that page exists, the section says so
@@ -764,9 +764,9 @@ def results_section(args: argparse.Namespace) -> dict[str, Any]:
         **{k: meta[k] for k in ("customers", "messages", "responses", "answers", "load_s")},
     }
     try:
-        page = reverse("rules:survey-results", args=[RESULTS_KEY])
+        page = reverse("rules:survey_results", args=[RESULTS_KEY])
     except NoReverseMatch:
-        reason = "the results page (rules:survey-results) does not exist yet"
+        reason = "the results page (rules:survey_results) does not exist yet"
         log(f"results: {reason}: skipped")
         return {**report, "skipped": reason}
     from django.contrib.auth import get_user_model

@@ -72,6 +72,9 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     # Questionnaires: everyone reads them (agents fill them in on calls); editors change them.
     ("survey", "view"): STAFF,
     ("survey", "edit"): EDITORS,
+    # Results exports put every answer with its customer in one file: those who read figures
+    # (analysts included), not agents, who fill questionnaires in on calls.
+    ("survey", "export"): READERS,
     ("template", "edit"): EDITORS,
     ("message", "view"): STAFF,
     # The organisation's set-up, kept by administrators.
@@ -108,6 +111,7 @@ ACTIONS = {
     "work": _("work on"),
     "assign": _("assign"),
     "manage": _("manage"),
+    "export": _("export"),
 }
 PRINCIPAL_NAMES = {
     ADMIN: Role.ADMIN.label,

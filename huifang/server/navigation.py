@@ -28,7 +28,7 @@ NAVIGATION = (
     NavItem("board", _("Team board"), "tasks:board", "kanban", ("task", "assign")),
     NavItem("customers", _("Customers"), "customers:list", "people", ("customer", "view")),
     NavItem("rules", _("Strategies"), "rules:list", "diagram-3", ("rule", "view")),
-    NavItem("surveys", _("Questionnaires"), "rules:survey-list", "ui-checks", ("survey", "view")),
+    NavItem("surveys", _("Questionnaires"), "rules:survey_list", "ui-checks", ("survey", "view")),
     NavItem("messages", _("Messages"), "messaging:messages", "envelope", ("message", "view")),
     NavItem("templates", _("Templates"), "messaging:templates", "file-text", ("template", "view")),
     NavItem(

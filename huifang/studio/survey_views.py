@@ -48,8 +48,8 @@ def can_edit(user: Any) -> bool:
 
 
 def results_url(key: str) -> str:
-    """The results page (built beside this one): a plain path, so this page needs nothing of it."""
-    return f"{reverse('rules:survey-list')}{key}/results/"
+    """The questionnaire's results page."""
+    return reverse("rules:survey_results", args=[key])
 
 
 # -- the list -----------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def _save(request: HttpRequest, survey: Survey | None, document: dict[str, Any])
             request,
             _("Nothing changed since version %(number)s.") % {"number": saved.version.number},
         )
-    url = reverse("rules:survey-edit", kwargs={"key": target.key})
+    url = reverse("rules:survey_edit", kwargs={"key": target.key})
     return HttpResponse(status=204, headers={"HX-Redirect": url})
 
 
@@ -194,9 +194,9 @@ def _context(
         "answered_latest": answered_latest,
         "statuses": Survey.Status.choices,
         "readonly": not can_edit(request.user),
-        "action_url": reverse("rules:survey-edit", kwargs={"key": survey.key})
+        "action_url": reverse("rules:survey_edit", kwargs={"key": survey.key})
         if survey
-        else reverse("rules:survey-new"),
+        else reverse("rules:survey_new"),
     }
 
 
@@ -296,7 +296,7 @@ def survey_status(request: HttpRequest, key: str) -> HttpResponse:
             request,
             _("The questionnaire is now “%(status)s”.") % {"status": survey.get_status_display()},
         )
-    return redirect("rules:survey-edit", key=survey.key)
+    return redirect("rules:survey_edit", key=survey.key)
 
 
 # -- the gallery --------------------------------------------------------------------------------
@@ -340,7 +340,7 @@ def survey_use(request: HttpRequest, key: str) -> HttpResponse:
     found = {d.key: d for d in library_documents()}.get(key)
     if found is None:
         messages.error(request, _("There is no ready questionnaire “%(key)s”.") % {"key": key})
-        return redirect("rules:survey-gallery")
+        return redirect("rules:survey_gallery")
     new_key = request.POST.get("key", "").strip().lower()
     name = request.POST.get("name", "").strip() or found.name
     typed = {key: {"key": new_key, "name": name}}
@@ -364,4 +364,4 @@ def survey_use(request: HttpRequest, key: str) -> HttpResponse:
         _("“%(name)s” was made from the ready questionnaire. Adjust it, then activate it.")
         % {"name": name},
     )
-    return redirect("rules:survey-edit", key=saved.survey.key)
+    return redirect("rules:survey_edit", key=saved.survey.key)

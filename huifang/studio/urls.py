@@ -1,6 +1,16 @@
 from django.urls import path
 
-from . import builder, dashboard, gallery, preview, sets_views, survey_views, versions, views
+from . import (
+    builder,
+    dashboard,
+    gallery,
+    preview,
+    sets_views,
+    survey_results,
+    survey_views,
+    versions,
+    views,
+)
 
 app_name = "rules"
 
@@ -23,13 +33,24 @@ urlpatterns = [
         name="switch_cancel",
     ),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
-    path("surveys/", survey_views.survey_list, name="survey-list"),
-    path("surveys/new/", survey_views.survey_new, name="survey-new"),
-    path("surveys/preview/", survey_views.survey_preview, name="survey-preview"),
-    path("surveys/gallery/", survey_views.survey_gallery, name="survey-gallery"),
-    path("surveys/gallery/<slug:key>/use/", survey_views.survey_use, name="survey-use"),
-    path("surveys/<slug:key>/edit/", survey_views.survey_edit, name="survey-edit"),
-    path("surveys/<slug:key>/status/", survey_views.survey_status, name="survey-status"),
+    path("surveys/", survey_views.survey_list, name="survey_list"),
+    path("surveys/new/", survey_views.survey_new, name="survey_new"),
+    path("surveys/preview/", survey_views.survey_preview, name="survey_preview"),
+    path("surveys/gallery/", survey_views.survey_gallery, name="survey_gallery"),
+    path("surveys/gallery/<slug:key>/use/", survey_views.survey_use, name="survey_use"),
+    path("surveys/<slug:key>/edit/", survey_views.survey_edit, name="survey_edit"),
+    path("surveys/<slug:key>/status/", survey_views.survey_status, name="survey_status"),
+    path("surveys/<slug:key>/results/", survey_results.results, name="survey_results"),
+    path(
+        "surveys/<slug:key>/results/export.<str:kind>",
+        survey_results.export,
+        name="survey_export",
+    ),
+    path(
+        "surveys/<slug:key>/results/answers/<int:pk>/tags/",
+        survey_results.tag_answer,
+        name="survey_answer_tags",
+    ),
     path("<slug:key>/", views.rule_detail, name="detail"),
     path("<slug:key>/figures/", dashboard.rule_figures, name="figures"),
     path("<slug:key>/edit/", builder.edit, name="edit"),

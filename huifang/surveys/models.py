@@ -105,6 +105,8 @@ class Response(models.Model):
         verbose_name_plural = _("responses")
         indexes = [
             models.Index(fields=["version", "submitted_at"], name="survey_response_results"),
+            # The results' "opened": responses started in the period.
+            models.Index(fields=["version", "started_at"], name="survey_response_opened"),
         ]
         constraints = [
             # One response per personal link (version, customer, message); the answer page
@@ -149,3 +151,27 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.response_id}: {self.question}"
+
+
+class AnswerTag(models.Model):
+    """A staff member's label on a text answer (``退款``, ``物流慢``), so that the free-text
+    answers of a questionnaire can be sorted into themes and counted on the results page."""
+
+    answer = models.ForeignKey(
+        Answer, verbose_name=_("answer"), on_delete=models.CASCADE, related_name="tags"
+    )
+    name = models.CharField(_("tag"), max_length=40)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.CharField(_("created by"), max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("answer tag")
+        verbose_name_plural = _("answer tags")
+        constraints = [
+            models.UniqueConstraint(fields=["answer", "name"], name="survey_answer_tag_unique"),
+        ]
+        indexes = [models.Index(fields=["name", "answer"], name="survey_answer_tag_name")]
+
+    def __str__(self) -> str:
+        return self.name
