@@ -60,7 +60,7 @@ figure is the median over ``--runs`` (5) runs of that run's percentile.
         [--customers 10000] [--responses 500] [--concurrency 50] [--runs 5]
         [--answers 1000000] [--db-name huifang_bench_surveys] [--rebuild]
 
-Without ``DATABASE_URL`` the answer sections run on var/huifang.db. ``results`` runs when
+Without ``DATABASE_URL`` the answer sections run on var/huifang.db (migrated first). ``results`` runs when
 ``DATABASE_URL`` is PostgreSQL, on its server but in the database ``--db-name``.
 
 ``--smoke`` (for CI): on a throw-away database of each kind (``--only`` one), 200 customers,
@@ -443,6 +443,9 @@ def answer_sections(args: argparse.Namespace) -> dict[str, Any]:
     from django.conf import settings
     from django.db import connection
 
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)  # nothing to do when it is current
     settings.MIDDLEWARE = [f"{__name__}.ServerTime", *settings.MIDDLEWARE]
     ServerTime.slots = Slots(args.workers)
     customers = load_customers(args.customers)
