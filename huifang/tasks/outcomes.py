@@ -211,7 +211,7 @@ def _event(task: Task, report: Report, actor: Any, now: datetime) -> Event:
             "rule": task.rule_id,
             # The rule's key, which a ready strategy can name ("after a detractor-recovery
             # call reached the customer"), where the id differs in every installation.
-            "rule_key": task.rule.key if task.rule_id else "",
+            "rule_key": task.rule.key if task.rule is not None else "",
         },
     )
 
