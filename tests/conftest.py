@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import transaction
 from django.template import TemplateSyntaxError
 from django.test import Client
@@ -53,6 +54,15 @@ def rows_for_many_tests(django_db_blocker: Any) -> Iterator[None]:
     with django_db_blocker.unblock(), transaction.atomic():
         yield
         transaction.set_rollback(True)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: counts kept there (the answer page's rate limit,
+    keyed by a response id that the next test's rolled-back database hands out again) must not
+    leak from one test into the next."""
+    cache.clear()
+    yield
 
 
 @pytest.fixture

@@ -10,8 +10,11 @@ class SurveysConfig(AppConfig):
     def ready(self) -> None:
         # A rule naming a questionnaire is saved only when it exists (rules sit below
         # surveys and never import it: they call this hook).
+        from huifang.customers import timeline
         from huifang.rules.document import references
 
+        from . import timeline as answers
         from .services import check_rule_surveys
 
         references.connect(check_rule_surveys)
+        timeline.sources.register(answers.SOURCE)
