@@ -159,10 +159,10 @@ def _answer(
     for response in responses:
         if response.channel != "phone":
             response.message_id = next(with_link).pk
-    for message, response in opened:
-        if response is not None:
-            response.message_id = message.pk
-            responses.append(response)
+    for message, left in opened:
+        if left is not None:
+            left.message_id = message.pk
+            responses.append(left)
     Response.objects.bulk_create(responses, batch_size=500)
     rows: list[Answer] = []
     for response in responses:

@@ -57,7 +57,7 @@ pytestmark = pytest.mark.django_db
 
 def test_each_answer_event_is_a_submitted_response_with_its_score(demo: Any) -> None:
     events = _events()
-    by_moment = {(e.customer_id, e.occurred_at): e for e in events}
+    by_moment: dict[tuple[Any, Any], Event] = {(e.customer_id, e.occurred_at): e for e in events}
     responses = _submitted()
     assert len(responses) == len(events)  # every one: the sample bound is far above 450
     keys = {r.version.survey.key for r in responses}
@@ -65,7 +65,7 @@ def test_each_answer_event_is_a_submitted_response_with_its_score(demo: Any) -> 
     for response in responses:
         event = by_moment[(response.customer_id, response.submitted_at)]
         assert QUESTIONNAIRES[event.properties["survey"]] == response.version.survey.key
-        assert response.started_at < response.submitted_at
+        assert response.submitted_at is not None and response.started_at < response.submitted_at
         if event.nps is not None:
             assert (response.nps, response.csat) == (event.nps, None)
             assert response.answers["nps"] == event.nps
@@ -102,6 +102,7 @@ def test_every_answered_path_follows_the_jumps(demo: Any) -> None:
 def test_links_were_sent_before_and_most_were_not_answered(demo: Any) -> None:
     rule = Rule.objects.get(key="quarterly-nps-survey")
     for response in Response.objects.exclude(channel="phone"):
+        assert response.message_id is not None
         message = Message.objects.get(pk=response.message_id)
         assert message.customer_id == response.customer_id
         assert message.survey_version_id == response.version_id
@@ -147,7 +148,7 @@ def test_the_nps_results_page_shows_the_events_nps(demo: Any) -> None:
     with time_machine.travel(NOW, tick=False):
         filters = read_filters(survey, {"period": "90d"}, NOW)
         scores = [
-            e.nps
+            int(e.nps or 0)
             for e in Event.objects.filter(
                 nps__isnull=False,
                 occurred_at__gte=filters.period.start,
