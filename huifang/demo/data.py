@@ -155,3 +155,76 @@ CLINIC_SOURCES = (
 COMPLAINT_REASONS = ("物流太慢", "商品破损", "客服态度", "效果不理想", "价格争议", "预约等待太久")
 TICKET_TOPICS = ("安装咨询", "退换货", "使用问题", "发票", "账号问题", "功能咨询")
 REPLIES = ("收到，谢谢", "挺好的", "还可以", "有点问题，请回电", "好的", "满意")
+
+# Questionnaire answers (huifang/demo/surveys.py): what a customer writes depends on the score
+# given; unhappy customers say what went wrong.
+PURCHASE_COMMENTS = {
+    "low": (
+        "快递太慢了，等了一个星期",
+        "收到时外包装破了，商品有划痕",
+        "客服回复很慢，问题拖了好几天",
+        "和描述的不太一样，有点失望",
+        "用了几天就出问题了",
+        "价格比活动前还贵，感觉被坑了",
+        "安装师傅迟到了两个小时",
+    ),
+    "mid": (
+        "整体还行，包装可以再用心一点",
+        "东西不错，就是物流有点慢",
+        "一般般，希望售后能更主动一些",
+    ),
+    "high": (
+        "很满意，物流很快",
+        "质量很好，会推荐给朋友",
+        "客服很耐心，点赞",
+        "包装很用心，下次还来",
+        "性价比高，家里人都说好用",
+        "比预期的好，满意",
+    ),
+}
+NPS_DETRACTOR_TEXTS = (
+    "报表功能太少，很多数据要自己导出处理",
+    "续费价格涨得太多了",
+    "工单响应太慢，等了两天才有人回",
+    "系统经常卡顿，高峰期尤其明显",
+    "希望客户成功经理能更主动地联系我们",
+    "和我们的 ERP 对接不上，很麻烦",
+)
+NPS_PROMOTER_TEXTS = (
+    "上手很快，团队都在用",
+    "客服响应及时，问题很快解决",
+    "报表很直观，老板很喜欢",
+    "功能稳定，很少出问题",
+    "性价比高，比之前用的系统好很多",
+    "客户成功经理很专业",
+)
+CLINIC_SYMPTOMS = {  # by the score given: how the recovery is going
+    "low": ("pain", "pain", "fever", "mild"),
+    "mid": ("mild", "mild", "good"),
+    "high": ("good", "good", "good", "mild"),
+}
+CLINIC_NOTES = {
+    "low": (
+        "术后第二天牙龈一直肿，吃止痛药也不太管用",
+        "晚上疼得睡不着，想尽快复诊",
+        "有点低烧，不知道是否正常",
+        "等候时间太长，医生解释得也不够清楚",
+    ),
+    "mid": ("咬东西还有点酸", "冷热刺激时有点敏感"),
+    "high": ("恢复得很好，谢谢医生", "医生很细心，没什么不舒服", "护士很温柔，体验很好"),
+}
+# The invitation each demo message carried, by questionnaire (the templates' shape).
+SURVEY_INVITATIONS = {
+    "purchase-satisfaction": (
+        "review-7d",
+        "{name}您好，您的订单已签收，花 1 分钟告诉我们这次购物的体验吧。回TD退订",
+    ),
+    "quarterly-nps": (
+        "quarterly-nps",
+        "{name}您好，想请您花 1 分钟告诉我们：您会把我们推荐给朋友吗？回TD退订",
+    ),
+    "clinic-recovery-check": (
+        "aftercare-3d",
+        "{name}您好，治疗后第3天，想了解您的恢复情况，约需 1 分钟。回TD退订",
+    ),
+}

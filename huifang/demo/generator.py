@@ -31,6 +31,7 @@ from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Consent, Customer, Event, Tag
 from huifang.demo.followups import open_demo_tasks
+from huifang.demo.surveys import answer_demo_surveys
 from huifang.studio.gallery import load_library
 
 from . import data
@@ -193,5 +194,7 @@ def generate(
                 log(f"  {chunk.last_number:,} customers, {events_total:,} events")
         writer.reset_sequences(list(loaded))
     load_library()  # the ready strategies, as drafts to look at and switch on
+    answered = answer_demo_surveys(seed, now)
+    log(f"  {answered.responses:,} questionnaire responses, {answered.sent:,} links sent")
     open_demo_tasks(seed, now)
     return DemoStats(customers, events_total, 16, time.perf_counter() - started)

@@ -178,7 +178,19 @@ def store(response: Response, answers: Mapping[str, Any]) -> None:
     cleared = [question for question, value in answers.items() if value is None]
     if cleared:
         Answer.objects.filter(response=response, question__in=cleared).delete()
-    rows = [
+    Answer.objects.bulk_create(
+        answer_rows(response, answers),
+        update_conflicts=True,
+        unique_fields=["response", "question"],
+        update_fields=["value", "number"],
+    )
+
+
+def answer_rows(response: Response, answers: Mapping[str, Any]) -> list[Answer]:
+    """The ``Answer`` rows of a response's answers (unanswered ones left out): the one place
+    they are built, for the answer page and for loads that write many responses at once
+    (the demo)."""
+    return [
         Answer(
             response=response,
             version_id=response.version_id,
@@ -189,12 +201,6 @@ def store(response: Response, answers: Mapping[str, Any]) -> None:
         for question, value in answers.items()
         if value is not None
     ]
-    Answer.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["response", "question"],
-        update_fields=["value", "number"],
-    )
 
 
 def submit(response: Response, doc: SurveyDocument, *, now: datetime) -> None:
@@ -228,15 +234,21 @@ def _close(response: Response, doc: SurveyDocument, *, now: datetime) -> dict[st
     if off_path:
         Answer.objects.filter(response=response, question__in=off_path).delete()
     response.answers = {q: v for q, v in response.answers.items() if q in on_path}
-    scores = {
-        metric: response.answers[question.id]
-        for question in doc.questions
-        if (metric := question.feeds()) and question.id in response.answers
-    }
+    scores = metrics(doc, response.answers)
     response.csat, response.nps, response.ces = (scores.get(m) for m in ("csat", "nps", "ces"))
     response.submitted_at = response.submitted_at or now
     response.save(update_fields=["answers", "csat", "nps", "ces", "submitted_at"])
     return scores
+
+
+def metrics(doc: SurveyDocument, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The metric scores (``csat``, ``nps``, ``ces``) the answers give, by the questions that
+    feed each metric: what a submitted response stores as its scores."""
+    return {
+        metric: answers[question.id]
+        for question in doc.questions
+        if (metric := question.feeds()) and question.id in answers
+    }
 
 
 def record_scored_reply(
