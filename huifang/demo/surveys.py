@@ -260,7 +260,7 @@ def _channel(rng: random.Random, email: str) -> str:
 
 def _score_question(doc: SurveyDocument) -> str:
     """The question the event's score answers: the one feeding CSAT or NPS, else the first
-    rating (诊后回访's recovery stars)."""
+    scale."""
     for question in doc.questions:
         if question.feeds() in ("csat", "nps"):
             return question.id

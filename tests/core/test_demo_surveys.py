@@ -69,11 +69,10 @@ def test_each_answer_event_is_a_submitted_response_with_its_score(demo: Any) -> 
         if event.nps is not None:
             assert (response.nps, response.csat) == (event.nps, None)
             assert response.answers["nps"] == event.nps
-        elif response.version.survey.key == "purchase-satisfaction":
+        else:  # 购后满意度 and 诊后回访: the CSAT question
             assert (response.csat, response.nps) == (event.score, None)
-        else:  # 诊后回访: the recovery stars; the questionnaire asks no CSAT question
-            assert response.answers["recovery"] == event.score
-            assert (response.csat, response.nps) == (None, None)
+            if response.version.survey.key == "clinic-recovery-check":
+                assert response.answers["satisfaction"] == event.score
 
 
 def test_every_answered_path_follows_the_jumps(demo: Any) -> None:
