@@ -14,7 +14,6 @@ from django.utils.translation import gettext_lazy as _
 from huifang.core.models import TimeStampedModel, Version
 from huifang.customers.models import Channel, Customer
 
-
 # An option's value is at most this long (``document.Option``): ``Answer.choice`` holds it.
 CHOICE_LENGTH = 80
 
