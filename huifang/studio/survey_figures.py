@@ -4,8 +4,9 @@ Every figure is an aggregate statement (``COUNT`` / ``GROUP BY``) over the respo
 the filters — the questionnaire's versions, the period, rule, team, channel and region — never a
 loop over rows in Python; Python only turns a handful of grouped counts into shares. So the
 page costs the same dozen statements for ten answers as for a million, and each reads the
-period's rows through ``survey_response_results`` (version, submitted_at) and the answers of
-those responses through ``survey_answer_response`` (measured in docs/surveys.md).
+period's responses through ``survey_response_figures`` (version, submitted_at, with the columns
+the figures group by) and the period's answers through ``survey_answer_period`` — on PostgreSQL
+from those indexes alone, without visiting the rows (measured in docs/surveys.md).
 
 Who counts where:
 
@@ -206,7 +207,7 @@ class Scores:
 
 
 SCORE_AGGREGATES = {
-    "n": Count("id"),
+    "n": Count("*"),
     "csat_n": Count("csat"),
     "csat_ok": Count("csat", filter=Q(csat__gte=4)),
     "nps_n": Count("nps"),
@@ -363,18 +364,16 @@ def document(version: SurveyVersion) -> SurveyDocument:
 
 
 def answers(filters: Filters, question_ids: Sequence[str]) -> QuerySet[Answer]:
-    """The answers to ``question_ids`` of the responses submitted in the period, joined to
-    their responses: the planner starts from the period's responses
-    (``survey_response_results``) and reaches their answers by ``survey_answer_one_per_question``
-    (response, question), or reads the questions' answers (``survey_answer_results``) when the
-    period holds most of them."""
+    """The answers to ``question_ids`` of the responses submitted in the period. Each answer
+    carries its response's version and submission moment, so the period's answers are read
+    through ``survey_answer_period`` alone (on PostgreSQL from the index itself); they are
+    joined to their responses only when a rule, team, channel or region narrows them."""
     period = filters.period
     lookups: dict[str, Any] = {
         "version_id__in": filters.version_ids,
         "question__in": list(question_ids),
-        "response__version_id__in": filters.version_ids,
-        "response__submitted_at__gte": period.start,
-        "response__submitted_at__lt": period.end,
+        "submitted_at__gte": period.start,
+        "submitted_at__lt": period.end,
     }
     for name, value in (
         ("rule_id", filters.rule),
@@ -398,24 +397,24 @@ def per_question(filters: Filters, questions: Sequence[Question]) -> list[Questi
     single = [q.id for q in questions if q.type == "single_choice"]
     unpacked = [q.id for q in questions if q.type in ("multiple_choice", "matrix")]
     counts: dict[str, dict[Any, int]] = {q: {} for q in figures}
-    choice = Case(
-        When(question__in=single, then=AnswerText(F("value"))),
+    option = Case(
+        When(question__in=single, then=F("choice")),
         default=Value(None),
         output_field=TextField(),
     )
     grouped = (
         answers(filters, list(figures))
-        .annotate(choice=choice)
-        .values("question", "number", "choice")
-        .annotate(n=Count("id"))
+        .annotate(option=option)
+        .values("question", "number", "option")
+        .annotate(n=Count("*"))  # not COUNT(id): the index holds no id
     )
     for row in grouped:
         one, n = figures[row["question"]], row["n"]
         one.answered += n
         if row["number"] is not None:
             counts[one.question.id][int(row["number"])] = n
-        elif row["choice"] is not None:
-            counts[one.question.id][row["choice"]] = n
+        elif row["option"] is not None:
+            counts[one.question.id][row["option"]] = n
     cells: dict[str, dict[tuple[str, str], int]] = {q: {} for q in unpacked}
     for question, key, item, n in _elements(filters, unpacked) if unpacked else []:
         if key:  # a matrix's row → column
@@ -528,6 +527,6 @@ def text_answers(
     shown = list(
         found.select_related("response__customer")
         .prefetch_related("tags")
-        .order_by("-response__submitted_at", "-id")[:TEXTS_SHOWN]
+        .order_by("-submitted_at", "-id")[:TEXTS_SHOWN]
     )
     return total, shown

@@ -28,7 +28,7 @@ from huifang.customers.events import record_events
 from huifang.customers.models import Customer, Event
 
 from .document import CHOICE, Question, SurveyDocument, next_question, pages
-from .models import Answer, Response, SurveyVersion
+from .models import CHOICE_LENGTH, Answer, Response, SurveyVersion
 
 TEXT_MAX = {"text": 200, "long_text": 2000}
 EVENT = "survey_answered"
@@ -182,7 +182,7 @@ def store(response: Response, answers: Mapping[str, Any]) -> None:
         answer_rows(response, answers),
         update_conflicts=True,
         unique_fields=["response", "question"],
-        update_fields=["value", "number"],
+        update_fields=["value", "number", "choice", "submitted_at"],
     )
 
 
@@ -197,6 +197,8 @@ def answer_rows(response: Response, answers: Mapping[str, Any]) -> list[Answer]:
             question=question,
             value=value,
             number=float(value) if isinstance(value, int) else None,
+            choice=value if isinstance(value, str) and len(value) <= CHOICE_LENGTH else None,
+            submitted_at=response.submitted_at,
         )
         for question, value in answers.items()
         if value is not None
@@ -238,6 +240,8 @@ def _close(response: Response, doc: SurveyDocument, *, now: datetime) -> dict[st
     response.csat, response.nps, response.ces = (scores.get(m) for m in ("csat", "nps", "ces"))
     response.submitted_at = response.submitted_at or now
     response.save(update_fields=["answers", "csat", "nps", "ces", "submitted_at"])
+    # The results count a period's answers by their own copy of the moment.
+    Answer.objects.filter(response=response).update(submitted_at=response.submitted_at)
     return scores
 
 

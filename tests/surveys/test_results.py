@@ -35,7 +35,7 @@ from huifang.studio.survey_figures import (
     read_filters,
     trend,
 )
-from huifang.surveys.answering import store, submit
+from huifang.surveys.answering import record_scored_reply, store, submit
 from huifang.surveys.document import load_survey_text
 from huifang.surveys.models import Answer, AnswerTag, Response, Survey, SurveyVersion
 from huifang.surveys.services import save_survey
@@ -233,10 +233,14 @@ def test_every_figure_equals_an_independent_sql_count(query: dict[str, str]) -> 
         100 * csat_answers.get(1, 0) / sum(csat_answers.values())
     )
 
-    # Choices, read from each answer's JSON by SQLite itself.
+    # Choices, read from each answer's JSON by the database itself.
+    postgres = connection.vendor == "postgresql"
+    text = "a.value #>> '{}'" if postgres else "json_extract(a.value, '$')"
+    items = "jsonb_array_elements_text(a.value) e(value)" if postgres else "json_each(a.value) e"
+    pairs = "jsonb_each_text(a.value) e" if postgres else "json_each(a.value) e"
     picks = dict(
         sql(
-            f"SELECT json_extract(a.value, '$'), COUNT(*) FROM {ANSWERS} "  # noqa: S608
+            f"SELECT {text}, COUNT(*) FROM {ANSWERS} "  # noqa: S608
             f" WHERE {cond} AND a.question = 'pick' "
             "GROUP BY 1",
             params,
@@ -248,7 +252,7 @@ def test_every_figure_equals_an_independent_sql_count(query: dict[str, str]) -> 
     many = dict(
         sql(
             f"SELECT e.value, COUNT(*) FROM {ANSWERS} "  # noqa: S608
-            f", json_each(a.value) e "
+            f", {items} "
             f"WHERE {cond} AND a.question = 'many' GROUP BY 1",
             params,
         )
@@ -259,7 +263,7 @@ def test_every_figure_equals_an_independent_sql_count(query: dict[str, str]) -> 
     grid = dict(
         sql(
             f"SELECT e.key || ':' || e.value, COUNT(*) FROM {ANSWERS} "  # noqa: S608
-            f", json_each(a.value) e "
+            f", {pairs} "
             f"WHERE {cond} AND a.question = 'grid' GROUP BY 1",
             params,
         )
@@ -281,6 +285,25 @@ def test_every_figure_equals_an_independent_sql_count(query: dict[str, str]) -> 
     }
     assert {key: s.answered for key, s in cut(filters, "region")} == by_region
     assert sum(point.scores.answered for point in trend(filters, "week")) == n
+
+
+def test_answers_carry_their_responses_moment_and_option_for_the_counts() -> None:
+    """The figures read a period's answers by the answers' own copy of the submission moment
+    and a single choice by ``choice``: both follow the response, on every path that writes."""
+    version = save_survey(load_survey_text(V1)).version
+    doc = load_survey_text(V1)
+    customer = Customer.objects.create(name="客户", phone="+8613800130000")
+    response = Response.objects.create(version=version, customer=customer, message_id=1)
+    store(response, {"pick": "ad", "note": "x" * 200, "csat": 4})
+    assert set(Answer.objects.values_list("submitted_at", flat=True)) == {None}
+    submitted = NOW - timedelta(days=2)
+    submit(response, doc, now=submitted)
+    rows = {a.question: a for a in Answer.objects.filter(response=response)}
+    assert {a.submitted_at for a in rows.values()} == {submitted}
+    assert (rows["pick"].choice, rows["note"].choice, rows["csat"].choice) == ("ad", None, None)
+    # A score sent later by SMS joins the submitted response with the response's moment.
+    record_scored_reply(version, customer, "nps", 9, channel="sms", message_id=1, now=NOW)
+    assert Answer.objects.get(response=response, question="nps").submitted_at == submitted
 
 
 def test_sent_and_opened_count_links_and_started_responses() -> None:
