@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
 from huifang.core.limits import day_in_range
+from huifang.core.scores import CES, CSAT, NPS, Scale
 from huifang.customers.models import Channel, Customer, Event, Language, LifecycleStage, Tier
 
 TEXT, NUMBER, MOMENT, DAY, ENUM, BOOL, TAGS, JSON, SCORE = (
@@ -107,6 +108,9 @@ ANSWER_FIELDS: dict[str, FieldSpec] = {
     "answer.nps": FieldSpec(SCORE, "nps"),
     "answer.ces": FieldSpec(SCORE, "ces"),
 }
+# The scale each ``answer.*`` field is on: a value outside it could never match (a typo such as
+# ``answer.csat lt 30`` would send every scored reply down the branch), so it is refused.
+ANSWER_SCALES: dict[str, Scale] = {"answer.csat": CSAT, "answer.nps": NPS, "answer.ces": CES}
 # A custom attribute's or event property's key a condition may name: letters, digits, "-" and
 # "_" inside, at most 64 characters. The key becomes part of an ORM path, so it must not be
 # able to say anything else: "__" would start a lookup of its own (``x__regex`` ran a pattern
@@ -343,9 +347,16 @@ def _scalar(spec: FieldSpec, raw: Any, path: str, name: str) -> Any:
             number = Decimal(str(raw))
             if not number.is_finite() or abs(number) >= MAX_NUMBER:
                 raise InvalidOperation
-            return number
         except InvalidOperation:
             raise ConditionError(path, _("%(field)s takes a number.") % {"field": name}) from None
+        scale = ANSWER_SCALES.get(name) if kind == SCORE else None
+        if scale is not None and not scale.low <= number <= scale.high:
+            raise ConditionError(
+                path,
+                _("%(field)s is a score from %(low)s to %(high)s.")
+                % {"field": name, "low": scale.low, "high": scale.high},
+            )
+        return number
     if kind == BOOL:
         if not isinstance(raw, bool):
             raise ConditionError(path, _("%(field)s takes true or false.") % {"field": name})

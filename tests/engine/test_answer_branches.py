@@ -140,3 +140,21 @@ def test_a_reply_without_a_score_has_no_is_empty_to_test() -> None:
     document["steps"][0]["branch"][0]["when"] = {"field": "answer.csat", "op": "is_empty"}
     with pytest.raises(RuleError, match="is_empty"):
         parse_rule(document)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "low", "high"),
+    [("answer.csat", 30, 1, 5), ("answer.nps", 11, 0, 10), ("answer.ces", 0, 1, 7)],
+)
+def test_a_score_outside_its_scale_is_refused(field: str, value: int, low: int, high: int) -> None:
+    """A typo such as ``answer.csat lt 30`` would send every scored reply down the branch."""
+    document = rule()
+    document["steps"][0]["branch"][0]["when"] = {"field": field, "op": "lt", "value": value}
+    english = f"{field} is a score from {low} to {high}."
+    chinese = f"{field} 是 {low} 到 {high} 之间的评分。"
+    for language, says in (("en", english), ("zh-hans", chinese)):
+        with translation.override(language), pytest.raises(RuleError) as raised:
+            parse_rule(document)
+        assert raised.value.message == says
+    document["steps"][0]["branch"][0]["when"]["value"] = 3
+    parse_rule(document)  # on the scale: fine
