@@ -65,6 +65,7 @@ HELD_LABELS: dict[str, Promise] = {
     Reason.UNSUBSCRIBED: gettext_lazy("Unsubscribed"),
     Reason.NO_TEMPLATE: gettext_lazy("No template"),
     Reason.RATE_LIMIT: gettext_lazy("Rate limit"),
+    Reason.NO_SURVEY: gettext_lazy("No questionnaire"),
 }
 ENDING_LABELS: dict[str, Promise] = {
     "completed": gettext_lazy("All steps done"),

@@ -12,7 +12,9 @@ Who counts where:
 
 - *sent*: messages carrying one of the versions' links (``Message.survey_version``), by the time
   they were sent; *opened*: responses started in the period; *answered*: responses submitted in
-  the period. Every other figure reads the answered responses.
+  the period. Every other figure reads the answered responses. The rates follow a cohort, so
+  none can pass 100 %: of the links sent in the period, the share opened and answered (at any
+  time since); of the responses opened in the period, the share submitted.
 - CSAT %: the share of CSAT scores of 4 or 5 (on 1–5); NPS: the percentage of promoters (9–10)
   minus the percentage of detractors (0–6); both ``None`` — shown as "—" — when nothing was
   scored, never 0. The headline, trend and cut figures read the response's own scores
@@ -236,31 +238,52 @@ class Funnel:
     sent: int | None  # None when a filter cannot apply to messages (team)
     opened: int
     answered: int
+    sent_opened: int = 0  # of the links sent in the period, opened since
+    sent_answered: int = 0  # … and answered since
+    opened_submitted: int = 0  # of the responses opened in the period, submitted since
 
     @property
     def opened_rate(self) -> float | None:
-        return 100.0 * self.opened / self.sent if self.sent else None
+        return 100.0 * self.sent_opened / self.sent if self.sent else None
 
     @property
     def answered_rate(self) -> float | None:
-        return 100.0 * self.answered / self.sent if self.sent else None
+        return 100.0 * self.sent_answered / self.sent if self.sent else None
 
     @property
     def completion(self) -> float | None:
-        return 100.0 * self.answered / self.opened if self.opened else None
+        return 100.0 * self.opened_submitted / self.opened if self.opened else None
 
 
 def funnel(filters: Filters, scores: Scores) -> Funnel:
     period = filters.period
+    submitted = Count("pk", filter=Q(submitted_at__isnull=False))
     opened = (
-        responses(filters).filter(started_at__gte=period.start, started_at__lt=period.end).count()
+        responses(filters)
+        .filter(started_at__gte=period.start, started_at__lt=period.end)
+        .aggregate(n=Count("pk"), submitted=submitted)
     )
-    return Funnel(sent=sent(filters), opened=opened, answered=scores.answered)
+    links = sent_messages(filters)
+    result = Funnel(
+        sent=None if links is None else links.count(),
+        opened=opened["n"],
+        answered=scores.answered,
+        opened_submitted=opened["submitted"],
+    )
+    if links is not None and result.sent:
+        # A link is opened after it went: its responses started since the period began.
+        followed = Response.objects.filter(
+            version_id__in=filters.version_ids,
+            started_at__gte=period.start,
+            message_id__in=links.values("pk"),
+        ).aggregate(n=Count("pk"), submitted=submitted)
+        result.sent_opened, result.sent_answered = followed["n"], followed["submitted"]
+    return result
 
 
-def sent(filters: Filters) -> int | None:
-    """Links sent in the period: messages carrying one of the versions, counted through the
-    partial index ``message_survey_idx``. Messages know no team, so a team filter leaves
+def sent_messages(filters: Filters) -> QuerySet[Message] | None:
+    """The messages that carried a link in the period: one of the versions, counted through
+    the partial index ``message_survey_idx``. Messages know no team, so a team filter leaves
     this figure out rather than showing every team's links."""
     if filters.team is not None:
         return None
@@ -278,7 +301,7 @@ def sent(filters: Filters) -> int | None:
         messages = messages.filter(customer__province=filters.province)
     if filters.city:
         messages = messages.filter(customer__city=filters.city)
-    return messages.order_by().count()
+    return messages.order_by()
 
 
 def overall(filters: Filters) -> Scores:

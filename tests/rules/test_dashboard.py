@@ -22,9 +22,10 @@ from playwright.sync_api import Page, expect
 from huifang.accounts.roles import Role
 from huifang.messaging import receipts
 from huifang.messaging.inbound import record_reply
-from huifang.messaging.models import Message
+from huifang.messaging.models import Message, Reason
 from huifang.rules.models import Rule
 from huifang.studio.dashboard import (
+    HELD_LABELS,
     Period,
     PeriodError,
     ending_badge,
@@ -345,3 +346,9 @@ def test_on_a_phone_the_table_scrolls_and_the_rule_page_loads_its_card(
         card = page.locator("#rule-figures")
         expect(card.locator("[data-figure='sent']")).to_have_text("3")  # fetched by htmx
         assert_fits(page, 390)
+
+
+def test_every_reason_a_message_is_held_or_dropped_for_has_a_label() -> None:
+    """A reason added to the outbox (e.g. ``no_survey``) shows on the dashboard in words, not
+    as its code."""
+    assert set(Reason.values) <= set(HELD_LABELS)

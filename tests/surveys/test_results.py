@@ -29,6 +29,7 @@ from huifang.studio.survey_export import neutral
 from huifang.studio.survey_figures import (
     answered,
     cut,
+    funnel,
     overall,
     per_question,
     questions_of,
@@ -90,17 +91,29 @@ def seed(count: int = 160, rng_seed: int = 18) -> tuple[Survey, list[SurveyVersi
         Customer.objects.create(name=f"客户{i}", phone=f"+861380013{i:04d}", province=p, city=c)
         for i, (p, c) in enumerate(PROVINCES * 3)
     ]
-    for n in range(count):
+    for _ in range(count):
         version = rng.choice(versions)
         doc = load_survey_text(V1 if version == first else V2)
         started = NOW - timedelta(days=rng.randint(0, 70), hours=rng.randint(0, 23))
+        customer, channel = rng.choice(customers), rng.choice(CHANNELS)
+        # The link went between an hour and five days before it was opened, so some links
+        # sent before a period are opened in it, and some sent in it are opened after it.
+        went = started - timedelta(hours=rng.randint(1, 120))
+        message = Message.objects.create(
+            customer=customer,
+            channel=channel,
+            planned_at=went,
+            created_at=went - timedelta(hours=1),
+            sent_at=went,
+            survey_version=version,
+        )
         response = Response.objects.create(
             version=version,
-            customer=rng.choice(customers),
-            channel=rng.choice(CHANNELS),
+            customer=customer,
+            channel=channel,
             rule_id=rng.choice([None, 101, 102]),
             team_id=rng.choice([None, 7, 8]),
-            message_id=n + 1,
+            message_id=message.pk,
             started_at=started,
         )
         given: dict[str, Any] = {}
@@ -122,14 +135,15 @@ def seed(count: int = 160, rng_seed: int = 18) -> tuple[Survey, list[SurveyVersi
         store(response, given)
         if rng.random() < 0.8:
             submit(response, doc, now=started + timedelta(minutes=rng.randint(1, 90)))
-        Message.objects.create(
-            customer=response.customer,
-            channel=response.channel,
-            planned_at=started - timedelta(hours=1),
-            created_at=started - timedelta(hours=2),
-            sent_at=started - timedelta(hours=1),
-            survey_version=version,
-        )
+        if rng.random() < 0.5:  # a link nobody opened
+            Message.objects.create(
+                customer=customer,
+                channel=channel,
+                planned_at=went,
+                created_at=went,
+                sent_at=went,
+                survey_version=version,
+            )
     survey = Survey.objects.get(key="after-visit")
     return survey, versions
 
@@ -326,6 +340,36 @@ def test_sent_and_opened_count_links_and_started_responses() -> None:
     assert _figure(page, "fig-sent") == str(sent)
     assert _figure(page, "fig-opened") == str(opened)
     assert _figure(page, "fig-answered") == str(answered(filters).count())
+
+
+def test_the_rates_follow_the_links_sent_and_never_pass_100_percent() -> None:
+    """Of the links sent in the period, the share opened and answered whenever since; of the
+    responses opened in the period, the share submitted — each equal to a raw count."""
+    survey, _versions = seed(count=80)
+    for query in ({"version": "all", "period": "7d"}, {"version": "all", "period": "30d"}):
+        filters = read_filters(survey, query, NOW)
+        bounds = [filters.period.start, filters.period.end]
+        (sent, opened, answered_links) = sql(
+            "SELECT COUNT(*), COUNT(r.id), COUNT(r.submitted_at) FROM outbox_message m "
+            "LEFT JOIN surveys_response r ON r.message_id = m.id "
+            "WHERE m.survey_version_id IS NOT NULL AND m.sent_at >= %s AND m.sent_at < %s",
+            bounds,
+        )[0]
+        (started, finished) = sql(
+            "SELECT COUNT(*), COUNT(submitted_at) FROM surveys_response "
+            "WHERE started_at >= %s AND started_at < %s",
+            bounds,
+        )[0]
+        shown = funnel(filters, overall(filters))
+        assert (shown.sent, shown.sent_opened, shown.sent_answered) == (
+            sent,
+            opened,
+            answered_links,
+        )
+        assert (shown.opened, shown.opened_submitted) == (started, finished)
+        assert sent and opened < sent  # a period with unopened links, so the rate means something
+        for rate in (shown.opened_rate, shown.answered_rate, shown.completion):
+            assert rate is not None and 0 <= rate <= 100
 
 
 def filters_query(filters: Any) -> dict[str, str]:
