@@ -221,6 +221,10 @@ def submit(response: Response, doc: SurveyDocument, *, now: datetime) -> None:
             "survey": version.survey.key,
             "version": version.number,
             "response": response.pk,
+            # The message whose link was answered (a reply to it, as the rule dashboard and
+            # the metrics count replies), or the task whose call took the answers.
+            **({"message": response.message_id} if response.message_id is not None else {}),
+            **({"task": response.task_id} if response.task_id is not None else {}),
             **scores,
         },
         idempotency_key=f"{EVENT}:{response.pk}",

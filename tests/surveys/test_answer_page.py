@@ -85,6 +85,7 @@ def test_page_by_page_to_the_end(link: str, wang: Customer, version: SurveyVersi
         "survey": "flow-check",
         "version": version.number,
         "response": response.pk,
+        "message": 7,  # the message whose link it was: a reply to it
         "csat": 2,
         "nps": 6,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from huifang.messaging.services import preview, save_template
 from huifang.rules.document import RuleError, parse_rule
 from huifang.rules.models import Rule
 from huifang.rules.services import save_rule
+from huifang.studio.dashboard import figures, period_from
 from huifang.surveys.document import load_survey_text
 from huifang.surveys.models import Response, Survey
 from huifang.surveys.services import save_survey
@@ -227,3 +229,28 @@ def test_staff_who_open_a_customers_link_neither_answer_nor_count_a_click(
     assert clicked.properties["url"] == "http://testserver/s/…/"
     assert message.clicks.get().url == "http://testserver/s/…/"
     assert message.links[0] not in json.dumps(clicked.properties, ensure_ascii=False)
+
+
+def test_an_answer_through_the_link_is_a_reply_to_the_message_that_carried_it(
+    client: Client,
+) -> None:
+    """The ``survey_answered`` event names the message, so the rule dashboard counts the
+    message as replied to, like an SMS reply."""
+    world = World(local("2026-11-02 10:00"))
+    questionnaire()
+    save_template("ask", "sms", name="问卷", body="请作答 {{问卷链接}}")
+    world.rule(rule())
+    [message] = sent(world, world.customer("王芳"))
+    page = follow(client, message.body)
+    link = page.wsgi_request.path
+    client.post(link, {"q": "csat", "csat": "5"})
+    client.post(link, {"q": "comment", "comment": "", "nps": "9"})
+    answered = Event.objects.get(type="survey_answered")
+    assert answered.properties["message"] == message.pk
+    assert "task" not in answered.properties
+    rule_id = Rule.objects.get(key="ask").pk
+    now = answered.occurred_at  # the answer page keeps real time, not the world's clock
+    last = (now + timedelta(days=1)).date().isoformat()  # the organisation's day may be ahead
+    first = (now - timedelta(days=1)).date().isoformat()
+    since = period_from({"period": "custom", "from": first, "to": last}, now)
+    assert figures([rule_id], since, now)[rule_id].replied == 1
