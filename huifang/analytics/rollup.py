@@ -308,6 +308,8 @@ def _span(first: date, last: date) -> list[date]:
 
 
 def _marks() -> dict[str, Watermark]:
+    """The watermarks, locked for the transaction: refreshes and rebuilds take turns, so two
+    of them never delete and insert the same day at once (which would double its rows)."""
     marks = {w.source: w for w in Watermark.objects.select_for_update()}
     for source in [*SOURCES, "refresh"]:
         if source not in marks:
@@ -374,15 +376,19 @@ def rebuild(first: date | None, last: date | None, now: datetime) -> Rebuilt:
     whole = first is None and last is None
     if span is None and (first is None or last is None):
         if whole:
-            _clear(now)
+            with transaction.atomic():
+                _clear(now)
         return Rebuilt([], 0)
     first = first or (span[0] if span else first)
     last = last or (span[1] if span else last)
     assert first is not None and last is not None
     if first > last:
-        raise ValueError("the first day is after the last")
+        raise ValueError(
+            f"nothing to rebuild from {first} to {last}: the first day is after the last"
+        )
     days = _span(first, last)
     with transaction.atomic():
+        _marks()  # locked: a refresh or another rebuild of the same days waits for this one
         if whole:
             _clear(now)
         rows = sum(rollup_day(day) for day in days)

@@ -544,7 +544,7 @@ def test_the_command_rebuilds_a_range_and_says_so(
     assert " s" in out
     assert TaskDay.objects.get().day == date(2026, 11, 2)  # 23:30 in Shanghai
     call_command("analytics", "rebuild")
-    assert "rebuilt 1 days, 2026-11-02 to 2026-11-02" in capsys.readouterr().out
+    assert "rebuilt 1 day, 2026-11-02 to 2026-11-02" in capsys.readouterr().out
 
 
 def test_the_command_refuses_a_bad_range(db: None) -> None:
@@ -552,6 +552,18 @@ def test_the_command_refuses_a_bad_range(db: None) -> None:
         call_command("analytics", "rebuild", "--from", "2026-13-01")
     with pytest.raises(CommandError, match="is after"):
         call_command("analytics", "rebuild", "--from", "2026-11-05", "--to", "2026-11-01")
+    assert not TaskDay.objects.exists()
+
+
+def test_a_bound_beyond_the_history_is_refused(world: World) -> None:
+    _clear()
+    Task.objects.create(customer=world.customers[0], title="回访", created_at=BASE)
+    with pytest.raises(CommandError, match="first day is after the last"):
+        call_command("analytics", "rebuild", "--from", "2027-01-01")
+    assert not TaskDay.objects.exists()
+    call_command("analytics", "rebuild")  # nothing at all is fine too
+    _clear()
+    call_command("analytics", "rebuild")
     assert not TaskDay.objects.exists()
 
 

@@ -34,12 +34,16 @@ class Command(BaseCommand):
         if first and last and first > last:
             raise CommandError(f"--from {first} is after --to {last}")
         started = time.monotonic()
-        done = rebuild(first, last, DatabaseClock().now())
+        try:
+            done = rebuild(first, last, DatabaseClock().now())
+        except ValueError as exc:  # one bound given, beyond the other end of the history
+            raise CommandError(str(exc)) from None
         took = time.monotonic() - started
         if not done.days:
             self.stdout.write(f"nothing to rebuild (no messages, tasks or answers) in {took:.1f} s")
             return
         self.stdout.write(
-            f"rebuilt {len(done.days)} days, {done.days[0]} to {done.days[-1]}: "
+            f"rebuilt {len(done.days)} day{'s' if len(done.days) != 1 else ''}, "
+            f"{done.days[0]} to {done.days[-1]}: "
             f"{done.rows} rollup rows in {took:.1f} s"
         )
