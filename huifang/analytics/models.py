@@ -1,0 +1,146 @@
+"""Daily rollups (每日汇总): the figures every report reads, one row per day and dimension values.
+
+Dashboards never scan the outbox, the tasks or the answers; they sum these rows. Each count is
+attributed to the organisation-local day of its own timestamp (a message sent on the 3rd and
+delivered on the 4th is "sent" on the 3rd and "delivered" on the 4th), so a late update lands
+in the day it belongs to. The rows are rewritten a whole day at a time (``rollup``), which is
+why they carry no unique constraint: a day is deleted and inserted again in one transaction.
+
+Dimensions are read from the source rows and from the customer as they are when the day is
+aggregated (a customer's current tier and region), not as they were on the day.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class MessageDay(models.Model):
+    """Customer messages of one day (staff messages, which have no customer, are left out).
+
+    ``reason`` is set only on rows counting ``dropped``: the drops by reason; every other
+    count sits on rows whose reason is empty."""
+
+    day = models.DateField(_("day"))
+    rule_id = models.BigIntegerField(_("rule"), null=True)
+    step = models.CharField(_("step"), max_length=50)
+    channel = models.CharField(_("channel"), max_length=16)
+    provider_id = models.BigIntegerField(_("provider"), null=True)
+    team_id = models.BigIntegerField(_("team"), null=True)  # of the customer's owner
+    province = models.CharField(_("province"), max_length=32)
+    city = models.CharField(_("city"), max_length=32)
+    business_line = models.CharField(_("business line"), max_length=64)
+    tier = models.CharField(_("tier"), max_length=16)
+    reason = models.CharField(_("reason"), max_length=20)
+    created = models.PositiveIntegerField(_("created"), default=0)  # created_at
+    queued = models.PositiveIntegerField(_("released"), default=0)  # queued_at
+    sent = models.PositiveIntegerField(_("sent"), default=0)  # sent_at
+    delivered = models.PositiveIntegerField(_("delivered"), default=0)  # delivered_at
+    failed = models.PositiveIntegerField(_("failed"), default=0)  # sent_at, else created_at
+    dropped = models.PositiveIntegerField(_("dropped"), default=0)  # planned_at
+    held = models.PositiveIntegerField(_("held"), default=0)  # planned_at, holds > 0
+    clicked = models.PositiveIntegerField(_("clicked"), default=0)  # first click
+    replied = models.PositiveIntegerField(_("replied"), default=0)  # first reply
+    surveys = models.PositiveIntegerField(_("questionnaire links sent"), default=0)  # sent_at
+
+    class Meta:
+        verbose_name = _("messages of a day")
+        verbose_name_plural = _("messages by day")
+        indexes = [
+            models.Index(fields=["day"], name="messageday_day_idx"),
+            models.Index(fields=["rule_id", "day"], name="messageday_rule_idx"),
+            models.Index(fields=["team_id", "day"], name="messageday_team_idx"),
+            models.Index(fields=["channel", "day"], name="messageday_channel_idx"),
+            models.Index(fields=["provider_id", "day"], name="messageday_provider_idx"),
+            models.Index(fields=["province", "city", "day"], name="messageday_region_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} rule {self.rule_id} {self.channel}"
+
+
+class TaskDay(models.Model):
+    """Follow-up tasks of one day: opened by ``created_at``; done, cancelled and the outcomes
+    of closed tasks by ``closed_at``."""
+
+    day = models.DateField(_("day"))
+    team_id = models.BigIntegerField(_("team"), null=True)
+    assignee_id = models.BigIntegerField(_("assignee"), null=True)
+    rule_id = models.BigIntegerField(_("rule"), null=True)
+    step = models.CharField(_("step"), max_length=50)
+    opened = models.PositiveIntegerField(_("opened"), default=0)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    # On time as on the team board: done by the SLA deadline, among done tasks that had one.
+    with_due = models.PositiveIntegerField(_("done with a deadline"), default=0)
+    on_time = models.PositiveIntegerField(_("done on time"), default=0)
+    cancelled = models.PositiveIntegerField(_("cancelled"), default=0)
+    reached = models.PositiveIntegerField(_("reached"), default=0)
+    not_reached = models.PositiveIntegerField(_("not reached"), default=0)
+    # Handling time: started → closed, of done tasks that were started.
+    handled = models.PositiveIntegerField(_("handled"), default=0)
+    handling_seconds = models.BigIntegerField(_("handling seconds"), default=0)
+
+    class Meta:
+        verbose_name = _("tasks of a day")
+        verbose_name_plural = _("tasks by day")
+        indexes = [
+            models.Index(fields=["day"], name="taskday_day_idx"),
+            models.Index(fields=["team_id", "day"], name="taskday_team_idx"),
+            models.Index(fields=["assignee_id", "day"], name="taskday_assignee_idx"),
+            models.Index(fields=["rule_id", "day"], name="taskday_rule_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} team {self.team_id} agent {self.assignee_id}"
+
+
+class AnswerDay(models.Model):
+    """Questionnaire responses of one day: opened by ``started_at``, answered and their scores
+    by ``submitted_at``."""
+
+    day = models.DateField(_("day"))
+    version_id = models.BigIntegerField(_("questionnaire version"))
+    channel = models.CharField(_("channel"), max_length=16)
+    rule_id = models.BigIntegerField(_("rule"), null=True)
+    team_id = models.BigIntegerField(_("team"), null=True)
+    province = models.CharField(_("province"), max_length=32)
+    city = models.CharField(_("city"), max_length=32)
+    opened = models.PositiveIntegerField(_("opened"), default=0)
+    answered = models.PositiveIntegerField(_("answered"), default=0)
+    csat_n = models.PositiveIntegerField(_("CSAT answers"), default=0)
+    csat_ok = models.PositiveIntegerField(_("CSAT 4–5"), default=0)
+    nps_n = models.PositiveIntegerField(_("NPS answers"), default=0)
+    promoters = models.PositiveIntegerField(_("promoters"), default=0)
+    detractors = models.PositiveIntegerField(_("detractors"), default=0)
+    ces_n = models.PositiveIntegerField(_("CES answers"), default=0)
+    ces_sum = models.PositiveIntegerField(_("CES sum"), default=0)
+
+    class Meta:
+        verbose_name = _("answers of a day")
+        verbose_name_plural = _("answers by day")
+        indexes = [
+            models.Index(fields=["day"], name="answerday_day_idx"),
+            models.Index(fields=["version_id", "day"], name="answerday_version_idx"),
+            models.Index(fields=["rule_id", "day"], name="answerday_rule_idx"),
+            models.Index(fields=["team_id", "day"], name="answerday_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} version {self.version_id}"
+
+
+class Watermark(models.Model):
+    """How far the periodic refresh has read: the last id of each source it has seen, and the
+    moment of the last refresh (``source`` "refresh")."""
+
+    source = models.CharField(_("source"), max_length=20, unique=True)
+    last_id = models.BigIntegerField(_("last id"), default=0)
+    at = models.DateTimeField(_("at"), null=True)
+
+    class Meta:
+        verbose_name = _("rollup watermark")
+        verbose_name_plural = _("rollup watermarks")
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.last_id}"

@@ -1,0 +1,28 @@
+"""The rollups' periodic upkeep, run by the one worker started with ``--scheduler``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+from huifang.core.clock import DatabaseClock
+
+from .rollup import REBUILD_DAYS, local_day, rebuild, refresh
+
+
+@db_periodic_task(crontab(minute="*"))
+def refresh_rollups() -> int:
+    """Every minute, so a new message, task or answer shows in the reports within a minute.
+    Idempotent: a second scheduler by mistake redoes the same days to the same rows."""
+    return len(refresh(DatabaseClock().now()).days)
+
+
+@db_periodic_task(crontab(hour="19", minute="45"))  # 03:45 in China; Huey runs in UTC
+def rebuild_last_week() -> int:
+    """The changes no timestamp points at (a failure receipt, a drop, a customer moved to
+    another city) on days the minute refresh no longer looks at."""
+    now = DatabaseClock().now()
+    today = local_day(now)
+    return len(rebuild(today - timedelta(days=REBUILD_DAYS), today, now).days)

@@ -1,0 +1,619 @@
+"""The daily rollups equal a count over the raw rows, however the history arrives.
+
+Random histories of messages (released, sent, delivered or failed, late delivery receipts,
+dropped, held, clicked and replied to, out of order), tasks (opened, done on time or late,
+cancelled) and questionnaire responses are written to the database as they stand at a series
+of moments, with a refresh at each (and long gaps: downtime). After every refresh the rollups
+equal the same figures counted in Python from the raw rows; at the end they equal a rebuild.
+
+The histories keep the one promise the refresh needs (docs/analytics.md): a change that moves
+no timestamp (a failure receipt, a drop, a hold, a delivery dated in the past) comes within a
+day of the day it counts on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from huifang.accounts.models import StaffProfile, Team
+from huifang.analytics.models import AnswerDay, MessageDay, TaskDay, Watermark
+from huifang.analytics.rollup import (
+    ANSWER_MEASURES,
+    MESSAGE_MEASURES,
+    TASK_MEASURES,
+    rebuild,
+    refresh,
+)
+from huifang.customers.models import Customer, Event
+from huifang.messaging.models import Click, Message
+from huifang.surveys.models import Response, Survey, SurveyVersion
+from huifang.tasks.models import Task
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# 15:30 UTC: 23:30 in Shanghai, so histories cross local midnights that UTC dates would miss.
+BASE = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
+HORIZON = 8 * 24 * 60  # minutes of history
+REASONS = ["cap", "quiet_hours", "do_not_contact"]
+
+minutes = st.integers(0, HORIZON)
+
+
+def at(offset: int) -> datetime:
+    return BASE + timedelta(minutes=offset)
+
+
+def day(moment: datetime | None) -> date | None:
+    return None if moment is None else moment.astimezone(SHANGHAI).date()
+
+
+@dataclass
+class MessagePlan:
+    customer: int
+    rule: int | None
+    channel: str
+    survey: bool
+    created: int
+    planned: int  # minutes after created
+    held: bool
+    drop: tuple[int, str] | None  # (minutes after planned, reason): never sent
+    queued: int
+    sent: int
+    receipt: tuple[int, bool, int] | None  # (minutes after sent, delivered?, back-dated by)
+    clicks: list[tuple[int, int]] = field(default_factory=list)  # (after sent, arrives after)
+    replies: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class TaskPlan:
+    customer: int
+    team: int | None
+    agent: int | None
+    rule: int | None
+    created: int
+    due: int | None
+    started: int | None
+    closed: tuple[int, str, str] | None  # (minutes after created, status, outcome)
+
+
+@dataclass
+class ResponsePlan:
+    customer: int | None
+    channel: str
+    rule: int | None
+    team: int | None
+    started: int
+    submitted: int | None
+    csat: int | None
+    nps: int | None
+    ces: int | None
+
+
+under_a_day = st.integers(0, 20 * 60)
+messages = st.builds(
+    MessagePlan,
+    customer=st.integers(0, 2),
+    rule=st.sampled_from([None, 1, 2]),
+    channel=st.sampled_from(["sms", "email"]),
+    survey=st.booleans(),
+    created=minutes,
+    planned=st.integers(0, 600),
+    held=st.booleans(),
+    drop=st.none() | st.tuples(st.integers(0, 600), st.sampled_from(REASONS)),
+    queued=st.integers(0, 120),
+    sent=st.integers(0, 60),
+    receipt=st.none() | st.tuples(st.integers(0, 3 * 24 * 60), st.booleans(), under_a_day),
+    clicks=st.lists(
+        st.tuples(st.integers(0, 4 * 24 * 60), st.integers(0, 2 * 24 * 60)), max_size=2
+    ),
+    replies=st.lists(
+        st.tuples(st.integers(0, 4 * 24 * 60), st.integers(0, 2 * 24 * 60)), max_size=2
+    ),
+)
+tasks = st.builds(
+    TaskPlan,
+    customer=st.integers(0, 2),
+    team=st.sampled_from([None, 0, 1]),
+    agent=st.sampled_from([None, 0, 1]),
+    rule=st.sampled_from([None, 1]),
+    created=minutes,
+    due=st.none() | st.integers(60, 3 * 24 * 60),
+    started=st.none() | st.integers(0, 24 * 60),
+    closed=st.none()
+    | st.tuples(
+        st.integers(0, 5 * 24 * 60),
+        st.sampled_from(["done", "cancelled"]),
+        st.sampled_from(["", "reached", "not_reached"]),
+    ),
+)
+responses = st.builds(
+    ResponsePlan,
+    customer=st.sampled_from([None, 0, 1, 2]),
+    channel=st.sampled_from(["sms", "web"]),
+    rule=st.sampled_from([None, 1]),
+    team=st.sampled_from([None, 7]),
+    started=minutes,
+    submitted=st.none() | st.integers(0, 2 * 24 * 60),
+    csat=st.none() | st.integers(1, 5),
+    nps=st.none() | st.integers(0, 10),
+    ces=st.none() | st.integers(1, 7),
+)
+# Refresh moments (minutes): gaps of up to three days are downtime.
+moments = st.lists(st.integers(0, HORIZON + 6 * 24 * 60), min_size=1, max_size=10, unique=True)
+
+
+@dataclass
+class World:
+    customers: list[Customer]
+    teams: list[Team]
+    agents: list[Any]
+    version: SurveyVersion
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    teams = [Team.objects.create(key=f"t{n}", name=f"Team {n}") for n in range(2)]
+    agents = []
+    for n, team in enumerate(teams):
+        user = get_user_model().objects.create_user(f"agent{n}")
+        StaffProfile.objects.create(user=user, team=team)
+        agents.append(user)
+    places = [("广东", "深圳", "vip"), ("浙江", "杭州", "regular"), ("", "", "regular")]
+    customers = [
+        Customer.objects.create(
+            external_id=f"C-{n}",
+            name=f"客户{n}",
+            province=province,
+            city=city,
+            tier=tier,
+            owner=agents[n] if n < 2 else None,
+            business_line="家电" if n == 0 else "",
+        )
+        for n, (province, city, tier) in enumerate(places)
+    ]
+    survey = Survey.objects.create(key="after-sale", name="售后回访")
+    version = SurveyVersion.objects.create(survey=survey, number=1, content={})
+    return World(customers, teams, agents, version)
+
+
+def _clear() -> None:
+    for model in (Click, Event, Message, Task, Response, MessageDay, TaskDay, AnswerDay):
+        model.objects.all().delete()
+    Watermark.objects.all().delete()
+
+
+class Writer:
+    """Writes the plans to the database as they stand at a moment."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.messages: dict[int, int] = {}
+        self.tasks: dict[int, int] = {}
+        self.responses: dict[int, int] = {}
+        self.arrived: set[tuple[str, int, int]] = set()
+
+    def write(self, now: int, plans: tuple[list[Any], list[Any], list[Any]]) -> None:
+        sends, jobs, answers = plans
+        for n, plan in enumerate(sends):
+            if plan.created <= now:
+                self._message(n, plan, now)
+        for n, job in enumerate(jobs):
+            if job.created <= now:
+                self._task(n, job, now)
+        for n, answer in enumerate(answers):
+            if answer.started <= now:
+                self._response(n, answer, now)
+
+    def _message(self, n: int, plan: MessagePlan, now: int) -> None:
+        customer = self.world.customers[plan.customer]
+        planned = plan.created + plan.planned
+        state: dict[str, Any] = {"holds": int(plan.held and planned <= now)}
+        if plan.drop is not None:
+            dropped = planned + plan.drop[0]
+            if dropped <= now:
+                state |= {"status": "dropped", "reason": plan.drop[1]}
+        else:
+            queued = planned + plan.queued
+            sent = queued + plan.sent
+            if queued <= now:
+                state["queued_at"] = at(queued)
+            if sent <= now:
+                state |= {"status": "sent", "sent_at": at(sent)}
+            receipt = plan.receipt
+            if sent <= now and receipt is not None and sent + receipt[0] <= now:
+                arrived = sent + receipt[0]
+                if receipt[1]:
+                    dated = max(sent, arrived - receipt[2])
+                    state |= {"status": "delivered", "delivered_at": at(dated)}
+                elif receipt[0] <= 20 * 60:  # failure receipts come within the day
+                    state["status"] = "failed"
+        if n not in self.messages:
+            message = Message.objects.create(
+                customer=customer,
+                rule_id=plan.rule,
+                channel=plan.channel,
+                template="t",
+                survey_version=self.world.version if plan.survey else None,
+                planned_at=at(planned),
+                created_at=at(plan.created),
+            )
+            self.messages[n] = message.pk
+        Message.objects.filter(pk=self.messages[n]).update(**state)
+        sent_at = state.get("sent_at")
+        if sent_at is None:
+            return
+        for k, (after, late) in enumerate(plan.clicks):
+            moment = sent_at + timedelta(minutes=after)
+            if ("click", n, k) not in self.arrived and moment + timedelta(minutes=late) <= at(now):
+                self.arrived.add(("click", n, k))
+                Click.objects.create(
+                    message_id=self.messages[n], index=0, url="https://x.cn", clicked_at=moment
+                )
+        for k, (after, late) in enumerate(plan.replies):
+            moment = sent_at + timedelta(minutes=after)
+            if ("reply", n, k) not in self.arrived and moment + timedelta(minutes=late) <= at(now):
+                self.arrived.add(("reply", n, k))
+                Event.objects.create(
+                    customer=customer,
+                    type="message_replied",
+                    occurred_at=moment,
+                    properties={"message": self.messages[n], "text": "好"},
+                )
+
+    def _task(self, n: int, job: TaskPlan, now: int) -> None:
+        state: dict[str, Any] = {}
+        closed = None if job.closed is None else job.created + job.closed[0]
+        if job.started is not None:
+            started = job.created + job.started
+            if closed is not None:
+                started = min(started, closed)
+            if started <= now:
+                state |= {"started_at": at(started), "status": "in_progress"}
+        if job.closed is not None and closed is not None and closed <= now:
+            state |= {"status": job.closed[1], "closed_at": at(closed), "outcome": job.closed[2]}
+        if n not in self.tasks:
+            self.tasks[n] = Task.objects.create(
+                customer=self.world.customers[job.customer],
+                team=None if job.team is None else self.world.teams[job.team],
+                assignee=None if job.agent is None else self.world.agents[job.agent],
+                title="回访",
+                step="call",
+                due_at=None if job.due is None else at(job.created + job.due),
+                created_at=at(job.created),
+            ).pk
+        Task.objects.filter(pk=self.tasks[n]).update(**state)
+
+    def _response(self, n: int, answer: ResponsePlan, now: int) -> None:
+        state: dict[str, Any] = {}
+        if answer.submitted is not None and answer.started + answer.submitted <= now:
+            state = {
+                "submitted_at": at(answer.started + answer.submitted),
+                "csat": answer.csat,
+                "nps": answer.nps,
+                "ces": answer.ces,
+            }
+        if n not in self.responses:
+            customer = None if answer.customer is None else self.world.customers[answer.customer]
+            self.responses[n] = Response.objects.create(
+                version=self.world.version,
+                customer=customer,
+                channel=answer.channel,
+                rule_id=answer.rule,
+                team_id=answer.team,
+                started_at=at(answer.started),
+            ).pk
+        Response.objects.filter(pk=self.responses[n]).update(**state)
+
+
+# --- the same figures, counted in Python from the raw rows ---------------------------------
+
+
+def _expected_messages() -> Counter[tuple[Any, ...]]:
+    teams: dict[Any, Any] = dict(StaffProfile.objects.values_list("user_id", "team_id"))
+    customers: dict[Any, Any] = {
+        c.pk: (teams.get(c.owner_id), c.province, c.city, c.business_line, c.tier)
+        for c in Customer.objects.all()
+    }
+    first_click: dict[int, datetime] = {}
+    for message_id, clicked in Click.objects.values_list("message_id", "clicked_at"):
+        first_click[message_id] = min(clicked, first_click.get(message_id, clicked))
+    first_reply: dict[int, datetime] = {}
+    for properties, occurred in Event.objects.filter(type="message_replied").values_list(
+        "properties", "occurred_at"
+    ):
+        named = properties.get("message")
+        first_reply[named] = min(occurred, first_reply.get(named, occurred))
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for m in Message.objects.exclude(customer=None):
+        key = (m.rule_id, m.step, m.channel, m.provider_id, *customers[m.customer_id])
+
+        def add(measure: str, moment: datetime | None, reason: str = "", key: Any = key) -> None:
+            if moment is not None:
+                counts[(day(moment), *key, reason, measure)] += 1
+
+        add("created", m.created_at)
+        add("queued", m.queued_at)
+        add("sent", m.sent_at)
+        add("surveys", m.sent_at if m.survey_version_id else None)
+        add("delivered", m.delivered_at)
+        add("failed", (m.sent_at or m.created_at) if m.status == "failed" else None)
+        add("dropped", m.planned_at if m.status == "dropped" else None, m.reason)
+        add("held", m.planned_at if m.holds > 0 else None)
+        add("clicked", first_click.get(m.pk))
+        add("replied", first_reply.get(m.pk))
+    return counts
+
+
+def _expected_tasks() -> Counter[tuple[Any, ...]]:
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for t in Task.objects.all():
+        key = (t.team_id, t.assignee_id, t.rule_id, t.step)
+        counts[(day(t.created_at), *key, "opened")] += 1
+        if t.status not in ("done", "cancelled") or t.closed_at is None:
+            continue
+        closed = (day(t.closed_at), *key)
+        done = t.status == "done"
+        counts[(*closed, "done")] += done
+        counts[(*closed, "cancelled")] += not done
+        counts[(*closed, "with_due")] += done and t.due_at is not None
+        counts[(*closed, "on_time")] += done and t.due_at is not None and t.closed_at <= t.due_at
+        counts[(*closed, "reached")] += t.outcome == "reached"
+        counts[(*closed, "not_reached")] += t.outcome == "not_reached"
+        if done and t.started_at is not None:
+            counts[(*closed, "handled")] += 1
+            seconds = round((t.closed_at - t.started_at).total_seconds())
+            counts[(*closed, "handling_seconds")] += seconds
+    return +counts
+
+
+def _expected_answers() -> Counter[tuple[Any, ...]]:
+    places: dict[Any, Any] = {c.pk: (c.province, c.city) for c in Customer.objects.all()}
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for r in Response.objects.all():
+        key = (r.version_id, r.channel, r.rule_id, r.team_id, *places.get(r.customer_id, ("", "")))
+        counts[(day(r.started_at), *key, "opened")] += 1
+        if r.submitted_at is None:
+            continue
+        done = (day(r.submitted_at), *key)
+        counts[(*done, "answered")] += 1
+        counts[(*done, "csat_n")] += r.csat is not None
+        counts[(*done, "csat_ok")] += r.csat is not None and r.csat >= 4
+        counts[(*done, "nps_n")] += r.nps is not None
+        counts[(*done, "promoters")] += r.nps is not None and r.nps >= 9
+        counts[(*done, "detractors")] += r.nps is not None and r.nps <= 6
+        counts[(*done, "ces_n")] += r.ces is not None
+        counts[(*done, "ces_sum")] += r.ces or 0
+    return +counts
+
+
+MESSAGE_KEY = (
+    "day", "rule_id", "step", "channel", "provider_id", "team_id", "province", "city",
+    "business_line", "tier", "reason",
+)  # fmt: skip
+TASK_KEY = ("day", "team_id", "assignee_id", "rule_id", "step")
+ANSWER_KEY = ("day", "version_id", "channel", "rule_id", "team_id", "province", "city")
+
+
+def _rolled(model: Any, key: tuple[str, ...], measures: tuple[str, ...]) -> Counter[Any]:
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for row in model.objects.values(*key, *measures):
+        for measure in measures:
+            counts[(*(row[k] for k in key), measure)] += row[measure]
+    return +counts
+
+
+def rollups() -> tuple[Counter[Any], ...]:
+    return (
+        _rolled(MessageDay, MESSAGE_KEY, MESSAGE_MEASURES),
+        _rolled(TaskDay, TASK_KEY, TASK_MEASURES),
+        _rolled(AnswerDay, ANSWER_KEY, ANSWER_MEASURES),
+    )
+
+
+def expected() -> tuple[Counter[Any], ...]:
+    return (+_expected_messages(), _expected_tasks(), _expected_answers())
+
+
+def by_one(counts: Counter[Any], position: int) -> Counter[Any]:
+    """Totals by day, one dimension and measure (what a dashboard asks for)."""
+    out: Counter[Any] = Counter()
+    for key, value in counts.items():
+        out[(key[0], key[position], key[-1])] += value
+    return out
+
+
+def table_rows() -> list[list[tuple[Any, ...]]]:
+    """Every rollup row, in a stable order: "nothing changed" compares these."""
+    return [
+        sorted((tuple(row) for row in model.objects.values_list(*key, *measures)), key=repr)
+        for model, key, measures in (
+            (MessageDay, MESSAGE_KEY, MESSAGE_MEASURES),
+            (TaskDay, TASK_KEY, TASK_MEASURES),
+            (AnswerDay, ANSWER_KEY, ANSWER_MEASURES),
+        )
+    ]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sends=st.lists(messages, max_size=8),
+    jobs=st.lists(tasks, max_size=5),
+    answers=st.lists(responses, max_size=5),
+    stops=moments,
+)
+def test_incremental_refresh_equals_the_raw_counts_and_a_rebuild(
+    world: World,
+    sends: list[MessagePlan],
+    jobs: list[TaskPlan],
+    answers: list[ResponsePlan],
+    stops: list[int],
+) -> None:
+    _clear()
+    writer = Writer(world)
+    for stop in sorted(stops):
+        writer.write(stop, (sends, jobs, answers))
+        refresh(at(stop))
+        got, want = rollups(), expected()
+        assert got == want
+        # The way dashboards read them: a period's totals by one dimension.
+        assert by_one(got[0], 1) == by_one(want[0], 1)  # rule
+        assert by_one(got[0], 5) == by_one(want[0], 5)  # team
+        assert by_one(got[1], 2) == by_one(want[1], 2)  # agent
+    # Everything has happened: a last refresh after the horizon, then twice more.
+    end = at(HORIZON + 10 * 24 * 60)
+    writer.write(HORIZON + 10 * 24 * 60, (sends, jobs, answers))
+    refresh(end)
+    incremental = table_rows()
+    assert rollups() == expected()
+    refresh(end)
+    refresh(end + timedelta(minutes=1))
+    assert table_rows() == incremental
+    rebuild(None, None, end)
+    assert table_rows() == incremental
+
+
+def test_a_reply_carries_the_message_it_answers(world: World) -> None:
+    """A reply naming no message counts nowhere; one naming it counts on its first day."""
+    _clear()
+    customer = world.customers[0]
+    message = Message.objects.create(
+        customer=customer, template="t", channel="sms", planned_at=BASE, created_at=BASE,
+        sent_at=BASE, status="sent",
+    )  # fmt: skip
+    later = BASE + timedelta(days=2)
+    Event.objects.create(customer=customer, type="message_replied", occurred_at=later)
+    Event.objects.create(
+        customer=customer,
+        type="message_replied",
+        occurred_at=later,
+        properties={"message": message.pk},
+    )
+    Event.objects.create(
+        customer=customer,
+        type="message_replied",
+        occurred_at=later + timedelta(days=1),
+        properties={"message": message.pk},
+    )
+    refresh(later + timedelta(days=2))
+    replied = {row.day: row.replied for row in MessageDay.objects.filter(replied__gt=0)}
+    assert replied == {day(later): 1}
+
+
+def test_a_back_dated_import_lands_on_its_own_day(world: World) -> None:
+    """Rows written today about last month (an import) are counted on last month's days."""
+    _clear()
+    now = BASE + timedelta(days=40)
+    refresh(now)
+    Message.objects.create(
+        customer=world.customers[1], template="t", channel="sms", planned_at=BASE,
+        created_at=BASE, sent_at=BASE, status="sent",
+    )  # fmt: skip
+    done = refresh(now + timedelta(minutes=1))
+    assert day(BASE) in done.days
+    row = MessageDay.objects.get(sent=1)
+    assert (row.day, row.province, row.city, row.team_id) == (
+        day(BASE),
+        "浙江",
+        "杭州",
+        world.teams[1].pk,
+    )
+
+
+def test_the_command_rebuilds_a_range_and_says_so(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _clear()
+    Task.objects.create(customer=world.customers[0], title="回访", created_at=BASE)
+    call_command("analytics", "rebuild", "--from", "2026-11-01", "--to", "2026-11-05")
+    out = capsys.readouterr().out
+    assert "rebuilt 5 days, 2026-11-01 to 2026-11-05" in out
+    assert " s" in out
+    assert TaskDay.objects.get().day == date(2026, 11, 2)  # 23:30 in Shanghai
+    call_command("analytics", "rebuild")
+    assert "rebuilt 1 day, 2026-11-02 to 2026-11-02" in capsys.readouterr().out
+
+
+def test_the_command_refuses_a_bad_range(db: None) -> None:
+    with pytest.raises(CommandError, match="not a day"):
+        call_command("analytics", "rebuild", "--from", "2026-13-01")
+    with pytest.raises(CommandError, match="is after"):
+        call_command("analytics", "rebuild", "--from", "2026-11-05", "--to", "2026-11-01")
+    assert not TaskDay.objects.exists()
+
+
+def test_a_bound_beyond_the_history_is_refused(world: World) -> None:
+    _clear()
+    Task.objects.create(customer=world.customers[0], title="回访", created_at=BASE)
+    with pytest.raises(CommandError, match="first day is after the last"):
+        call_command("analytics", "rebuild", "--from", "2027-01-01")
+    assert not TaskDay.objects.exists()
+    call_command("analytics", "rebuild")  # nothing at all is fine too
+    _clear()
+    call_command("analytics", "rebuild")
+    assert not TaskDay.objects.exists()
+
+
+def test_a_failure_receipt_after_midnight_counts_on_the_day_it_was_sent(world: World) -> None:
+    """A failure moves no timestamp: the refresh after midnight still redoes yesterday."""
+    _clear()
+    sent = datetime(2026, 11, 2, 15, 50, tzinfo=UTC)  # 23:50 in Shanghai
+    message = Message.objects.create(
+        customer=world.customers[0], template="t", channel="sms", planned_at=sent,
+        created_at=sent, sent_at=sent, status="sent",
+    )  # fmt: skip
+    refresh(sent + timedelta(minutes=40))  # 00:30: yesterday is done with, it seems
+    Message.objects.filter(pk=message.pk).update(status="failed")
+    refresh(sent + timedelta(hours=2))  # 01:50 the next day
+    assert MessageDay.objects.get(failed=1).day == date(2026, 11, 2)
+
+
+def test_after_downtime_the_refresh_catches_up(world: World) -> None:
+    """Three days without a refresh: every day in between is redone, once."""
+    _clear()
+    refresh(BASE)
+    for n in range(1, 4):
+        moment = BASE + timedelta(days=n)
+        Message.objects.create(
+            customer=world.customers[2], template="t", channel="email", planned_at=moment,
+            created_at=moment, queued_at=moment, sent_at=moment, delivered_at=moment,
+            status="delivered",
+        )  # fmt: skip
+    done = refresh(BASE + timedelta(days=3, hours=1))
+    assert {day(BASE + timedelta(days=n)) for n in range(4)} <= set(done.days)
+    delivered = dict(MessageDay.objects.values_list("day", "delivered"))
+    assert delivered == {day(BASE + timedelta(days=n)): 1 for n in range(1, 4)}
+
+
+def test_a_late_click_moves_the_first_click_to_its_day(world: World) -> None:
+    """A click that arrives after a later one was counted becomes the first: the message
+    counts as clicked on its day, and no longer on the other."""
+    _clear()
+    sent = BASE
+    message = Message.objects.create(
+        customer=world.customers[0], template="t", channel="sms", planned_at=sent,
+        created_at=sent, sent_at=sent, status="sent",
+    )  # fmt: skip
+    second = sent + timedelta(days=3)
+    Click.objects.create(message=message, index=0, url="https://x.cn", clicked_at=second)
+    refresh(second + timedelta(minutes=1))
+    later = second + timedelta(days=4)
+    refresh(later)
+    first = sent + timedelta(days=1)  # arrives four days late
+    Click.objects.create(message=message, index=0, url="https://x.cn", clicked_at=first)
+    refresh(later + timedelta(minutes=1))
+    clicked = dict(MessageDay.objects.filter(clicked__gt=0).values_list("day", "clicked"))
+    assert clicked == {day(first): 1}
