@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.db import connection
@@ -46,6 +46,9 @@ from huifang.surveys.document import CHOICE, SCALES, Question, SurveyDocument, p
 from huifang.surveys.models import Answer, Response, Survey, SurveyVersion
 
 from .dashboard import MAX_DAYS, Period, PeriodError, _day
+
+# What ``_narrowed`` narrows: responses or the messages that carried their links.
+_Row = TypeVar("_Row", Response, Message)
 
 PRESETS = {
     "7d": gettext_lazy("Last 7 days"),
@@ -170,13 +173,10 @@ def _id(text: str, what: str) -> int | None:
     return int(text)
 
 
-def responses(filters: Filters) -> QuerySet[Response]:
-    """The responses of the filtered versions, rule, team, channel and region (any time)."""
-    found = Response.objects.filter(version_id__in=filters.version_ids)
+def _narrowed(found: QuerySet[_Row], filters: Filters) -> QuerySet[_Row]:
+    """``found`` (responses or messages) of the filters' rule, channel and region."""
     if filters.rule is not None:
         found = found.filter(rule_id=filters.rule)
-    if filters.team is not None:
-        found = found.filter(team_id=filters.team)
     if filters.channel:
         found = found.filter(channel=filters.channel)
     if filters.province:
@@ -184,6 +184,14 @@ def responses(filters: Filters) -> QuerySet[Response]:
     if filters.city:
         found = found.filter(customer__city=filters.city)
     return found.order_by()
+
+
+def responses(filters: Filters) -> QuerySet[Response]:
+    """The responses of the filtered versions, rule, team, channel and region (any time)."""
+    found = Response.objects.filter(version_id__in=filters.version_ids)
+    if filters.team is not None:
+        found = found.filter(team_id=filters.team)
+    return _narrowed(found, filters)
 
 
 def answered(filters: Filters) -> QuerySet[Response]:
@@ -293,15 +301,7 @@ def sent_messages(filters: Filters) -> QuerySet[Message] | None:
         sent_at__gte=period.start,
         sent_at__lt=period.end,
     )
-    if filters.rule is not None:
-        messages = messages.filter(rule_id=filters.rule)
-    if filters.channel:
-        messages = messages.filter(channel=filters.channel)
-    if filters.province:
-        messages = messages.filter(customer__province=filters.province)
-    if filters.city:
-        messages = messages.filter(customer__city=filters.city)
-    return messages.order_by()
+    return _narrowed(messages, filters)
 
 
 def overall(filters: Filters) -> Scores:
