@@ -77,6 +77,9 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("survey", "export"): READERS,
     ("template", "edit"): EDITORS,
     ("message", "view"): STAFF,
+    # Reports: everyone reads figures, narrowed by ``analytics.scope.scope_for`` (analysts and
+    # administrators everything, supervisors their teams, agents their own tasks).
+    ("report", "view"): STAFF,
     # The organisation's set-up, kept by administrators.
     ("organisation", "manage"): frozenset({ADMIN}),
     ("provider", "manage"): frozenset({ADMIN}),
@@ -96,6 +99,7 @@ OBJECTS = {
     "template": _("Templates"),
     "survey": _("Questionnaires"),
     "message": _("Messages"),
+    "report": _("Reports"),
     "organisation": _("Organisation settings"),
     "provider": _("Channels"),
     "token": _("API tokens"),

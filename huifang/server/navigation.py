@@ -31,6 +31,7 @@ NAVIGATION = (
     NavItem("surveys", _("Questionnaires"), "rules:survey_list", "ui-checks", ("survey", "view")),
     NavItem("messages", _("Messages"), "messaging:messages", "envelope", ("message", "view")),
     NavItem("templates", _("Templates"), "messaging:templates", "file-text", ("template", "view")),
+    NavItem("analytics", _("Analytics"), "analytics:cockpit", "graph-up", ("report", "view")),
     NavItem(
         "channels", _("Channels"), "integrations:list", "broadcast", ("provider", "manage"), True
     ),

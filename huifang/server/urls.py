@@ -30,6 +30,7 @@ urlpatterns = [
     path("settings/organisation/", include("huifang.organisation.urls")),
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),
+    path("analytics/", include("huifang.analytics.urls")),
     path("inbound/", include("huifang.integrations.inbound_urls")),
     # The audit app sits below accounts, so its page is guarded here.
     path("settings/audit/", requires("audit", "view")(audit_views.audit_log), name="audit"),
