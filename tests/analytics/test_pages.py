@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +16,10 @@ from django.test import Client
 from huifang.accounts.roles import Role
 from huifang.analytics import kpis
 from huifang.analytics.periods import Period
+from huifang.analytics.rollup import rebuild
 from huifang.analytics.scope import ALL, scope_for
 from huifang.analytics.views import shown
+from huifang.customers.models import Event
 from huifang.messaging.models import Message
 from tests.analytics.seed import NOW, History, seed
 from tests.conftest import make_staff
@@ -251,3 +253,27 @@ def test_the_pages_are_in_english_when_chosen(analyst_client: Client, history: H
         analyst_client.get("/analytics/", {"period": "2y"}).content.decode().count("Unknown period")
         == 1
     )
+
+
+def test_the_replied_list_holds_the_messages_the_figure_counts(
+    analyst_client: Client, history: History
+) -> None:
+    customer = history.sales_customers[1]
+    message = Message.objects.filter(customer=customer).order_by("sent_at").first()
+    assert message is not None and message.sent_at is not None
+    for minutes in (5, 9):  # the second reply to the same message counts once
+        Event.objects.create(
+            customer=customer,
+            type="message_replied",
+            occurred_at=message.sent_at + timedelta(minutes=minutes),
+            properties={"message": message.pk},
+        )
+    rebuild(None, None, NOW)
+    html = analyst_client.get("/analytics/", NOVEMBER).content.decode()
+    expected = kpis.totals(Period(*_days()), ALL).sums["messages.replied"]
+    assert expected == 1
+    listed = analyst_client.get(
+        "/analytics/list/", {**NOVEMBER, "kind": "messages", "measure": "replied"}
+    ).content.decode()
+    assert listed.count("杭州客户1") == 1 and "深圳" not in listed
+    assert "measure=replied" in html
