@@ -77,6 +77,10 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("survey", "export"): READERS,
     ("template", "edit"): EDITORS,
     ("message", "view"): STAFF,
+    # Report tables as files, and reports e-mailed on a schedule: those who read figures.
+    # Agents see their own figures on the pages; a file of them adds nothing worth a download.
+    ("report", "export"): READERS,
+    ("report", "schedule"): READERS,
     # The organisation's set-up, kept by administrators.
     ("organisation", "manage"): frozenset({ADMIN}),
     ("provider", "manage"): frozenset({ADMIN}),
@@ -96,6 +100,7 @@ OBJECTS = {
     "template": _("Templates"),
     "survey": _("Questionnaires"),
     "message": _("Messages"),
+    "report": _("Reports"),
     "organisation": _("Organisation settings"),
     "provider": _("Channels"),
     "token": _("API tokens"),
@@ -112,6 +117,7 @@ ACTIONS = {
     "assign": _("assign"),
     "manage": _("manage"),
     "export": _("export"),
+    "schedule": _("schedule"),
 }
 PRINCIPAL_NAMES = {
     ADMIN: Role.ADMIN.label,
