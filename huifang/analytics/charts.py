@@ -73,7 +73,7 @@ def trend_chart(rows: Sequence[Row], title: str, kpis: Sequence[str]) -> bytes |
     for colour, key in zip(COLOURS, kpis, strict=False):
         values = [row.values.get(key) for row in rows]
         axes.plot(
-            labels,
+            range(len(labels)),  # positions: the labels go on the ticks below
             [float("nan") if v is None else v for v in values],
             marker="o",
             markersize=3,
