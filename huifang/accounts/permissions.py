@@ -80,6 +80,10 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     # Reports: everyone reads figures, narrowed by ``analytics.scope.scope_for`` (analysts and
     # administrators everything, supervisors their teams, agents their own tasks).
     ("report", "view"): STAFF,
+    # Report tables as files, and reports e-mailed on a schedule: those who read figures.
+    # Agents see their own figures on the pages; a file of them adds nothing worth a download.
+    ("report", "export"): READERS,
+    ("report", "schedule"): READERS,
     # The organisation's set-up, kept by administrators.
     ("organisation", "manage"): frozenset({ADMIN}),
     ("provider", "manage"): frozenset({ADMIN}),
@@ -116,6 +120,7 @@ ACTIONS = {
     "assign": _("assign"),
     "manage": _("manage"),
     "export": _("export"),
+    "schedule": _("schedule"),
 }
 PRINCIPAL_NAMES = {
     ADMIN: Role.ADMIN.label,

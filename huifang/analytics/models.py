@@ -12,6 +12,7 @@ aggregated (a customer's current tier and region), not as they were on the day.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -144,3 +145,74 @@ class Watermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.last_id}"
+
+
+class ReportSchedule(models.Model):
+    """A report e-mailed at 08:00 organisation time: yesterday's, last week's (Monday to
+    Sunday) or last month's figures, in the recipient's scope (``huifang.analytics.schedules``).
+    ``tables`` lists what it holds: "totals", "trend" and dimensions of ``kpis.DIMENSIONS``."""
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", _("Daily")
+        WEEKLY = "weekly", _("Weekly (Monday to Sunday)")
+        MONTHLY = "monthly", _("Monthly")
+
+    name = models.CharField(_("name"), max_length=100)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.CASCADE,
+        related_name="report_schedules",
+        verbose_name=_("recipient"),
+    )
+    frequency = models.CharField(_("frequency"), max_length=8, choices=Frequency.choices)
+    tables = models.JSONField(_("tables"), default=list)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"))
+    last_sent_at = models.DateTimeField(_("last sent at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("scheduled report")
+        verbose_name_plural = _("scheduled reports")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReportDelivery(models.Model):
+    """One report of a schedule for one period: the row is claimed before the mail goes out,
+    and its unique key is what keeps two workers from sending the same report twice. A send
+    that failed removes its claim, so the next run tries again."""
+
+    class Status(models.TextChoices):
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+
+    schedule = models.ForeignKey(ReportSchedule, models.CASCADE, related_name="deliveries")
+    period_first = models.DateField(_("first day"))
+    period_last = models.DateField(_("last day"))
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
+    claimed_at = models.DateTimeField(_("claimed at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    reference = models.CharField(_("message id"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("report delivery")
+        verbose_name_plural = _("report deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "period_first"], name="report_delivery_once_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_id} {self.period_first}–{self.period_last} {self.status}"

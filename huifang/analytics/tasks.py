@@ -9,6 +9,7 @@ from huey.contrib.djhuey import db_periodic_task
 
 from huifang.core.clock import DatabaseClock
 
+from .report_mail import send_due
 from .rollup import REBUILD_DAYS, local_day, rebuild, refresh
 
 
@@ -26,3 +27,11 @@ def rebuild_last_week() -> int:
     now = DatabaseClock().now()
     today = local_day(now)
     return len(rebuild(today - timedelta(days=REBUILD_DAYS), today, now).days)
+
+
+@db_periodic_task(crontab(minute="*/15"))
+def send_scheduled_reports() -> int:
+    """Every quarter of an hour, so a report goes out soon after 08:00 in any organisation
+    zone (Huey runs in UTC) and one that could not be sent is tried again soon. Idempotent:
+    each report is claimed once per schedule and period (``report_mail``)."""
+    return sum(send_due(DatabaseClock().now()).values())

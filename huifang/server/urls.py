@@ -32,6 +32,7 @@ urlpatterns = [
     path("channels/", include("huifang.integrations.urls")),
     path("analytics/", include("huifang.analytics.urls")),
     path("inbound/", include("huifang.integrations.inbound_urls")),
+    path("analytics/", include("huifang.analytics.urls_reports")),
     # The audit app sits below accounts, so its page is guarded here.
     path("settings/audit/", requires("audit", "view")(audit_views.audit_log), name="audit"),
     path("admin/", admin.site.urls),

@@ -1,28 +1,22 @@
 """A questionnaire's filtered responses as CSV or Excel (xlsx): one row per response, a column
 per question, labelled as the version document words it.
 
-Both formats are written as the rows are read (``iterator``), so memory stays bounded by a
-chunk of rows whatever the number of responses: the CSV is streamed to the browser, the xlsx
-is written by XlsxWriter in its ``constant_memory`` mode to a temporary file that spills to
-disk past a few megabytes. Every text cell is neutralised against formula injection (a cell
-starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``),
-in the xlsx too, where a reader may copy a cell into a formula. Phone numbers are masked
-unless the user may reveal them and asked to (the caller decides and audits).
+The writing itself — streamed CSV, xlsx in constant memory, formula cells neutralised — is
+``huifang.core.exports``. Phone numbers are masked unless the user may reveal them and asked to
+(the caller decides and audits).
 """
 
 from __future__ import annotations
 
-import csv
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import xlsxwriter
-from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import HttpResponseBase
 from django.utils.translation import gettext as _
 
 from huifang.accounts.models import Team
+from huifang.core.exports import csv_response, neutral, xlsx_response
 from huifang.customers.models import Channel
 from huifang.customers.phones import mask_phone
 from huifang.organisation.zones import organisation_zone
@@ -32,20 +26,7 @@ from huifang.surveys.models import Response
 
 from .survey_figures import Filters, answered, questions_of
 
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 2000
-SPILL = 8 * 1024 * 1024  # bytes of xlsx kept in memory before the temporary file goes to disk
-
-
-def neutral(value: Any) -> Any:
-    """A cell as written: numbers as they are, text with a leading ``'`` when a spreadsheet
-    would read it as a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        text = str(value)
-        return "'" + text if text.startswith(DANGEROUS) else text
-    return value
 
 
 @dataclass
@@ -61,8 +42,8 @@ def export(filters: Filters, kind: str, *, reveal: bool) -> Made:
     lines = _lines(filters, questions, found, reveal=reveal)
     name = f"{filters.survey.key}-results"
     if kind == "xlsx":
-        return Made(_xlsx(lines, name), count)
-    return Made(_csv(lines, name), count)
+        return Made(xlsx_response(lines, name, _("Responses")), count)
+    return Made(csv_response(lines, name), count)
 
 
 def header(questions: Iterable[Question]) -> list[str]:
@@ -151,48 +132,4 @@ def cell(question: Question, value: Any) -> Any:
     return str(value)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv(lines: Iterator[list[Any]], name: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def stream() -> Iterator[str]:
-        yield "\ufeff"  # so that Excel reads the file as UTF-8
-        for line in lines:
-            yield writer.writerow([neutral(v) for v in line])
-
-    response = StreamingHttpResponse(stream(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    return response
-
-
-def _xlsx(lines: Iterator[list[Any]], name: str) -> FileResponse:
-    output = tempfile.SpooledTemporaryFile(max_size=SPILL)  # noqa: SIM115 - closed by the response
-    book = xlsxwriter.Workbook(
-        output,
-        {
-            "constant_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-        },
-    )
-    sheet = book.add_worksheet(_("Responses")[:31])
-    for row, line in enumerate(lines):
-        for column, value in enumerate(line):
-            value = neutral(value)
-            if isinstance(value, str):
-                sheet.write_string(row, column, value)
-            else:
-                sheet.write_number(row, column, value)
-    book.close()
-    output.seek(0)
-    return FileResponse(
-        output,
-        as_attachment=True,
-        filename=f"{name}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+__all__ = ["CHUNK", "Made", "cell", "export", "header", "neutral"]
