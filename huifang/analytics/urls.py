@@ -10,4 +10,5 @@ urlpatterns = [
     path("channels/", views.performance, {"page": "channels"}, name="channels"),
     path("rules/", views.performance, {"page": "rules"}, name="rules"),
     path("list/", views.drill_list, name="list"),
+    path("detractors/", views.detractor_list, name="detractors"),
 ]

@@ -18,11 +18,12 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from huifang.accounts.permissions import requires
+from huifang.accounts.permissions import can, requires
 from huifang.customers.models import Event
 from huifang.messaging.models import Click, Message
 from huifang.organisation.zones import organisation_zone
@@ -33,7 +34,7 @@ from . import kpis
 from .kpis import ANSWERS, DIMENSIONS, KPIS, MESSAGES, TASKS, Kpi, Row
 from .periods import PRESETS, Period, PeriodError, period_from
 from .rollup import REPLIED, _message_of, day_bounds
-from .scope import OWN, Scope, scope_for
+from .scope import OWN, TEAMS, Scope, scope_for
 
 PAGE_SIZE = 50
 
@@ -51,6 +52,14 @@ FUNNEL = (
 HOTSPOT_KPIS = ("complaint_rate", "complaints", "nps", "csat")
 HOTSPOT_DIMENSIONS = ("province", "city", "product_category", "product", "store", "source")
 HOTSPOT_ROWS = 10
+# Detractors who still need a call: NPS 0–6 answers whose recovery call (a task of the ready
+# strategy detractor-recovery, or any task calling back with its questionnaire revisit-check)
+# is still open, or was never opened. The cockpit shows the first few; the list shows all.
+DETRACTOR_NPS = 6
+RECOVERY_RULE = "detractor-recovery"
+RECOVERY_SURVEY = "revisit-check"
+DETRACTOR_ROWS = 5
+OPEN_TASK = (Task.Status.OPEN, Task.Status.IN_PROGRESS)
 
 # The performance pages: their dimensions (tabs), first the default.
 PAGES: dict[str, tuple[Any, tuple[str, ...]]] = {
@@ -236,7 +245,12 @@ def _picker(request: HttpRequest, period: Period | None) -> dict[str, Any]:
 
 
 def _failed(request: HttpRequest, template: str, error: Exception, **extra: Any) -> HttpResponse:
-    context = {"error": str(error), "picker": _picker(request, None), **extra}
+    context = {
+        "error": str(error),
+        "picker": _picker(request, None),
+        "can_schedule": can(request.user, "report", "schedule"),
+        **extra,
+    }
     return render(request, template, context, status=400)
 
 
@@ -264,6 +278,110 @@ def kpi_drill(kpi: Kpi, period: Period, filters: Mapping[str, Any] | None = None
         if measure in measures:
             return drill_url(kpi.source, measure, period, filters)
     return drill_url(kpi.source, measures[0], period, filters) if measures else None
+
+
+# ---------------------------------------------------------------------------- exports
+
+
+def export_links(request: HttpRequest, period: Period, table: str) -> dict[str, str] | None:
+    """The CSV and Excel files of a page's table (``reports:export``, same period and table),
+    for readers allowed to export; ``None`` for the others (agents)."""
+    if not can(request.user, "report", "export"):
+        return None
+    base = reverse("reports:export") + "?"
+    query = {"table": table, **period.as_params()}
+    return {fmt: base + urlencode({**query, "format": fmt}) for fmt in ("csv", "xlsx")}
+
+
+# ---------------------------------------------------------------------------- detractors
+
+
+def detractors(period: Period, scope: Scope) -> QuerySet[Response]:
+    """The period's NPS detractors (0–6, submitted in the period) who still need a call: the
+    first recovery task opened for the customer after the answer is open or in progress, or
+    there is none. Worst score first, then the longest waiting.
+
+    Read through the partial index ``survey_response_detractors`` (submitted_at, nps ≤ 6),
+    each row's recovery task through ``task_customer_idx`` (customer, created_at).
+
+    Narrowed to the reader's scope: a supervisor sees the detractors of their teams' answers
+    or whose recovery task is with one of their teams; an agent those whose recovery task is
+    assigned to them."""
+    lo, hi = _bounds(period)
+    recovery = Task.objects.filter(
+        Q(rule__key=RECOVERY_RULE) | Q(survey_version__survey__key=RECOVERY_SURVEY),
+        customer=OuterRef("customer"),
+        created_at__gte=OuterRef("submitted_at"),
+    ).order_by("created_at", "pk")
+    rows = (
+        Response.objects.filter(
+            submitted_at__gte=lo,
+            submitted_at__lt=hi,
+            nps__lte=DETRACTOR_NPS,
+            customer__isnull=False,
+        )
+        .annotate(
+            recovery_id=Subquery(recovery.values("pk")[:1]),
+            recovery_status=Subquery(recovery.values("status")[:1]),
+            recovery_team=Subquery(recovery.values("team_id")[:1]),
+            recovery_assignee=Subquery(recovery.values("assignee_id")[:1]),
+        )
+        .filter(Q(recovery_id__isnull=True) | Q(recovery_status__in=OPEN_TASK))
+    )
+    if scope.kind == TEAMS:
+        teams = sorted(scope.teams)
+        rows = rows.filter(Q(team_id__in=teams) | Q(recovery_team__in=teams))
+    elif scope.kind == OWN:
+        rows = rows.filter(recovery_assignee=scope.agent_id)
+    return rows.select_related("customer", "version__survey").order_by("nps", "submitted_at", "pk")
+
+
+def detractor_rows(responses: Sequence[Response]) -> list[dict[str, Any]]:
+    """What the lists show of each detractor: the customer masked (name, phone ``138****``),
+    the score, when, the open recovery task and its assignee."""
+    ids = [r.recovery_id for r in responses if getattr(r, "recovery_id", None)]  # type: ignore[attr-defined]
+    tasks = Task.objects.select_related("assignee__staff_profile").in_bulk(ids)
+    rows = []
+    for response in responses:
+        task = tasks.get(getattr(response, "recovery_id", None) or 0)
+        assignee = task.assignee if task is not None else None
+        profile = getattr(assignee, "staff_profile", None) if assignee is not None else None
+        customer = response.customer
+        rows.append(
+            {
+                "pk": response.pk,
+                "customer": customer.name if customer is not None else "—",
+                "phone": customer.phone_masked if customer is not None else "—",
+                "survey": response.version.survey,
+                "nps": response.nps,
+                "at": response.submitted_at,
+                "task": task,
+                "assignee": (profile or assignee) if assignee is not None else None,
+            }
+        )
+    return rows
+
+
+@requires("report", "view")
+def detractor_list(request: HttpRequest) -> HttpResponse:
+    """Every detractor of the period who still needs a call, 50 a page."""
+    template = "analytics/detractors.html"
+    try:
+        period = period_from(request.GET, timezone.now())
+    except PeriodError as error:
+        return render(request, template, {"error": str(error)}, status=400)
+    pager = Paginator(detractors(period, scope_for(request.user)), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = {k: v for k, v in request.GET.items() if k != "page"}
+    context = {
+        "period": period,
+        "pager": pager,
+        "rows": detractor_rows(list(pager)),
+        "query": urlencode(query),
+        "back": "/analytics/?" + urlencode(period.as_params()),
+    }
+    return render(request, template, context)
 
 
 # ---------------------------------------------------------------------------- cockpit
@@ -345,7 +463,9 @@ def cockpit(request: HttpRequest) -> HttpResponse:
             for r in rows
         ],
     }
+    hotspots = _hotspots(period, scope, now.values)
     context = {
+        "can_schedule": can(request.user, "report", "schedule"),
         "picker": _picker(request, period),
         "period": period,
         "against": against,
@@ -355,8 +475,17 @@ def cockpit(request: HttpRequest) -> HttpResponse:
         "funnel": funnel,
         "charts": charts,
         "trend_table": trend_table,
-        "hotspots": _hotspots(period, scope),
+        "hotspots": hotspots,
+        "detractors": detractor_rows(list(detractors(period, scope)[: DETRACTOR_ROWS + 1])),
+        "detractor_rows": DETRACTOR_ROWS,
+        "detractors_url": reverse("analytics:detractors") + "?" + urlencode(period.as_params()),
+        "exports": {
+            "totals": export_links(request, period, "totals"),
+            "trend": export_links(request, period, "trend"),
+        },
     }
+    for table in (hotspots or {}).get("tables", ()):
+        table["export"] = export_links(request, period, table["by"])
     return render(request, template, context)
 
 
@@ -372,9 +501,15 @@ def _covers(source: str, scope: Scope) -> bool:
     return any(k.source == source and readable(k, scope) for k in KPIS.values())
 
 
-def _hotspots(period: Period, scope: Scope) -> dict[str, Any] | None:
-    """Complaint hot spots: regions (and products, stores) ranked worst first."""
-    ranked = next((KPIS[k] for k in HOTSPOT_KPIS if k in KPIS and readable(KPIS[k], scope)), None)
+def _hotspots(
+    period: Period, scope: Scope, totals: Mapping[str, float | None]
+) -> dict[str, Any] | None:
+    """Complaint hot spots: regions (and products, stores) ranked worst first, by the first
+    of ``HOTSPOT_KPIS`` the reader can read that has figures in the period (a team without
+    NPS answers is ranked by its CSAT rather than shown empty tables)."""
+    candidates = [KPIS[k] for k in HOTSPOT_KPIS if k in KPIS and readable(KPIS[k], scope)]
+    counted = [k for k in candidates if totals.get(k.key) is not None]
+    ranked = next(iter(counted or candidates), None)
     if ranked is None:
         return None
     others = [
@@ -509,6 +644,8 @@ def performance(request: HttpRequest, page: str) -> HttpResponse:
         "picker": _picker(request, period),
         "period": period,
         "by": by,
+        "export": export_links(request, period, by),
+        "can_schedule": can(request.user, "report", "schedule"),
         "headers": headers,
         "table": table,
         "chart": chart,

@@ -117,6 +117,13 @@ class Response(models.Model):
             ),
             # The results' "opened": responses started in the period.
             models.Index(fields=["version", "started_at"], name="survey_response_opened"),
+            # The cockpit's detractors who still need a call: a period's submitted NPS 0–6
+            # responses, whatever the questionnaire (few rows; read by time).
+            models.Index(
+                fields=["submitted_at"],
+                condition=models.Q(nps__lte=6),
+                name="survey_response_detractors",
+            ),
         ]
         constraints = [
             # One response per personal link (version, customer, message); the answer page
