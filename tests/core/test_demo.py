@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +12,11 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 
 from huifang.accounts.models import StaffProfile, Team
+from huifang.analytics import kpis
+from huifang.analytics.models import AnswerDay, MessageDay, TaskDay
+from huifang.analytics.periods import Period
+from huifang.analytics.rollup import local_day
+from huifang.analytics.scope import ALL, scope_for
 from huifang.customers import derived
 from huifang.customers.models import Consent, Customer, Event
 from huifang.customers.phones import normalize_phone
@@ -49,6 +54,20 @@ class TestA600CustomerLoad:
         assert all(
             p.team_id and p.languages and p.product_categories and p.supervisor_id for p in agents
         )
+
+    def test_the_cockpit_has_figures_on_first_open(self, demo: Any) -> None:
+        """The rollups are built at the end of the load: the last 30 days' figures read from
+        them, for the whole organisation and for a supervisor's teams."""
+        assert MessageDay.objects.exists() and AnswerDay.objects.exists()
+        assert TaskDay.objects.exists()
+        last = local_day(NOW)
+        period = Period(last - timedelta(days=29), last, "day")
+        now = kpis.totals(period, ALL)
+        assert now.sums[f"{kpis.MESSAGES}.sent"] > 0
+        assert now.sums[f"{kpis.ANSWERS}.answered"] > 0
+        assert now.values["csat"] is not None
+        supervisor = get_user_model().objects.get(username="supervisor1")
+        assert kpis.totals(period, scope_for(supervisor)).sums[f"{kpis.ANSWERS}.answered"] > 0
 
     def test_its_figures_are_what_the_events_say(self, demo: Any) -> None:
         before = {c["id"]: c for c in Customer.objects.values("id", *derived.FIGURES)}
