@@ -27,6 +27,10 @@ def test_a_manager_changes_the_period_and_drills_down(
     expect(page.locator("h1")).to_contain_text("驾驶舱")
     expect(page.locator("[data-kpi=sent] .kpi-value")).to_have_text("50")
     expect(page.locator("[data-analytics-chart] canvas")).to_have_count(3)
+    # The seed's six detractors have no recovery call: the first five, masked.
+    expect(page.locator("#detractor-rows tbody tr")).to_have_count(5)
+    expect(page.locator("#detractors")).to_contain_text("138****")
+    expect(page.locator("[data-export=totals] a")).to_have_count(2)
     assert_fits(page, width)
     page.screenshot(path=SHOTS / f"analytics-cockpit-{width}.png", full_page=width == 390)
 
