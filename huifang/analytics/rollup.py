@@ -51,6 +51,10 @@ SLACK = timedelta(minutes=10)
 # The nightly rebuild's reach (changes that move no timestamp, on older rows).
 REBUILD_DAYS = 7
 REPLIED = "message_replied"
+# The replies of the response rate (docs/metrics.md §4): a questionnaire answered through the
+# message's link, or pushed naming it, is a reply too. (The flow count ``replied`` keeps to
+# ``message_replied``, as the rule dashboard does.)
+REPLIES = (REPLIED, "survey_answered")
 # Channels a customer can answer a message on (the response rate's denominator).
 REPLYABLE = ("sms", "email")
 # The windows of conversion after a follow-up (days), and of a repeat complaint / of a
@@ -244,7 +248,7 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     ever_clicked = f"EXISTS (SELECT 1 FROM {k} k WHERE k.message_id = m.id)"  # noqa: S608
     ever_replied = (
         f"EXISTS (SELECT 1 FROM {e} e WHERE e.customer_id = m.customer_id"  # noqa: S608
-        f" AND e.type = '{REPLIED}' AND {named} = m.id)"
+        f" AND e.type IN ('{REPLIES[0]}', '{REPLIES[1]}') AND {named} = m.id)"
     )
     replyable = "m.channel IN (" + ", ".join(f"'{c}'" for c in REPLYABLE) + ")"
     response = f"SELECT 1 FROM {r} r WHERE r.message_id = m.id"  # noqa: S608
@@ -438,7 +442,7 @@ def _rows(name: str) -> Any:
     rows = model.objects.all()
     if name == "event":
         return rows.filter(type__in=_keys("is_complaint") + _keys("is_purchase"))
-    return rows.filter(type=REPLIED) if name == "reply" else rows
+    return rows.filter(type__in=REPLIES) if name == "reply" else rows
 
 
 def _keys(flag: str) -> list[str]:

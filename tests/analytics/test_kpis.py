@@ -66,7 +66,7 @@ class Send:
     sent: int | None  # minutes after created; None: never sent (dropped)
     receipt: tuple[int, bool] | None  # (after sent, delivered?) — failures come within a day
     clicks: list[tuple[int, int]]  # (after sent, arrives after)
-    replies: list[tuple[int, int]]
+    replies: list[tuple[int, int, bool]]  # (after sent, arrives after, a questionnaire answer?)
     opened: tuple[int, int | None] | None  # questionnaire (after sent, submitted after)
 
 
@@ -98,7 +98,7 @@ sends = st.builds(
     sent=st.none() | st.integers(0, 600),
     receipt=st.none() | st.tuples(st.integers(0, 2 * 24 * 60), st.booleans()),
     clicks=st.lists(st.tuples(st.integers(0, 3 * 24 * 60), late), max_size=2),
-    replies=st.lists(st.tuples(st.integers(0, 3 * 24 * 60), late), max_size=2),
+    replies=st.lists(st.tuples(st.integers(0, 3 * 24 * 60), late, st.booleans()), max_size=2),
     opened=st.none() | st.tuples(st.integers(0, 24 * 60), st.none() | st.integers(0, 24 * 60)),
 )
 jobs = st.builds(
@@ -229,11 +229,11 @@ class Writer:
             if sent + after + delay <= now and self.once("click", n, k):
                 Click.objects.create(message_id=pk, index=0, url="https://x.cn/a",
                                      clicked_at=at(sent + after))  # fmt: skip
-        for k, (after, delay) in enumerate(send.replies):
+        for k, (after, delay, survey) in enumerate(send.replies):
             if sent + after + delay <= now and self.once("reply", n, k):
                 Event.objects.create(
                     customer=customer,
-                    type="message_replied",
+                    type="survey_answered" if survey else "message_replied",
                     occurred_at=at(sent + after),
                     properties={"message": pk},
                 )
@@ -302,7 +302,7 @@ def expected_kpis(first: datetime, last: datetime) -> dict[str, float | None]:
     clicked = set(Click.objects.values_list("message_id", flat=True))
     replied = {
         (e.customer_id, e.properties.get("message"))
-        for e in Event.objects.filter(type="message_replied")
+        for e in Event.objects.filter(type__in=("message_replied", "survey_answered"))
     }
     responses = {r.message_id: r for r in Response.objects.exclude(message_id=None)}
     sent = [m for m in messages if within(m.sent_at)]
