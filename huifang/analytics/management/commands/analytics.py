@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from datetime import date
 from typing import Any
 
@@ -119,13 +120,26 @@ def _shown(kpi: kpis.Kpi, value: float | None) -> str:
     return f"{value:.1f}"
 
 
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _left(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
+
+
+def _right(text: str, width: int) -> str:
+    return " " * max(width - _width(text), 0) + text
+
+
 def as_table(rows: list[kpis.Row]) -> str:
     """One line per KPI, one column per row (the totals, a dimension's values or buckets)."""
     names = [str(kpi.label) for kpi in kpis.KPIS.values()]
-    width = max(len(n) for n in names) + 2
-    head = "".ljust(width) + "".join(row.label[:16].rjust(18) for row in rows)
+    width = max(_width(n) for n in names) + 2
+    head = _left("", width) + "".join(_right(row.label[:16], 18) for row in rows)
     lines = [head]
     for name, kpi in zip(names, kpis.KPIS.values(), strict=True):
-        cells = "".join(_shown(kpi, row.values.get(kpi.key)).rjust(18) for row in rows)
-        lines.append(name.ljust(width) + cells)
+        cells = "".join(_right(_shown(kpi, row.values.get(kpi.key)), 18) for row in rows)
+        lines.append(_left(name, width) + cells)
     return "\n".join(lines)
