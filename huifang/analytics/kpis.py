@@ -192,6 +192,10 @@ KPIS: dict[str, Kpi] = {
             "held_share", _("Held share"), MESSAGES, ("held",), ("created",),
             higher_is_better=False,
         ),
+        Kpi(
+            "holds", _("Holds"), MESSAGES, ("holds",), (), unit="count", higher_is_better=False,
+            help=_("The gate's holds of the messages written in the period; by reason."),
+        ),
         Kpi("tasks_opened", _("Follow-up tasks"), TASKS, ("opened",), (), unit="count"),
         Kpi(
             "completion_rate", _("Follow-up completion rate"), TASKS, ("created_done",),

@@ -19,8 +19,8 @@ from django.utils.translation import gettext_lazy as _
 class MessageDay(models.Model):
     """Customer messages of one day (staff messages, which have no customer, are left out).
 
-    ``reason`` is set only on rows counting ``dropped``: the drops by reason; every other
-    count sits on rows whose reason is empty."""
+    ``reason`` is set only on rows counting ``dropped`` or ``holds``: the drops and holds by
+    reason; every other count sits on rows whose reason is empty."""
 
     day = models.DateField(_("day"))
     rule_id = models.BigIntegerField(_("rule"), null=True)
@@ -44,6 +44,9 @@ class MessageDay(models.Model):
     failed = models.PositiveIntegerField(_("failed"), default=0)  # sent_at, else created_at
     dropped = models.PositiveIntegerField(_("dropped"), default=0)  # planned_at
     held = models.PositiveIntegerField(_("held"), default=0)  # planned_at, holds > 0
+    # The gate's holds by reason: every ``defer`` decision of a message, on the day the message
+    # was written (``created_at``, as the rule dashboard counts them), on rows with its reason.
+    holds = models.PositiveIntegerField(_("holds"), default=0)
     clicked = models.PositiveIntegerField(_("clicked"), default=0)  # first click
     replied = models.PositiveIntegerField(_("replied"), default=0)  # first reply
     surveys = models.PositiveIntegerField(_("questionnaire links sent"), default=0)  # sent_at

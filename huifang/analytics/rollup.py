@@ -149,6 +149,7 @@ class _Part:
     where: str
     params: Sequence[Any]
     dims: dict[str, str] = field(default_factory=dict)  # a dimension's own expression here
+    source: str = ""  # its own FROM clause, when not the table's
 
 
 # Every name put into the SQL below is a table or column of the models or a fixed
@@ -170,7 +171,7 @@ def _rewrite(
     for part in parts:
         columns = [f"{part.dims.get(name, expr)} AS {name}" for name, expr in dims.items()]
         columns += [f"{part.values.get(m, '0')} AS {m}" for m in measures]
-        selects.append(f"SELECT {', '.join(columns)} {source} WHERE {part.where}")
+        selects.append(f"SELECT {', '.join(columns)} {part.source or source} WHERE {part.where}")
         params.extend(part.params)
     names = ", ".join(keys + list(measures))
     sums = ", ".join(keys + [f"SUM({m})" for m in measures])
@@ -188,7 +189,7 @@ def _rewrite(
 MESSAGE_MEASURES = (
     "created", "queued", "sent", "delivered", "failed", "dropped", "held", "clicked", "replied",
     "surveys", "sent_links", "sent_delivered", "sent_failed", "sent_clicked", "sent_replyable",
-    "sent_replied", "survey_opened", "survey_answered", "created_reached",
+    "sent_replied", "survey_opened", "survey_answered", "created_reached", "holds",
 )  # fmt: skip
 TASK_MEASURES = (
     "opened", "done", "with_due", "on_time", "cancelled", "reached", "not_reached", "handled",
@@ -267,6 +268,19 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
         ),
     }
     reached = "m.sent_at IS NOT NULL AND m.status IN ('sent', 'delivered')"
+    # Each ``defer`` decision of the gate, by its reason (as the rule dashboard reads them).
+    if connection.vendor == "postgresql":
+        each = (
+            "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(m.decisions) = "
+            "'array' THEN m.decisions ELSE '[]'::jsonb END) AS d(value)"
+        )
+        action, why = "d.value ->> 'action'", "d.value ->> 'reason'"
+    else:
+        each = (
+            ", json_each(CASE WHEN json_type(m.decisions) = 'array' THEN m.decisions"
+            " ELSE '[]' END) AS d"
+        )
+        action, why = "json_extract(d.value, '$.action')", "json_extract(d.value, '$.reason')"
     parts = [
         _Part(
             {"created": "1", "created_reached": f"CASE WHEN {reached} THEN 1 ELSE 0 END"},
@@ -288,6 +302,13 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
             dims={"reason": "m.reason"},
         ),
         _Part({"held": "1"}, "m.holds > 0 AND " + _in("m.planned_at"), [lo, hi]),
+        _Part(
+            {"holds": "1"},
+            f"{action} = 'defer' AND " + _in("m.created_at"),
+            [lo, hi],
+            dims={"reason": f"SUBSTR(COALESCE({why}, ''), 1, 20)"},
+            source=f"{source} {each}",
+        ),
         _Part({"clicked": "1"}, clicked, [lo, hi, lo]),
         _Part({"replied": "1"}, replied, [REPLIED, lo, hi, REPLIED, lo]),
     ]

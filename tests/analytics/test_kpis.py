@@ -12,6 +12,7 @@ the rollups equal a rebuild.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from io import StringIO
@@ -68,6 +69,7 @@ class Send:
     clicks: list[tuple[int, int]]  # (after sent, arrives after)
     replies: list[tuple[int, int, bool]]  # (after sent, arrives after, a questionnaire answer?)
     opened: tuple[int, int | None] | None  # questionnaire (after sent, submitted after)
+    holds: list[str]  # the gate's defer decisions, by reason
 
 
 @dataclass
@@ -100,6 +102,7 @@ sends = st.builds(
     clicks=st.lists(st.tuples(st.integers(0, 3 * 24 * 60), late), max_size=2),
     replies=st.lists(st.tuples(st.integers(0, 3 * 24 * 60), late, st.booleans()), max_size=2),
     opened=st.none() | st.tuples(st.integers(0, 24 * 60), st.none() | st.integers(0, 24 * 60)),
+    holds=st.lists(st.sampled_from(["quiet_hours", "cap", "day_off"]), max_size=3),
 )
 jobs = st.builds(
     Job,
@@ -208,6 +211,9 @@ class Writer:
                 planned_at=at(send.created),
                 created_at=at(send.created),
                 status="queued",
+                holds=len(send.holds),
+                decisions=[{"action": "defer", "reason": why, "by": "engine"} for why in send.holds]
+                + [{"action": "drop", "reason": "cap"}],
             ).pk
         pk = self.ids[("m", n)]
         if send.sent is None:
@@ -357,6 +363,7 @@ def expected_kpis(first: datetime, last: datetime) -> dict[str, float | None]:
     csat = [r for r in answers if within(r.submitted_at) and r.csat is not None]
     to_do = [t for t in opened if t.status != "cancelled"]
     return {
+        "holds": float(sum(len(m.decisions) - 1 for m in created)),
         "sent": float(len(sent)),
         "reach_rate": _ratio(msg_reached + task_reached, len(created) + len(opened)),
         "delivery_rate": _ratio(sum(m.delivered_at is not None for m in sent), len(sent)),
@@ -400,6 +407,17 @@ def assert_kpis_match() -> None:
     got = kpis.totals(WHOLE, ALL, kpis=[k for k in want if k != "failure_rate"]).values
     for key, value in got.items():
         assert value == pytest.approx(want[key]), key
+    # Holds by reason: each defer decision of the messages written in the period.
+    start, end = whole()
+    reasons: Counter[str] = Counter(
+        d["reason"]
+        for m in Message.objects.filter(created_at__gte=start, created_at__lt=end)
+        for d in m.decisions
+        if d["action"] == "defer"
+    )
+    rows = kpis.breakdown(WHOLE, ALL, "reason", kpis=["holds"])
+    by_reason = {r.key: r.values["holds"] for r in rows if r.key and r.values["holds"]}
+    assert by_reason == {k: float(n) for k, n in reasons.items()}
 
 
 def table_rows() -> list[list[tuple[Any, ...]]]:
