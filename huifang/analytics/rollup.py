@@ -252,7 +252,11 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
         f" AND e.type IN ('{REPLIES[0]}', '{REPLIES[1]}') AND {named} = m.id)"
     )
     replyable = "m.channel IN (" + ", ".join(f"'{c}'" for c in REPLYABLE) + ")"
-    response = f"SELECT 1 FROM {r} r WHERE r.message_id = m.id"  # noqa: S608
+    # By the one-response-per-link key (version, customer, message): its unique index.
+    response = (
+        f"SELECT 1 FROM {r} r WHERE r.version_id = m.survey_version_id"  # noqa: S608
+        " AND r.customer_id = m.customer_id AND r.message_id = m.id"
+    )
     with_survey = "m.survey_version_id IS NOT NULL"
     cohort = {
         "sent_links": f"CASE WHEN {links} THEN 1 ELSE 0 END",
