@@ -32,12 +32,17 @@ from huifang.customers.models import Channel
 from huifang.integrations.models import Provider
 from huifang.rules.models import Rule
 
-from .models import AnswerDay, MessageDay, TaskDay
+from .models import AnswerDay, EventDay, MessageDay, TaskDay
 from .periods import Period
 from .scope import Scope
 
-MESSAGES, TASKS, ANSWERS = "messages", "tasks", "answers"
-ROLLUPS: dict[str, Any] = {MESSAGES: MessageDay, TASKS: TaskDay, ANSWERS: AnswerDay}
+MESSAGES, TASKS, ANSWERS, EVENTS = "messages", "tasks", "answers", "events"
+ROLLUPS: dict[str, Any] = {
+    MESSAGES: MessageDay,
+    TASKS: TaskDay,
+    ANSWERS: AnswerDay,
+    EVENTS: EventDay,
+}
 
 
 @dataclass(frozen=True)
@@ -51,16 +56,42 @@ class Dimension:
 DIMENSIONS: dict[str, Dimension] = {
     d.key: d
     for d in (
-        Dimension("team", _("Team"), {MESSAGES: "team_id", TASKS: "team_id", ANSWERS: "team_id"}),
+        Dimension(
+            "team",
+            _("Team"),
+            {MESSAGES: "team_id", TASKS: "team_id", ANSWERS: "team_id", EVENTS: "team_id"},
+        ),
         Dimension("agent", _("Agent"), {TASKS: "assignee_id"}),
         Dimension("rule", _("Rule"), {MESSAGES: "rule_id", TASKS: "rule_id", ANSWERS: "rule_id"}),
         Dimension("step", _("Step"), {MESSAGES: "step", TASKS: "step"}),
         Dimension("channel", _("Channel"), {MESSAGES: "channel", ANSWERS: "channel"}),
         Dimension("provider", _("Provider"), {MESSAGES: "provider_id"}),
-        Dimension("province", _("Province"), {MESSAGES: "province", ANSWERS: "province"}),
-        Dimension("city", _("City"), {MESSAGES: "city", ANSWERS: "city"}),
-        Dimension("business_line", _("Business line"), {MESSAGES: "business_line"}),
-        Dimension("tier", _("Customer tier"), {MESSAGES: "tier"}),
+        Dimension(
+            "province",
+            _("Province"),
+            {MESSAGES: "province", ANSWERS: "province", EVENTS: "province"},
+        ),
+        Dimension("city", _("City"), {MESSAGES: "city", ANSWERS: "city", EVENTS: "city"}),
+        Dimension(
+            "business_line",
+            _("Business line"),
+            {MESSAGES: "business_line", EVENTS: "business_line"},
+        ),
+        Dimension("tier", _("Customer tier"), {MESSAGES: "tier", EVENTS: "tier"}),
+        Dimension("source", _("Store / source"), {MESSAGES: "source", EVENTS: "source"}),
+        Dimension(
+            "lifecycle_stage",
+            _("Lifecycle stage"),
+            {MESSAGES: "lifecycle_stage", EVENTS: "lifecycle_stage"},
+        ),
+        Dimension(
+            "product_category",
+            _("Product category"),
+            {MESSAGES: "product_category", EVENTS: "product_category"},
+        ),
+        # The customer's owner today: messages and events have no agent of their own.
+        Dimension("owner", _("Customer owner"), {MESSAGES: "owner_id", EVENTS: "owner_id"}),
+        Dimension("reason", _("Reason"), {MESSAGES: "reason"}),
     )
 }
 # How a reader's scope narrows each rollup: by team, and (agents) by agent.
@@ -68,6 +99,7 @@ _SCOPE_COLUMNS = {
     MESSAGES: {"team": "team_id"},
     TASKS: {"team": "team_id", "agent": "assignee_id"},
     ANSWERS: {"team": "team_id"},
+    EVENTS: {"team": "team_id"},
 }
 
 
@@ -76,26 +108,44 @@ class Kpi:
     key: str
     label: Promise
     source: str  # the rollup it is computed from
-    numerator: tuple[str, ...]  # measures summed (a difference for NPS: see ``value``)
+    # Measures summed (a difference for NPS: see ``value``); "source.measure" names a measure
+    # of another rollup (reach adds messages and tasks).
+    numerator: tuple[str, ...]
     denominator: tuple[str, ...]
     unit: str = "rate"  # rate (%), score (NPS −100…100), average, seconds, count
     higher_is_better: bool = True
     help: Promise | str = ""
 
     def value(self, sums: Mapping[str, int]) -> float | None:
+        """The KPI from the sums of its measures ("-measure" is subtracted)."""
         if self.unit == "count":
-            return float(sum(sums.get(m, 0) for m in self.numerator))
-        below = sum(sums.get(m, 0) for m in self.denominator)
-        if not below:
+            return float(_total(sums, self.numerator))
+        below = _total(sums, self.denominator)
+        if below <= 0:
             return None
         if self.unit == "score":  # NPS: promoters − detractors, in points
             promoters, detractors = (sums.get(m, 0) for m in self.numerator)
             return 100.0 * (promoters - detractors) / below
-        above = sum(sums.get(m, 0) for m in self.numerator)
+        above = _total(sums, self.numerator)
         return (100.0 if self.unit == "rate" else 1.0) * above / below
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every rollup the KPI reads: its own, and those its qualified measures name."""
+        named = {m.split(".", 1)[0] for m in self.numerator + self.denominator if "." in m}
+        return (self.source, *sorted(named - {self.source}))
+
     def available(self, scope: Scope) -> bool:
-        return all(scope.covers(d) for d in ("team", "agent") if _needs(self.source, d, scope))
+        return all(
+            scope.covers(d)
+            for source in self.sources
+            for d in ("team", "agent")
+            if _needs(source, d, scope)
+        )
+
+
+def _total(sums: Mapping[str, int], measures: Iterable[str]) -> int:
+    return sum(-sums.get(m[1:], 0) if m.startswith("-") else sums.get(m, 0) for m in measures)
 
 
 def _needs(source: str, dimension: str, scope: Scope) -> bool:
@@ -111,15 +161,29 @@ KPIS: dict[str, Kpi] = {
     for k in (
         Kpi("sent", _("Messages sent"), MESSAGES, ("sent",), (), unit="count"),
         Kpi(
-            "delivery_rate", _("Delivery rate"), MESSAGES, ("delivered",), ("sent",),
-            help=_("Delivered ÷ sent (channels with delivery receipts)."),
+            "reach_rate", _("Reach rate"), MESSAGES,
+            ("created_reached", "tasks.created_reached"), ("created", "tasks.opened"),
+            help=_("Of the messages written and tasks opened in the period, the share that "
+                   "reached the customer."),
+        ),
+        Kpi(
+            "delivery_rate", _("Delivery rate"), MESSAGES, ("sent_delivered",), ("sent",),
+            help=_("Of the messages sent in the period, the share delivered since."),
         ),
         Kpi(
             "failure_rate", _("Failure rate"), MESSAGES, ("failed",), ("created",),
             higher_is_better=False,
         ),
-        Kpi("click_rate", _("Click rate"), MESSAGES, ("clicked",), ("sent",)),
-        Kpi("reply_rate", _("Response rate"), MESSAGES, ("replied",), ("sent",)),
+        Kpi("click_rate", _("Click rate"), MESSAGES, ("sent_clicked",), ("sent_links",)),
+        Kpi("reply_rate", _("Response rate"), MESSAGES, ("sent_replied",), ("sent_replyable",)),
+        Kpi(
+            "survey_open_rate", _("Questionnaire open rate"), MESSAGES, ("survey_opened",),
+            ("surveys",),
+        ),
+        Kpi(
+            "survey_response_rate", _("Questionnaire response rate"), MESSAGES,
+            ("survey_answered",), ("surveys",),
+        ),
         Kpi(
             "drop_rate", _("Drop rate"), MESSAGES, ("dropped",), ("created",),
             higher_is_better=False,
@@ -128,10 +192,29 @@ KPIS: dict[str, Kpi] = {
             "held_share", _("Held share"), MESSAGES, ("held",), ("created",),
             higher_is_better=False,
         ),
+        Kpi(
+            "holds", _("Holds"), MESSAGES, ("holds",), (), unit="count", higher_is_better=False,
+            help=_("The gate's holds of the messages written in the period; by reason."),
+        ),
         Kpi("tasks_opened", _("Follow-up tasks"), TASKS, ("opened",), (), unit="count"),
-        Kpi("completion_rate", _("Follow-up completion rate"), TASKS, ("done",), ("opened",)),
+        Kpi(
+            "completion_rate", _("Follow-up completion rate"), TASKS, ("created_done",),
+            ("opened", "-created_cancelled"),
+        ),
         Kpi("on_time_rate", _("On-time rate"), TASKS, ("on_time",), ("with_due",)),
         Kpi("contact_rate", _("Contact success rate"), TASKS, ("reached",), ("done",)),
+        Kpi("fcr", _("First-contact resolution"), TASKS, ("first_contact",), ("reached",)),
+        Kpi("conversion_7", _("Conversion within 7 days"), TASKS, ("converted_7",), ("reached",)),
+        Kpi(
+            "conversion_30", _("Conversion after follow-up"), TASKS, ("converted_30",),
+            ("reached",), help=_("Of the follow-ups reaching the customer, the share followed "
+                                 "by a purchase within 30 days."),
+        ),
+        Kpi(
+            "conversion_90", _("Conversion within 90 days"), TASKS, ("converted_90",),
+            ("reached",),
+        ),
+        Kpi("agent_csat", _("Agent-recorded satisfaction"), TASKS, ("scored_ok",), ("scored",)),
         Kpi(
             "handling_time", _("Average handling time"), TASKS, ("handling_seconds",),
             ("handled",), unit="seconds", higher_is_better=False,
@@ -140,6 +223,18 @@ KPIS: dict[str, Kpi] = {
         Kpi("csat", _("CSAT"), ANSWERS, ("csat_ok",), ("csat_n",)),
         Kpi("nps", _("NPS"), ANSWERS, ("promoters", "detractors"), ("nps_n",), unit="score"),
         Kpi("ces", _("CES"), ANSWERS, ("ces_sum",), ("ces_n",), unit="average"),
+        Kpi("complaints", _("Complaints"), EVENTS, ("complaints",), (), unit="count",
+            higher_is_better=False),
+        Kpi(
+            "complaint_rate", _("Complaint rate"), EVENTS, ("complaints",),
+            ("messages.created_reached", "tasks.created_reached"), higher_is_better=False,
+            help=_("Complaints per 100 messages and tasks reaching the customer."),
+        ),
+        Kpi(
+            "repeat_complaint_rate", _("Repeat complaints"), EVENTS, ("repeat_complaints",),
+            ("complaints",), higher_is_better=False,
+        ),
+        Kpi("purchases", _("Purchases"), EVENTS, ("purchases",), (), unit="count"),
     )
 }  # fmt: skip
 
@@ -177,9 +272,15 @@ def _filtered(
 
 
 def _measures(source: str) -> list[str]:
-    return sorted(
-        {m for k in KPIS.values() if k.source == source for m in k.numerator + k.denominator}
-    )
+    """Every measure of ``source`` some KPI needs."""
+    found: set[str] = set()
+    for kpi in KPIS.values():
+        for measure in kpi.numerator + kpi.denominator:
+            measure = measure.lstrip("-")
+            owner, _dot, name = measure.rpartition(".")
+            if (owner or kpi.source) == source:
+                found.add(name)
+    return sorted(found)
 
 
 def _aggregate(
@@ -188,13 +289,16 @@ def _aggregate(
     filters: Mapping[str, Any],
     kpis: Sequence[Kpi],
     group: str | None,
+    unknown: set[str] | None = None,
 ) -> dict[Any, dict[str, int]]:
     """Sums per group key (``None`` when not grouped) of every measure the KPIs need, keyed
-    "source.measure"."""
+    "source.measure"; the sources that cannot be read so are added to ``unknown``."""
     found: dict[Any, dict[str, int]] = {}
-    for source in sorted({k.source for k in kpis}):
+    unknown = set() if unknown is None else unknown
+    for source in sorted({s for k in kpis for s in k.sources}):
         rows = _filtered(source, period, scope, filters)
         if rows is None:
+            unknown.add(source)
             continue
         measures = _measures(source)
         sums = {m: Sum(m) for m in measures}
@@ -214,6 +318,7 @@ def _aggregate(
         else:
             column = DIMENSIONS[group].columns.get(source)
             if column is None:
+                unknown.add(source)
                 continue
             rows = rows.annotate(g=F(column))
         for item in rows.values("g").annotate(**sums).order_by():
@@ -226,11 +331,18 @@ def _aggregate(
     return found
 
 
-def _values(sums: Mapping[str, int], kpis: Iterable[Kpi], scope: Scope) -> dict[str, float | None]:
+def _values(
+    sums: Mapping[str, int], kpis: Iterable[Kpi], scope: Scope, unknown: frozenset[str] | set[str]
+) -> dict[str, float | None]:
+    """Each KPI's value: ``None`` without rows of its own rollup, or when one of the rollups it
+    reads cannot be narrowed to the scope, the filters or the dimension."""
     values: dict[str, float | None] = {}
     for kpi in kpis:
-        own = {m.split(".", 1)[1]: n for m, n in sums.items() if m.startswith(f"{kpi.source}.")}
-        values[kpi.key] = kpi.value(own) if own and kpi.available(scope) else None
+        own: dict[str, int] = {
+            m.split(".", 1)[1]: n for m, n in sums.items() if m.startswith(f"{kpi.source}.")
+        }
+        readable = own and kpi.available(scope) and not unknown.intersection(kpi.sources)
+        values[kpi.key] = kpi.value({**sums, **own}) if readable else None
     return values
 
 
@@ -251,8 +363,9 @@ def totals(
     kpis: Sequence[str] | None = None,
 ) -> Row:
     chosen = _chosen(kpis)
-    sums = _aggregate(period, scope, filters or {}, chosen, None).get(None, {})
-    return Row(None, str(_("All")), sums, _values(sums, chosen, scope))
+    unknown: set[str] = set()
+    sums = _aggregate(period, scope, filters or {}, chosen, None, unknown).get(None, {})
+    return Row(None, str(_("All")), sums, _values(sums, chosen, scope, unknown))
 
 
 def breakdown(
@@ -267,10 +380,11 @@ def breakdown(
     if by not in DIMENSIONS:
         raise KeyError(by)
     chosen = _chosen(kpis)
-    grouped = _aggregate(period, scope, filters or {}, chosen, by)
+    unknown: set[str] = set()
+    grouped = _aggregate(period, scope, filters or {}, chosen, by, unknown)
     labels = labels_of(by, list(grouped))
     found = [
-        Row(key, labels.get(key, ""), sums, _values(sums, chosen, scope))
+        Row(key, labels.get(key, ""), sums, _values(sums, chosen, scope, unknown))
         for key, sums in grouped.items()
     ]
     return sorted(found, key=lambda r: (r.key is None, r.label))
@@ -285,10 +399,14 @@ def trend(
 ) -> list[Row]:
     """One row per bucket of the period's grain, every bucket present (empty ones too)."""
     chosen = _chosen(kpis)
-    grouped = _aggregate(period, scope, filters or {}, chosen, "bucket")
+    unknown: set[str] = set()
+    grouped = _aggregate(period, scope, filters or {}, chosen, "bucket", unknown)
     return [
         Row(
-            day, day.isoformat(), grouped.get(day, {}), _values(grouped.get(day, {}), chosen, scope)
+            day,
+            day.isoformat(),
+            grouped.get(day, {}),
+            _values(grouped.get(day, {}), chosen, scope, unknown),
         )
         for day in period.buckets()
     ]
@@ -306,7 +424,7 @@ def labels_of(by: str, keys: Sequence[Any]) -> dict[Any, str]:
         names = dict(Rule.objects.filter(pk__in=ids).values_list("pk", "name"))
     elif by == "provider":
         names = dict(Provider.objects.filter(pk__in=ids).values_list("pk", "name"))
-    elif by == "agent":
+    elif by in ("agent", "owner"):
         for profile in StaffProfile.objects.filter(user_id__in=ids).select_related("user"):
             names[profile.user_id] = str(profile)
     elif by == "channel":

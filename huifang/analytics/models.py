@@ -20,8 +20,8 @@ from django.utils.translation import gettext_lazy as _
 class MessageDay(models.Model):
     """Customer messages of one day (staff messages, which have no customer, are left out).
 
-    ``reason`` is set only on rows counting ``dropped``: the drops by reason; every other
-    count sits on rows whose reason is empty."""
+    ``reason`` is set only on rows counting ``dropped`` or ``holds``: the drops and holds by
+    reason; every other count sits on rows whose reason is empty."""
 
     day = models.DateField(_("day"))
     rule_id = models.BigIntegerField(_("rule"), null=True)
@@ -33,6 +33,10 @@ class MessageDay(models.Model):
     city = models.CharField(_("city"), max_length=32)
     business_line = models.CharField(_("business line"), max_length=64)
     tier = models.CharField(_("tier"), max_length=16)
+    source = models.CharField(_("customer source"), max_length=64, default="")
+    lifecycle_stage = models.CharField(_("lifecycle stage"), max_length=16, default="")
+    product_category = models.CharField(_("product category"), max_length=64, default="")
+    owner_id = models.BigIntegerField(_("customer owner"), null=True)  # the customer's, today
     reason = models.CharField(_("reason"), max_length=20)
     created = models.PositiveIntegerField(_("created"), default=0)  # created_at
     queued = models.PositiveIntegerField(_("released"), default=0)  # queued_at
@@ -41,9 +45,23 @@ class MessageDay(models.Model):
     failed = models.PositiveIntegerField(_("failed"), default=0)  # sent_at, else created_at
     dropped = models.PositiveIntegerField(_("dropped"), default=0)  # planned_at
     held = models.PositiveIntegerField(_("held"), default=0)  # planned_at, holds > 0
+    # The gate's holds by reason: every ``defer`` decision of a message, on the day the message
+    # was written (``created_at``, as the rule dashboard counts them), on rows with its reason.
+    holds = models.PositiveIntegerField(_("holds"), default=0)
     clicked = models.PositiveIntegerField(_("clicked"), default=0)  # first click
     replied = models.PositiveIntegerField(_("replied"), default=0)  # first reply
     surveys = models.PositiveIntegerField(_("questionnaire links sent"), default=0)  # sent_at
+    # Cohorts (docs/metrics.md): of the messages counted above on their own day, what became
+    # of them since — on the day of ``sent_at`` (``created_reached``: of ``created_at``).
+    sent_links = models.PositiveIntegerField(_("sent with links"), default=0)
+    sent_delivered = models.PositiveIntegerField(_("sent, delivered since"), default=0)
+    sent_failed = models.PositiveIntegerField(_("sent, failed since"), default=0)
+    sent_clicked = models.PositiveIntegerField(_("sent with links, clicked since"), default=0)
+    sent_replyable = models.PositiveIntegerField(_("sent on a channel taking replies"), default=0)
+    sent_replied = models.PositiveIntegerField(_("sent, replied to since"), default=0)
+    survey_opened = models.PositiveIntegerField(_("questionnaire links opened"), default=0)
+    survey_answered = models.PositiveIntegerField(_("questionnaire links answered"), default=0)
+    created_reached = models.PositiveIntegerField(_("created, reached since"), default=0)
 
     class Meta:
         verbose_name = _("messages of a day")
@@ -81,6 +99,18 @@ class TaskDay(models.Model):
     # Handling time: started → closed, of done tasks that were started.
     handled = models.PositiveIntegerField(_("handled"), default=0)
     handling_seconds = models.BigIntegerField(_("handling seconds"), default=0)
+    # Cohorts of the tasks opened on the day (``created_at``): what became of them since.
+    created_done = models.PositiveIntegerField(_("opened, done since"), default=0)
+    created_cancelled = models.PositiveIntegerField(_("opened, cancelled since"), default=0)
+    created_reached = models.PositiveIntegerField(_("opened, reached since"), default=0)
+    # Of the tasks closed on the day with the customer reached (``reached``):
+    first_contact = models.PositiveIntegerField(_("resolved at the first contact"), default=0)
+    converted_7 = models.PositiveIntegerField(_("bought within 7 days"), default=0)
+    converted_30 = models.PositiveIntegerField(_("bought within 30 days"), default=0)
+    converted_90 = models.PositiveIntegerField(_("bought within 90 days"), default=0)
+    # The satisfaction the agent recorded on the outcome (``Task.score``, 1–5), by closed_at.
+    scored = models.PositiveIntegerField(_("agent-recorded scores"), default=0)
+    scored_ok = models.PositiveIntegerField(_("agent-recorded scores 4–5"), default=0)
 
     class Meta:
         verbose_name = _("tasks of a day")
@@ -129,6 +159,37 @@ class AnswerDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} version {self.version_id}"
+
+
+class EventDay(models.Model):
+    """Complaints and purchases of one day (``Event.occurred_at``), by the customer's
+    dimensions as they are today; ``team_id`` is the team of the customer's owner."""
+
+    day = models.DateField(_("day"))
+    team_id = models.BigIntegerField(_("team"), null=True)
+    owner_id = models.BigIntegerField(_("customer owner"), null=True)
+    province = models.CharField(_("province"), max_length=32)
+    city = models.CharField(_("city"), max_length=32)
+    business_line = models.CharField(_("business line"), max_length=64)
+    tier = models.CharField(_("tier"), max_length=16)
+    source = models.CharField(_("customer source"), max_length=64)
+    lifecycle_stage = models.CharField(_("lifecycle stage"), max_length=16)
+    product_category = models.CharField(_("product category"), max_length=64)
+    complaints = models.PositiveIntegerField(_("complaints"), default=0)
+    # A complaint whose customer complained in the 30 days before it too.
+    repeat_complaints = models.PositiveIntegerField(_("repeat complaints"), default=0)
+    purchases = models.PositiveIntegerField(_("purchases"), default=0)
+
+    class Meta:
+        verbose_name = _("events of a day")
+        verbose_name_plural = _("events by day")
+        indexes = [
+            models.Index(fields=["day"], name="eventday_day_idx"),
+            models.Index(fields=["team_id", "day"], name="eventday_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} team {self.team_id}"
 
 
 class Watermark(models.Model):

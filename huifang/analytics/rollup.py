@@ -36,13 +36,14 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 
 from huifang.accounts.models import StaffProfile
+from huifang.customers.event_types import event_types
 from huifang.customers.models import Customer, Event
 from huifang.messaging.models import Click, Message
 from huifang.organisation.zones import organisation_zone
 from huifang.surveys.models import Response
 from huifang.tasks.models import Task
 
-from .models import AnswerDay, MessageDay, TaskDay, Watermark
+from .models import AnswerDay, EventDay, MessageDay, TaskDay, Watermark
 
 # A row committed a little after the last run read the sources may carry a timestamp from just
 # before it: the days redone start this much before the last run.
@@ -50,6 +51,17 @@ SLACK = timedelta(minutes=10)
 # The nightly rebuild's reach (changes that move no timestamp, on older rows).
 REBUILD_DAYS = 7
 REPLIED = "message_replied"
+# The replies of the response rate (docs/metrics.md §4): a questionnaire answered through the
+# message's link, or pushed naming it, is a reply too. (The flow count ``replied`` keeps to
+# ``message_replied``, as the rule dashboard does.)
+REPLIES = (REPLIED, "survey_answered")
+# Channels a customer can answer a message on (the response rate's denominator).
+REPLYABLE = ("sms", "email")
+# The windows of conversion after a follow-up (days), and of a repeat complaint / of a
+# complaint that undoes a first-contact resolution.
+CONVERSION_DAYS = (7, 30, 90)
+REPEAT_DAYS = 30
+RESOLVED_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,39 @@ def _message_of(alias: str) -> str:
     )
 
 
+def _attribute(alias: str, key: str) -> str:
+    """A customer's custom attribute ``key`` as text, '' when missing."""
+    if connection.vendor == "postgresql":
+        return f"COALESCE({alias}.attributes ->> '{key}', '')"
+    return f"COALESCE(CAST(json_extract({alias}.attributes, '$.{key}') AS TEXT), '')"
+
+
+def _category(alias: str) -> str:
+    """The product category: ``attributes.product_category``, else the business line."""
+    return f"COALESCE(NULLIF({_attribute(alias, 'product_category')}, ''), {alias}.business_line)"
+
+
+def _non_empty(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"jsonb_array_length({column}) > 0"
+    return f"json_array_length({column}) > 0"
+
+
+def _plus_days(moment: str, days: int) -> str:
+    """``moment`` + ``days`` days, comparable with the stored timestamps."""
+    if connection.vendor == "postgresql":
+        return f"({moment} + INTERVAL '{int(days)} days')"
+    return f"strftime('%Y-%m-%d %H:%M:%f', {moment}, '+{int(days)} days')"
+
+
+def _types(flag: str) -> str:
+    """The event types with ``flag`` (``is_complaint``, ``is_purchase``), as an SQL list."""
+    keys = sorted(entry.key for entry in event_types if getattr(entry, flag))
+    if not all(key.replace("_", "").isalnum() for key in keys):  # keys are identifiers
+        raise ValueError(keys)
+    return "(" + ", ".join(f"'{key}'" for key in keys or ["-"]) + ")"
+
+
 def _seconds(start: str, end: str) -> str:
     if connection.vendor == "postgresql":
         return f"ROUND(EXTRACT(EPOCH FROM ({end} - {start})))::bigint"
@@ -104,6 +149,7 @@ class _Part:
     where: str
     params: Sequence[Any]
     dims: dict[str, str] = field(default_factory=dict)  # a dimension's own expression here
+    source: str = ""  # its own FROM clause, when not the table's
 
 
 # Every name put into the SQL below is a table or column of the models or a fixed
@@ -125,7 +171,7 @@ def _rewrite(
     for part in parts:
         columns = [f"{part.dims.get(name, expr)} AS {name}" for name, expr in dims.items()]
         columns += [f"{part.values.get(m, '0')} AS {m}" for m in measures]
-        selects.append(f"SELECT {', '.join(columns)} {source} WHERE {part.where}")
+        selects.append(f"SELECT {', '.join(columns)} {part.source or source} WHERE {part.where}")
         params.extend(part.params)
     names = ", ".join(keys + list(measures))
     sums = ", ".join(keys + [f"SUM({m})" for m in measures])
@@ -142,12 +188,15 @@ def _rewrite(
 
 MESSAGE_MEASURES = (
     "created", "queued", "sent", "delivered", "failed", "dropped", "held", "clicked", "replied",
-    "surveys",
+    "surveys", "sent_links", "sent_delivered", "sent_failed", "sent_clicked", "sent_replyable",
+    "sent_replied", "survey_opened", "survey_answered", "created_reached", "holds",
 )  # fmt: skip
 TASK_MEASURES = (
     "opened", "done", "with_due", "on_time", "cancelled", "reached", "not_reached", "handled",
-    "handling_seconds",
+    "handling_seconds", "created_done", "created_cancelled", "created_reached", "first_contact",
+    "converted_7", "converted_30", "converted_90", "scored", "scored_ok",
 )  # fmt: skip
+EVENT_MEASURES = ("complaints", "repeat_complaints", "purchases")
 ANSWER_MEASURES = (
     "opened", "answered", "csat_n", "csat_ok", "nps_n", "promoters", "detractors", "ces_n",
     "ces_sum",
@@ -172,6 +221,10 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
         "city": "c.city",
         "business_line": "c.business_line",
         "tier": "c.tier",
+        "source": "c.source",
+        "lifecycle_stage": "c.lifecycle_stage",
+        "product_category": _category("c"),
+        "owner_id": "c.owner_id",
         "reason": "''",
     }
     source = (
@@ -190,10 +243,56 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
         f" AND e2.type = %s AND {named_before} = {named} AND e2.occurred_at < %s))"
     )
     survey = "CASE WHEN m.survey_version_id IS NULL THEN 0 ELSE 1 END"
+    # The cohort of the day's sent messages: what became of each since (whenever).
+    r = _table(Response)
+    links = _non_empty("m.links")
+    ever_clicked = f"EXISTS (SELECT 1 FROM {k} k WHERE k.message_id = m.id)"  # noqa: S608
+    ever_replied = (
+        f"EXISTS (SELECT 1 FROM {e} e WHERE e.customer_id = m.customer_id"  # noqa: S608
+        f" AND e.type IN ('{REPLIES[0]}', '{REPLIES[1]}') AND {named} = m.id)"
+    )
+    replyable = "m.channel IN (" + ", ".join(f"'{c}'" for c in REPLYABLE) + ")"
+    # By the one-response-per-link key (version, customer, message): its unique index.
+    response = (
+        f"SELECT 1 FROM {r} r WHERE r.version_id = m.survey_version_id"  # noqa: S608
+        " AND r.customer_id = m.customer_id AND r.message_id = m.id"
+    )
+    with_survey = "m.survey_version_id IS NOT NULL"
+    cohort = {
+        "sent_links": f"CASE WHEN {links} THEN 1 ELSE 0 END",
+        "sent_delivered": "CASE WHEN m.delivered_at IS NOT NULL THEN 1 ELSE 0 END",
+        "sent_failed": "CASE WHEN m.status = 'failed' THEN 1 ELSE 0 END",
+        "sent_clicked": f"CASE WHEN {links} AND {ever_clicked} THEN 1 ELSE 0 END",
+        "sent_replyable": f"CASE WHEN {replyable} THEN 1 ELSE 0 END",
+        "sent_replied": f"CASE WHEN {replyable} AND {ever_replied} THEN 1 ELSE 0 END",
+        "survey_opened": f"CASE WHEN {with_survey} AND EXISTS ({response}) THEN 1 ELSE 0 END",
+        "survey_answered": (
+            f"CASE WHEN {with_survey} AND EXISTS ({response} AND r.submitted_at IS NOT NULL)"
+            " THEN 1 ELSE 0 END"
+        ),
+    }
+    reached = "m.sent_at IS NOT NULL AND m.status IN ('sent', 'delivered')"
+    # Each ``defer`` decision of the gate, by its reason (as the rule dashboard reads them).
+    if connection.vendor == "postgresql":
+        each = (
+            "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(m.decisions) = "
+            "'array' THEN m.decisions ELSE '[]'::jsonb END) AS d(value)"
+        )
+        action, why = "d.value ->> 'action'", "d.value ->> 'reason'"
+    else:
+        each = (
+            ", json_each(CASE WHEN json_type(m.decisions) = 'array' THEN m.decisions"
+            " ELSE '[]' END) AS d"
+        )
+        action, why = "json_extract(d.value, '$.action')", "json_extract(d.value, '$.reason')"
     parts = [
-        _Part({"created": "1"}, _in("m.created_at"), [lo, hi]),
+        _Part(
+            {"created": "1", "created_reached": f"CASE WHEN {reached} THEN 1 ELSE 0 END"},
+            _in("m.created_at"),
+            [lo, hi],
+        ),
         _Part({"queued": "1"}, _in("m.queued_at"), [lo, hi]),
-        _Part({"sent": "1", "surveys": survey}, _in("m.sent_at"), [lo, hi]),
+        _Part({"sent": "1", "surveys": survey, **cohort}, _in("m.sent_at"), [lo, hi]),
         _Part({"delivered": "1"}, _in("m.delivered_at"), [lo, hi]),
         _Part(
             {"failed": "1"},
@@ -207,6 +306,13 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
             dims={"reason": "m.reason"},
         ),
         _Part({"held": "1"}, "m.holds > 0 AND " + _in("m.planned_at"), [lo, hi]),
+        _Part(
+            {"holds": "1"},
+            f"{action} = 'defer' AND " + _in("m.created_at"),
+            [lo, hi],
+            dims={"reason": f"SUBSTR(COALESCE({why}, ''), 1, 20)"},
+            source=f"{source} {each}",
+        ),
         _Part({"clicked": "1"}, clicked, [lo, hi, lo]),
         _Part({"replied": "1"}, replied, [REPLIED, lo, hi, REPLIED, lo]),
     ]
@@ -231,11 +337,38 @@ def _tasks(cursor: Any, day: date, lo: Any, hi: Any) -> int:
             f"CASE WHEN {started} THEN {_seconds('t.started_at', 't.closed_at')} ELSE 0 END"
         ),
     }
+    e, tt = _table(Event), _table(Task)
+    is_reached = "t.outcome = 'reached'"
+    complained = (
+        f"EXISTS (SELECT 1 FROM {e} e WHERE e.customer_id = t.customer_id"  # noqa: S608
+        f" AND e.type IN {_types('is_complaint')} AND e.occurred_at > t.closed_at"
+        f" AND e.occurred_at <= {_plus_days('t.closed_at', RESOLVED_DAYS)})"
+    )
+    child = f"EXISTS (SELECT 1 FROM {tt} ch WHERE ch.parent_id = t.id)"  # noqa: S608
+    closed["first_contact"] = (
+        f"CASE WHEN {done} AND {is_reached} AND t.attempts = 1 AND NOT {child}"
+        f" AND NOT {complained} THEN 1 ELSE 0 END"
+    )
+    for days in CONVERSION_DAYS:
+        bought = (
+            f"EXISTS (SELECT 1 FROM {e} e WHERE e.customer_id = t.customer_id"  # noqa: S608
+            f" AND e.type IN {_types('is_purchase')} AND e.occurred_at > t.closed_at"
+            f" AND e.occurred_at <= {_plus_days('t.closed_at', days)})"
+        )
+        closed[f"converted_{days}"] = f"CASE WHEN {is_reached} AND {bought} THEN 1 ELSE 0 END"
+    closed["scored"] = f"CASE WHEN {done} AND t.score IS NOT NULL THEN 1 ELSE 0 END"
+    closed["scored_ok"] = f"CASE WHEN {done} AND t.score >= 4 THEN 1 ELSE 0 END"
+    opened = {
+        "opened": "1",
+        "created_done": f"CASE WHEN {done} THEN 1 ELSE 0 END",
+        "created_cancelled": "CASE WHEN t.status = 'cancelled' THEN 1 ELSE 0 END",
+        "created_reached": "CASE WHEN t.outcome IN ('reached', 'call_back') THEN 1 ELSE 0 END",
+    }
     parts = [
-        _Part({"opened": "1"}, _in("t.created_at"), [lo, hi]),
+        _Part(opened, _in("t.created_at"), [lo, hi]),
         _Part(closed, "t.status IN ('done', 'cancelled') AND " + _in("t.closed_at"), [lo, hi]),
     ]
-    source = f"FROM {_table(Task)} t"
+    source = f"FROM {tt} t"
     return _rewrite(cursor, TaskDay, dims, TASK_MEASURES, source, parts, day)
 
 
@@ -268,6 +401,44 @@ def _answers(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     return _rewrite(cursor, AnswerDay, dims, ANSWER_MEASURES, source, parts, day)
 
 
+def _events(cursor: Any, day: date, lo: Any, hi: Any) -> int:
+    """Complaints (and the repeat ones) and purchases, by ``occurred_at``."""
+    e, c, p = _table(Event), _table(Customer), _table(StaffProfile)
+    dims = {
+        "team_id": "p.team_id",
+        "owner_id": "c.owner_id",
+        "province": "c.province",
+        "city": "c.city",
+        "business_line": "c.business_line",
+        "tier": "c.tier",
+        "source": "c.source",
+        "lifecycle_stage": "c.lifecycle_stage",
+        "product_category": _category("c"),
+    }
+    complaint = f"e.type IN {_types('is_complaint')}"
+    before = (
+        f"EXISTS (SELECT 1 FROM {e} e2 WHERE e2.customer_id = e.customer_id"  # noqa: S608
+        f" AND e2.type IN {_types('is_complaint')} AND e2.occurred_at < e.occurred_at"
+        f" AND {_plus_days('e2.occurred_at', REPEAT_DAYS)} >= e.occurred_at)"
+    )
+    parts = [
+        _Part(
+            {"complaints": "1", "repeat_complaints": f"CASE WHEN {before} THEN 1 ELSE 0 END"},
+            f"{complaint} AND " + _in("e.occurred_at"),
+            [lo, hi],
+        ),
+        _Part(
+            {"purchases": "1"},
+            f"e.type IN {_types('is_purchase')} AND " + _in("e.occurred_at"),
+            [lo, hi],
+        ),
+    ]
+    source = (
+        f"FROM {e} e JOIN {c} c ON c.id = e.customer_id LEFT JOIN {p} p ON p.user_id = c.owner_id"
+    )
+    return _rewrite(cursor, EventDay, dims, EVENT_MEASURES, source, parts, day)
+
+
 def rollup_day(day: date) -> int:
     """Rewrite every rollup of ``day`` (organisation-local) from the source rows; the number
     of rollup rows written."""
@@ -275,7 +446,7 @@ def rollup_day(day: date) -> int:
     lo = connection.ops.adapt_datetimefield_value(start)
     hi = connection.ops.adapt_datetimefield_value(end)
     with transaction.atomic(), connection.cursor() as cursor:
-        return sum(step(cursor, day, lo, hi) for step in (_messages, _tasks, _answers))
+        return sum(step(cursor, day, lo, hi) for step in (_messages, _tasks, _answers, _events))
 
 
 # --- which days -------------------------------------------------------------------------
@@ -287,13 +458,20 @@ SOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "reply": (Event, ("occurred_at",)),
     "task": (Task, ("created_at", "closed_at")),
     "response": (Response, ("started_at", "submitted_at")),
+    "event": (Event, ("occurred_at",)),  # complaints and purchases
 }
 
 
 def _rows(name: str) -> Any:
     model, _fields = SOURCES[name]
     rows = model.objects.all()
-    return rows.filter(type=REPLIED) if name == "reply" else rows
+    if name == "event":
+        return rows.filter(type__in=_keys("is_complaint") + _keys("is_purchase"))
+    return rows.filter(type__in=REPLIES) if name == "reply" else rows
+
+
+def _keys(flag: str) -> list[str]:
+    return sorted(entry.key for entry in event_types if getattr(entry, flag))
 
 
 def _days_of(rows: Any, fields: Sequence[str]) -> set[date]:
@@ -344,8 +522,18 @@ def refresh(now: datetime) -> Rebuilt:
                 days |= _days_of(rows.filter(message_id__in=fresh.values("message_id")), fields)
             elif name == "reply":
                 days |= _days_of(rows.filter(customer_id__in=fresh.values("customer_id")), fields)
+            days |= _cohort_days(name, fresh, rows)
         if since is not None:  # tasks saved since (an outcome, a reopening) without a new time
             days |= _days_of(Task.objects.filter(updated_at__gte=since - SLACK), SOURCES["task"][1])
+            # Cohorts: a receipt or an answer dated since the last run changes its message's
+            # sent (created) day, however old.
+            recent = since - SLACK
+            touched = Message.objects.filter(delivered_at__gte=recent).values("pk")
+            days |= _days_of(Message.objects.filter(pk__in=touched), COHORT_FIELDS)
+            answered = Response.objects.filter(submitted_at__gte=recent, message_id__isnull=False)
+            days |= _days_of(
+                Message.objects.filter(pk__in=answered.values("message_id")), COHORT_FIELDS
+            )
         rows = sum(rollup_day(day) for day in sorted(days))
         for name, top in tops.items():
             marks[name].last_id = max(marks[name].last_id, top)
@@ -353,6 +541,35 @@ def refresh(now: datetime) -> Rebuilt:
         marks["refresh"].at = now
         marks["refresh"].save(update_fields=["at"])
     return Rebuilt(sorted(days), rows)
+
+
+# The days a message's cohort counts sit on.
+COHORT_FIELDS = ("created_at", "sent_at")
+
+
+def _cohort_days(name: str, fresh: Any, rows: Any) -> set[date]:
+    """The cohort days that rows new since the last run change: a click, reply or opened
+    questionnaire → its message's sent day; a task (a child) → its parent's days; a complaint
+    or purchase → the customer's complaints (repeats) and reached follow-ups (first-contact
+    resolution, conversion)."""
+    if name == "click":
+        return _days_of(Message.objects.filter(pk__in=fresh.values("message_id")), COHORT_FIELDS)
+    if name in ("reply", "response"):
+        if name == "reply":
+            ids = {p.get("message") for p in fresh.values_list("properties", flat=True)}
+        else:
+            ids = set(fresh.values_list("message_id", flat=True))
+        named = [i for i in ids if isinstance(i, int)]
+        return _days_of(Message.objects.filter(pk__in=named), COHORT_FIELDS)
+    if name == "task":
+        parents = Task.objects.filter(pk__in=fresh.filter(parent__isnull=False).values("parent_id"))
+        return _days_of(parents, SOURCES["task"][1])
+    if name == "event":
+        customers = fresh.values("customer_id")
+        return _days_of(rows.filter(customer_id__in=customers), SOURCES["event"][1]) | _days_of(
+            Task.objects.filter(customer_id__in=customers, outcome="reached"), ("closed_at",)
+        )
+    return set()
 
 
 def history() -> tuple[date, date] | None:
@@ -397,7 +614,7 @@ def rebuild(first: date | None, last: date | None, now: datetime) -> Rebuilt:
 
 def _clear(now: datetime) -> None:
     """Forget every rollup row and restart the refresh's watermarks at the sources' end."""
-    for model in (MessageDay, TaskDay, AnswerDay):
+    for model in (MessageDay, TaskDay, AnswerDay, EventDay):
         model.objects.all().delete()
     marks = _marks()
     for name in SOURCES:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0001_rollups'),
+        ('analytics', '0003_kpis'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

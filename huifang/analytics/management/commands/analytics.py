@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import json
 import time
+import unicodedata
 from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
+from huifang.analytics import kpis
+from huifang.analytics.periods import GRAINS, PeriodError, period_from
 from huifang.analytics.rollup import rebuild
+from huifang.analytics.scope import ALL
 from huifang.core.clock import DatabaseClock
 
 
@@ -27,8 +33,21 @@ class Command(BaseCommand):
         )
         again.add_argument("--from", dest="first", type=str, help="first day, YYYY-MM-DD")
         again.add_argument("--to", dest="last", type=str, help="last day, YYYY-MM-DD")
+        figures = sub.add_parser(
+            "kpis", help="print the key figures of a period (the whole organisation)"
+        )
+        figures.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD")
+        figures.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD")
+        figures.add_argument("--by", help="a dimension: " + ", ".join(kpis.DIMENSIONS))
+        figures.add_argument(
+            "--grain", choices=GRAINS, help="one row per day, week or month (a trend)"
+        )
+        figures.add_argument("--json", action="store_true", help="JSON for scripts")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "kpis":
+            self._kpis(options)
+            return
         first = _day(options["first"]) if options["first"] else None
         last = _day(options["last"]) if options["last"] else None
         if first and last and first > last:
@@ -47,3 +66,80 @@ class Command(BaseCommand):
             f"{done.days[0]} to {done.days[-1]}: "
             f"{done.rows} rollup rows in {took:.1f} s"
         )
+
+    def _kpis(self, options: dict[str, Any]) -> None:
+        """The figures of ``kpis.totals`` (``--by``: ``breakdown``; ``--grain``: ``trend``)."""
+        params = {"from": options["first"], "to": options["last"], "grain": options["grain"] or ""}
+        try:
+            period = period_from(params, DatabaseClock().now())
+        except PeriodError as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        by = options["by"]
+        if by and by not in kpis.DIMENSIONS:
+            raise CommandError(
+                _("Unknown dimension: %(by)s (one of %(known)s).")
+                % {"by": by, "known": ", ".join(kpis.DIMENSIONS)},
+                returncode=2,
+            )
+        if by:
+            rows = kpis.breakdown(period, ALL, by)
+        elif options["grain"]:
+            rows = kpis.trend(period, ALL)
+        else:
+            rows = [kpis.totals(period, ALL)]
+        if options["json"]:
+            self.stdout.write(json.dumps(as_json(period.as_params(), by, rows), ensure_ascii=False))
+            return
+        self.stdout.write(as_table(rows))
+
+
+def _key(key: Any) -> Any:
+    return key.isoformat() if isinstance(key, date) else key
+
+
+def as_json(period: dict[str, str], by: str | None, rows: list[kpis.Row]) -> dict[str, Any]:
+    return {
+        "period": period,
+        "by": by,
+        "rows": [
+            {"key": _key(row.key), "label": row.label, "values": row.values, "sums": row.sums}
+            for row in rows
+        ],
+    }
+
+
+def _shown(kpi: kpis.Kpi, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if kpi.unit == "rate":
+        return f"{value:.1f} %"
+    if kpi.unit == "count":
+        return f"{value:.0f}"
+    if kpi.unit == "seconds":
+        return f"{value / 60:.1f} min"
+    return f"{value:.1f}"
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _left(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
+
+
+def _right(text: str, width: int) -> str:
+    return " " * max(width - _width(text), 0) + text
+
+
+def as_table(rows: list[kpis.Row]) -> str:
+    """One line per KPI, one column per row (the totals, a dimension's values or buckets)."""
+    names = [str(kpi.label) for kpi in kpis.KPIS.values()]
+    width = max(_width(n) for n in names) + 2
+    head = _left("", width) + "".join(_right(row.label[:16], 18) for row in rows)
+    lines = [head]
+    for name, kpi in zip(names, kpis.KPIS.values(), strict=True):
+        cells = "".join(_right(_shown(kpi, row.values.get(kpi.key)), 18) for row in rows)
+        lines.append(_left(name, width) + cells)
+    return "\n".join(lines)
