@@ -505,13 +505,19 @@ def _hotspots(
     period: Period, scope: Scope, totals: Mapping[str, float | None]
 ) -> dict[str, Any] | None:
     """Complaint hot spots: regions (and products, stores) ranked worst first, by the first
-    of ``HOTSPOT_KPIS`` the reader can read that has figures in the period (a team without
-    NPS answers is ranked by its CSAT rather than shown empty tables)."""
+    of ``HOTSPOT_KPIS`` the reader can read that has figures by region in the period: the
+    complaint rate where there were complaints, else NPS, else CSAT (a team without NPS
+    answers is ranked by its CSAT rather than shown empty tables)."""
     candidates = [KPIS[k] for k in HOTSPOT_KPIS if k in KPIS and readable(KPIS[k], scope)]
-    counted = [k for k in candidates if totals.get(k.key) is not None]
-    ranked = next(iter(counted or candidates), None)
-    if ranked is None:
-        return None
+    counted = [k for k in candidates if totals.get(k.key)]  # None or 0: nothing to rank by
+    for ranked in counted:
+        found = _hotspot_tables(period, scope, ranked)
+        if any(table["rows"] for table in found["tables"]):
+            return found
+    return _hotspot_tables(period, scope, candidates[0]) if candidates else None
+
+
+def _hotspot_tables(period: Period, scope: Scope, ranked: Kpi) -> dict[str, Any]:
     others = [
         k
         for k in KPIS.values()
