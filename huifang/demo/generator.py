@@ -32,6 +32,7 @@ from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.analytics.rollup import rebuild
 from huifang.customers.models import Consent, Customer, Event, Tag
 from huifang.demo.followups import open_demo_tasks
+from huifang.demo.history import DAYS, write_demo_history
 from huifang.demo.surveys import answer_demo_surveys
 from huifang.studio.gallery import load_library
 
@@ -198,6 +199,11 @@ def generate(
     answered = answer_demo_surveys(seed, now)
     log(f"  {answered.responses:,} questionnaire responses, {answered.sent:,} links sent")
     open_demo_tasks(seed, now)
+    history = write_demo_history(seed, now, customers)
+    log(
+        f"  {history.messages:,} follow-up messages ({history.clicks:,} clicks, "
+        f"{history.replies:,} replies), {history.tasks:,} follow-up tasks over {DAYS} days"
+    )
     # The cockpit reads the daily rollups only: build them over the whole history now, so
     # its figures show on first open rather than after the nightly rebuild.
     rebuilt = rebuild(None, None, now)

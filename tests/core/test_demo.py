@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db.models import Count
+from django.db.models import Count, F, Q
 
 from huifang.accounts.models import StaffProfile, Team
 from huifang.analytics import kpis
@@ -23,6 +23,9 @@ from huifang.customers.phones import normalize_phone
 from huifang.demo import generator
 from huifang.demo.data import BUSINESS_LINES
 from huifang.demo.generator import generate
+from huifang.messaging.models import Click, Message
+from huifang.surveys.models import Response
+from huifang.tasks.models import Task, TaskEvent
 from tests.conftest import rows_for_many_tests
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
@@ -68,6 +71,62 @@ class TestA600CustomerLoad:
         assert now.values["csat"] is not None
         supervisor = get_user_model().objects.get(username="supervisor1")
         assert kpis.totals(period, scope_for(supervisor)).sums[f"{kpis.ANSWERS}.answered"] > 0
+
+    def test_the_follow_up_history_holds_together(self, demo: Any) -> None:
+        """Every cockpit figure of the last 30 days has rows behind it, in a consistent order."""
+        last = local_day(NOW)
+        period = Period(last - timedelta(days=29), last, "day")
+        now = kpis.totals(period, ALL)
+        for key in ("click_rate", "reply_rate", "completion_rate", "on_time_rate"):
+            assert now.values[key], key
+        for key in ("contact_rate", "handling_time", "drop_rate", "held_share", "nps"):
+            assert now.values[key] is not None, key
+        sums = now.sums
+        assert sums[f"{kpis.MESSAGES}.delivered"] <= sums[f"{kpis.MESSAGES}.sent"]
+        assert sums[f"{kpis.MESSAGES}.clicked"] <= sums[f"{kpis.MESSAGES}.sent"]
+        # A response counts under the team its link counts under: answered ≤ sent
+        # for every team, not only overall.
+        scopes = [ALL, *(scope_for(u) for u in get_user_model().objects.filter(
+            username__in=["supervisor1", "supervisor2"]))]  # fmt: skip
+        for scope in scopes:
+            mine = kpis.totals(period, scope).sums
+            assert mine[f"{kpis.ANSWERS}.answered"] <= mine[f"{kpis.MESSAGES}.sent"]
+        assert (
+            Response.objects.exclude(channel="phone")
+            .filter(team_id__isnull=False, customer__owner__isnull=True)
+            .count()
+            == 0
+        )
+        sent = Message.objects.exclude(status__in=["dropped", "queued"])
+        assert not sent.filter(Q(sent_at__isnull=True) | Q(queued_at__lt=F("created_at"))).exists()
+        assert not sent.filter(sent_at__lt=F("queued_at")).exists()
+        assert not Message.objects.filter(delivered_at__lt=F("sent_at")).exists()
+        dropped = Message.objects.filter(status="dropped")
+        assert dropped.exists() and not dropped.filter(reason="").exists()
+        assert all(m.decisions[-1]["action"] == "drop" for m in dropped)
+        assert Message.objects.filter(holds__gt=0, status="delivered").exists()
+        assert not Click.objects.filter(clicked_at__lt=F("message__sent_at")).exists()
+        replies = Event.objects.filter(type="message_replied", properties__has_key="message")
+        assert replies.exists()
+        for reply in replies:
+            message = Message.objects.get(pk=reply.properties["message"])
+            assert message.customer_id == reply.customer_id
+            assert message.sent_at is not None and message.sent_at <= reply.occurred_at
+        done = Task.objects.filter(status="done")
+        assert done.exists() and not done.filter(closed_at__lt=F("created_at")).exists()
+        assert not done.filter(started_at__gt=F("closed_at")).exists()
+        assert done.filter(closed_at__gt=F("due_at")).exists()  # some late
+        assert set(done.values_list("outcome", flat=True)) >= {"reached", "wrong_number"}
+        agents = set(
+            StaffProfile.objects.filter(user__groups__name="agent").values_list(
+                "user_id", flat=True
+            )
+        )
+        assert set(done.values_list("assignee_id", flat=True)) <= agents
+        for task in done.filter(rule__isnull=False)[:50]:
+            outcomes = [e.data["outcome"] for e in task.events.filter(kind="outcome")]
+            assert outcomes[-1] == task.outcome and len(outcomes) == task.attempts
+        assert TaskEvent.objects.filter(kind="outcome", data__outcome="not_reached").exists()
 
     def test_its_figures_are_what_the_events_say(self, demo: Any) -> None:
         before = {c["id"]: c for c in Customer.objects.values("id", *derived.FIGURES)}
