@@ -63,6 +63,7 @@ BENCHMARKS = (
     "demo_load",
     "workspace",
     "surveys",
+    "analytics",
     "rules_dashboard",
     "audience",
     "preview",

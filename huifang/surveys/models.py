@@ -124,6 +124,14 @@ class Response(models.Model):
                 condition=models.Q(nps__lte=6),
                 name="survey_response_detractors",
             ),
+            # The analytics rollups redo a day at a time (analytics/rollup.py): the responses
+            # opened and submitted on the day, of every version, without reading the table.
+            models.Index(fields=["started_at"], name="response_started_day_idx"),
+            models.Index(
+                fields=["submitted_at"],
+                name="response_submitted_day_idx",
+                condition=models.Q(submitted_at__isnull=False),
+            ),
         ]
         constraints = [
             # One response per personal link (version, customer, message); the answer page
