@@ -130,6 +130,42 @@ class AnswerDay(models.Model):
         return f"{self.day} version {self.version_id}"
 
 
+class AnswerCutDay(models.Model):
+    """The scores of ``AnswerDay`` summed per questionnaire version and day, once in total
+    (``cut`` "all") and once by each single dimension the results page cuts by (``cut``
+    "rule", "team", "channel" or "region"; the other dimensions empty): what an unfiltered view
+    of a questionnaire's results reads — a few hundred rows a day whatever the number of
+    responses, where ``AnswerDay`` may hold nearly a row per response."""
+
+    day = models.DateField(_("day"))
+    version_id = models.BigIntegerField(_("questionnaire version"))
+    cut = models.CharField(_("cut"), max_length=8)
+    rule_id = models.BigIntegerField(_("rule"), null=True)
+    team_id = models.BigIntegerField(_("team"), null=True)
+    channel = models.CharField(_("channel"), max_length=16)
+    province = models.CharField(_("province"), max_length=32)
+    city = models.CharField(_("city"), max_length=32)
+    answered = models.PositiveIntegerField(_("answered"), default=0)
+    csat_n = models.PositiveIntegerField(_("CSAT answers"), default=0)
+    csat_ok = models.PositiveIntegerField(_("CSAT 4–5"), default=0)
+    nps_n = models.PositiveIntegerField(_("NPS answers"), default=0)
+    promoters = models.PositiveIntegerField(_("promoters"), default=0)
+    detractors = models.PositiveIntegerField(_("detractors"), default=0)
+    ces_n = models.PositiveIntegerField(_("CES answers"), default=0)
+    ces_sum = models.PositiveIntegerField(_("CES sum"), default=0)
+
+    class Meta:
+        verbose_name = _("answers of a day, by one dimension")
+        verbose_name_plural = _("answers by day and one dimension")
+        indexes = [
+            models.Index(fields=["day"], name="answercutday_day_idx"),
+            models.Index(fields=["version_id", "cut", "day"], name="answercutday_version_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} version {self.version_id} {self.cut}"
+
+
 class EnrollmentDay(models.Model):
     """Enrollments of rules (策略入组) of one day: entered by ``started_at``; finished by
     ``ended_at``, with the status and reason they ended with.

@@ -45,6 +45,7 @@ from huifang.surveys.models import Response
 from huifang.tasks.models import Task
 
 from .models import (
+    AnswerCutDay,
     AnswerDay,
     DecisionDay,
     EnrollmentDay,
@@ -416,6 +417,47 @@ def _dashboard(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     return written
 
 
+# The cuts of the questionnaire results page: each sets its own dimensions (the others empty).
+ANSWER_CUTS: dict[str, dict[str, str]] = {
+    "all": {},
+    "rule": {"rule_id": "r.rule_id"},
+    "team": {"team_id": "r.team_id"},
+    "channel": {"channel": "r.channel"},
+    "region": {"province": "COALESCE(c.province, '')", "city": "COALESCE(c.city, '')"},
+}
+
+
+def _answer_cuts(cursor: Any, day: date, lo: Any, hi: Any) -> int:
+    """The answered responses' scores per version, in total and by each single dimension
+    (``AnswerCutDay``), by ``submitted_at``."""
+    dims = {
+        "version_id": "r.version_id",
+        "cut": "''",
+        "rule_id": "CAST(NULL AS BIGINT)",
+        "team_id": "CAST(NULL AS BIGINT)",
+        "channel": "''",
+        "province": "''",
+        "city": "''",
+    }
+    scores = {
+        "answered": "1",
+        "csat_n": "CASE WHEN r.csat IS NULL THEN 0 ELSE 1 END",
+        "csat_ok": "CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END",
+        "nps_n": "CASE WHEN r.nps IS NULL THEN 0 ELSE 1 END",
+        "promoters": "CASE WHEN r.nps >= 9 THEN 1 ELSE 0 END",
+        "detractors": "CASE WHEN r.nps <= 6 THEN 1 ELSE 0 END",
+        "ces_n": "CASE WHEN r.ces IS NULL THEN 0 ELSE 1 END",
+        "ces_sum": "COALESCE(r.ces, 0)",
+    }
+    parts = [
+        _Part(scores, _in("r.submitted_at"), [lo, hi], dims={"cut": f"'{cut}'", **own})
+        for cut, own in ANSWER_CUTS.items()
+    ]
+    source = f"FROM {_table(Response)} r LEFT JOIN {_table(Customer)} c ON c.id = r.customer_id"
+    measures = [m for m in ANSWER_MEASURES if m != "opened"]
+    return _rewrite(cursor, AnswerCutDay, dims, measures, source, parts, day)
+
+
 def rollup_day(day: date) -> int:
     """Rewrite every rollup of ``day`` (organisation-local) from the source rows; the number
     of rollup rows written."""
@@ -423,7 +465,10 @@ def rollup_day(day: date) -> int:
     lo = connection.ops.adapt_datetimefield_value(start)
     hi = connection.ops.adapt_datetimefield_value(end)
     with transaction.atomic(), connection.cursor() as cursor:
-        return sum(step(cursor, day, lo, hi) for step in (_messages, _tasks, _answers, _dashboard))
+        return sum(
+            step(cursor, day, lo, hi)
+            for step in (_messages, _tasks, _answers, _dashboard, _answer_cuts)
+        )
 
 
 # --- which days -------------------------------------------------------------------------
@@ -549,7 +594,15 @@ def rebuild(first: date | None, last: date | None, now: datetime) -> Rebuilt:
 
 def _clear(now: datetime) -> None:
     """Forget every rollup row and restart the refresh's watermarks at the sources' end."""
-    for model in (MessageDay, TaskDay, AnswerDay, EnrollmentDay, RuleStepDay, DecisionDay):
+    for model in (
+        MessageDay,
+        TaskDay,
+        AnswerDay,
+        EnrollmentDay,
+        RuleStepDay,
+        DecisionDay,
+        AnswerCutDay,
+    ):
         model.objects.all().delete()
     marks = _marks()
     for name in SOURCES:

@@ -49,7 +49,7 @@ from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from huifang.analytics.models import AnswerDay
+from huifang.analytics.models import AnswerCutDay, AnswerDay
 from huifang.core import rows
 from huifang.customers.models import Channel
 from huifang.messaging.models import Message
@@ -317,28 +317,30 @@ ROLLED_SCORES = {
 }
 
 
-def rolled(filters: Filters) -> QuerySet[AnswerDay]:
+def rolled(filters: Filters, cut: str = "all") -> QuerySet[Any]:
     """The rollup rows of the responses submitted in the period, of the filtered versions,
-    rule, team, channel and region (``AnswerDay``: by ``submitted_at``'s day in the
-    organisation's zone, which is how the period is made too)."""
+    rule, team, channel and region, by the organisation-local day of ``submitted_at`` (which
+    is how the period is made too). Without a filter but the versions, the compact
+    ``AnswerCutDay`` rows of ``cut`` (the total, or one dimension the page cuts by); with one,
+    ``AnswerDay``, which carries every dimension at once."""
     period = filters.period
-    found = AnswerDay.objects.filter(
-        version_id__in=filters.version_ids,
-        day__gte=period.first,
-        day__lte=period.last,
-        answered__gt=0,
-    )
-    for column, value in (("rule_id", filters.rule), ("team_id", filters.team)):
-        if value is not None:
-            found = found.filter(**{column: value})
-    for column, text in (
-        ("channel", filters.channel),
-        ("province", filters.province),
-        ("city", filters.city),
-    ):
-        if text:
-            found = found.filter(**{column: text})
-    return found.order_by()
+    days = {
+        "version_id__in": filters.version_ids,
+        "day__gte": period.first,
+        "day__lte": period.last,
+        "answered__gt": 0,
+    }
+    narrowed = {
+        "rule_id": filters.rule,
+        "team_id": filters.team,
+        "channel": filters.channel or None,
+        "province": filters.province or None,
+        "city": filters.city or None,
+    }
+    chosen = {column: value for column, value in narrowed.items() if value is not None}
+    if not chosen:
+        return AnswerCutDay.objects.filter(cut=cut, **days).order_by()
+    return AnswerDay.objects.filter(**days, **chosen).order_by()
 
 
 def overall(filters: Filters) -> Scores:
@@ -385,7 +387,9 @@ def cut(filters: Filters, by: str) -> list[tuple[tuple[Any, ...], Scores]]:
     """Answered, CSAT %, NPS and CES per rule, team, channel or region (province, city),
     the most answered first."""
     columns = CUTS[by]
-    grouped = rolled(filters).values(*columns).annotate(**ROLLED_SCORES).order_by("-n", *columns)
+    grouped = (
+        rolled(filters, by).values(*columns).annotate(**ROLLED_SCORES).order_by("-n", *columns)
+    )
     return [(tuple(row[c] for c in columns), scores_of(row)) for row in grouped]
 
 
