@@ -192,6 +192,124 @@ class EventDay(models.Model):
         return f"{self.day} team {self.team_id}"
 
 
+class AnswerCutDay(models.Model):
+    """The scores of ``AnswerDay`` summed per questionnaire version and day, once in total
+    (``cut`` "all") and once by each single dimension the results page cuts by (``cut``
+    "rule", "team", "channel" or "region"; the other dimensions empty): what an unfiltered view
+    of a questionnaire's results reads — a few hundred rows a day whatever the number of
+    responses, where ``AnswerDay`` may hold nearly a row per response."""
+
+    day = models.DateField(_("day"))
+    version_id = models.BigIntegerField(_("questionnaire version"))
+    cut = models.CharField(_("cut"), max_length=8)
+    rule_id = models.BigIntegerField(_("rule"), null=True)
+    team_id = models.BigIntegerField(_("team"), null=True)
+    channel = models.CharField(_("channel"), max_length=16)
+    province = models.CharField(_("province"), max_length=32)
+    city = models.CharField(_("city"), max_length=32)
+    answered = models.PositiveIntegerField(_("answered"), default=0)
+    csat_n = models.PositiveIntegerField(_("CSAT answers"), default=0)
+    csat_ok = models.PositiveIntegerField(_("CSAT 4–5"), default=0)
+    nps_n = models.PositiveIntegerField(_("NPS answers"), default=0)
+    promoters = models.PositiveIntegerField(_("promoters"), default=0)
+    detractors = models.PositiveIntegerField(_("detractors"), default=0)
+    ces_n = models.PositiveIntegerField(_("CES answers"), default=0)
+    ces_sum = models.PositiveIntegerField(_("CES sum"), default=0)
+
+    class Meta:
+        verbose_name = _("answers of a day, by one dimension")
+        verbose_name_plural = _("answers by day and one dimension")
+        indexes = [
+            models.Index(fields=["day"], name="answercutday_day_idx"),
+            models.Index(fields=["version_id", "cut", "day"], name="answercutday_version_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} version {self.version_id} {self.cut}"
+
+
+class EnrollmentDay(models.Model):
+    """Enrollments of rules (策略入组) of one day: entered by ``started_at``; finished by
+    ``ended_at``, with the status and reason they ended with.
+
+    ``status`` and ``reason`` are set only on rows counting ``finished``; rows counting
+    ``entered`` carry empty ones. ``step`` is the step the enrollment is at (ended at) when the
+    day is rolled up."""
+
+    day = models.DateField(_("day"))
+    rule_id = models.BigIntegerField(_("rule"))
+    version_id = models.BigIntegerField(_("rule version"))
+    step = models.CharField(_("step"), max_length=50)
+    status = models.CharField(_("status"), max_length=10)
+    reason = models.CharField(_("reason"), max_length=40)
+    entered = models.PositiveIntegerField(_("entered"), default=0)  # started_at
+    finished = models.PositiveIntegerField(_("finished"), default=0)  # ended_at
+
+    class Meta:
+        verbose_name = _("enrollments of a day")
+        verbose_name_plural = _("enrollments by day")
+        indexes = [
+            models.Index(fields=["day"], name="enrollmentday_day_idx"),
+            models.Index(fields=["rule_id", "day"], name="enrollmentday_rule_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} rule {self.rule_id}"
+
+
+class RuleStepDay(models.Model):
+    """What the rule dashboard reads of a rule's messages and tasks, one row per rule, step and
+    channel a day (a few hundred rows a day, however many customers): messages sent
+    (``sent_at``) and delivered (``delivered_at``); messages answered, on the day of their first
+    answer — the first event of a reply type (``EventType.is_reply``: a reply, a questionnaire
+    answered through its link) from the message's own customer naming it in
+    ``properties.message``; and tasks done (``closed_at``; their channel is empty)."""
+
+    day = models.DateField(_("day"))
+    rule_id = models.BigIntegerField(_("rule"))
+    step = models.CharField(_("step"), max_length=50)
+    channel = models.CharField(_("channel"), max_length=16)
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    delivered = models.PositiveIntegerField(_("delivered"), default=0)
+    replied = models.PositiveIntegerField(_("replied"), default=0)
+    tasks_done = models.PositiveIntegerField(_("tasks done"), default=0)
+
+    class Meta:
+        verbose_name = _("a rule's step of a day")
+        verbose_name_plural = _("rules' steps by day")
+        indexes = [
+            models.Index(fields=["day"], name="rulestepday_day_idx"),
+            models.Index(fields=["rule_id", "day"], name="rulestepday_rule_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} rule {self.rule_id} {self.step}"
+
+
+class DecisionDay(models.Model):
+    """The gate's holds (``defer``) and drops of rules' messages, by reason, on the day the
+    message was written (``created_at``): every decision in a message's ``decisions``, however
+    many times it was held."""
+
+    day = models.DateField(_("day"))
+    rule_id = models.BigIntegerField(_("rule"))
+    step = models.CharField(_("step"), max_length=50)
+    action = models.CharField(_("action"), max_length=10)
+    reason = models.CharField(_("reason"), max_length=40)
+    decisions = models.PositiveIntegerField(_("decisions"), default=0)
+
+    class Meta:
+        verbose_name = _("gate decisions of a day")
+        verbose_name_plural = _("gate decisions by day")
+        indexes = [
+            models.Index(fields=["day"], name="decisionday_day_idx"),
+            models.Index(fields=["rule_id", "day"], name="decisionday_rule_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} rule {self.rule_id} {self.action} {self.reason}"
+
+
 class Watermark(models.Model):
     """How far the periodic refresh has read: the last id of each source it has seen, and the
     moment of the last refresh (``source`` "refresh")."""

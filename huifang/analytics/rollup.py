@@ -38,12 +38,23 @@ from django.db.models import Max, Min
 from huifang.accounts.models import StaffProfile
 from huifang.customers.event_types import event_types
 from huifang.customers.models import Customer, Event
+from huifang.engine.models import Enrollment
 from huifang.messaging.models import Click, Message
 from huifang.organisation.zones import organisation_zone
 from huifang.surveys.models import Response
 from huifang.tasks.models import Task
 
-from .models import AnswerDay, EventDay, MessageDay, TaskDay, Watermark
+from .models import (
+    AnswerCutDay,
+    AnswerDay,
+    DecisionDay,
+    EnrollmentDay,
+    EventDay,
+    MessageDay,
+    RuleStepDay,
+    TaskDay,
+    Watermark,
+)
 
 # A row committed a little after the last run read the sources may carry a timestamp from just
 # before it: the days redone start this much before the last run.
@@ -439,6 +450,185 @@ def _events(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     return _rewrite(cursor, EventDay, dims, EVENT_MEASURES, source, parts, day)
 
 
+def _reply_kinds() -> list[str]:
+    """The event types that are an answer from the customer (``EventType.is_reply``)."""
+    return sorted(entry.key for entry in event_types if entry.is_reply)
+
+
+def _named_message(alias: str) -> str:
+    """The message id an answer names, as the rule dashboard always read it: a whole number,
+    also when typed as a string into an API event (NULL otherwise, never a failed cast)."""
+    if connection.vendor == "postgresql":
+        return (
+            f"CASE WHEN {alias}.properties ->> 'message' ~ '^[0-9]{{1,18}}$' "
+            f"THEN ({alias}.properties ->> 'message')::bigint END"
+        )
+    return f"CAST(json_extract({alias}.properties, '$.message') AS INTEGER)"
+
+
+def _rewrite_from(
+    cursor: Any,
+    model: Any,
+    dims: dict[str, str],
+    measures: Sequence[str],
+    parts: Sequence[tuple[str, _Part]],
+    day: date,
+) -> int:
+    """``_rewrite`` for parts that each read their own source (``FROM …``)."""
+    table = _table(model)
+    selects: list[str] = []
+    params: list[Any] = []
+    for source, part in parts:
+        columns = [f"{part.dims.get(name, expr)} AS {name}" for name, expr in dims.items()]
+        columns += [f"{part.values.get(m, '0')} AS {m}" for m in measures]
+        selects.append(f"SELECT {', '.join(columns)} {source} WHERE {part.where}")
+        params.extend(part.params)
+    keys = ", ".join(dims)
+    sums = ", ".join([*dims, *(f"SUM({m})" for m in measures)])
+    stored = connection.ops.adapt_datefield_value(day)
+    cursor.execute(f"DELETE FROM {table} WHERE day = %s", [stored])  # noqa: S608
+    cursor.execute(
+        f"INSERT INTO {table} (day, {keys}, {', '.join(measures)}) SELECT %s, {sums} FROM ("  # noqa: S608
+        + " UNION ALL ".join(selects)
+        + f") u GROUP BY {keys}",
+        [stored, *params],
+    )
+    return max(int(cursor.rowcount or 0), 0)
+
+
+def _dashboard(cursor: Any, day: date, lo: Any, hi: Any) -> int:
+    """What the rule dashboard reads: enrollments entered (``started_at``) and finished
+    (``ended_at``, by status and reason); rules' messages sent, delivered and answered (the
+    day of the first answer) and tasks done; the gate's holds and drops by reason, on the day
+    the message was written."""
+    written = 0
+    enrollments = f"FROM {_table(Enrollment)} n"
+    dims = {
+        "rule_id": "n.rule_id",
+        "version_id": "n.version_id",
+        "step": "n.step",
+        "status": "''",
+        "reason": "''",
+    }
+    parts = [
+        _Part({"entered": "1"}, _in("n.started_at"), [lo, hi]),
+        _Part(
+            {"finished": "1"},
+            _in("n.ended_at"),
+            [lo, hi],
+            dims={"status": "n.status", "reason": "n.end_reason"},
+        ),
+    ]
+    written += _rewrite(
+        cursor, EnrollmentDay, dims, ("entered", "finished"), enrollments, parts, day
+    )
+
+    kinds = _reply_kinds() or [""]
+    marks = ", ".join(["%s"] * len(kinds))
+    named, named_before = _named_message("e"), _named_message("e2")
+    answers = (
+        f"FROM {_table(Event)} e JOIN {_table(Message)} m "
+        f"ON m.id = {named} AND m.customer_id = e.customer_id"
+    )
+    # Only the message's first answer (the earliest, the lowest id among equals) counts.
+    first = (
+        f"e.type IN ({marks}) AND {_in('e.occurred_at')} AND m.rule_id IS NOT NULL"  # noqa: S608
+        f" AND NOT EXISTS (SELECT 1 FROM {_table(Event)} e2"
+        f" WHERE e2.customer_id = e.customer_id AND e2.type IN ({marks})"
+        f" AND {named_before} = m.id AND (e2.occurred_at < e.occurred_at"
+        " OR (e2.occurred_at = e.occurred_at AND e2.id < e.id)))"
+    )
+    messages, tasks = f"FROM {_table(Message)} m", f"FROM {_table(Task)} t"
+    of_rule = "m.rule_id IS NOT NULL AND "
+    written += _rewrite_from(
+        cursor,
+        RuleStepDay,
+        {"rule_id": "m.rule_id", "step": "m.step", "channel": "m.channel"},
+        ("sent", "delivered", "replied", "tasks_done"),
+        [
+            (messages, _Part({"sent": "1"}, of_rule + _in("m.sent_at"), [lo, hi])),
+            (messages, _Part({"delivered": "1"}, of_rule + _in("m.delivered_at"), [lo, hi])),
+            (answers, _Part({"replied": "1"}, first, [*kinds, lo, hi, *kinds])),
+            (
+                tasks,
+                _Part(
+                    {"tasks_done": "1"},
+                    "t.rule_id IS NOT NULL AND t.status = 'done' AND " + _in("t.closed_at"),
+                    [lo, hi],
+                    dims={"rule_id": "t.rule_id", "step": "t.step", "channel": "''"},
+                ),
+            ),
+        ],
+        day,
+    )
+
+    m = _table(Message)
+    if connection.vendor == "postgresql":
+        decisions = f"FROM {m} m CROSS JOIN LATERAL jsonb_array_elements(m.decisions) AS d(value)"
+        action, reason = "d.value ->> 'action'", "d.value ->> 'reason'"
+        array = "jsonb_typeof(m.decisions) = 'array'"
+    else:
+        decisions = f"FROM {m} m, json_each(m.decisions) AS d"
+        action, reason = "json_extract(d.value, '$.action')", "json_extract(d.value, '$.reason')"
+        array = "json_type(m.decisions) = 'array'"
+    # Only messages ever held or dropped (``holds``; a drop and the dispatcher's last-moment
+    # hold leave their ``reason``) have such decisions.
+    held = (
+        f"m.rule_id IS NOT NULL AND (m.holds > 0 OR m.reason > '') AND {_in('m.created_at')}"
+        f" AND {array} AND {action} IN ('defer', 'drop')"
+    )
+    dims = {
+        "rule_id": "m.rule_id",
+        "step": "m.step",
+        "action": action,
+        "reason": f"SUBSTR(COALESCE({reason}, ''), 1, 40)",
+    }
+    parts = [_Part({"decisions": "1"}, held, [lo, hi])]
+    written += _rewrite(cursor, DecisionDay, dims, ("decisions",), decisions, parts, day)
+    return written
+
+
+# The cuts of the questionnaire results page: each sets its own dimensions (the others empty).
+ANSWER_CUTS: dict[str, dict[str, str]] = {
+    "all": {},
+    "rule": {"rule_id": "r.rule_id"},
+    "team": {"team_id": "r.team_id"},
+    "channel": {"channel": "r.channel"},
+    "region": {"province": "COALESCE(c.province, '')", "city": "COALESCE(c.city, '')"},
+}
+
+
+def _answer_cuts(cursor: Any, day: date, lo: Any, hi: Any) -> int:
+    """The answered responses' scores per version, in total and by each single dimension
+    (``AnswerCutDay``), by ``submitted_at``."""
+    dims = {
+        "version_id": "r.version_id",
+        "cut": "''",
+        "rule_id": "CAST(NULL AS BIGINT)",
+        "team_id": "CAST(NULL AS BIGINT)",
+        "channel": "''",
+        "province": "''",
+        "city": "''",
+    }
+    scores = {
+        "answered": "1",
+        "csat_n": "CASE WHEN r.csat IS NULL THEN 0 ELSE 1 END",
+        "csat_ok": "CASE WHEN r.csat >= 4 THEN 1 ELSE 0 END",
+        "nps_n": "CASE WHEN r.nps IS NULL THEN 0 ELSE 1 END",
+        "promoters": "CASE WHEN r.nps >= 9 THEN 1 ELSE 0 END",
+        "detractors": "CASE WHEN r.nps <= 6 THEN 1 ELSE 0 END",
+        "ces_n": "CASE WHEN r.ces IS NULL THEN 0 ELSE 1 END",
+        "ces_sum": "COALESCE(r.ces, 0)",
+    }
+    parts = [
+        _Part(scores, _in("r.submitted_at"), [lo, hi], dims={"cut": f"'{cut}'", **own})
+        for cut, own in ANSWER_CUTS.items()
+    ]
+    source = f"FROM {_table(Response)} r LEFT JOIN {_table(Customer)} c ON c.id = r.customer_id"
+    measures = [m for m in ANSWER_MEASURES if m != "opened"]
+    return _rewrite(cursor, AnswerCutDay, dims, measures, source, parts, day)
+
+
 def rollup_day(day: date) -> int:
     """Rewrite every rollup of ``day`` (organisation-local) from the source rows; the number
     of rollup rows written."""
@@ -450,7 +640,8 @@ def rollup_day(day: date) -> int:
             # Compiling these statements (JIT) cost 0.7 s of a day's 2.9 s at 10 M messages
             # and saved nothing (bench/analytics.py, EXPLAIN ANALYZE): off for this transaction.
             cursor.execute("SET LOCAL jit = off")
-        return sum(step(cursor, day, lo, hi) for step in (_messages, _tasks, _answers, _events))
+        steps = (_messages, _tasks, _answers, _events, _dashboard, _answer_cuts)
+        return sum(step(cursor, day, lo, hi) for step in steps)
 
 
 # --- which days -------------------------------------------------------------------------
@@ -463,6 +654,8 @@ SOURCES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "task": (Task, ("created_at", "closed_at")),
     "response": (Response, ("started_at", "submitted_at")),
     "event": (Event, ("occurred_at",)),  # complaints and purchases
+    "enrollment": (Enrollment, ("started_at", "ended_at")),
+    "answer": (Event, ("occurred_at",)),  # every reply type, for RuleStepDay
 }
 
 
@@ -471,6 +664,8 @@ def _rows(name: str) -> Any:
     rows = model.objects.all()
     if name == "event":
         return rows.filter(type__in=_keys("is_complaint") + _keys("is_purchase"))
+    if name == "answer":
+        return rows.filter(type__in=_reply_kinds())
     return rows.filter(type__in=REPLIES) if name == "reply" else rows
 
 
@@ -524,7 +719,7 @@ def refresh(now: datetime) -> Rebuilt:
             # the first: the days of the others of the same message (customer) too.
             if name == "click":
                 days |= _days_of(rows.filter(message_id__in=fresh.values("message_id")), fields)
-            elif name == "reply":
+            elif name in ("reply", "answer"):
                 days |= _days_of(rows.filter(customer_id__in=fresh.values("customer_id")), fields)
             days |= _cohort_days(name, fresh, rows)
         if since is not None:  # tasks saved since (an outcome, a reopening) without a new time
@@ -618,7 +813,16 @@ def rebuild(first: date | None, last: date | None, now: datetime) -> Rebuilt:
 
 def _clear(now: datetime) -> None:
     """Forget every rollup row and restart the refresh's watermarks at the sources' end."""
-    for model in (MessageDay, TaskDay, AnswerDay, EventDay):
+    for model in (
+        MessageDay,
+        TaskDay,
+        AnswerDay,
+        EventDay,
+        EnrollmentDay,
+        RuleStepDay,
+        DecisionDay,
+        AnswerCutDay,
+    ):
         model.objects.all().delete()
     marks = _marks()
     for name in SOURCES:

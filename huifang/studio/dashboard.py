@@ -2,13 +2,24 @@
 who finished; the messages sent, delivered and replied to; the tasks open, done and overdue;
 and the gate's deferrals and drops by reason.
 
-Each figure counts what happened in the period by its own time (``started_at``, ``ended_at``,
-``sent_at``, ``delivered_at``, the reply's ``occurred_at``, ``closed_at``); the holds and drops
-are those of the messages written in the period; "active" and "open" / "overdue" are as of
-now. Every figure is one ``GROUP BY rule`` statement over the rules shown, restricted to the
-period by an index that starts with the rule, so the page costs the same nine queries for one
-rule as for a hundred, and each statement reads the period's rows rather than the table
-(measured in docs/rules.md, ``bench/rules_dashboard.py``).
+Each figure counts what happened in the period (whole days in the organisation's zone) by its
+own time, and every one of them is read from the daily rollups of ``huifang.analytics`` (kept
+by the worker every minute, see docs/analytics.md), never from the outbox, the enrollments,
+the events or the tasks:
+
+- entered and finished, by how they ended: ``EnrollmentDay`` (``started_at``, ``ended_at``);
+- sent, delivered, replied and tasks done: ``RuleStepDay`` (``sent_at``, ``delivered_at``,
+  the day of a message's first answer naming it, ``closed_at``), a few rows per rule and day
+  — the wide ``MessageDay`` / ``TaskDay`` hold a row per customer region, tier, team and
+  agent too, far more to sum for a rule's month;
+- the holds and drops by reason: ``DecisionDay``, every gate decision on the messages written
+  in the period (``created_at``).
+
+"Active" enrollments and "open" / "overdue" tasks are as of now, not history: they are counted
+on the live tables, each by one statement that reads only the current rows through a partial
+index (``enrollment_one_active``, ``task_assignee_open_idx``; measured in
+``bench/rules_dashboard.py``).
+The page costs the same five statements for one rule as for a hundred (docs/rules.md).
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -28,13 +39,12 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from huifang.core import rows
+from huifang.analytics.models import DecisionDay, EnrollmentDay, RuleStepDay
 from huifang.core.limits import EARLIEST_DAY, LATEST_DAY, day_in_range
 from huifang.customers.event_types import event_types
-from huifang.customers.models import Event
 from huifang.engine.models import Enrollment
 from huifang.messaging.log import ACTIONS
-from huifang.messaging.models import Message, Reason
+from huifang.messaging.models import Reason
 from huifang.organisation.zones import organisation_zone
 from huifang.rules.models import Rule
 from huifang.tasks.models import Task
@@ -185,37 +195,51 @@ COUNTS = (
 
 
 def figures(rule_ids: Sequence[int], period: Period, now: datetime) -> dict[int, Figures]:
-    """The figures of each rule in ``rule_ids``: nine statements, whatever their number."""
+    """The figures of each rule in ``rule_ids``: five statements, whatever their number."""
     found = {pk: Figures() for pk in rule_ids}
     if not found:
         return found
     ids = list(found)
-    enrollments = Enrollment.objects.filter(rule_id__in=ids)
-    between = {"__gte": period.start, "__lt": period.end}
-
-    def counts(queryset: QuerySet[Any], time_field: str) -> dict[int, int]:
-        timed = queryset.filter(**{time_field + k: v for k, v in between.items()})
-        return _by_rule(timed)
-
-    _put(found, "enrolled", counts(enrollments, "started_at"))
-    _put(found, "active", _by_rule(enrollments.filter(status=Enrollment.Status.ACTIVE)))
-    _endings(found, enrollments, period)
-    messages = Message.objects.filter(rule_id__in=ids)
-    _put(found, "sent", counts(messages, "sent_at"))
-    _put(found, "delivered", counts(messages, "delivered_at"))
-    _put(found, "replied", dict(_replies(ids, period)))
-    _held(found, ids, period)
-    tasks = Task.objects.filter(rule_id__in=ids)
-    _put(found, "tasks_done", counts(tasks.filter(status=Task.Status.DONE), "closed_at"))
+    days = {"rule_id__in": ids, "day__gte": period.first, "day__lte": period.last}
+    for row in (
+        EnrollmentDay.objects.filter(**days)
+        .values("rule_id", "status", "reason")
+        .annotate(entered=Sum("entered"), finished=Sum("finished"))
+        .order_by()
+    ):
+        one = found[row["rule_id"]]
+        one.enrolled += row["entered"]
+        if row["finished"]:
+            one.finished += row["finished"]
+            one.endings.append(ending_badge(row["status"], row["reason"], row["finished"]))
+    for one in found.values():
+        one.endings.sort(key=lambda badge: (-badge.count, badge.label))
+    active = Enrollment.objects.filter(rule_id__in=ids, status=Enrollment.Status.ACTIVE)
+    _put(found, "active", _by_rule(active))
+    for totals in (
+        RuleStepDay.objects.filter(**days)
+        .values("rule_id")
+        .annotate(
+            sent=Sum("sent"),
+            delivered=Sum("delivered"),
+            replied=Sum("replied"),
+            tasks_done=Sum("tasks_done"),
+        )
+        .order_by()
+    ):
+        one = found[totals["rule_id"]]
+        one.sent, one.delivered = totals["sent"], totals["delivered"]
+        one.replied, one.tasks_done = totals["replied"], totals["tasks_done"]
+    _held(found, days)
     open_tasks = (
-        tasks.filter(status__in=OPEN_TASK)
+        Task.objects.filter(rule_id__in=ids, status__in=OPEN_TASK)
         .order_by()
         .values("rule_id")
         .annotate(n=Count("*"), late=Count("due_at", filter=Q(due_at__lt=now)))
     )
-    for row in open_tasks:
-        found[row["rule_id"]].tasks_open = row["n"]
-        found[row["rule_id"]].tasks_overdue = row["late"]
+    for current in open_tasks:
+        found[current["rule_id"]].tasks_open = current["n"]
+        found[current["rule_id"]].tasks_overdue = current["late"]
     return found
 
 
@@ -228,21 +252,6 @@ def _put(found: dict[int, Figures], name: str, values: Mapping[int, int]) -> Non
     for rule_id, value in values.items():
         if rule_id in found:
             setattr(found[rule_id], name, value)
-
-
-def _endings(found: dict[int, Figures], enrollments: QuerySet[Any], period: Period) -> None:
-    ended = (
-        enrollments.filter(ended_at__gte=period.start, ended_at__lt=period.end)
-        .order_by()
-        .values("rule_id", "status", "end_reason")
-        .annotate(n=Count("*"))
-    )
-    for row in ended:
-        one = found[row["rule_id"]]
-        one.finished += row["n"]
-        one.endings.append(ending_badge(row["status"], row["end_reason"], row["n"]))
-    for one in found.values():
-        one.endings.sort(key=lambda badge: (-badge.count, badge.label))
 
 
 def ending_badge(status: str, reason: str, count: int) -> Badge:
@@ -260,67 +269,18 @@ def ending_badge(status: str, reason: str, count: int) -> Badge:
     )
 
 
-def _replies(ids: Sequence[int], period: Period) -> list[tuple[int, int]]:
-    """Messages of the rules answered in the period: reply events that name their message
-    (``properties.message``) and come from its customer; a message answered twice counts once.
-    Read from the reply events of the period (``event_type_time_idx``)."""
-    kinds = sorted(entry.key for entry in event_types if entry.is_reply)
-    if not kinds:
-        return []
-    events, messages = Event._meta.db_table, Message._meta.db_table
-    if rows.postgres():
-        # An id typed by hand into an API event must not break the page with a bad cast.
-        message_id = (
-            "CASE WHEN e.properties ->> 'message' ~ '^[0-9]{1,18}$' "
-            "THEN (e.properties ->> 'message')::bigint END"
-        )
-    else:
-        message_id = "CAST(json_extract(e.properties, '$.message') AS INTEGER)"
-    kind_in, kind_params = _in("e.type", kinds)
-    rule_in, rule_params = rows.id_in("m.rule_id", ids)
-    return [
-        (int(rule_id), int(n))
-        for rule_id, n in rows.fetch(
-            f"SELECT m.rule_id, COUNT(DISTINCT m.id) FROM {events} e "  # noqa: S608
-            f"JOIN {messages} m ON m.id = {message_id} AND m.customer_id = e.customer_id "
-            f"WHERE {kind_in} AND e.occurred_at >= %s AND e.occurred_at < %s AND {rule_in} "
-            "GROUP BY m.rule_id",
-            [*kind_params, *_times(period), *rule_params],
-        )
-    ]
-
-
-def _held(found: dict[int, Figures], ids: Sequence[int], period: Period) -> None:
+def _held(found: dict[int, Figures], days: dict[str, Any]) -> None:
     """The gate's holds and drops of the messages written in the period, by rule, action and
     reason — every decision on such a message, whenever it was taken (the first is taken as
-    the message is written, so nearly all fall in the period too).
-
-    Counted by the database from each message's ``decisions`` list (``jsonb_array_elements``
-    on PostgreSQL, ``json_each`` on SQLite), only over the messages ever held or dropped
-    (``holds`` counts the engine's holds; a drop, and the dispatcher's last-moment hold, leave
-    their ``reason``): the partial index ``message_rule_held_idx`` holds exactly those, by rule
-    and time written. Keyed on the time written, not on each decision's own time (inside the
-    JSON), so that the index bounds the rows read to the period's.
-    """
-    table = Message._meta.db_table
-    rule_in, rule_params = rows.id_in("m.rule_id", ids)
-    if rows.postgres():
-        source = f"{table} m CROSS JOIN LATERAL jsonb_array_elements(m.decisions) AS d(value)"
-        action, reason = "d.value ->> 'action'", "d.value ->> 'reason'"
-        array = "jsonb_typeof(m.decisions) = 'array'"
-    else:
-        source = f"{table} m, json_each(m.decisions) AS d"
-        action, reason = "json_extract(d.value, '$.action')", "json_extract(d.value, '$.reason')"
-        array = "json_type(m.decisions) = 'array'"
-    found_rows = rows.fetch(
-        f"SELECT m.rule_id, {action}, COALESCE({reason}, ''), COUNT(*) FROM {source} "  # noqa: S608
-        f"WHERE {rule_in} AND (m.holds > 0 OR m.reason > '') "
-        f"AND m.created_at >= %s AND m.created_at < %s AND {array} "
-        f"AND {action} IN ('defer', 'drop') GROUP BY 1, 2, 3",
-        [*rule_params, *_times(period)],
+    the message is written, so nearly all fall in the period too)."""
+    grouped = (
+        DecisionDay.objects.filter(**days)
+        .values("rule_id", "action", "reason")
+        .annotate(n=Sum("decisions"))
+        .order_by()
     )
-    for rule_id, kind, why, n in found_rows:
-        found[int(rule_id)].held.append(held_badge(str(kind), str(why), int(n)))
+    for row in grouped:
+        found[row["rule_id"]].held.append(held_badge(row["action"], row["reason"], row["n"]))
     for one in found.values():
         one.held.sort(key=lambda badge: (badge.key[0] != "defer", -badge.count, badge.label))
 
@@ -332,16 +292,6 @@ def held_badge(action: str, reason: str, count: int) -> Badge:
     if action == "defer":
         return Badge((action, reason), label, title, count, "text-bg-warning", "pause-circle")
     return Badge((action, reason), label, title, count, "text-bg-danger", "x-circle")
-
-
-def _times(period: Period) -> list[Any]:
-    return [rows.to_db_time(period.start), rows.to_db_time(period.end)]
-
-
-def _in(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
-    if rows.postgres():
-        return f"{column} = ANY(%s)", [list(values)]
-    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def total(all_figures: Iterable[Figures]) -> Figures:

@@ -28,16 +28,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.db import connection
-from django.db.models import Avg, Case, Count, F, Func, Q, QuerySet, TextField, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    Func,
+    Q,
+    QuerySet,
+    Sum,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from huifang.analytics.models import AnswerCutDay, AnswerDay
 from huifang.core import rows
 from huifang.customers.models import Channel
 from huifang.messaging.models import Message
@@ -216,18 +228,6 @@ class Scores:
     ces: float | None = None  # average
 
 
-SCORE_AGGREGATES = {
-    "n": Count("*"),
-    "csat_n": Count("csat"),
-    "csat_ok": Count("csat", filter=Q(csat__gte=4)),
-    "nps_n": Count("nps"),
-    "promoters": Count("nps", filter=Q(nps__gte=9)),
-    "detractors": Count("nps", filter=Q(nps__lte=6)),
-    "ces_n": Count("ces"),
-    "ces_avg": Avg("ces"),
-}
-
-
 def scores_of(row: Mapping[str, Any]) -> Scores:
     csat_n, nps_n, ces_n = row["csat_n"] or 0, row["nps_n"] or 0, row["ces_n"] or 0
     return Scores(
@@ -237,7 +237,7 @@ def scores_of(row: Mapping[str, Any]) -> Scores:
         nps_n=nps_n,
         nps=100.0 * (row["promoters"] - row["detractors"]) / nps_n if nps_n else None,
         ces_n=ces_n,
-        ces=float(row["ces_avg"]) if ces_n and row["ces_avg"] is not None else None,
+        ces=float(row["ces_sum"] or 0) / ces_n if ces_n else None,
     )
 
 
@@ -304,8 +304,47 @@ def sent_messages(filters: Filters) -> QuerySet[Message] | None:
     return _narrowed(messages, filters)
 
 
+# The scores of answered responses, summed from their daily rollup (``AnswerDay``).
+ROLLED_SCORES = {
+    "n": Sum("answered"),
+    "csat_n": Sum("csat_n"),
+    "csat_ok": Sum("csat_ok"),
+    "nps_n": Sum("nps_n"),
+    "promoters": Sum("promoters"),
+    "detractors": Sum("detractors"),
+    "ces_n": Sum("ces_n"),
+    "ces_sum": Sum("ces_sum"),
+}
+
+
+def rolled(filters: Filters, cut: str = "all") -> QuerySet[Any]:
+    """The rollup rows of the responses submitted in the period, of the filtered versions,
+    rule, team, channel and region, by the organisation-local day of ``submitted_at`` (which
+    is how the period is made too). Without a filter but the versions, the compact
+    ``AnswerCutDay`` rows of ``cut`` (the total, or one dimension the page cuts by); with one,
+    ``AnswerDay``, which carries every dimension at once."""
+    period = filters.period
+    days = {
+        "version_id__in": filters.version_ids,
+        "day__gte": period.first,
+        "day__lte": period.last,
+        "answered__gt": 0,
+    }
+    narrowed = {
+        "rule_id": filters.rule,
+        "team_id": filters.team,
+        "channel": filters.channel or None,
+        "province": filters.province or None,
+        "city": filters.city or None,
+    }
+    chosen = {column: value for column, value in narrowed.items() if value is not None}
+    if not chosen:
+        return AnswerCutDay.objects.filter(cut=cut, **days).order_by()
+    return AnswerDay.objects.filter(**days, **chosen).order_by()
+
+
 def overall(filters: Filters) -> Scores:
-    return scores_of(answered(filters).aggregate(**SCORE_AGGREGATES))
+    return scores_of(rolled(filters).aggregate(**ROLLED_SCORES))
 
 
 @dataclass
@@ -315,23 +354,32 @@ class Point:
 
 
 def trend(filters: Filters, grain: str) -> list[Point]:
-    """Answered, CSAT % and NPS per day, week or month of the organisation's zone."""
+    """Answered, CSAT % and NPS per day, week or month of the organisation's zone, summed
+    from the daily rollup; each bucket is named by the moment it begins."""
     trunc = GRAINS[grain][1]
     grouped = (
-        answered(filters)
-        .annotate(bucket=trunc("submitted_at", tzinfo=organisation_zone()))
+        rolled(filters)
+        .annotate(bucket=trunc("day"))
         .values("bucket")
-        .annotate(**SCORE_AGGREGATES)
+        .annotate(**ROLLED_SCORES)
         .order_by("bucket")
     )
-    return [Point(row["bucket"], scores_of(row)) for row in grouped]
+    zone = organisation_zone()
+    return [
+        Point(datetime.combine(_date(row["bucket"]), time(0), tzinfo=zone), scores_of(row))
+        for row in grouped
+    ]
+
+
+def _date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
 
 
 CUTS = {
     "rule": ("rule_id",),
     "team": ("team_id",),
     "channel": ("channel",),
-    "region": ("customer__province", "customer__city"),
+    "region": ("province", "city"),  # the customer's, '' for none (AnswerDay)
 }
 
 
@@ -340,7 +388,7 @@ def cut(filters: Filters, by: str) -> list[tuple[tuple[Any, ...], Scores]]:
     the most answered first."""
     columns = CUTS[by]
     grouped = (
-        answered(filters).values(*columns).annotate(**SCORE_AGGREGATES).order_by("-n", *columns)
+        rolled(filters, by).values(*columns).annotate(**ROLLED_SCORES).order_by("-n", *columns)
     )
     return [(tuple(row[c] for c in columns), scores_of(row)) for row in grouped]
 

@@ -14,7 +14,7 @@ def start_over(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0001_rollups'),
+        ('analytics', '0002_dashboard'),
     ]
 
     operations = [
