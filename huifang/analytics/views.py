@@ -2,7 +2,8 @@
 and the drill-down list behind every number.
 
 Every figure comes from ``kpis`` (sums over the daily rollups); only the drill-down list reads
-the raw messages, tasks and responses, a page of 50 at a time, narrowed to the reader's scope.
+the raw messages, tasks, responses and events (``drill``), a page of 50 at a time, narrowed
+to the reader's scope.
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db import connection
-from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -24,26 +22,37 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from huifang.accounts.permissions import can, requires
+from huifang.customers.event_types import resolve
 from huifang.customers.models import Event
-from huifang.messaging.models import Click, Message
 from huifang.organisation.zones import organisation_zone
 from huifang.surveys.models import Response
 from huifang.tasks.models import Task
 
 from . import kpis
-from .kpis import ANSWERS, DIMENSIONS, KPIS, MESSAGES, TASKS, Kpi, Row
+from .drill import (
+    KIND_LABELS,
+    LIST_COLUMNS,
+    MEASURE_LABELS,
+    MEASURES,
+    PAGE_SIZE,
+    RELATED,
+    BadRequest,
+    bounds,
+    drill_rows,
+    scoped,
+    total,
+)
+from .kpis import ANSWERS, DIMENSIONS, EVENTS, KPIS, MESSAGES, TASKS, Kpi, Row
 from .periods import PRESETS, Period, PeriodError, period_from
-from .rollup import REPLIED, _message_of, day_bounds
 from .scope import OWN, TEAMS, Scope, scope_for
 
-PAGE_SIZE = 50
-
-# The funnel of the cockpit: (rollup measure "source.measure", label).
+# The funnel of the cockpit: (rollup measure "source.measure", label). The messages' steps
+# are the cohort of the period's sent messages: what became of them since.
 FUNNEL = (
     (f"{MESSAGES}.sent", gettext_lazy("Sent")),
-    (f"{MESSAGES}.delivered", gettext_lazy("Delivered")),
-    (f"{MESSAGES}.clicked", gettext_lazy("Clicked")),
-    (f"{MESSAGES}.replied", gettext_lazy("Replied")),
+    (f"{MESSAGES}.sent_delivered", gettext_lazy("Delivered")),
+    (f"{MESSAGES}.sent_clicked", gettext_lazy("Clicked")),
+    (f"{MESSAGES}.sent_replied", gettext_lazy("Replied")),
     (f"{ANSWERS}.answered", gettext_lazy("Questionnaires answered")),
     (f"{TASKS}.done", gettext_lazy("Follow-up tasks done")),
 )
@@ -67,81 +76,6 @@ PAGES: dict[str, tuple[Any, tuple[str, ...]]] = {
     "channels": (gettext_lazy("Channel and provider performance"), ("channel", "provider")),
     "rules": (gettext_lazy("Rule performance"), ("rule", "step")),
 }
-
-# Drill-down: how each list is narrowed by a dimension (the raw rows' columns), which rows a
-# rollup measure counts (``_measure_rows``), and which dimensions hold ids.
-LIST_COLUMNS: dict[str, dict[str, str]] = {
-    MESSAGES: {
-        "team": "customer__owner__staff_profile__team_id",
-        "rule": "rule_id",
-        "step": "step",
-        "channel": "channel",
-        "provider": "provider_id",
-        "province": "customer__province",
-        "city": "customer__city",
-        "business_line": "customer__business_line",
-        "tier": "customer__tier",
-    },
-    TASKS: {"team": "team_id", "agent": "assignee_id", "rule": "rule_id", "step": "step"},
-    ANSWERS: {
-        "team": "team_id",
-        "rule": "rule_id",
-        "channel": "channel",
-        "province": "customer__province",
-        "city": "customer__city",
-    },
-}
-ID_DIMENSIONS = frozenset({"team", "agent", "rule", "provider"})
-MEASURES: dict[str, tuple[str, ...]] = {
-    MESSAGES: (
-        "sent", "created", "queued", "delivered", "failed", "dropped", "held", "clicked",
-        "replied", "surveys",
-    ),
-    TASKS: (
-        "opened", "done", "with_due", "on_time", "cancelled", "reached", "not_reached", "handled",
-    ),
-    ANSWERS: (
-        "answered", "opened", "csat_n", "csat_ok", "nps_n", "promoters", "detractors", "ces_n",
-    ),
-}  # fmt: skip
-MEASURE_LABELS = {
-    (MESSAGES, "sent"): gettext_lazy("sent"),
-    (MESSAGES, "created"): gettext_lazy("created"),
-    (MESSAGES, "queued"): gettext_lazy("released"),
-    (MESSAGES, "delivered"): gettext_lazy("delivered"),
-    (MESSAGES, "failed"): gettext_lazy("failed"),
-    (MESSAGES, "dropped"): gettext_lazy("dropped"),
-    (MESSAGES, "held"): gettext_lazy("held"),
-    (MESSAGES, "clicked"): gettext_lazy("clicked"),
-    (MESSAGES, "replied"): gettext_lazy("replied"),
-    (MESSAGES, "surveys"): gettext_lazy("carrying a questionnaire"),
-    (TASKS, "opened"): gettext_lazy("opened"),
-    (TASKS, "done"): gettext_lazy("done"),
-    (TASKS, "with_due"): gettext_lazy("done, with a deadline"),
-    (TASKS, "on_time"): gettext_lazy("done on time"),
-    (TASKS, "cancelled"): gettext_lazy("cancelled"),
-    (TASKS, "reached"): gettext_lazy("customer reached"),
-    (TASKS, "not_reached"): gettext_lazy("customer not reached"),
-    (TASKS, "handled"): gettext_lazy("done after being started"),
-    (ANSWERS, "opened"): gettext_lazy("opened"),
-    (ANSWERS, "answered"): gettext_lazy("submitted"),
-    (ANSWERS, "csat_n"): gettext_lazy("with a CSAT score"),
-    (ANSWERS, "csat_ok"): gettext_lazy("CSAT 4–5"),
-    (ANSWERS, "nps_n"): gettext_lazy("with an NPS score"),
-    (ANSWERS, "promoters"): gettext_lazy("promoters (9–10)"),
-    (ANSWERS, "detractors"): gettext_lazy("detractors (0–6)"),
-    (ANSWERS, "ces_n"): gettext_lazy("with a CES score"),
-}
-KIND_LABELS = {
-    MESSAGES: gettext_lazy("Messages"),
-    TASKS: gettext_lazy("Follow-up tasks"),
-    ANSWERS: gettext_lazy("Questionnaire responses"),
-}
-
-
-class BadRequest(ValueError):
-    """Input the page cannot use; the message is for the user."""
-
 
 # ---------------------------------------------------------------------------- formatting
 
@@ -270,14 +204,42 @@ def drill_url(
     return "/analytics/list/?" + urlencode(query)
 
 
+def kpi_lists(
+    kpi: Kpi, period: Period, filters: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The lists behind a KPI: its numerator's measures first (the cohort its number counts:
+    the sent messages delivered since, for the delivery rate), then its denominator's (the
+    sent messages). A KPI of two rollups (the reach rate: messages and tasks) has a list of
+    each. ``key`` is the measure's "source.measure" in ``kpis.totals(...).sums``."""
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for role, measures in (("numerator", kpi.numerator), ("denominator", kpi.denominator)):
+        for measure in measures:
+            less = measure.startswith("-")
+            owner, _dot, name = measure.lstrip("-").rpartition(".")
+            source = owner or kpi.source
+            url = drill_url(source, name, period, filters)
+            if url is None or url in seen:
+                continue
+            seen.add(url)
+            found.append(
+                {
+                    "role": role,
+                    "less": less,
+                    "key": f"{source}.{name}",
+                    "label": f"{KIND_LABELS[source]}: {MEASURE_LABELS[(source, name)]}",
+                    "url": url,
+                }
+            )
+    return found
+
+
 def kpi_drill(kpi: Kpi, period: Period, filters: Mapping[str, Any] | None = None) -> str | None:
-    """A KPI's number leads to the rows it counts: the rows of its numerator (the sent
-    messages of "messages sent", the delivered ones of the delivery rate)."""
-    measures = MEASURES.get(kpi.source, ())
-    for measure in kpi.numerator + kpi.denominator:
-        if measure in measures:
-            return drill_url(kpi.source, measure, period, filters)
-    return drill_url(kpi.source, measures[0], period, filters) if measures else None
+    """A KPI's number leads to the rows its numerator counts (the cohort: the sent messages
+    delivered since, for the delivery rate; the promoters, for NPS; the messages reaching the
+    customer, for the reach rate, whose tasks are the card's second list)."""
+    lists = kpi_lists(kpi, period, filters)
+    return lists[0]["url"] if lists else None
 
 
 # ---------------------------------------------------------------------------- exports
@@ -307,7 +269,7 @@ def detractors(period: Period, scope: Scope) -> QuerySet[Response]:
     Narrowed to the reader's scope: a supervisor sees the detractors of their teams' answers
     or whose recovery task is with one of their teams; an agent those whose recovery task is
     assigned to them."""
-    lo, hi = _bounds(period)
+    lo, hi = bounds(period)
     recovery = Task.objects.filter(
         Q(rule__key=RECOVERY_RULE) | Q(survey_version__survey__key=RECOVERY_SURVEY),
         customer=OuterRef("customer"),
@@ -416,6 +378,7 @@ def cockpit(request: HttpRequest) -> HttpResponse:
             hidden.append(kpi.label)
             continue
         value = now.values.get(kpi.key)
+        lists = kpi_lists(kpi, period) if value is not None else []
         cards.append(
             {
                 "key": kpi.key,
@@ -424,7 +387,9 @@ def cockpit(request: HttpRequest) -> HttpResponse:
                 "value": shown(kpi, value),
                 "before": shown(kpi, before.values.get(kpi.key)),
                 "change": change(kpi, value, before.values.get(kpi.key)),
-                "url": kpi_drill(kpi, period) if value is not None else None,
+                "url": lists[0]["url"] if lists else None,
+                # The other lists behind it: "of 120 sent", the reach rate's tasks.
+                "lists": [dict(item, count=now.sums.get(item["key"])) for item in lists[1:]],
             }
         )
     funnel = []
@@ -668,159 +633,54 @@ def performance(request: HttpRequest, page: str) -> HttpResponse:
 # ---------------------------------------------------------------------------- drill-down list
 
 
-def _bounds(period: Period) -> tuple[Any, Any]:
-    return day_bounds(period.first)[0], day_bounds(period.last)[1]
-
-
-def _measure_rows(kind: str, measure: str, period: Period) -> QuerySet[Any]:
-    """The raw rows a rollup measure counts in the period, as ``rollup`` counts them."""
-    lo, hi = _bounds(period)
-
-    def within(field: str) -> Q:
-        return Q(**{f"{field}__gte": lo, f"{field}__lt": hi})
-
-    if kind == MESSAGES:
-        rows: QuerySet[Any] = Message.objects.filter(customer__isnull=False)
-        if measure == "clicked":
-            clicks = Click.objects.filter(message=OuterRef("pk")).values("message")
-            first = clicks.annotate(at=Min("clicked_at")).values("at")
-            return rows.annotate(first_click=Subquery(first)).filter(within("first_click"))
-        if measure == "replied":
-            named, before = _message_of("e"), _message_of("e2")
-            table = connection.ops.quote_name(Event._meta.db_table)
-            sql = (
-                f"SELECT {named} FROM {table} e WHERE e.type = %s"  # noqa: S608
-                " AND e.occurred_at >= %s AND e.occurred_at < %s"
-                f" AND NOT EXISTS (SELECT 1 FROM {table} e2 WHERE e2.customer_id = e.customer_id"
-                f" AND e2.type = %s AND {before} = {named} AND e2.occurred_at < %s)"
-            )
-            adapt = connection.ops.adapt_datetimefield_value
-            params = (REPLIED, adapt(lo), adapt(hi), REPLIED, adapt(lo))
-            return rows.filter(pk__in=RawSQL(sql, params))  # noqa: S611 - no user input in sql
-        simple = {
-            "created": within("created_at"),
-            "queued": within("queued_at"),
-            "sent": within("sent_at"),
-            "surveys": within("sent_at") & Q(survey_version__isnull=False),
-            "delivered": within("delivered_at"),
-            "dropped": Q(status="dropped") & within("planned_at"),
-            "held": Q(holds__gt=0) & within("planned_at"),
-        }
-        if measure == "failed":
-            rows = rows.annotate(failed_at=Coalesce("sent_at", "created_at"))
-            return rows.filter(Q(status="failed") & within("failed_at"))
-        return rows.filter(simple[measure])
-    if kind == TASKS:
-        closed = Q(status__in=["done", "cancelled"]) & within("closed_at")
-        done = Q(status="done") & within("closed_at")
-        task_filters = {
-            "opened": within("created_at"),
-            "done": done,
-            "with_due": done & Q(due_at__isnull=False),
-            "on_time": done & Q(closed_at__lte=F("due_at")),
-            "cancelled": Q(status="cancelled") & within("closed_at"),
-            "reached": closed & Q(outcome="reached"),
-            "not_reached": closed & Q(outcome="not_reached"),
-            "handled": done & Q(started_at__isnull=False),
-        }
-        return Task.objects.filter(task_filters[measure])
-    submitted = within("submitted_at")
-    answer_filters = {
-        "opened": within("started_at"),
-        "answered": submitted,
-        "csat_n": submitted & Q(csat__isnull=False),
-        "csat_ok": submitted & Q(csat__gte=4),
-        "nps_n": submitted & Q(nps__isnull=False),
-        "promoters": submitted & Q(nps__gte=9),
-        "detractors": submitted & Q(nps__lte=6),
-        "ces_n": submitted & Q(ces__isnull=False),
-    }
-    return Response.objects.filter(answer_filters[measure])
-
-
-def _scoped(kind: str, rows: QuerySet[Any], scope: Scope) -> QuerySet[Any] | None:
-    """The rows narrowed to the reader's scope; ``None`` when it cannot be (an agent's scope
-    is their own tasks: messages and responses have no agent)."""
-    if scope.everything:
-        return rows
-    if scope.kind == "teams":
-        return rows.filter(**{f"{LIST_COLUMNS[kind]['team']}__in": sorted(scope.teams)})
-    if kind == TASKS:
-        return rows.filter(assignee_id=scope.agent_id)
-    return None
-
-
-def _narrowed(
-    kind: str, rows: QuerySet[Any], params: Mapping[str, str]
-) -> tuple[QuerySet[Any], list[str]]:
-    """The rows narrowed by the dimension filters in ``params``, and their descriptions."""
-    described = []
-    for name, dimension in DIMENSIONS.items():
-        if name not in params:
-            continue
-        column = LIST_COLUMNS[kind].get(name)
-        if column is None:
-            raise BadRequest(
-                _("This list cannot be narrowed by %(dimension)s.") % {"dimension": dimension.label}
-            )
-        value: Any = params[name]
-        if value == "":
-            rows = rows.filter(
-                **{f"{column}__isnull": True} if name in ID_DIMENSIONS else {column: ""}
-            )
-            described.append(f"{dimension.label}: {_('(none)')}")
-            continue
-        if name in ID_DIMENSIONS:
-            try:
-                value = int(value)
-            except ValueError:
-                raise BadRequest(
-                    _("%(dimension)s is not a number: %(value)s")
-                    % {"dimension": dimension.label, "value": params[name]}
-                ) from None
-        rows = rows.filter(**{column: value})
-        label = kpis.labels_of(name, [value]).get(value, str(value))
-        described.append(f"{dimension.label}: {label}")
-    return rows, described
-
-
 @requires("report", "view")
 def drill_list(request: HttpRequest) -> HttpResponse:
     template = "analytics/list.html"
     params = request.GET
     kind = params.get("kind") or MESSAGES
+    measure = params.get("measure") or MEASURES.get(kind, ("",))[0]
     try:
-        if kind not in MEASURES:
-            raise BadRequest(_("Unknown list: %(kind)s.") % {"kind": kind})
-        measure = params.get("measure") or MEASURES[kind][0]
-        if measure not in MEASURES[kind]:
-            raise BadRequest(_("Unknown figure: %(measure)s.") % {"measure": measure})
         period = period_from(params, timezone.now())
-        rows, described = _narrowed(kind, _measure_rows(kind, measure, period), params)
+        rows, described = drill_rows(kind, measure, period, params)
     except (BadRequest, PeriodError) as error:
         return render(request, template, {"error": str(error)}, status=400)
-    scoped = _scoped(kind, rows, scope_for(request.user))
-    related = {
-        MESSAGES: ("customer", "rule", "provider"),
-        TASKS: ("customer", "assignee__staff_profile", "team"),
-        ANSWERS: ("customer", "version__survey"),
-    }[kind]
-    pager = None
-    if scoped is not None:
-        ordered = scoped.select_related(*related).order_by("-pk")
+    narrowed = scoped(kind, rows, scope_for(request.user))
+    pager, count = None, None
+    if narrowed is not None:
+        ordered = narrowed.select_related(*RELATED[kind]).order_by("-pk")
         pager = Paginator(ordered, PAGE_SIZE).get_page(params.get("page"))
+        count = total(kind, measure, narrowed)
     query = {k: v for k, v in params.items() if k != "page"}
     context = {
         "kind": kind,
         "kind_label": KIND_LABELS[kind],
         "measure": measure,
         "measure_label": MEASURE_LABELS[(kind, measure)],
+        "holds": (kind, measure) == (MESSAGES, "holds"),
+        "total": count,
         "period": period,
         "described": described,
         "pager": pager,
-        "out_of_scope": scoped is None,
+        "rows": _event_rows(list(pager)) if pager is not None and kind == EVENTS else None,
+        "out_of_scope": narrowed is None,
         "query": urlencode(query),
         "back": "/analytics/?"
         + urlencode({"from": period.first.isoformat(), "to": period.last.isoformat()}),
     }
     return render(request, template, context)
+
+
+def _event_rows(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """What the events list shows: the customer masked, the event's type by its label."""
+    rows = []
+    for event in events:
+        known = resolve(event.type)
+        rows.append(
+            {
+                "customer": event.customer,
+                "type": known.label if known is not None else event.type,
+                "at": event.occurred_at,
+                "amount": event.amount,
+            }
+        )
+    return rows

@@ -200,14 +200,17 @@ def test_the_drill_down_list_is_masked_scoped_and_paginated(
     assert "50" in html and "1 / 1" not in html  # exactly one page of 50
     customer = history.service_customers[0]
     assert customer.phone not in html and customer.phone_masked in html
+    # The delivery rate's number: the messages sent in the period and delivered since.
     delivered = analyst_client.get(
         "/analytics/list/",
-        {**NOVEMBER, "kind": "messages", "measure": "delivered", "province": "浙江"},
+        {**NOVEMBER, "kind": "messages", "measure": "sent_delivered", "province": "浙江"},
     ).content.decode()
     expected = kpis.totals(Period(*_days()), ALL, filters={"province": "浙江"}).sums[
-        "messages.delivered"
+        "messages.sent_delivered"
     ]
+    assert expected == 13  # of 4 customers × 5 days, (i + d) % 3 == 0 is undelivered
     assert delivered.count("杭州客户") == expected and "深圳客户" not in delivered
+    assert f"{expected} 行" in delivered
     theirs = carol_client.get("/analytics/list/", {**NOVEMBER, "kind": "answers"}).content.decode()
     assert theirs.count("深圳客户") == 6 and "杭州客户" not in theirs
     other_team = carol_client.get(
@@ -270,10 +273,13 @@ def test_the_replied_list_holds_the_messages_the_figure_counts(
         )
     rebuild(None, None, NOW)
     html = analyst_client.get("/analytics/", NOVEMBER).content.decode()
-    expected = kpis.totals(Period(*_days()), ALL).sums["messages.replied"]
+    # The response rate's cohort: the messages sent in the period replied to since, once each.
+    expected = kpis.totals(Period(*_days()), ALL).sums["messages.sent_replied"]
     assert expected == 1
     listed = analyst_client.get(
-        "/analytics/list/", {**NOVEMBER, "kind": "messages", "measure": "replied"}
+        "/analytics/list/", {**NOVEMBER, "kind": "messages", "measure": "sent_replied"}
     ).content.decode()
     assert listed.count("杭州客户1") == 1 and "深圳" not in listed
-    assert "measure=replied" in html
+    # The card's number leads to the replied ones, and "of 50" to the replyable ones.
+    assert re.search(r'data-kpi="reply_rate".*?href="[^"]*measure=sent_replied', html, re.S)
+    assert re.search(r'data-kpi="reply_rate".*?kpi-lists.*?measure=sent_replyable', html, re.S)
