@@ -37,6 +37,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min
+from django.db.models.functions import TruncDate
 
 from huifang.accounts.models import StaffProfile
 from huifang.customers.event_types import event_types
@@ -525,9 +526,20 @@ def _keys(flag: str) -> list[str]:
 
 
 def _days_of(rows: Any, fields: Sequence[str]) -> set[date]:
+    """The organisation-local days ``fields`` of ``rows`` fall on: one ``DISTINCT`` a field in
+    the database. (Reading each row's timestamps into Python cost the refresh ~1 s of CPU a
+    minute at 1,000 new messages a second.)"""
+    here = organisation_zone()
     days: set[date] = set()
-    for values in rows.values_list(*fields).iterator(chunk_size=5000):
-        days.update(local_day(value) for value in values if value is not None)
+    for name in fields:
+        found = (
+            rows.filter(**{f"{name}__isnull": False})
+            .order_by()
+            .annotate(rollup_day=TruncDate(name, tzinfo=here))
+            .values_list("rollup_day", flat=True)
+            .distinct()
+        )
+        days.update(found)
     return days
 
 
