@@ -3,7 +3,10 @@
 ``rollup_day(day)`` rewrites one organisation-local day of every rollup table: it deletes the
 day's rows and inserts them again from one ``INSERT … SELECT … GROUP BY`` per table, each
 count selected by its own timestamp falling within the day. Doing it twice gives the same
-rows, so every caller may simply redo a day it is unsure of.
+rows, so every caller may simply redo a day it is unsure of. The parts of a statement select
+their own table's columns only; the customers' dimensions are joined once, to the day's sums
+(``_Customer``), and every part reads the day's rows through an index of its timestamp
+(bench/analytics.py ``--sections explain``).
 
 ``refresh(now)`` (the worker, every minute) finds the days that may have changed since its last
 run and redoes only those:
@@ -34,6 +37,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Min
+from django.db.models.functions import TruncDate
 
 from huifang.accounts.models import StaffProfile
 from huifang.customers.event_types import event_types
@@ -146,6 +150,14 @@ def _types(flag: str) -> str:
     return "(" + ", ".join(f"'{key}'" for key in keys or ["-"]) + ")"
 
 
+def _each_row() -> str:
+    """Appended to a correlated ``EXISTS`` subquery in a SELECT list: on PostgreSQL an
+    ``OFFSET 0`` keeps it a per-row probe of its index. Without it the planner may run it once
+    as a hash of the whole table (all the events, all the responses) whenever that fits in
+    ``work_mem`` — for every day, so a rebuild would grow with the square of the history."""
+    return " OFFSET 0" if connection.vendor == "postgresql" else ""
+
+
 def _seconds(start: str, end: str) -> str:
     if connection.vendor == "postgresql":
         return f"ROUND(EXTRACT(EPOCH FROM ({end} - {start})))::bigint"
@@ -163,6 +175,19 @@ class _Part:
     source: str = ""  # its own FROM clause, when not the table's
 
 
+@dataclass(frozen=True)
+class _Customer:
+    """The customer's dimensions, joined once to the day's summed rows rather than in each part:
+    every part selects only its own table's columns and the customer id (``key``), the union is
+    summed by them, and the customers (and their owners' profiles) are read for those sums
+    alone. (Joined in each part, every large part hashed all the customers: a day 3.2 s at
+    10 M messages and 1 M customers, most of a rebuild's time.)"""
+
+    key: str  # the customer id in the parts, e.g. ``m.customer_id``
+    join: str  # ``JOIN <customers> c ON c.id = g.customer_id …`` (``g``: the sums)
+    dims: dict[str, str]  # dimension → expression over ``c`` / ``p``
+
+
 # Every name put into the SQL below is a table or column of the models or a fixed
 # expression; every value is a parameter.
 def _rewrite(
@@ -173,28 +198,61 @@ def _rewrite(
     source: str,
     parts: Iterable[_Part],
     day: date,
+    customer: _Customer | None = None,
 ) -> int:
-    """Delete ``day``'s rows of ``model`` and insert them again from ``parts``."""
+    """Delete ``day``'s rows of ``model`` and insert them again from ``parts`` (with the
+    ``customer`` dimensions joined after the union)."""
     table = _table(model)
-    keys = list(dims)
+    own = {name: expr for name, expr in dims.items() if not customer or name not in customer.dims}
+    extra = {"customer_id": customer.key} if customer else {}
     selects: list[str] = []
     params: list[Any] = []
     for part in parts:
-        columns = [f"{part.dims.get(name, expr)} AS {name}" for name, expr in dims.items()]
+        columns = [f"{part.dims.get(name, expr)} AS {name}" for name, expr in own.items()]
+        columns += [f"{expr} AS {name}" for name, expr in extra.items()]
         columns += [f"{part.values.get(m, '0')} AS {m}" for m in measures]
         selects.append(f"SELECT {', '.join(columns)} {part.source or source} WHERE {part.where}")
         params.extend(part.params)
-    names = ", ".join(keys + list(measures))
-    sums = ", ".join(keys + [f"SUM({m})" for m in measures])
+    union = " UNION ALL ".join(selects)
+    names = ", ".join(list(dims) + list(measures))
+    if customer is None:
+        keys = ", ".join(own)
+        sums = ", ".join([*own, *(f"SUM({m})" for m in measures)])
+        select = f"SELECT %s, {sums} FROM ({union}) u GROUP BY {keys}"  # noqa: S608
+    else:
+        inner = ", ".join([*own, *extra])
+        summed = ", ".join([*own, *extra, *(f"SUM({m}) AS {m}" for m in measures)])
+        outer = [customer.dims.get(name, f"g.{name}") for name in dims]
+        select = (
+            f"SELECT %s, {', '.join(outer + [f'SUM(g.{m})' for m in measures])} FROM ("  # noqa: S608
+            f"SELECT {summed} FROM ({union}) u GROUP BY {inner}) g {customer.join}"
+            f" GROUP BY {', '.join(outer)}"
+        )
     stored = connection.ops.adapt_datefield_value(day)
     cursor.execute(f"DELETE FROM {table} WHERE day = %s", [stored])  # noqa: S608
-    cursor.execute(
-        f"INSERT INTO {table} (day, {names}) SELECT %s, {sums} FROM ("  # noqa: S608
-        + " UNION ALL ".join(selects)
-        + f") u GROUP BY {', '.join(keys)}",
-        [stored, *params],
-    )
+    cursor.execute(f"INSERT INTO {table} (day, {names}) {select}", [stored, *params])
     return max(int(cursor.rowcount or 0), 0)
+
+
+def _customer(key: str, *, outer: bool = False) -> _Customer:
+    """The customer dimensions of the message and event rollups, by the parts' ``key``."""
+    c, p = _table(Customer), _table(StaffProfile)
+    join = "LEFT JOIN" if outer else "JOIN"
+    return _Customer(
+        key,
+        f"{join} {c} c ON c.id = g.customer_id LEFT JOIN {p} p ON p.user_id = c.owner_id",
+        {
+            "team_id": "p.team_id",
+            "province": "c.province",
+            "city": "c.city",
+            "business_line": "c.business_line",
+            "tier": "c.tier",
+            "source": "c.source",
+            "lifecycle_stage": "c.lifecycle_stage",
+            "product_category": _category("c"),
+            "owner_id": "c.owner_id",
+        },
+    )
 
 
 MESSAGE_MEASURES = (
@@ -220,27 +278,19 @@ def _in(column: str) -> str:
 
 def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     """Customer messages: each count by its own timestamp; drops by reason."""
-    m, c, p = _table(Message), _table(Customer), _table(StaffProfile)
+    m = _table(Message)
     k, e = _table(Click), _table(Event)
+    # Messages without a customer are not counted (the customers are joined, not outer).
+    customer = _customer("m.customer_id")
     dims = {
         "rule_id": "m.rule_id",
         "step": "m.step",
         "channel": "m.channel",
         "provider_id": "m.provider_id",
-        "team_id": "p.team_id",
-        "province": "c.province",
-        "city": "c.city",
-        "business_line": "c.business_line",
-        "tier": "c.tier",
-        "source": "c.source",
-        "lifecycle_stage": "c.lifecycle_stage",
-        "product_category": _category("c"),
-        "owner_id": "c.owner_id",
+        **customer.dims,
         "reason": "''",
     }
-    source = (
-        f"FROM {m} m JOIN {c} c ON c.id = m.customer_id LEFT JOIN {p} p ON p.user_id = c.owner_id"
-    )
+    source = f"FROM {m} m"
     # A message counts as clicked (replied) on the day of its first click (reply).
     clicked = (
         f"m.id IN (SELECT k.message_id FROM {k} k WHERE {_in('k.clicked_at')}"  # noqa: S608
@@ -257,10 +307,10 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     # The cohort of the day's sent messages: what became of each since (whenever).
     r = _table(Response)
     links = _non_empty("m.links")
-    ever_clicked = f"EXISTS (SELECT 1 FROM {k} k WHERE k.message_id = m.id)"  # noqa: S608
+    ever_clicked = f"EXISTS (SELECT 1 FROM {k} k WHERE k.message_id = m.id{_each_row()})"  # noqa: S608
     ever_replied = (
         f"EXISTS (SELECT 1 FROM {e} e WHERE e.customer_id = m.customer_id"  # noqa: S608
-        f" AND e.type IN ('{REPLIES[0]}', '{REPLIES[1]}') AND {named} = m.id)"
+        f" AND e.type IN ('{REPLIES[0]}', '{REPLIES[1]}') AND {named} = m.id{_each_row()})"
     )
     replyable = "m.channel IN (" + ", ".join(f"'{c}'" for c in REPLYABLE) + ")"
     # By the one-response-per-link key (version, customer, message): its unique index.
@@ -276,10 +326,12 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
         "sent_clicked": f"CASE WHEN {links} AND {ever_clicked} THEN 1 ELSE 0 END",
         "sent_replyable": f"CASE WHEN {replyable} THEN 1 ELSE 0 END",
         "sent_replied": f"CASE WHEN {replyable} AND {ever_replied} THEN 1 ELSE 0 END",
-        "survey_opened": f"CASE WHEN {with_survey} AND EXISTS ({response}) THEN 1 ELSE 0 END",
+        "survey_opened": (
+            f"CASE WHEN {with_survey} AND EXISTS ({response}{_each_row()}) THEN 1 ELSE 0 END"
+        ),
         "survey_answered": (
-            f"CASE WHEN {with_survey} AND EXISTS ({response} AND r.submitted_at IS NOT NULL)"
-            " THEN 1 ELSE 0 END"
+            f"CASE WHEN {with_survey} AND EXISTS ({response}"
+            f" AND r.submitted_at IS NOT NULL{_each_row()}) THEN 1 ELSE 0 END"
         ),
     }
     reached = "m.sent_at IS NOT NULL AND m.status IN ('sent', 'delivered')"
@@ -327,7 +379,7 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any) -> int:
         _Part({"clicked": "1"}, clicked, [lo, hi, lo]),
         _Part({"replied": "1"}, replied, [REPLIED, lo, hi, REPLIED, lo]),
     ]
-    return _rewrite(cursor, MessageDay, dims, MESSAGE_MEASURES, source, parts, day)
+    return _rewrite(cursor, MessageDay, dims, MESSAGE_MEASURES, source, parts, day, customer)
 
 
 def _tasks(cursor: Any, day: date, lo: Any, hi: Any) -> int:
@@ -353,9 +405,9 @@ def _tasks(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     complained = (
         f"EXISTS (SELECT 1 FROM {e} e WHERE e.customer_id = t.customer_id"  # noqa: S608
         f" AND e.type IN {_types('is_complaint')} AND e.occurred_at > t.closed_at"
-        f" AND e.occurred_at <= {_plus_days('t.closed_at', RESOLVED_DAYS)})"
+        f" AND e.occurred_at <= {_plus_days('t.closed_at', RESOLVED_DAYS)}{_each_row()})"
     )
-    child = f"EXISTS (SELECT 1 FROM {tt} ch WHERE ch.parent_id = t.id)"  # noqa: S608
+    child = f"EXISTS (SELECT 1 FROM {tt} ch WHERE ch.parent_id = t.id{_each_row()})"  # noqa: S608
     closed["first_contact"] = (
         f"CASE WHEN {done} AND {is_reached} AND t.attempts = 1 AND NOT {child}"
         f" AND NOT {complained} THEN 1 ELSE 0 END"
@@ -364,7 +416,7 @@ def _tasks(cursor: Any, day: date, lo: Any, hi: Any) -> int:
         bought = (
             f"EXISTS (SELECT 1 FROM {e} e WHERE e.customer_id = t.customer_id"  # noqa: S608
             f" AND e.type IN {_types('is_purchase')} AND e.occurred_at > t.closed_at"
-            f" AND e.occurred_at <= {_plus_days('t.closed_at', days)})"
+            f" AND e.occurred_at <= {_plus_days('t.closed_at', days)}{_each_row()})"
         )
         closed[f"converted_{days}"] = f"CASE WHEN {is_reached} AND {bought} THEN 1 ELSE 0 END"
     closed["scored"] = f"CASE WHEN {done} AND t.score IS NOT NULL THEN 1 ELSE 0 END"
@@ -408,29 +460,23 @@ def _answers(cursor: Any, day: date, lo: Any, hi: Any) -> int:
         _Part({"opened": "1"}, _in("r.started_at"), [lo, hi]),
         _Part(scores, _in("r.submitted_at"), [lo, hi]),
     ]
-    source = f"FROM {_table(Response)} r LEFT JOIN {_table(Customer)} c ON c.id = r.customer_id"
-    return _rewrite(cursor, AnswerDay, dims, ANSWER_MEASURES, source, parts, day)
+    source = f"FROM {_table(Response)} r"
+    # Only the customer's place; a response without a customer counts with an empty one.
+    join = _customer("r.customer_id", outer=True).join
+    customer = _Customer("r.customer_id", join, {k: dims[k] for k in ("province", "city")})
+    return _rewrite(cursor, AnswerDay, dims, ANSWER_MEASURES, source, parts, day, customer)
 
 
 def _events(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     """Complaints (and the repeat ones) and purchases, by ``occurred_at``."""
-    e, c, p = _table(Event), _table(Customer), _table(StaffProfile)
-    dims = {
-        "team_id": "p.team_id",
-        "owner_id": "c.owner_id",
-        "province": "c.province",
-        "city": "c.city",
-        "business_line": "c.business_line",
-        "tier": "c.tier",
-        "source": "c.source",
-        "lifecycle_stage": "c.lifecycle_stage",
-        "product_category": _category("c"),
-    }
+    e = _table(Event)
+    customer = _customer("e.customer_id")
+    dims = dict(customer.dims)
     complaint = f"e.type IN {_types('is_complaint')}"
     before = (
         f"EXISTS (SELECT 1 FROM {e} e2 WHERE e2.customer_id = e.customer_id"  # noqa: S608
         f" AND e2.type IN {_types('is_complaint')} AND e2.occurred_at < e.occurred_at"
-        f" AND {_plus_days('e2.occurred_at', REPEAT_DAYS)} >= e.occurred_at)"
+        f" AND {_plus_days('e2.occurred_at', REPEAT_DAYS)} >= e.occurred_at{_each_row()})"
     )
     parts = [
         _Part(
@@ -444,10 +490,8 @@ def _events(cursor: Any, day: date, lo: Any, hi: Any) -> int:
             [lo, hi],
         ),
     ]
-    source = (
-        f"FROM {e} e JOIN {c} c ON c.id = e.customer_id LEFT JOIN {p} p ON p.user_id = c.owner_id"
-    )
-    return _rewrite(cursor, EventDay, dims, EVENT_MEASURES, source, parts, day)
+    source = f"FROM {e} e"
+    return _rewrite(cursor, EventDay, dims, EVENT_MEASURES, source, parts, day, customer)
 
 
 def _reply_kinds() -> list[str]:
@@ -640,6 +684,9 @@ def rollup_day(day: date) -> int:
             # Compiling these statements (JIT) cost 0.7 s of a day's 2.9 s at 10 M messages
             # and saved nothing (bench/analytics.py, EXPLAIN ANALYZE): off for this transaction.
             cursor.execute("SET LOCAL jit = off")
+            # A day's union (~110,000 rows at 10 M messages) is summed in memory: with the
+            # default 4 MB it was sorted on disk (0.3 s of the day's 0.9 s).
+            cursor.execute("SET LOCAL work_mem = '32MB'")
         steps = (_messages, _tasks, _answers, _events, _dashboard, _answer_cuts)
         return sum(step(cursor, day, lo, hi) for step in steps)
 
@@ -674,9 +721,20 @@ def _keys(flag: str) -> list[str]:
 
 
 def _days_of(rows: Any, fields: Sequence[str]) -> set[date]:
+    """The organisation-local days ``fields`` of ``rows`` fall on: one ``DISTINCT`` a field in
+    the database. (Reading each row's timestamps into Python cost the refresh ~1 s of CPU a
+    minute at 1,000 new messages a second.)"""
+    here = organisation_zone()
     days: set[date] = set()
-    for values in rows.values_list(*fields).iterator(chunk_size=5000):
-        days.update(local_day(value) for value in values if value is not None)
+    for name in fields:
+        found = (
+            rows.filter(**{f"{name}__isnull": False})
+            .order_by()
+            .annotate(rollup_day=TruncDate(name, tzinfo=here))
+            .values_list("rollup_day", flat=True)
+            .distinct()
+        )
+        days.update(found)
     return days
 
 

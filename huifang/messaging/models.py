@@ -211,6 +211,15 @@ class Message(models.Model):
             # selected by its own timestamp falling within the day: one index per timestamp,
             # so a day reads its own rows instead of the whole outbox (bench/analytics.py: a
             # rebuild of a year of 10 M messages). Partial where the count is of a few rows.
+            # B-trees on both databases, though each costs every send (a status change is a
+            # non-HOT update, which inserts into every index): measured with bench/dispatch.py
+            # (docs/analytics.md "Speed"). BRIN indexes of the same columns cost nothing to
+            # keep but rely on rows lying in time order, and PostgreSQL puts a new row in any
+            # page with room: on the kept 10 M data set, after a few minutes of upkeep traffic
+            # had filled the space freed in old pages, a day's BRIN scan read 36 % of the
+            # outbox (6.3 s a day instead of 0.8 s), and the worker's refresh of today would
+            # read it every minute. No one of them serves another's count (each timestamp
+            # can lag the one before by days: a hold, a schedule, a late receipt).
             models.Index(fields=["created_at"], name="message_created_day_idx"),
             models.Index(
                 fields=["queued_at"],
