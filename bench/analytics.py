@@ -45,9 +45,9 @@ renumbered by a merge) is recorded as applied instead of failing on "already exi
 - ``explain``: only the ``EXPLAIN (ANALYZE, BUFFERS)`` of one day's statements (three days
   before the last), on stderr: each part should read its day's rows through an index.
 - ``pages``: the server time (median and p95 of ``--runs`` × 5 requests through Django's
-  test client, logged in as an analyst) of each of ``PAGES``: today the 30-day rule
-  dashboard (1.76 s at 10 M messages when the issue was written); the cockpit pages are to
-  be added there.
+  test client, logged in as an analyst) of each of ``PAGES``: the 30-day rule dashboard
+  (1.76 s at 10 M messages when the issue was written), the cockpit over a month and a year,
+  the performance pages, the detractors and a year's drill-down list.
 
 Prints one JSON document; figures are medians over ``--runs``.
 
@@ -102,8 +102,18 @@ TIERS = ("vip", "regular", "regular", "potential", "dormant")
 STAGES = ("inquiry", "post_purchase", "post_purchase", "in_service", "dormant")
 DROP_REASONS = ("no_consent", "no_consent", "do_not_contact", "no_address", "cap")
 OUTCOMES = ("reached", "reached", "reached", "not_reached", "call_back")
-# The pages timed, first the rule dashboard the issue quotes; the cockpit pages go here.
-PAGES = ("/rules/dashboard/?period=30d",)
+# The pages timed, first the rule dashboard the issue quotes, then the analytics pages over
+# a month and a year (the issue: "any period up to a year").
+PAGES = (
+    "/rules/dashboard/?period=30d",
+    "/analytics/?period=30d",
+    "/analytics/?period=365d",
+    "/analytics/teams/?period=365d",
+    "/analytics/channels/?period=365d",
+    "/analytics/rules/?period=365d",
+    "/analytics/detractors/?period=30d",
+    "/analytics/list/?kind=messages&measure=sent&period=365d",
+)
 TARGETS = {"rebuild_s": 300, "upkeep_cpu_share": 0.10}
 SMOKE = {"size": 300, "seconds": 6, "rate": 100, "every": 2, "runs": 1}
 
