@@ -782,9 +782,10 @@ def refresh(now: datetime) -> Rebuilt:
             days |= _cohort_days(name, fresh, rows)
         if since is not None:  # tasks saved since (an outcome, a reopening) without a new time
             days |= _days_of(Task.objects.filter(updated_at__gte=since - SLACK), SOURCES["task"][1])
-            # Cohorts: a receipt or an answer dated since the last run changes its message's
-            # sent (created) day, however old.
-            recent = since - SLACK
+            # Cohorts: a receipt or an answer dated on the days redone (since the last run,
+            # and the recent days before it: a receipt may arrive dated earlier than the run
+            # that records it) changes its message's sent (created) day, however old.
+            recent = min(since - SLACK, day_bounds(min(days))[0])
             touched = Message.objects.filter(delivered_at__gte=recent).values("pk")
             days |= _days_of(Message.objects.filter(pk__in=touched), COHORT_FIELDS)
             answered = Response.objects.filter(submitted_at__gte=recent, message_id__isnull=False)
