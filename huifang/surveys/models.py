@@ -124,6 +124,13 @@ class Response(models.Model):
                 condition=models.Q(nps__lte=6),
                 name="survey_response_detractors",
             ),
+            # The detractors who still need a call, worst first (analytics ``detractors``):
+            # read in the order shown, so a page stops at its last row whatever the period.
+            models.Index(
+                fields=["nps", "submitted_at", "id"],
+                condition=models.Q(nps__lte=6),
+                name="response_detractor_order",
+            ),
             # The analytics rollups redo a day at a time (analytics/rollup.py): the responses
             # opened and submitted on the day, of every version, without reading the table.
             models.Index(fields=["started_at"], name="response_started_day_idx"),
