@@ -4,7 +4,8 @@ filters, and optionally broken down by a dimension or by the period's buckets.
 
 The formulas are those of docs/metrics.md. Every figure is a sum over the daily rollups
 (``models``), never a scan of the outbox, the tasks or the answers, so a year costs what a
-month costs: one aggregate query per rollup table touched.
+month costs: one aggregate query per rollup table touched — its cut table (``CUT_ROLLUPS``,
+summed per day, team and one dimension) whenever that can answer (``cut_of``).
 
     totals(period, scope)                   one row: the whole period
     breakdown(period, scope, by="team")     one row per value of a dimension
