@@ -632,6 +632,7 @@ def explain_day(day: Any) -> None:
 def rebuild_section(args: argparse.Namespace) -> dict[str, Any]:
     from django.utils import timezone
 
+    from huifang.analytics.kpis import CUT_ROLLUPS
     from huifang.analytics.models import AnswerDay, MessageDay, TaskDay
     from huifang.analytics.rollup import history, rebuild
 
@@ -651,7 +652,8 @@ def rebuild_section(args: argparse.Namespace) -> dict[str, Any]:
         "days": (last - first).days + 1,
         "rollup_rows": rows,
         "rollup_rows_by_table": {
-            m.__name__: m.objects.count() for m in (MessageDay, TaskDay, AnswerDay)
+            m.__name__: m.objects.count()
+            for m in (MessageDay, TaskDay, AnswerDay, *CUT_ROLLUPS.values())
         },
         "rebuild_s": round(statistics.median(times), 1),
         "rebuild_runs_s": [round(t, 1) for t in times],

@@ -4,7 +4,8 @@ filters, and optionally broken down by a dimension or by the period's buckets.
 
 The formulas are those of docs/metrics.md. Every figure is a sum over the daily rollups
 (``models``), never a scan of the outbox, the tasks or the answers, so a year costs what a
-month costs: one aggregate query per rollup table touched.
+month costs: one aggregate query per rollup table touched — its cut table (``CUT_ROLLUPS``,
+summed per day, team and one dimension) whenever that can answer (``cut_of``).
 
     totals(period, scope)                   one row: the whole period
     breakdown(period, scope, by="team")     one row per value of a dimension
@@ -32,9 +33,18 @@ from huifang.customers.models import Channel
 from huifang.integrations.models import Provider
 from huifang.rules.models import Rule
 
-from .models import AnswerDay, EventDay, MessageDay, TaskDay
+from .models import (
+    AnswerDay,
+    AnswerDayBy,
+    EventDay,
+    EventDayBy,
+    MessageDay,
+    MessageDayBy,
+    TaskDay,
+    TaskDayBy,
+)
 from .periods import Period
-from .scope import Scope
+from .scope import EVERYTHING, TEAMS, Scope
 
 MESSAGES, TASKS, ANSWERS, EVENTS = "messages", "tasks", "answers", "events"
 ROLLUPS: dict[str, Any] = {
@@ -42,6 +52,13 @@ ROLLUPS: dict[str, Any] = {
     TASKS: TaskDay,
     ANSWERS: AnswerDay,
     EVENTS: EventDay,
+}
+# Each rollup summed by team and one dimension (``models.DayCut``): what ``cut_of`` reads.
+CUT_ROLLUPS: dict[str, Any] = {
+    MESSAGES: MessageDayBy,
+    TASKS: TaskDayBy,
+    ANSWERS: AnswerDayBy,
+    EVENTS: EventDayBy,
 }
 
 
@@ -250,12 +267,39 @@ class Row:
     values: dict[str, float | None] = field(default_factory=dict)
 
 
+# The dimensions whose values are ids: a cut keeps its values as text.
+_IDS = frozenset({"team", "agent", "rule", "provider", "owner"})
+
+
+def cut_of(source: str, scope: Scope, filters: Mapping[str, Any], group: str | None) -> str | None:
+    """The cut of ``source``'s cut table (``CUT_ROLLUPS``) that answers a query, or ``None``
+    when only the rollup itself can. The cut tables are kept by team and one dimension, so they
+    answer an unfiltered query in the whole organisation or in teams: its totals and trend (cut
+    "", which is also the breakdown by team) and a breakdown by one dimension of the rollup (its
+    own cut). A filter, or an agent's own scope (by assignee), needs the rollup's rows."""
+    if filters or scope.kind not in (EVERYTHING, TEAMS):
+        return None
+    if group in (None, "bucket", "team"):
+        return ""
+    return group if source in DIMENSIONS[group].columns else None
+
+
 def _filtered(
-    source: str, period: Period, scope: Scope, filters: Mapping[str, Any]
+    source: str,
+    period: Period,
+    scope: Scope,
+    filters: Mapping[str, Any],
+    cut: str | None = None,
 ) -> QuerySet[Any] | None:
-    """The rollup rows of ``source`` in the period, the scope and the filters; ``None`` when
-    the scope or a filter cannot be applied to this rollup (its figures are then unknown)."""
-    rows: QuerySet[Any] = ROLLUPS[source].objects.filter(day__range=(period.first, period.last))
+    """The rollup rows of ``source`` in the period, the scope and the filters (the rows of
+    ``cut`` of its cut table, when given); ``None`` when the scope or a filter cannot be applied
+    to this rollup (its figures are then unknown)."""
+    days = {"day__range": (period.first, period.last)}
+    rows: QuerySet[Any] = (
+        ROLLUPS[source].objects.filter(**days)
+        if cut is None
+        else CUT_ROLLUPS[source].objects.filter(cut=cut, **days)
+    )
     columns = _SCOPE_COLUMNS[source]
     if scope.kind == "teams":
         rows = rows.filter(**{f"{columns['team']}__in": sorted(scope.teams)})
@@ -290,13 +334,17 @@ def _aggregate(
     kpis: Sequence[Kpi],
     group: str | None,
     unknown: set[str] | None = None,
+    *,
+    fine: bool = False,
 ) -> dict[Any, dict[str, int]]:
     """Sums per group key (``None`` when not grouped) of every measure the KPIs need, keyed
-    "source.measure"; the sources that cannot be read so are added to ``unknown``."""
+    "source.measure"; the sources that cannot be read so are added to ``unknown``. Each rollup
+    is read through its cut table where one answers (``cut_of``), unless ``fine`` (tests)."""
     found: dict[Any, dict[str, int]] = {}
     unknown = set() if unknown is None else unknown
     for source in sorted({s for k in kpis for s in k.sources}):
-        rows = _filtered(source, period, scope, filters)
+        cut = None if fine else cut_of(source, scope, filters, group)
+        rows = _filtered(source, period, scope, filters, cut)
         if rows is None:
             unknown.add(source)
             continue
@@ -320,11 +368,13 @@ def _aggregate(
             if column is None:
                 unknown.add(source)
                 continue
-            rows = rows.annotate(g=F(column))
+            rows = rows.annotate(g=F("value" if cut else column))
         for item in rows.values("g").annotate(**sums).order_by():
             key = item["g"]
             if isinstance(key, datetime):  # a truncation may give a moment on some backends
                 key = key.date()
+            elif cut and cut in _IDS and key is not None:
+                key = int(key)
             bucket = found.setdefault(key, {})
             for m in measures:
                 bucket[f"{source}.{m}"] = bucket.get(f"{source}.{m}", 0) + int(item[m] or 0)

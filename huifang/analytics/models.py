@@ -17,27 +17,31 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class MessageDay(models.Model):
-    """Customer messages of one day (staff messages, which have no customer, are left out).
+class DayCut(models.Model):
+    """A day's figures of a rollup summed by one dimension (a cut), kept by team.
 
-    ``reason`` is set only on rows counting ``dropped`` or ``holds``: the drops and holds by
-    reason; every other count sits on rows whose reason is empty."""
+    The daily rollups carry every dimension at once, so a year of ``MessageDay`` may hold
+    millions of rows; a page reads a period's totals, its trend, or a breakdown by one
+    dimension, in a reader's teams. The cut tables (``MessageDayBy`` …) hold what those read:
+    each day's sums per team (``cut`` empty, ``value`` empty), and per team and value of each
+    dimension the rollup has (``cut`` a key of ``kpis.DIMENSIONS``, ``value`` the dimension's
+    value as text, NULL for a NULL id) — a few thousand rows a day whatever the traffic. They
+    are written with their rollup's day, from its rows (``rollup.cut_day``); ``kpis`` reads
+    them when they can answer (``kpis.cut_of``)."""
 
     day = models.DateField(_("day"))
-    rule_id = models.BigIntegerField(_("rule"), null=True)
-    step = models.CharField(_("step"), max_length=50)
-    channel = models.CharField(_("channel"), max_length=16)
-    provider_id = models.BigIntegerField(_("provider"), null=True)
-    team_id = models.BigIntegerField(_("team"), null=True)  # of the customer's owner
-    province = models.CharField(_("province"), max_length=32)
-    city = models.CharField(_("city"), max_length=32)
-    business_line = models.CharField(_("business line"), max_length=64)
-    tier = models.CharField(_("tier"), max_length=16)
-    source = models.CharField(_("customer source"), max_length=64, default="")
-    lifecycle_stage = models.CharField(_("lifecycle stage"), max_length=16, default="")
-    product_category = models.CharField(_("product category"), max_length=64, default="")
-    owner_id = models.BigIntegerField(_("customer owner"), null=True)  # the customer's, today
-    reason = models.CharField(_("reason"), max_length=20)
+    cut = models.CharField(_("cut"), max_length=20)
+    team_id = models.BigIntegerField(_("team"), null=True)
+    value = models.CharField(_("value"), max_length=64, null=True)
+
+    class Meta:
+        abstract = True
+
+
+class MessageMeasures(models.Model):
+    """The counts of a day's customer messages: of ``MessageDay`` and of its cuts
+    ``MessageDayBy``."""
+
     created = models.PositiveIntegerField(_("created"), default=0)  # created_at
     queued = models.PositiveIntegerField(_("released"), default=0)  # queued_at
     sent = models.PositiveIntegerField(_("sent"), default=0)  # sent_at
@@ -64,30 +68,12 @@ class MessageDay(models.Model):
     created_reached = models.PositiveIntegerField(_("created, reached since"), default=0)
 
     class Meta:
-        verbose_name = _("messages of a day")
-        verbose_name_plural = _("messages by day")
-        indexes = [
-            models.Index(fields=["day"], name="messageday_day_idx"),
-            models.Index(fields=["rule_id", "day"], name="messageday_rule_idx"),
-            models.Index(fields=["team_id", "day"], name="messageday_team_idx"),
-            models.Index(fields=["channel", "day"], name="messageday_channel_idx"),
-            models.Index(fields=["provider_id", "day"], name="messageday_provider_idx"),
-            models.Index(fields=["province", "city", "day"], name="messageday_region_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.day} rule {self.rule_id} {self.channel}"
+        abstract = True
 
 
-class TaskDay(models.Model):
-    """Follow-up tasks of one day: opened by ``created_at``; done, cancelled and the outcomes
-    of closed tasks by ``closed_at``."""
+class TaskMeasures(models.Model):
+    """The counts of a day's follow-up tasks: of ``TaskDay`` and of its cuts ``TaskDayBy``."""
 
-    day = models.DateField(_("day"))
-    team_id = models.BigIntegerField(_("team"), null=True)
-    assignee_id = models.BigIntegerField(_("assignee"), null=True)
-    rule_id = models.BigIntegerField(_("rule"), null=True)
-    step = models.CharField(_("step"), max_length=50)
     opened = models.PositiveIntegerField(_("opened"), default=0)
     done = models.PositiveIntegerField(_("done"), default=0)
     # On time as on the team board: done by the SLA deadline, among done tasks that had one.
@@ -113,6 +99,89 @@ class TaskDay(models.Model):
     scored_ok = models.PositiveIntegerField(_("agent-recorded scores 4–5"), default=0)
 
     class Meta:
+        abstract = True
+
+
+class AnswerMeasures(models.Model):
+    """The counts of a day's questionnaire responses: of ``AnswerDay`` and of its cuts
+    ``AnswerDayBy``."""
+
+    opened = models.PositiveIntegerField(_("opened"), default=0)
+    answered = models.PositiveIntegerField(_("answered"), default=0)
+    csat_n = models.PositiveIntegerField(_("CSAT answers"), default=0)
+    csat_ok = models.PositiveIntegerField(_("CSAT 4–5"), default=0)
+    nps_n = models.PositiveIntegerField(_("NPS answers"), default=0)
+    promoters = models.PositiveIntegerField(_("promoters"), default=0)
+    detractors = models.PositiveIntegerField(_("detractors"), default=0)
+    ces_n = models.PositiveIntegerField(_("CES answers"), default=0)
+    ces_sum = models.PositiveIntegerField(_("CES sum"), default=0)
+
+    class Meta:
+        abstract = True
+
+
+class EventMeasures(models.Model):
+    """The counts of a day's complaints and purchases: of ``EventDay`` and of its cuts
+    ``EventDayBy``."""
+
+    complaints = models.PositiveIntegerField(_("complaints"), default=0)
+    # A complaint whose customer complained in the 30 days before it too.
+    repeat_complaints = models.PositiveIntegerField(_("repeat complaints"), default=0)
+    purchases = models.PositiveIntegerField(_("purchases"), default=0)
+
+    class Meta:
+        abstract = True
+
+
+class MessageDay(MessageMeasures):
+    """Customer messages of one day (staff messages, which have no customer, are left out).
+
+    ``reason`` is set only on rows counting ``dropped`` or ``holds``: the drops and holds by
+    reason; every other count sits on rows whose reason is empty."""
+
+    day = models.DateField(_("day"))
+    rule_id = models.BigIntegerField(_("rule"), null=True)
+    step = models.CharField(_("step"), max_length=50)
+    channel = models.CharField(_("channel"), max_length=16)
+    provider_id = models.BigIntegerField(_("provider"), null=True)
+    team_id = models.BigIntegerField(_("team"), null=True)  # of the customer's owner
+    province = models.CharField(_("province"), max_length=32)
+    city = models.CharField(_("city"), max_length=32)
+    business_line = models.CharField(_("business line"), max_length=64)
+    tier = models.CharField(_("tier"), max_length=16)
+    source = models.CharField(_("customer source"), max_length=64, default="")
+    lifecycle_stage = models.CharField(_("lifecycle stage"), max_length=16, default="")
+    product_category = models.CharField(_("product category"), max_length=64, default="")
+    owner_id = models.BigIntegerField(_("customer owner"), null=True)  # the customer's, today
+    reason = models.CharField(_("reason"), max_length=20)
+
+    class Meta:
+        verbose_name = _("messages of a day")
+        verbose_name_plural = _("messages by day")
+        indexes = [
+            models.Index(fields=["day"], name="messageday_day_idx"),
+            models.Index(fields=["rule_id", "day"], name="messageday_rule_idx"),
+            models.Index(fields=["team_id", "day"], name="messageday_team_idx"),
+            models.Index(fields=["channel", "day"], name="messageday_channel_idx"),
+            models.Index(fields=["provider_id", "day"], name="messageday_provider_idx"),
+            models.Index(fields=["province", "city", "day"], name="messageday_region_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} rule {self.rule_id} {self.channel}"
+
+
+class TaskDay(TaskMeasures):
+    """Follow-up tasks of one day: opened by ``created_at``; done, cancelled and the outcomes
+    of closed tasks by ``closed_at``."""
+
+    day = models.DateField(_("day"))
+    team_id = models.BigIntegerField(_("team"), null=True)
+    assignee_id = models.BigIntegerField(_("assignee"), null=True)
+    rule_id = models.BigIntegerField(_("rule"), null=True)
+    step = models.CharField(_("step"), max_length=50)
+
+    class Meta:
         verbose_name = _("tasks of a day")
         verbose_name_plural = _("tasks by day")
         indexes = [
@@ -126,7 +195,7 @@ class TaskDay(models.Model):
         return f"{self.day} team {self.team_id} agent {self.assignee_id}"
 
 
-class AnswerDay(models.Model):
+class AnswerDay(AnswerMeasures):
     """Questionnaire responses of one day: opened by ``started_at``, answered and their scores
     by ``submitted_at``."""
 
@@ -137,15 +206,6 @@ class AnswerDay(models.Model):
     team_id = models.BigIntegerField(_("team"), null=True)
     province = models.CharField(_("province"), max_length=32)
     city = models.CharField(_("city"), max_length=32)
-    opened = models.PositiveIntegerField(_("opened"), default=0)
-    answered = models.PositiveIntegerField(_("answered"), default=0)
-    csat_n = models.PositiveIntegerField(_("CSAT answers"), default=0)
-    csat_ok = models.PositiveIntegerField(_("CSAT 4–5"), default=0)
-    nps_n = models.PositiveIntegerField(_("NPS answers"), default=0)
-    promoters = models.PositiveIntegerField(_("promoters"), default=0)
-    detractors = models.PositiveIntegerField(_("detractors"), default=0)
-    ces_n = models.PositiveIntegerField(_("CES answers"), default=0)
-    ces_sum = models.PositiveIntegerField(_("CES sum"), default=0)
 
     class Meta:
         verbose_name = _("answers of a day")
@@ -161,7 +221,7 @@ class AnswerDay(models.Model):
         return f"{self.day} version {self.version_id}"
 
 
-class EventDay(models.Model):
+class EventDay(EventMeasures):
     """Complaints and purchases of one day (``Event.occurred_at``), by the customer's
     dimensions as they are today; ``team_id`` is the team of the customer's owner."""
 
@@ -175,10 +235,6 @@ class EventDay(models.Model):
     source = models.CharField(_("customer source"), max_length=64)
     lifecycle_stage = models.CharField(_("lifecycle stage"), max_length=16)
     product_category = models.CharField(_("product category"), max_length=64)
-    complaints = models.PositiveIntegerField(_("complaints"), default=0)
-    # A complaint whose customer complained in the 30 days before it too.
-    repeat_complaints = models.PositiveIntegerField(_("repeat complaints"), default=0)
-    purchases = models.PositiveIntegerField(_("purchases"), default=0)
 
     class Meta:
         verbose_name = _("events of a day")
@@ -190,6 +246,66 @@ class EventDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} team {self.team_id}"
+
+
+class MessageDayBy(DayCut, MessageMeasures):
+    """``MessageDay`` summed by team and one dimension (``DayCut``)."""
+
+    class Meta:
+        verbose_name = _("messages of a day, by team and one dimension")
+        verbose_name_plural = _("messages by day, team and one dimension")
+        indexes = [
+            models.Index(fields=["cut", "day"], name="messagedayby_cut_idx"),
+            models.Index(fields=["team_id", "cut", "day"], name="messagedayby_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
+
+
+class TaskDayBy(DayCut, TaskMeasures):
+    """``TaskDay`` summed by team and one dimension (``DayCut``)."""
+
+    class Meta:
+        verbose_name = _("tasks of a day, by team and one dimension")
+        verbose_name_plural = _("tasks by day, team and one dimension")
+        indexes = [
+            models.Index(fields=["cut", "day"], name="taskdayby_cut_idx"),
+            models.Index(fields=["team_id", "cut", "day"], name="taskdayby_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
+
+
+class AnswerDayBy(DayCut, AnswerMeasures):
+    """``AnswerDay`` summed by team and one dimension (``DayCut``)."""
+
+    class Meta:
+        verbose_name = _("answers of a day, by team and one dimension")
+        verbose_name_plural = _("answers by day, team and one dimension")
+        indexes = [
+            models.Index(fields=["cut", "day"], name="answerdayby_cut_idx"),
+            models.Index(fields=["team_id", "cut", "day"], name="answerdayby_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
+
+
+class EventDayBy(DayCut, EventMeasures):
+    """``EventDay`` summed by team and one dimension (``DayCut``)."""
+
+    class Meta:
+        verbose_name = _("events of a day, by team and one dimension")
+        verbose_name_plural = _("events by day, team and one dimension")
+        indexes = [
+            models.Index(fields=["cut", "day"], name="eventdayby_cut_idx"),
+            models.Index(fields=["team_id", "cut", "day"], name="eventdayby_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
 
 
 class AnswerCutDay(models.Model):

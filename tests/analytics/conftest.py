@@ -10,6 +10,7 @@ import pytest
 from huifang.accounts.models import Team
 from huifang.accounts.roles import Role
 from huifang.analytics.models import AnswerDay, MessageDay, TaskDay
+from huifang.analytics.rollup import cut_day
 from tests.conftest import make_staff
 
 EVIL_CITY = '=HYPERLINK("http://x")'
@@ -40,4 +41,5 @@ def figures() -> dict[str, Any]:
             province="浙江", city=city, opened=6, answered=5, csat_n=5, csat_ok=4, nps_n=5,
             promoters=3, detractors=1, ces_n=0,
         )  # fmt: skip
+        cut_day(day)
     return {"north": north, "south": south, "li": li, "wang": wang}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from io import StringIO
@@ -29,20 +30,24 @@ from hypothesis import strategies as st
 from huifang.accounts.models import Team
 from huifang.accounts.roles import Role
 from huifang.analytics import kpis
+from huifang.analytics.kpis import CUT_ROLLUPS
 from huifang.analytics.models import AnswerDay, EventDay, MessageDay, TaskDay, Watermark
 from huifang.analytics.periods import Period
 from huifang.analytics.rollup import (
+    CUTS,
     EVENT_MEASURES,
     MESSAGE_MEASURES,
     TASK_MEASURES,
+    cut_columns,
     rebuild,
     refresh,
 )
-from huifang.analytics.scope import ALL, scope_for
+from huifang.analytics.scope import ALL, OWN, TEAMS, Scope, scope_for
 from huifang.customers.models import Customer, Event
 from huifang.messaging.models import Click, Message
 from huifang.surveys.models import Response, Survey, SurveyVersion
 from huifang.tasks.models import Task
+from tests.analytics.cuts import assert_the_cuts_give_the_rollups_sums
 from tests.conftest import make_staff
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -164,7 +169,18 @@ def world(db: None) -> World:
 
 
 def _clear() -> None:
-    for model in (Click, Event, Response, Message, Task, MessageDay, TaskDay, AnswerDay, EventDay):
+    for model in (
+        Click,
+        Event,
+        Response,
+        Message,
+        Task,
+        MessageDay,
+        TaskDay,
+        AnswerDay,
+        EventDay,
+        *CUT_ROLLUPS.values(),
+    ):
         model.objects.all().delete()
     Watermark.objects.all().delete()
 
@@ -421,10 +437,11 @@ def assert_kpis_match() -> None:
 
 
 def table_rows() -> list[list[tuple[Any, ...]]]:
-    measures: dict[Any, tuple[str, ...]] = {
+    measures: dict[Any, Sequence[str]] = {
         MessageDay: MESSAGE_MEASURES,
         TaskDay: TASK_MEASURES,
         EventDay: EVENT_MEASURES,
+        **{cut: names for _fine, cut, _source, names in CUTS},
     }
     found = []
     for model, names in measures.items():
@@ -465,6 +482,47 @@ def test_every_kpi_equals_the_raw_count_however_the_history_arrives(
     rebuild(None, None, at(end))
     assert table_rows() == incremental
     assert_kpis_match()
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    messages=st.lists(sends, max_size=6),
+    tasks=st.lists(jobs, max_size=4),
+    events=st.lists(happenings, max_size=5),
+    stops=st.lists(st.integers(0, HORIZON + 6 * 24 * 60), min_size=1, max_size=3, unique=True),
+)
+def test_the_cut_tables_give_the_sums_of_the_rollups(
+    world: World, messages: list[Send], tasks: list[Job], events: list[Happening], stops: list[int]
+) -> None:
+    """Whatever the history, every sum a page reads from the cut tables (totals, trend and
+    breakdowns, for everyone and for a team) is the sum of the rollups' own rows."""
+    _clear()
+    writer = Writer(world)
+    for stop in sorted(stops):
+        writer.write(stop, (messages, tasks, events))
+        refresh(at(stop))
+    assert_the_cuts_give_the_rollups_sums([ALL, Scope(TEAMS, frozenset({world.teams[1].pk}))])
+
+
+def test_the_cut_tables_answer_only_what_they_can(db: None) -> None:
+    """Unfiltered, in everyone's or teams' scope, by nothing, bucket, team or a dimension of
+    the rollup; anything else reads the rollup itself."""
+    teams = Scope(TEAMS, frozenset({1}))
+    assert kpis.cut_of(kpis.MESSAGES, ALL, {}, None) == ""
+    assert kpis.cut_of(kpis.MESSAGES, teams, {}, "bucket") == ""
+    assert kpis.cut_of(kpis.TASKS, teams, {}, "team") == ""
+    assert kpis.cut_of(kpis.TASKS, ALL, {}, "agent") == "agent"
+    assert kpis.cut_of(kpis.MESSAGES, ALL, {}, "agent") is None
+    assert kpis.cut_of(kpis.MESSAGES, ALL, {"channel": "sms"}, None) is None
+    assert kpis.cut_of(kpis.TASKS, Scope(OWN, agent_id=1), {}, None) is None
+    # Every dimension of a rollup but the team has its cut, written with the day.
+    for source in kpis.ROLLUPS:
+        wanted = {k for k, d in kpis.DIMENSIONS.items() if source in d.columns} - {"team"}
+        assert set(cut_columns(source)) == wanted
 
 
 def _history(world: World) -> None:

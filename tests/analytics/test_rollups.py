@@ -27,18 +27,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huifang.accounts.models import StaffProfile, Team
+from huifang.analytics.kpis import CUT_ROLLUPS
 from huifang.analytics.models import AnswerDay, MessageDay, TaskDay, Watermark
 from huifang.analytics.rollup import (
     ANSWER_MEASURES,
+    CUTS,
     MESSAGE_MEASURES,
     TASK_MEASURES,
     rebuild,
     refresh,
 )
+from huifang.analytics.scope import ALL, TEAMS, Scope
 from huifang.customers.models import Customer, Event
 from huifang.messaging.models import Click, Message
 from huifang.surveys.models import Response, Survey, SurveyVersion
 from huifang.tasks.models import Task
+from tests.analytics.cuts import assert_the_cuts_give_the_rollups_sums
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # 15:30 UTC: 23:30 in Shanghai, so histories cross local midnights that UTC dates would miss.
@@ -187,7 +191,17 @@ def world(db: None) -> World:
 
 
 def _clear() -> None:
-    for model in (Click, Event, Message, Task, Response, MessageDay, TaskDay, AnswerDay):
+    for model in (
+        Click,
+        Event,
+        Message,
+        Task,
+        Response,
+        MessageDay,
+        TaskDay,
+        AnswerDay,
+        *CUT_ROLLUPS.values(),
+    ):
         model.objects.all().delete()
     Watermark.objects.all().delete()
 
@@ -402,6 +416,7 @@ MESSAGE_KEY = (
 )  # fmt: skip
 TASK_KEY = ("day", "team_id", "assignee_id", "rule_id", "step")
 ANSWER_KEY = ("day", "version_id", "channel", "rule_id", "team_id", "province", "city")
+CUT_KEY = ("day", "cut", "team_id", "value")
 
 
 def _rolled(model: Any, key: tuple[str, ...], measures: tuple[str, ...]) -> Counter[Any]:
@@ -444,6 +459,7 @@ def table_rows() -> list[list[tuple[Any, ...]]]:
             (MessageDay, MESSAGE_KEY, MESSAGE_MEASURES),
             (TaskDay, TASK_KEY, TASK_MEASURES),
             (AnswerDay, ANSWER_KEY, ANSWER_MEASURES),
+            *((cut, CUT_KEY, names) for _fine, cut, _source, names in CUTS),
         )
     ]
 
@@ -488,6 +504,8 @@ def test_incremental_refresh_equals_the_raw_counts_and_a_rebuild(
     assert table_rows() == incremental
     rebuild(None, None, end)
     assert table_rows() == incremental
+    teams = Scope(TEAMS, frozenset({world.teams[0].pk, 7}))
+    assert_the_cuts_give_the_rollups_sums([ALL, teams])
 
 
 def test_a_reply_carries_the_message_it_answers(world: World) -> None:
