@@ -29,8 +29,10 @@ renumbered by a merge) is recorded as applied instead of failing on "already exi
 **Sections** (``--sections``, default all):
 
 - ``rebuild``: the wall time of ``rebuild(first, last)`` over the whole history (the median
-  of ``--runs``); target ≤ 5 minutes on PostgreSQL at full size. With ``--explain`` the
-  ``EXPLAIN ANALYZE`` of one day's three statements goes to stderr.
+  of ``--runs``) on ``--jobs`` connections (default the setting ``ANALYTICS_REBUILD_JOBS``;
+  reported as ``jobs``, the number used: one on SQLite); target ≤ 5 minutes on PostgreSQL
+  at full size. With ``--explain`` the ``EXPLAIN ANALYZE`` of one day's three statements
+  goes to stderr.
 - ``upkeep``: with the watermarks set at the sources' end (as a whole rebuild leaves them), a
   thread inserts ``--rate``
   (1,000) messages a second for ``--seconds`` (90) s — created, planned and released now —
@@ -53,7 +55,7 @@ Prints one JSON document; figures are medians over ``--runs``.
 
     .venv/bin/python bench/analytics.py [--only sqlite|postgres] [--size N] [--runs 3]
         [--sections rebuild,upkeep,pages] [--seconds 90] [--rate 1000] [--every 60]
-        [--rebuild-data] [--explain]
+        [--jobs N] [--rebuild-data] [--explain]
 
 ``--smoke`` (for CI): on a throw-away database of each kind, 1,000 customers, 20 s of
 upkeep at 100 messages a second refreshed every 5 s, one run.
@@ -644,12 +646,16 @@ def rebuild_section(args: argparse.Namespace) -> dict[str, Any]:
     times, rows = [], 0
     for n in range(args.runs):
         started = time.perf_counter()
-        done = rebuild(first, last, timezone.now())
+        done = rebuild(first, last, timezone.now(), jobs=args.jobs)
         times.append(time.perf_counter() - started)
         rows = done.rows
-        log(f"rebuild {n + 1}/{args.runs}: {len(done.days)} days, {rows:,} rows, {times[-1]:.1f} s")
+        log(
+            f"rebuild {n + 1}/{args.runs}: {len(done.days)} days, {rows:,} rows, "
+            f"{times[-1]:.1f} s, {done.jobs} jobs"
+        )
     return {
         "days": (last - first).days + 1,
+        "jobs": done.jobs,
         "rollup_rows": rows,
         "rollup_rows_by_table": {
             m.__name__: m.objects.count()
@@ -967,7 +973,7 @@ def child_args(args: argparse.Namespace, size: int) -> list[str]:
     return [
         sys.executable, SCRIPT, "--worker", "--size", str(size), "--runs", str(args.runs),
         "--sections", args.sections, "--seconds", str(args.seconds), "--rate", str(args.rate),
-        "--every", str(args.every),
+        "--every", str(args.every), *(["--jobs", str(args.jobs)] if args.jobs else []),
         *(["--explain"] if args.explain else []), *(["--smoke"] if args.smoke else []),
     ]  # fmt: skip
 
@@ -990,6 +996,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=90, help="of traffic per upkeep run")
     parser.add_argument("--rate", type=int, default=1000, help="new messages a second")
     parser.add_argument("--every", type=float, default=60, help="seconds between refreshes")
+    parser.add_argument(
+        "--jobs", type=int, help="rebuild connections (default ANALYTICS_REBUILD_JOBS)"
+    )
     parser.add_argument("--db-name", default="huifang_bench_analytics")
     parser.add_argument("--rebuild-data", action="store_true")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN one day's statements")

@@ -24,18 +24,22 @@ run and redoes only those:
 
 A change that moves no timestamp on a row older than that window (or a deleted customer's
 cascade) is only seen by ``rebuild``; the worker rebuilds the last ``REBUILD_DAYS`` days every
-night for that reason.
+night for that reason. On PostgreSQL a rebuild rewrites its days on several connections at
+once, each day in a transaction of its own, holding the turn refreshes take (``_turn``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Min
 from django.db.models.functions import TruncDate
 
@@ -70,6 +74,8 @@ from .models import (
 SLACK = timedelta(minutes=10)
 # The nightly rebuild's reach (changes that move no timestamp, on older rows).
 REBUILD_DAYS = 7
+# The PostgreSQL advisory lock refreshes and rebuilds take turns by ("HFROLLUP").
+TURN = 0x4846_524F_4C4C_5550
 REPLIED = "message_replied"
 # The replies of the response rate (docs/metrics.md §4): a questionnaire answered through the
 # message's link, or pushed naming it, is a reply too. (The flow count ``replied`` keeps to
@@ -88,6 +94,7 @@ RESOLVED_DAYS = 7
 class Rebuilt:
     days: list[date]
     rows: int
+    jobs: int = 1  # the connections the days were rewritten on
 
 
 def local_day(moment: datetime) -> date:
@@ -814,8 +821,13 @@ def _span(first: date, last: date) -> list[date]:
 
 
 def _marks() -> dict[str, Watermark]:
-    """The watermarks, locked for the transaction: refreshes and rebuilds take turns, so two
-    of them never delete and insert the same day at once (which would double its rows)."""
+    """The watermarks, locked for the transaction once it is the caller's turn: refreshes and
+    rebuilds take turns, so two of them never delete and insert the same day at once (which
+    would double its rows). On PostgreSQL the turn is the advisory lock ``TURN``, which a
+    parallel rebuild holds for its whole run (``_turn``) while its days commit one by one."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TURN])
     marks = {w.source: w for w in Watermark.objects.select_for_update()}
     for source in [*SOURCES, "refresh"]:
         if source not in marks:
@@ -914,16 +926,28 @@ def history() -> tuple[date, date] | None:
     return local_day(min(moments)), local_day(max(moments))
 
 
-def rebuild(first: date | None, last: date | None, now: datetime) -> Rebuilt:
+def rebuild(
+    first: date | None, last: date | None, now: datetime, jobs: int | None = None
+) -> Rebuilt:
     """Recompute the days from ``first`` to ``last`` (either end defaults to the sources'
-    history). Without bounds the rollups are rebuilt entirely, rows of days no source row
-    counts on any more included, and the refresh starts over from here."""
+    history). Without bounds the rollups are rebuilt entirely: when every day is done, rows of
+    days no source row counts on any more are deleted and the refresh starts over from the
+    sources' ends as they were when the rebuild began (rows added meanwhile are the next
+    refresh's).
+
+    On PostgreSQL (outside a transaction) the days are rewritten on ``jobs`` connections at
+    once (``HUIFANG_ANALYTICS_REBUILD_JOBS`` by default), each day in a transaction of its own,
+    while this connection holds the refreshes' and rebuilds' turn (``_turn``). A day that fails
+    stops the others taking days and raises ``DayFailed``: the days done stay rebuilt, the
+    failed day and the rest stay as they were, and so do the watermarks. SQLite (one writer),
+    and a caller's transaction, rewrite the days one after the other in one transaction.
+    """
     span = history()
     whole = first is None and last is None
     if span is None and (first is None or last is None):
         if whole:
             with transaction.atomic():
-                _clear(now)
+                _restart(_marks(), _tops(), now, None)
         return Rebuilt([], 0)
     first = first or (span[0] if span else first)
     last = last or (span[1] if span else last)
@@ -933,31 +957,138 @@ def rebuild(first: date | None, last: date | None, now: datetime) -> Rebuilt:
             f"nothing to rebuild from {first} to {last}: the first day is after the last"
         )
     days = _span(first, last)
-    with transaction.atomic():
-        _marks()  # locked: a refresh or another rebuild of the same days waits for this one
-        if whole:
-            _clear(now)
-        rows = sum(rollup_day(day) for day in days)
-    return Rebuilt(days, rows)
+    jobs = settings.HUIFANG_ANALYTICS_REBUILD_JOBS if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        with transaction.atomic():
+            marks = _marks()  # a refresh or another rebuild waits for this one
+            tops = _tops() if whole else None
+            rows = 0
+            for day in days:
+                try:
+                    rows += rollup_day(day)
+                except Exception as exc:
+                    raise DayFailed(day, [], exc) from exc
+            if tops is not None:
+                _restart(marks, tops, now, (first, last))
+        return Rebuilt(days, rows)
+    jobs = min(jobs, len(days))
+    with _turn():
+        # Read before the days: rows added while they are redone are the next refresh's.
+        tops = _tops() if whole else None
+        rows = _side_by_side(days, jobs)
+        if tops is not None:
+            with transaction.atomic():
+                _restart(_marks(), tops, now, (first, last))
+    return Rebuilt(days, rows, jobs)
 
 
-def _clear(now: datetime) -> None:
-    """Forget every rollup row and restart the refresh's watermarks at the sources' end."""
-    for model in (
-        MessageDay,
-        TaskDay,
-        AnswerDay,
-        EventDay,
-        EnrollmentDay,
-        RuleStepDay,
-        DecisionDay,
-        AnswerCutDay,
-        *(cut for _fine, cut, _source, _measures in CUTS),
-    ):
-        model.objects.all().delete()
-    marks = _marks()
-    for name in SOURCES:
-        marks[name].last_id = _rows(name).aggregate(top=Max("pk"))["top"] or 0
+class DayFailed(Exception):
+    """Rewriting ``day`` failed (``cause``); ``kept`` are the days already rewritten, which
+    stay so (none in a rebuild that runs in one transaction)."""
+
+    def __init__(self, day: date, kept: list[date], cause: Exception) -> None:
+        super().__init__(f"rewriting the rollups of {day} failed: {cause}")
+        self.day, self.kept, self.cause = day, kept, cause
+
+
+@contextmanager
+def _turn() -> Iterator[None]:
+    """Hold the refreshes' and rebuilds' turn on this connection, outside any transaction, until
+    the block ends: the session's advisory lock ``TURN`` (a refresh takes it for its
+    transaction in ``_marks`` and waits meanwhile; so does another rebuild)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [TURN])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [TURN])
+        except DatabaseError:
+            connection.close()  # a session's end releases its locks
+
+
+def _side_by_side(days: list[date], jobs: int) -> int:
+    """Rewrite ``days`` in order, each in a transaction of its own, on ``jobs`` connections (the
+    threads' own, closed when done; this thread's when one); the rollup rows written. The
+    first failure stops every job taking another day and is raised (``DayFailed``) once the
+    days under way are done."""
+    pending = iter(days)
+    taking = threading.Lock()
+    stop = threading.Event()
+    kept: list[date] = []
+    failed: list[tuple[date, Exception]] = []
+
+    def work() -> int:
+        rows = 0
+        while not stop.is_set():
+            with taking:
+                day = next(pending, None)
+            if day is None:
+                break
+            try:
+                rows += rollup_day(day)
+            except Exception as exc:
+                stop.set()
+                failed.append((day, exc))
+                break
+            kept.append(day)
+        return rows
+
+    def own_connection() -> int:
+        try:
+            return work()
+        finally:
+            connection.close()
+
+    if jobs == 1:
+        rows = work()
+    else:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rebuild") as pool:
+            running = [pool.submit(own_connection) for _n in range(jobs)]
+            try:
+                rows = sum(job.result() for job in running)
+            except BaseException:  # interrupted: the jobs finish the days under way only
+                stop.set()
+                raise
+    if failed:
+        day, exc = min(failed, key=lambda pair: pair[0])
+        raise DayFailed(day, sorted(kept), exc) from exc
+    return rows
+
+
+def _tops() -> dict[str, int]:
+    """The last id of each source."""
+    return {name: _rows(name).aggregate(top=Max("pk"))["top"] or 0 for name in SOURCES}
+
+
+ROLLUPS = (
+    MessageDay,
+    TaskDay,
+    AnswerDay,
+    EventDay,
+    EnrollmentDay,
+    RuleStepDay,
+    DecisionDay,
+    AnswerCutDay,
+    *(cut for _fine, cut, _source, _measures in CUTS),
+)
+
+
+def _restart(
+    marks: dict[str, Watermark], tops: dict[str, int], now: datetime, span: tuple[date, date] | None
+) -> None:
+    """After a whole rebuild: forget the rollup rows of the days outside ``span`` (all of them
+    without one) and restart the refresh's watermarks at ``tops`` and ``now``."""
+    for model in ROLLUPS:
+        rows = model.objects.all()
+        if span is not None:
+            rows = rows.exclude(day__range=span)
+        rows.delete()
+    for name, top in tops.items():
+        marks[name].last_id = top
         marks[name].save(update_fields=["last_id"])
     marks["refresh"].at = now
     marks["refresh"].save(update_fields=["at"])

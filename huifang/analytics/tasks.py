@@ -23,7 +23,8 @@ def refresh_rollups() -> int:
 @db_periodic_task(crontab(hour="19", minute="45"))  # 03:45 in China; Huey runs in UTC
 def rebuild_last_week() -> int:
     """The changes no timestamp points at (a failure receipt, a drop, a customer moved to
-    another city) on days the minute refresh no longer looks at."""
+    another city) on days the minute refresh no longer looks at; on PostgreSQL on
+    ``ANALYTICS_REBUILD_JOBS`` connections at once (``rebuild``'s default)."""
     now = DatabaseClock().now()
     today = local_day(now)
     return len(rebuild(today - timedelta(days=REBUILD_DAYS), today, now).days)

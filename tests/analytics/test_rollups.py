@@ -166,6 +166,10 @@ class World:
 
 @pytest.fixture
 def world(db: None) -> World:
+    return make_world()
+
+
+def make_world() -> World:
     teams = [Team.objects.create(key=f"t{n}", name=f"Team {n}") for n in range(2)]
     agents = []
     for n, team in enumerate(teams):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import time
 import unicodedata
@@ -11,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from huifang.analytics import kpis
 from huifang.analytics.periods import GRAINS, PeriodError, period_from
-from huifang.analytics.rollup import rebuild
+from huifang.analytics.rollup import DayFailed, rebuild
 from huifang.analytics.scope import ALL
 from huifang.core.clock import DatabaseClock
 
@@ -21,6 +22,16 @@ def _day(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"not a day (YYYY-MM-DD): {value!r}") from None
+
+
+def _jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"not a number of jobs (1 or more): {value!r}")
+    return jobs
 
 
 class Command(BaseCommand):
@@ -33,6 +44,11 @@ class Command(BaseCommand):
         )
         again.add_argument("--from", dest="first", type=str, help="first day, YYYY-MM-DD")
         again.add_argument("--to", dest="last", type=str, help="last day, YYYY-MM-DD")
+        again.add_argument(
+            "--jobs",
+            type=_jobs,
+            help="days rewritten at once on PostgreSQL (default ANALYTICS_REBUILD_JOBS)",
+        )
         figures = sub.add_parser(
             "kpis", help="print the key figures of a period (the whole organisation)"
         )
@@ -54,7 +70,13 @@ class Command(BaseCommand):
             raise CommandError(f"--from {first} is after --to {last}")
         started = time.monotonic()
         try:
-            done = rebuild(first, last, DatabaseClock().now())
+            done = rebuild(first, last, DatabaseClock().now(), jobs=options["jobs"])
+        except DayFailed as exc:
+            kept = f"the days already rebuilt ({len(exc.kept)}) stay so; " if exc.kept else ""
+            raise CommandError(
+                f"rebuild failed on {exc.day}: {exc.cause} ({kept}the others and the "
+                "refresh's watermarks are as they were: run it again)"
+            ) from exc
         except ValueError as exc:  # one bound given, beyond the other end of the history
             raise CommandError(str(exc)) from None
         took = time.monotonic() - started
@@ -64,7 +86,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"rebuilt {len(done.days)} day{'s' if len(done.days) != 1 else ''}, "
             f"{done.days[0]} to {done.days[-1]}: "
-            f"{done.rows} rollup rows in {took:.1f} s"
+            f"{done.rows} rollup rows in {took:.1f} s "
+            f"({done.jobs} job{'s' if done.jobs != 1 else ''})"
         )
 
     def _kpis(self, options: dict[str, Any]) -> None:
