@@ -421,16 +421,14 @@ def _by_reason(rows: QuerySet[Any], measure: str, value: str) -> QuerySet[Any]:
     return rows if value == "" else rows.none()
 
 
-def narrowed(
-    kind: str, measure: str, rows: QuerySet[Any], params: Mapping[str, str]
-) -> tuple[QuerySet[Any], list[str]]:
-    """The rows narrowed by the dimension filters in ``params``, and their descriptions."""
-    described = []
+def filter_values(kind: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """The dimension filters of ``params`` that the list of ``kind`` can apply, typed as the
+    rollup keeps them (an id dimension's value an int, '' for none)."""
+    values: dict[str, Any] = {}
     for name, dimension in DIMENSIONS.items():
         if name not in params:
             continue
-        column = LIST_COLUMNS[kind].get(name)
-        if column is None:
+        if LIST_COLUMNS[kind].get(name) is None:
             raise BadRequest(
                 _("This list cannot be narrowed by %(dimension)s.") % {"dimension": dimension.label}
             )
@@ -443,6 +441,17 @@ def narrowed(
                     _("%(dimension)s is not a number: %(value)s")
                     % {"dimension": dimension.label, "value": params[name]}
                 ) from None
+        values[name] = value
+    return values
+
+
+def narrowed(
+    kind: str, measure: str, rows: QuerySet[Any], params: Mapping[str, str]
+) -> tuple[QuerySet[Any], list[str]]:
+    """The rows narrowed by the dimension filters in ``params``, and their descriptions."""
+    described = []
+    for name, value in filter_values(kind, params).items():
+        column = LIST_COLUMNS[kind][name]
         if name == "reason" and kind == MESSAGES:
             rows = _by_reason(rows, measure, value)
         elif callable(column):
@@ -453,15 +462,27 @@ def narrowed(
         else:
             rows = rows.filter(**{column: value})
         label = kpis.labels_of(name, [value]).get(value, str(value))
-        described.append(f"{dimension.label}: {label}")
+        described.append(f"{DIMENSIONS[name].label}: {label}")
     return rows, described
 
 
 def total(kind: str, measure: str, rows: QuerySet[Any]) -> int:
-    """The list's total: its rows, or for ``holds`` the gate's holds of its messages."""
+    """The list's total counted over its rows: the rows, or for ``holds`` the gate's holds of
+    its messages. (The page reads ``rollup_total`` instead where the rollup can say.)"""
     if (kind, measure) == (MESSAGES, "holds"):
         return int(rows.aggregate(n=Sum("defers"))["n"] or 0)
     return rows.count()
+
+
+def rollup_total(
+    kind: str, measure: str, period: Period, scope: Scope, params: Mapping[str, str]
+) -> int | None:
+    """The list's total as the rollup keeps it — the figure the list was opened from, equal to
+    ``total`` of its rows as of the last refresh (tests/analytics/test_drill.py) and read from
+    a few rollup rows instead of counting a year of the outbox (3.2 s at 10,000,000 messages).
+    ``None`` when the rollup cannot be narrowed to the scope."""
+    counted = SUMMED.get((kind, measure), measure)
+    return kpis.measure_total(kind, counted, period, scope, filter_values(kind, params))
 
 
 def drill_rows(

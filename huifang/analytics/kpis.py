@@ -274,14 +274,22 @@ _IDS = frozenset({"team", "agent", "rule", "provider", "owner"})
 def cut_of(source: str, scope: Scope, filters: Mapping[str, Any], group: str | None) -> str | None:
     """The cut of ``source``'s cut table (``CUT_ROLLUPS``) that answers a query, or ``None``
     when only the rollup itself can. The cut tables are kept by team and one dimension, so they
-    answer an unfiltered query in the whole organisation or in teams: its totals and trend (cut
-    "", which is also the breakdown by team) and a breakdown by one dimension of the rollup (its
-    own cut). A filter, or an agent's own scope (by assignee), needs the rollup's rows."""
-    if filters or scope.kind not in (EVERYTHING, TEAMS):
+    answer a query in the whole organisation or in teams that involves at most one dimension
+    besides the team, as a filter, as the breakdown or both: the totals and trend (cut "",
+    which is also the breakdown by team) and a breakdown by, or a filter on, one dimension of
+    the rollup (its own cut). Two dimensions, or an agent's own scope (by assignee), need the
+    rollup's rows."""
+    if scope.kind not in (EVERYTHING, TEAMS):
         return None
-    if group in (None, "bucket", "team"):
+    involved = set(filters) - {"team"}
+    if group not in (None, "bucket", "team"):
+        involved.add(group)
+    if not involved:
         return ""
-    return group if source in DIMENSIONS[group].columns else None
+    if len(involved) > 1:
+        return None
+    (dimension,) = involved
+    return dimension if source in DIMENSIONS[dimension].columns else None
 
 
 def _filtered(
@@ -311,8 +319,28 @@ def _filtered(
         column = DIMENSIONS[name].columns.get(source)
         if column is None:
             return None
-        rows = rows.filter(**{column: value})
+        none = value is None or (value == "" and name in _IDS)  # '' is an id's "(none)"
+        if cut and name == cut:  # the cut's own dimension: its value, kept as text
+            rows = rows.filter(value__isnull=True) if none else rows.filter(value=str(value))
+        else:
+            rows = rows.filter(**({f"{column}__isnull": True} if none else {column: value}))
     return rows
+
+
+def measure_total(
+    source: str,
+    measure: str,
+    period: Period,
+    scope: Scope,
+    filters: Mapping[str, Any] | None = None,
+) -> int | None:
+    """The sum of one measure of ``source`` in the period, the scope and the filters (a
+    drill-down list's total); ``None`` when the rollup cannot be narrowed so."""
+    filters = filters or {}
+    rows = _filtered(source, period, scope, filters, cut_of(source, scope, filters, None))
+    if rows is None:
+        return None
+    return int(rows.aggregate(n=Sum(measure))["n"] or 0)
 
 
 def _measures(source: str) -> list[str]:
@@ -356,6 +384,7 @@ def _aggregate(
                 {f"{source}.{m}": int(result[m] or 0) for m in measures}
             )
             continue
+        by_value = False
         if group == "bucket":
             if period.grain == "week":
                 rows = rows.annotate(g=TruncWeek("day"))
@@ -368,12 +397,13 @@ def _aggregate(
             if column is None:
                 unknown.add(source)
                 continue
-            rows = rows.annotate(g=F("value" if cut else column))
+            by_value = bool(cut) and group != "team"  # else the team breakdown: team_id
+            rows = rows.annotate(g=F("value" if by_value else column))
         for item in rows.values("g").annotate(**sums).order_by():
             key = item["g"]
             if isinstance(key, datetime):  # a truncation may give a moment on some backends
                 key = key.date()
-            elif cut and cut in _IDS and key is not None:
+            elif by_value and cut in _IDS and key is not None:
                 key = int(key)
             bucket = found.setdefault(key, {})
             for m in measures:

@@ -42,6 +42,7 @@ from .drill import (
     BadRequest,
     bounds,
     drill_rows,
+    rollup_total,
     scoped,
     total,
 )
@@ -762,12 +763,22 @@ def drill_list(request: HttpRequest) -> HttpResponse:
         rows, described = drill_rows(kind, measure, period, params)
     except (BadRequest, PeriodError) as error:
         return render(request, template, {"error": str(error)}, status=400)
-    narrowed = scoped(kind, rows, scope_for(request.user))
+    scope = scope_for(request.user)
+    narrowed = scoped(kind, rows, scope)
     pager, count = None, None
     if narrowed is not None:
         ordered = narrowed.select_related(*RELATED[kind]).order_by("-pk")
-        pager = Paginator(ordered, PAGE_SIZE).get_page(params.get("page"))
-        count = total(kind, measure, narrowed)
+        count = rollup_total(kind, measure, period, scope, params)
+        if count is None:
+            count = total(kind, measure, narrowed)
+        # Pages of rows, not of holds: the held messages are counted apart.
+        rows_count = count if (kind, measure) != (MESSAGES, "holds") else None
+        paginator = (
+            Paginator(ordered, PAGE_SIZE)
+            if rows_count is None
+            else _Counted(ordered, PAGE_SIZE, rows_count)
+        )
+        pager = paginator.get_page(params.get("page"))
     query = {k: v for k, v in params.items() if k != "page"}
     context = {
         "kind": kind,

@@ -509,15 +509,19 @@ def test_the_cut_tables_give_the_sums_of_the_rollups(
 
 
 def test_the_cut_tables_answer_only_what_they_can(db: None) -> None:
-    """Unfiltered, in everyone's or teams' scope, by nothing, bucket, team or a dimension of
-    the rollup; anything else reads the rollup itself."""
+    """In everyone's or teams' scope, at most one dimension besides the team (filtered, broken
+    down by, or both) of the rollup; anything else reads the rollup itself."""
     teams = Scope(TEAMS, frozenset({1}))
     assert kpis.cut_of(kpis.MESSAGES, ALL, {}, None) == ""
     assert kpis.cut_of(kpis.MESSAGES, teams, {}, "bucket") == ""
     assert kpis.cut_of(kpis.TASKS, teams, {}, "team") == ""
     assert kpis.cut_of(kpis.TASKS, ALL, {}, "agent") == "agent"
     assert kpis.cut_of(kpis.MESSAGES, ALL, {}, "agent") is None
-    assert kpis.cut_of(kpis.MESSAGES, ALL, {"channel": "sms"}, None) is None
+    assert kpis.cut_of(kpis.MESSAGES, ALL, {"channel": "sms"}, None) == "channel"
+    assert kpis.cut_of(kpis.MESSAGES, teams, {"channel": "sms"}, "team") == "channel"
+    assert kpis.cut_of(kpis.MESSAGES, ALL, {"team": 1}, "province") == "province"
+    assert kpis.cut_of(kpis.MESSAGES, ALL, {"channel": "sms"}, "province") is None
+    assert kpis.cut_of(kpis.MESSAGES, ALL, {"channel": "sms", "tier": "vip"}, None) is None
     assert kpis.cut_of(kpis.TASKS, Scope(OWN, agent_id=1), {}, None) is None
     # Every dimension of a rollup but the team has its cut, written with the day.
     for source in kpis.ROLLUPS:
