@@ -519,7 +519,7 @@ closing = st.builds(
         ),
         st.integers(1, 2),
         st.none(),
-    ),  # fmt: skip
+    ),
     child=st.just(False),
     rule=st.sampled_from([0, 1, 1, None]),
 )
