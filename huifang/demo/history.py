@@ -60,9 +60,9 @@ DETRACTOR_DAYS = 30  # the detractors of these last days get (half of them) a re
 RECOVERY_OPEN = timedelta(days=7)  # a recovery call opened since is still open
 # The chance of a purchase within PURCHASE_DAYS after a follow-up that reached the customer,
 # and after one closed without reaching them (the conversion baseline's pool).
-PURCHASE_AFTER = {Task.Outcome.REACHED: 0.22, Task.Outcome.NOT_REACHED: 0.09, "": 0.09}
+PURCHASE_AFTER = {Task.Outcome.REACHED: 0.25, Task.Outcome.NOT_REACHED: 0.08, "": 0.08}
 PURCHASE_DAYS = 25
-NEVER_REACHED = 0.12  # called a few times without an answer, then cancelled
+NEVER_REACHED = 0.25  # called a few times without an answer, then cancelled
 # What a purchase after a follow-up is, per business line: (product, category, low, high).
 BOUGHT: dict[str, tuple[tuple[str, str, int, int], ...]] = {
     "零售电商": (("空气净化器", "家电", 1299, 3999), ("电动牙刷", "个护", 199, 699)),
@@ -168,7 +168,8 @@ def write_demo_history(seed: int, now: datetime, customers: int) -> History:
     with transaction.atomic():
         _messages(rng, now, customers, rules, by_line, done)
         _replies(rng, now, rules, {p.pk: p for p in people}, done)
-        _tasks(rng, now, customers, rules, by_line, done)
+        aside = random.Random(f"{seed}:conversion")
+        _tasks(rng, aside, now, customers, rules, by_line, done)
         _recovery(rng, now, rules, {p.pk: p for p in people}, done)
     return done
 
@@ -378,6 +379,7 @@ def _sla(rule_id: int | None, step: str) -> tuple[Duration | None, str]:
 
 def _tasks(
     rng: random.Random,
+    aside: random.Random,
     now: datetime,
     customers: int,
     rules: dict[str, int],
@@ -436,11 +438,6 @@ def _tasks(
         closing = min(closing, now - timedelta(hours=1))
         started = closing - timedelta(seconds=rng.randint(120, 1500))
         attempts = 0
-        if rng.random() < NEVER_REACHED:
-            _never_reached(rng, task, events, started, closing, assignee)
-            tasks.append(task)
-            trail.append(events)
-            continue
         if rng.random() < 0.3:  # not reached first, called again later
             first = max(
                 created + timedelta(minutes=5), started - timedelta(minutes=rng.randint(30, 180))
@@ -468,10 +465,14 @@ def _tasks(
             events.append(_outcome(rng, outcome, closing, assignee, score, task.notes))
             attempts += 1
         task.attempts = attempts
+        # Some of those reached never were: drawn aside, so the rest of the history stays.
+        if task.outcome == Task.Outcome.REACHED and aside.random() < NEVER_REACHED:
+            del events[2:]  # created and assigned only
+            _never_reached(aside, task, events, started, closing, assignee)
         tasks.append(task)
         trail.append(events)
     Task.objects.bulk_create(tasks, batch_size=500)
-    _purchases(rng, now, tasks, {p.pk: p for line in lines for p in by_line[line]}, done)
+    _purchases(aside, now, tasks, {p.pk: p for line in lines for p in by_line[line]}, done)
     TaskEvent.objects.bulk_create(
         [
             TaskEvent(task=task, kind=kind, at=at, actor=actor, data=data)
@@ -501,7 +502,7 @@ def _never_reached(
         Task.Outcome.NOT_REACHED,
         closing,
     )
-    task.started_at, task.attempts = started, calls
+    task.started_at, task.attempts, task.score, task.notes = started, calls, None, ""
     events.append((TaskEvent.Kind.CANCELLED, closing, None, {"reason": "多次未接通，停止回访"}))
 
 
@@ -519,7 +520,7 @@ def _purchases(
         chance = PURCHASE_AFTER.get(task.outcome)
         if chance is None or task.closed_at is None or rng.random() >= chance:
             continue
-        at = task.closed_at + timedelta(days=rng.uniform(0.5, PURCHASE_DAYS))
+        at = task.closed_at + timedelta(days=rng.triangular(0.5, PURCHASE_DAYS, 2))  # soon, mostly
         if at >= now:
             continue
         product, category, low, high = rng.choice(BOUGHT[people[task.customer_id].line])
