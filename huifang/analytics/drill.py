@@ -54,6 +54,7 @@ from .rollup import (
     REPLIES,
     REPLYABLE,
     RESOLVED_DAYS,
+    UNREACHED_OUTCOMES,
     _keys,
     _message_of,
     _non_empty,
@@ -126,6 +127,8 @@ MEASURES: dict[str, tuple[str, ...]] = {
         "opened", "created_done", "created_cancelled", "created_reached", "done", "with_due",
         "on_time", "cancelled", "reached", "not_reached", "handled", "handling_seconds",
         "first_contact", "converted_7", "converted_30", "converted_90", "scored", "scored_ok",
+        "baseline_pool", "baseline_converted_7", "baseline_converted_30",
+        "baseline_converted_90",
     ),
     ANSWERS: (
         "answered", "opened", "csat_n", "csat_ok", "nps_n", "promoters", "detractors", "ces_n",
@@ -172,6 +175,10 @@ MEASURE_LABELS = {
     (TASKS, "converted_90"): gettext_lazy("customer reached, a purchase within 90 days"),
     (TASKS, "scored"): gettext_lazy("done, scored by the agent"),
     (TASKS, "scored_ok"): gettext_lazy("done, scored 4–5 by the agent"),
+    (TASKS, "baseline_pool"): gettext_lazy("closed, customer never reached"),
+    (TASKS, "baseline_converted_7"): gettext_lazy("never reached, a purchase within 7 days"),
+    (TASKS, "baseline_converted_30"): gettext_lazy("never reached, a purchase within 30 days"),
+    (TASKS, "baseline_converted_90"): gettext_lazy("never reached, a purchase within 90 days"),
     (ANSWERS, "opened"): gettext_lazy("opened"),
     (ANSWERS, "answered"): gettext_lazy("submitted"),
     (ANSWERS, "csat_n"): gettext_lazy("with a CSAT score"),
@@ -307,6 +314,7 @@ def _task_rows(measure: str, within: Any) -> QuerySet[Any]:
     closed = Q(status__in=["done", "cancelled"]) & within("closed_at")
     done = Q(status="done") & within("closed_at")
     reached = closed & Q(outcome="reached")
+    unreached = closed & Q(outcome__in=UNREACHED_OUTCOMES)
 
     def after_close(types: list[str], days: int) -> Q:
         """A complaint (purchase) of the task's customer within ``days`` of its closing."""
@@ -339,9 +347,12 @@ def _task_rows(measure: str, within: Any) -> QuerySet[Any]:
         & ~after_close(_keys("is_complaint"), RESOLVED_DAYS),
         "scored": done & Q(score__isnull=False),
         "scored_ok": done & Q(score__gte=4),
+        "baseline_pool": unreached,
     }
     for days in CONVERSION_DAYS:
-        conditions[f"converted_{days}"] = reached & after_close(_keys("is_purchase"), days)
+        bought = after_close(_keys("is_purchase"), days)
+        conditions[f"converted_{days}"] = reached & bought
+        conditions[f"baseline_converted_{days}"] = unreached & bought
     return Task.objects.filter(conditions[measure])
 
 

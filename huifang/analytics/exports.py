@@ -29,7 +29,7 @@ TOTALS, TREND = "totals", "trend"
 TABLES = (TOTALS, TREND, *DIMENSIONS)
 FORMATS = ("csv", "xlsx")
 NONE = "—"
-UNITS = {"rate": "%", "seconds": "s"}
+UNITS = {"rate": "%", "points": "pp", "seconds": "s"}
 
 
 class ExportError(ValueError):

@@ -5,7 +5,9 @@ filters, and optionally broken down by a dimension or by the period's buckets.
 The formulas are those of docs/metrics.md. Every figure is a sum over the daily rollups
 (``models``), never a scan of the outbox, the tasks or the answers, so a year costs what a
 month costs: one aggregate query per rollup table touched — its cut table (``CUT_ROLLUPS``,
-summed per day, team and one dimension) whenever that can answer (``cut_of``).
+summed per day, team and one dimension) whenever that can answer (``cut_of``) — and one more
+by rule for the figures compared rule by rule (the conversion baseline and uplift,
+``Kpi.strata``).
 
     totals(period, scope)                   one row: the whole period
     breakdown(period, scope, by="team")     one row per value of a dimension
@@ -129,9 +131,20 @@ class Kpi:
     # of another rollup (reach adds messages and tasks).
     numerator: tuple[str, ...]
     denominator: tuple[str, ...]
-    unit: str = "rate"  # rate (%), score (NPS −100…100), average, seconds, count
+    unit: str = "rate"  # rate (%), points (a difference of rates), score (NPS), average,
+    # seconds, count
     higher_is_better: bool = True
     help: Promise | str = ""
+    # Compared like with like: the KPI is worked out per value of the dimension ``strata``
+    # (each rule) and weighted by ``weights`` of the same stratum (``weighted``).
+    strata: str = ""
+    weights: tuple[str, ...] = ()
+    # With ``actual``: the uplift of ``actual`` (÷ ``weights``) over the weighted rate.
+    actual: tuple[str, ...] = ()
+    # The KPIs a card shows beside this one's value (``short`` names them there); they get
+    # no card of their own.
+    beside: tuple[str, ...] = ()
+    short: Promise | str = ""
 
     def value(self, sums: Mapping[str, int]) -> float | None:
         """The KPI from the sums of its measures ("-measure" is subtracted)."""
@@ -146,10 +159,32 @@ class Kpi:
         above = _total(sums, self.numerator)
         return (100.0 if self.unit == "rate" else 1.0) * above / below
 
+    def weighted(self, strata: Iterable[Mapping[str, int]]) -> float | None:
+        """The KPI from the sums of each stratum: the stratum's rate (numerator ÷ denominator)
+        weighted by its ``weights``, over the strata with both; with ``actual``, the actual
+        rate of those strata less it, in points. ``None`` when no stratum has both: a rule
+        whose follow-ups all reached the customer has no baseline to compare with."""
+        weight = expected = actual = 0.0
+        for sums in strata:
+            wanted, pool = _total(sums, self.weights), _total(sums, self.denominator)
+            if wanted <= 0 or pool <= 0:
+                continue
+            weight += wanted
+            expected += wanted * _total(sums, self.numerator) / pool
+            actual += _total(sums, self.actual)
+        if weight <= 0:
+            return None
+        return 100.0 * ((actual - expected) if self.actual else expected) / weight
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """Every measure the KPI reads ("-" and "source." as written)."""
+        return self.numerator + self.denominator + self.weights + self.actual
+
     @property
     def sources(self) -> tuple[str, ...]:
         """Every rollup the KPI reads: its own, and those its qualified measures name."""
-        named = {m.split(".", 1)[0] for m in self.numerator + self.denominator if "." in m}
+        named = {m.split(".", 1)[0] for m in self.measures if "." in m}
         return (self.source, *sorted(named - {self.source}))
 
     def available(self, scope: Scope) -> bool:
@@ -171,6 +206,33 @@ def _needs(source: str, dimension: str, scope: Scope) -> bool:
         return False
     wanted = "team" if scope.kind == "teams" else "agent"
     return dimension == wanted and wanted not in _SCOPE_COLUMNS[source]
+
+
+def _baseline(days: int, label: Promise, uplift: Promise) -> tuple[Kpi, Kpi]:
+    """The baseline of conversion within ``days`` days, and the follow-ups' uplift over it
+    (docs/metrics.md §12): each rule's follow-ups closed without reaching the customer that
+    were followed by a purchase, weighted by the rule's follow-ups reaching the customer."""
+    weighted: dict[str, Any] = {
+        "strata": "rule",
+        "weights": ("reached",),
+        "numerator": (f"baseline_converted_{days}",),
+        "denominator": ("baseline_pool",),
+    }
+    return (
+        Kpi(
+            f"baseline_{days}", label, TASKS, **weighted, short=_("baseline"),
+            help=_("The same rate for the follow-ups of the same rules closed without ever "
+                   "reaching the customer (never answered, or cancelled before any contact; "
+                   "not wrong numbers or refusals), each rule weighted by its follow-ups "
+                   "reaching the customer."),
+        ),
+        Kpi(
+            f"uplift_{days}", uplift, TASKS, **weighted, actual=(f"converted_{days}",),
+            unit="points", short=_("uplift"),
+            help=_("Conversion after reaching the customer less the baseline, in percentage "
+                   "points, over the rules that have a baseline."),
+        ),
+    )  # fmt: skip
 
 
 KPIS: dict[str, Kpi] = {
@@ -221,16 +283,25 @@ KPIS: dict[str, Kpi] = {
         Kpi("on_time_rate", _("On-time rate"), TASKS, ("on_time",), ("with_due",)),
         Kpi("contact_rate", _("Contact success rate"), TASKS, ("reached",), ("done",)),
         Kpi("fcr", _("First-contact resolution"), TASKS, ("first_contact",), ("reached",)),
-        Kpi("conversion_7", _("Conversion within 7 days"), TASKS, ("converted_7",), ("reached",)),
+        Kpi(
+            "conversion_7", _("Conversion within 7 days"), TASKS, ("converted_7",), ("reached",),
+            beside=("baseline_7", "uplift_7"),
+        ),
         Kpi(
             "conversion_30", _("Conversion after follow-up"), TASKS, ("converted_30",),
             ("reached",), help=_("Of the follow-ups reaching the customer, the share followed "
                                  "by a purchase within 30 days."),
+            beside=("baseline_30", "uplift_30"),
         ),
         Kpi(
             "conversion_90", _("Conversion within 90 days"), TASKS, ("converted_90",),
-            ("reached",),
+            ("reached",), beside=("baseline_90", "uplift_90"),
         ),
+        *_baseline(7, _("Baseline conversion within 7 days"), _("Uplift within 7 days")),
+        *_baseline(
+            30, _("Baseline conversion after follow-up"), _("Uplift of conversion after follow-up")
+        ),
+        *_baseline(90, _("Baseline conversion within 90 days"), _("Uplift within 90 days")),
         Kpi("agent_csat", _("Agent-recorded satisfaction"), TASKS, ("scored_ok",), ("scored",)),
         Kpi(
             "handling_time", _("Average handling time"), TASKS, ("handling_seconds",),
@@ -347,12 +418,48 @@ def _measures(source: str) -> list[str]:
     """Every measure of ``source`` some KPI needs."""
     found: set[str] = set()
     for kpi in KPIS.values():
-        for measure in kpi.numerator + kpi.denominator:
+        for measure in kpi.measures:
             measure = measure.lstrip("-")
             owner, _dot, name = measure.rpartition(".")
             if (owner or kpi.source) == source:
                 found.add(name)
     return sorted(found)
+
+
+def _by_value(cut: str | None, group: str | None) -> bool:
+    """Whether rows of ``cut`` of a cut table are grouped by their ``value`` (a breakdown by
+    the cut's dimension; by team they are grouped by ``team_id``)."""
+    return bool(cut) and group not in (None, "bucket", "team")
+
+
+def _grouped(
+    rows: QuerySet[Any], source: str, period: Period, group: str | None, cut: str | None = None
+) -> QuerySet[Any] | None:
+    """``rows`` (of ``cut`` of the cut table, when given) with their group key as ``g``
+    (``None`` when not grouped), or ``None`` when ``source`` has no column of the dimension
+    ``group``."""
+    if group is None:
+        return rows
+    if group == "bucket":
+        if period.grain == "week":
+            return rows.annotate(g=TruncWeek("day"))
+        if period.grain == "month":
+            return rows.annotate(g=TruncMonth("day"))
+        return rows.annotate(g=F("day"))
+    column = DIMENSIONS[group].columns.get(source)
+    if column is None:
+        return None
+    return rows.annotate(g=F("value" if _by_value(cut, group) else column))
+
+
+def _key(item: Mapping[str, Any], ids: bool = False) -> Any:
+    """The group key of ``item``: a day for a bucket, an id for a cut table's id ``value``."""
+    key = item.get("g")
+    if isinstance(key, datetime):  # a truncation may give a moment on some backends
+        key = key.date()
+    elif ids and key is not None:
+        key = int(key)
+    return key
 
 
 def _aggregate(
@@ -384,35 +491,52 @@ def _aggregate(
                 {f"{source}.{m}": int(result[m] or 0) for m in measures}
             )
             continue
-        by_value = False
-        if group == "bucket":
-            if period.grain == "week":
-                rows = rows.annotate(g=TruncWeek("day"))
-            elif period.grain == "month":
-                rows = rows.annotate(g=TruncMonth("day"))
-            else:
-                rows = rows.annotate(g=F("day"))
-        else:
-            column = DIMENSIONS[group].columns.get(source)
-            if column is None:
-                unknown.add(source)
-                continue
-            by_value = bool(cut) and group != "team"  # else the team breakdown: team_id
-            rows = rows.annotate(g=F("value" if by_value else column))
+        rows = _grouped(rows, source, period, group, cut)
+        if rows is None:
+            unknown.add(source)
+            continue
+        ids = _by_value(cut, group) and cut in _IDS
         for item in rows.values("g").annotate(**sums).order_by():
-            key = item["g"]
-            if isinstance(key, datetime):  # a truncation may give a moment on some backends
-                key = key.date()
-            elif by_value and cut in _IDS and key is not None:
-                key = int(key)
-            bucket = found.setdefault(key, {})
+            bucket = found.setdefault(_key(item, ids), {})
             for m in measures:
                 bucket[f"{source}.{m}"] = bucket.get(f"{source}.{m}", 0) + int(item[m] or 0)
     return found
 
 
+Strata = dict[tuple[str, str], list[dict[str, int]]]  # (source, dimension) → each stratum's sums
+
+
+def _strata(
+    period: Period,
+    scope: Scope,
+    filters: Mapping[str, Any],
+    kpis: Sequence[Kpi],
+    group: str | None,
+) -> dict[Any, Strata]:
+    """For the KPIs compared like with like (``Kpi.strata``): per group key, the sums of their
+    source's measures in each stratum (each rule of the group). One more query per such
+    source; none when no chosen KPI has strata."""
+    found: dict[Any, Strata] = {}
+    for source, by in sorted({(k.source, k.strata) for k in kpis if k.strata}):
+        rows = _filtered(source, period, scope, filters)
+        rows = None if rows is None else _grouped(rows, source, period, group)
+        if rows is None:
+            continue  # _aggregate has found the source unknown
+        measures = _measures(source)
+        keys = ["g", "s"] if group is not None else ["s"]
+        rows = rows.annotate(s=F(DIMENSIONS[by].columns[source]))
+        for item in rows.values(*keys).annotate(**{m: Sum(m) for m in measures}).order_by():
+            stratum = {m: int(item[m] or 0) for m in measures}
+            found.setdefault(_key(item), {}).setdefault((source, by), []).append(stratum)
+    return found
+
+
 def _values(
-    sums: Mapping[str, int], kpis: Iterable[Kpi], scope: Scope, unknown: frozenset[str] | set[str]
+    sums: Mapping[str, int],
+    kpis: Iterable[Kpi],
+    scope: Scope,
+    unknown: frozenset[str] | set[str],
+    strata: Strata | None = None,
 ) -> dict[str, float | None]:
     """Each KPI's value: ``None`` without rows of its own rollup, or when one of the rollups it
     reads cannot be narrowed to the scope, the filters or the dimension."""
@@ -422,7 +546,12 @@ def _values(
             m.split(".", 1)[1]: n for m, n in sums.items() if m.startswith(f"{kpi.source}.")
         }
         readable = own and kpi.available(scope) and not unknown.intersection(kpi.sources)
-        values[kpi.key] = kpi.value({**sums, **own}) if readable else None
+        if not readable:
+            values[kpi.key] = None
+        elif kpi.strata:
+            values[kpi.key] = kpi.weighted((strata or {}).get((kpi.source, kpi.strata), []))
+        else:
+            values[kpi.key] = kpi.value({**sums, **own})
     return values
 
 
@@ -445,7 +574,8 @@ def totals(
     chosen = _chosen(kpis)
     unknown: set[str] = set()
     sums = _aggregate(period, scope, filters or {}, chosen, None, unknown).get(None, {})
-    return Row(None, str(_("All")), sums, _values(sums, chosen, scope, unknown))
+    strata = _strata(period, scope, filters or {}, chosen, None).get(None)
+    return Row(None, str(_("All")), sums, _values(sums, chosen, scope, unknown, strata))
 
 
 def breakdown(
@@ -462,9 +592,10 @@ def breakdown(
     chosen = _chosen(kpis)
     unknown: set[str] = set()
     grouped = _aggregate(period, scope, filters or {}, chosen, by, unknown)
+    strata = _strata(period, scope, filters or {}, chosen, by)
     labels = labels_of(by, list(grouped))
     found = [
-        Row(key, labels.get(key, ""), sums, _values(sums, chosen, scope, unknown))
+        Row(key, labels.get(key, ""), sums, _values(sums, chosen, scope, unknown, strata.get(key)))
         for key, sums in grouped.items()
     ]
     return sorted(found, key=lambda r: (r.key is None, r.label))
@@ -481,12 +612,13 @@ def trend(
     chosen = _chosen(kpis)
     unknown: set[str] = set()
     grouped = _aggregate(period, scope, filters or {}, chosen, "bucket", unknown)
+    strata = _strata(period, scope, filters or {}, chosen, "bucket")
     return [
         Row(
             day,
             day.isoformat(),
             grouped.get(day, {}),
-            _values(grouped.get(day, {}), chosen, scope, unknown),
+            _values(grouped.get(day, {}), chosen, scope, unknown, strata.get(day)),
         )
         for day in period.buckets()
     ]

@@ -97,6 +97,19 @@ class TaskMeasures(models.Model):
     # The satisfaction the agent recorded on the outcome (``Task.score``, 1–5), by closed_at.
     scored = models.PositiveIntegerField(_("agent-recorded scores"), default=0)
     scored_ok = models.PositiveIntegerField(_("agent-recorded scores 4–5"), default=0)
+    # The conversion baseline (docs/metrics.md §12), by closed_at: the tasks closed without
+    # reaching the customer (no outcome, or ``not_reached``: never answered, or cancelled before
+    # any contact), and those of them followed by a purchase within 7, 30, 90 days.
+    baseline_pool = models.PositiveIntegerField(_("closed, customer never reached"), default=0)
+    baseline_converted_7 = models.PositiveIntegerField(
+        _("never reached, bought within 7 days"), default=0
+    )
+    baseline_converted_30 = models.PositiveIntegerField(
+        _("never reached, bought within 30 days"), default=0
+    )
+    baseline_converted_90 = models.PositiveIntegerField(
+        _("never reached, bought within 90 days"), default=0
+    )
 
     class Meta:
         abstract = True

@@ -86,6 +86,9 @@ REPLYABLE = ("sms", "email")
 # The windows of conversion after a follow-up (days), and of a repeat complaint / of a
 # complaint that undoes a first-contact resolution.
 CONVERSION_DAYS = (7, 30, 90)
+# The outcomes of a closed task that never reached the customer: the conversion baseline's
+# pool (docs/metrics.md §12).
+UNREACHED_OUTCOMES = ("", "not_reached")
 REPEAT_DAYS = 30
 RESOLVED_DAYS = 7
 
@@ -276,6 +279,7 @@ TASK_MEASURES = (
     "opened", "done", "with_due", "on_time", "cancelled", "reached", "not_reached", "handled",
     "handling_seconds", "created_done", "created_cancelled", "created_reached", "first_contact",
     "converted_7", "converted_30", "converted_90", "scored", "scored_ok",
+    "baseline_pool", "baseline_converted_7", "baseline_converted_30", "baseline_converted_90",
 )  # fmt: skip
 EVENT_MEASURES = ("complaints", "repeat_complaints", "purchases")
 ANSWER_MEASURES = (
@@ -414,6 +418,10 @@ def _tasks(cursor: Any, day: date, lo: Any, hi: Any) -> int:
     }
     e, tt = _table(Event), _table(Task)
     is_reached = "t.outcome = 'reached'"
+    # The baseline's pool: closed without ever reaching the customer. Not wrong numbers and
+    # refusals (they are no customers one could have converted by a call), nor call-backs
+    # (the customer was spoken to).
+    unreached = "t.outcome IN (" + ", ".join(f"'{o}'" for o in UNREACHED_OUTCOMES) + ")"
     complained = (
         f"EXISTS (SELECT 1 FROM {e} e WHERE e.customer_id = t.customer_id"  # noqa: S608
         f" AND e.type IN {_types('is_complaint')} AND e.occurred_at > t.closed_at"
@@ -431,8 +439,12 @@ def _tasks(cursor: Any, day: date, lo: Any, hi: Any) -> int:
             f" AND e.occurred_at <= {_plus_days('t.closed_at', days)}{_each_row()})"
         )
         closed[f"converted_{days}"] = f"CASE WHEN {is_reached} AND {bought} THEN 1 ELSE 0 END"
+        closed[f"baseline_converted_{days}"] = (
+            f"CASE WHEN {unreached} AND {bought} THEN 1 ELSE 0 END"
+        )
     closed["scored"] = f"CASE WHEN {done} AND t.score IS NOT NULL THEN 1 ELSE 0 END"
     closed["scored_ok"] = f"CASE WHEN {done} AND t.score >= 4 THEN 1 ELSE 0 END"
+    closed["baseline_pool"] = f"CASE WHEN {unreached} THEN 1 ELSE 0 END"
     opened = {
         "opened": "1",
         "created_done": f"CASE WHEN {done} THEN 1 ELSE 0 END",
@@ -891,8 +903,8 @@ COHORT_FIELDS = ("created_at", "sent_at")
 def _cohort_days(name: str, fresh: Any, rows: Any) -> set[date]:
     """The cohort days that rows new since the last run change: a click, reply or opened
     questionnaire → its message's sent day; a task (a child) → its parent's days; a complaint
-    or purchase → the customer's complaints (repeats) and reached follow-ups (first-contact
-    resolution, conversion)."""
+    or purchase → the customer's complaints (repeats), reached follow-ups (first-contact
+    resolution, conversion) and follow-ups closed unreached (the conversion baseline)."""
     if name == "click":
         return _days_of(Message.objects.filter(pk__in=fresh.values("message_id")), COHORT_FIELDS)
     if name in ("reply", "response"):
@@ -907,8 +919,10 @@ def _cohort_days(name: str, fresh: Any, rows: Any) -> set[date]:
         return _days_of(parents, SOURCES["task"][1])
     if name == "event":
         customers = fresh.values("customer_id")
+        converting = ("reached", *UNREACHED_OUTCOMES)  # conversion and its baseline
         return _days_of(rows.filter(customer_id__in=customers), SOURCES["event"][1]) | _days_of(
-            Task.objects.filter(customer_id__in=customers, outcome="reached"), ("closed_at",)
+            Task.objects.filter(customer_id__in=customers, outcome__in=converting),
+            ("closed_at",),
         )
     return set()
 

@@ -90,6 +90,8 @@ def shown(kpi: Kpi, value: float | None) -> str:
         return "—"
     if kpi.unit == "rate":
         return f"{value:.1f}%"
+    if kpi.unit == "points":
+        return _("%(delta)s pp") % {"delta": f"{value:+.1f}"}
     if kpi.unit == "score":
         return f"{value:+.0f}" if value else "0"
     if kpi.unit == "average":
@@ -119,7 +121,7 @@ def change(kpi: Kpi, value: float | None, before: float | None) -> dict[str, Any
         if not before:
             return None
         text = f"{100.0 * delta / before:+.1f}%"
-    elif kpi.unit == "rate":
+    elif kpi.unit in ("rate", "points"):
         text = _("%(delta)s pp") % {"delta": f"{delta:+.1f}"}
     elif kpi.unit == "seconds":
         text = ("+" if delta >= 0 else "−") + _duration(abs(delta))
@@ -492,10 +494,13 @@ def cockpit(request: HttpRequest) -> HttpResponse:
     now = kpis.totals(period, scope)
     before = kpis.totals(against, scope)
     cards, hidden = [], []
+    beside = {key for kpi in KPIS.values() for key in kpi.beside}
     for kpi in KPIS.values():
         if not readable(kpi, scope):
             hidden.append(kpi.label)
             continue
+        if kpi.key in beside:
+            continue  # on the card of the KPI it is shown beside
         value = now.values.get(kpi.key)
         lists = kpi_lists(kpi, period) if value is not None else []
         cards.append(
@@ -509,6 +514,7 @@ def cockpit(request: HttpRequest) -> HttpResponse:
                 "url": lists[0]["url"] if lists else None,
                 # The other lists behind it: "of 120 sent", the reach rate's tasks.
                 "lists": [dict(item, count=now.sums.get(item["key"])) for item in lists[1:]],
+                "beside": _beside(kpi, now, period),
             }
         )
     funnel = []
@@ -571,6 +577,25 @@ def cockpit(request: HttpRequest) -> HttpResponse:
     for table in (hotspots or {}).get("tables", ()):
         table["export"] = export_links(request, period, table["by"])
     return render(request, template, context)
+
+
+def _beside(kpi: Kpi, now: Row, period: Period) -> list[dict[str, Any]]:
+    """The figures a card shows beside its value (conversion: its baseline and the uplift),
+    each leading to the rows its numerator counts."""
+    found = []
+    for key in kpi.beside:
+        other = KPIS[key]
+        value = now.values.get(key)
+        found.append(
+            {
+                "key": key,
+                "label": other.short or other.label,
+                "title": f"{other.label}: {other.help}" if other.help else str(other.label),
+                "value": shown(other, value),
+                "url": kpi_drill(other, period) if value is not None else None,
+            }
+        )
+    return found
 
 
 def readable(kpi: Kpi, scope: Scope) -> bool:

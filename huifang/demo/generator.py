@@ -202,8 +202,10 @@ def generate(
     history = write_demo_history(seed, now, customers)
     log(
         f"  {history.messages:,} follow-up messages ({history.clicks:,} clicks, "
-        f"{history.replies:,} replies), {history.tasks:,} follow-up tasks over {DAYS} days"
+        f"{history.replies:,} replies), {history.tasks:,} follow-up tasks over {DAYS} days, "
+        f"{history.purchases:,} purchases after them"
     )
+    events_total += history.purchases
     # The cockpit reads the daily rollups only: build them over the whole history now, so
     # its figures show on first open rather than after the nightly rebuild.
     rebuilt = rebuild(None, None, now)

@@ -12,13 +12,18 @@ ready strategies been running.
 - Follow-up tasks of the strategies' call steps, closed over the period: done (reached, wrong
   number, refused) after not-reached attempts, on time or late against the SLA deadline the
   task service works out, started and closed by an agent of the team, with the task events the
-  outcome form writes.
+  outcome form writes; some never reached after a few attempts and cancelled, a few cancelled
+  before any call.
+- Purchases after some of them (``PURCHASE_AFTER``): more often after a follow-up that reached
+  the customer than after one that never did, so conversion after follow-up, its baseline and
+  the uplift (docs/metrics.md §12) have figures; the customers' derived figures (orders,
+  spend) are worked out again for those customers.
 - The recent NPS detractors: a recovery call (``detractor-recovery``) opened for every other
   one, still open for the latest, done for the older; the rest still wait for a call.
 
 The strategies stay drafts (as ``load_library`` leaves them): the history is what running them
-would look like, and switching them on remains the owner's choice. No event is added (the
-replies' events only gain the message they name), so the customers' figures stay as written.
+would look like, and switching them on remains the owner's choice. The only events added are
+those purchases (the replies' events only gain the message they name).
 About ``MESSAGES_PER_CUSTOMER`` messages and ``TASKS_PER_CUSTOMER`` tasks a customer, bulk
 written: well under a second for the default 2,000 customers.
 """
@@ -31,8 +36,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 
 from huifang.accounts.models import StaffProfile, Team
+from huifang.customers import derived
 from huifang.customers.models import Customer, Event
 from huifang.messaging.models import Click, Message, Reason
 from huifang.organisation.business_calendar import BusinessCalendar
@@ -51,6 +58,17 @@ REPLIED = "message_replied"
 RECOVERY = ("detractor-recovery", "call")
 DETRACTOR_DAYS = 30  # the detractors of these last days get (half of them) a recovery call
 RECOVERY_OPEN = timedelta(days=7)  # a recovery call opened since is still open
+# The chance of a purchase within PURCHASE_DAYS after a follow-up that reached the customer,
+# and after one closed without reaching them (the conversion baseline's pool).
+PURCHASE_AFTER = {Task.Outcome.REACHED: 0.25, Task.Outcome.NOT_REACHED: 0.08, "": 0.08}
+PURCHASE_DAYS = 25
+NEVER_REACHED = 0.25  # called a few times without an answer, then cancelled
+# What a purchase after a follow-up is, per business line: (product, category, low, high).
+BOUGHT: dict[str, tuple[tuple[str, str, int, int], ...]] = {
+    "零售电商": (("空气净化器", "家电", 1299, 3999), ("电动牙刷", "个护", 199, 699)),
+    "企业服务": (("专业版", "续费", 12800, 12800), ("增购席位", "订阅", 3600, 9600)),
+    "口腔诊所": (("洗牙", "诊疗", 298, 598), ("牙齿美白", "诊疗", 1500, 3800)),
+}
 SHOP = "https://shop.demo.huifang.local"
 
 # (rule key, step, channel or None for the customer's own, template, text, link)
@@ -120,6 +138,7 @@ class History:
     replies: int = 0
     tasks: int = 0
     recovery: int = 0
+    purchases: int = 0
     skipped: list[str] = field(default_factory=list)
 
 
@@ -149,7 +168,8 @@ def write_demo_history(seed: int, now: datetime, customers: int) -> History:
     with transaction.atomic():
         _messages(rng, now, customers, rules, by_line, done)
         _replies(rng, now, rules, {p.pk: p for p in people}, done)
-        _tasks(rng, now, customers, rules, by_line, done)
+        aside = random.Random(f"{seed}:conversion")
+        _tasks(rng, aside, now, customers, rules, by_line, done)
         _recovery(rng, now, rules, {p.pk: p for p in people}, done)
     return done
 
@@ -359,6 +379,7 @@ def _sla(rule_id: int | None, step: str) -> tuple[Duration | None, str]:
 
 def _tasks(
     rng: random.Random,
+    aside: random.Random,
     now: datetime,
     customers: int,
     rules: dict[str, int],
@@ -444,9 +465,14 @@ def _tasks(
             events.append(_outcome(rng, outcome, closing, assignee, score, task.notes))
             attempts += 1
         task.attempts = attempts
+        # Some of those reached never were: drawn aside, so the rest of the history stays.
+        if task.outcome == Task.Outcome.REACHED and aside.random() < NEVER_REACHED:
+            del events[2:]  # created and assigned only
+            _never_reached(aside, task, events, started, closing, assignee)
         tasks.append(task)
         trail.append(events)
     Task.objects.bulk_create(tasks, batch_size=500)
+    _purchases(aside, now, tasks, {p.pk: p for line in lines for p in by_line[line]}, done)
     TaskEvent.objects.bulk_create(
         [
             TaskEvent(task=task, kind=kind, at=at, actor=actor, data=data)
@@ -456,6 +482,70 @@ def _tasks(
         batch_size=500,
     )
     done.tasks += len(tasks)
+
+
+def _never_reached(
+    rng: random.Random,
+    task: Task,
+    events: list[tuple[str, datetime, Any, dict[str, Any]]],
+    started: datetime,
+    closing: datetime,
+    assignee: Any,
+) -> None:
+    """Called one to three times without an answer, then cancelled by the supervisor."""
+    calls = rng.randint(1, 3)
+    for number in range(calls):
+        at = started + (closing - started) * number / calls
+        events.append(_outcome(rng, Task.Outcome.NOT_REACHED, at, assignee))
+    task.status, task.outcome, task.closed_at = (
+        Task.Status.CANCELLED,
+        Task.Outcome.NOT_REACHED,
+        closing,
+    )
+    task.started_at, task.attempts, task.score, task.notes = started, calls, None, ""
+    events.append((TaskEvent.Kind.CANCELLED, closing, None, {"reason": "多次未接通，停止回访"}))
+
+
+def _purchases(
+    rng: random.Random,
+    now: datetime,
+    tasks: list[Task],
+    people: dict[int, _Person],
+    done: History,
+) -> None:
+    """A purchase within ``PURCHASE_DAYS`` after some of the closed follow-ups (more after a
+    reached customer), then the customers' derived figures again."""
+    events: list[Event] = []
+    for task in tasks:
+        chance = PURCHASE_AFTER.get(task.outcome)
+        if chance is None or task.closed_at is None or rng.random() >= chance:
+            continue
+        at = task.closed_at + timedelta(days=rng.triangular(0.5, PURCHASE_DAYS, 2))  # soon, mostly
+        if at >= now:
+            continue
+        product, category, low, high = rng.choice(BOUGHT[people[task.customer_id].line])
+        amount = low + 10 * rng.randint(0, (high - low) // 10)
+        properties = {
+            "order_id": f"FU{task.customer_id:07d}{len(events):05d}",
+            "amount": amount,
+            "product": product,
+            "category": category,
+        }
+        events.append(
+            Event(
+                customer_id=task.customer_id,
+                type="purchase",
+                occurred_at=at,
+                properties=properties,
+                amount=amount,
+                source=Event.Source.DEMO,
+            )
+        )
+    Event.objects.bulk_create(events, batch_size=500)
+    # Received when they happened, as the loaded events are (``received_at`` is auto_now_add).
+    Event.objects.filter(pk__in=[e.pk for e in events]).update(received_at=F("occurred_at"))
+    derived.refresh({e.customer_id for e in events}, now=now)
+    done.purchases += len(events)
 
 
 def _outcome(

@@ -3,8 +3,9 @@ figure counted independently over the raw rows, whatever order the history arriv
 
 Random histories: messages (sent or not, links, delivery receipts and failures arriving late,
 clicks and replies arriving out of order, questionnaire links opened and answered), tasks
-(opened, done or cancelled, reached at the first attempt or not, scored, with child tasks),
-complaints and purchases arriving late. The refresh runs at random moments (long gaps are
+(of two rules or none; opened, done or cancelled, reached at the first attempt or not, never
+reached, refused or a wrong number, scored, with child tasks), complaints and purchases arriving
+late. The refresh runs at random moments (long gaps are
 downtime); after each, the totals of the whole history equal the raw counts, and at the end
 the rollups equal a rebuild.
 """
@@ -45,6 +46,7 @@ from huifang.analytics.rollup import (
 from huifang.analytics.scope import ALL, OWN, TEAMS, Scope, scope_for
 from huifang.customers.models import Customer, Event
 from huifang.messaging.models import Click, Message
+from huifang.rules.models import Rule
 from huifang.surveys.models import Response, Survey, SurveyVersion
 from huifang.tasks.models import Task
 from tests.analytics.cuts import assert_the_cuts_give_the_rollups_sums
@@ -85,6 +87,7 @@ class Job:
     created: int
     close: tuple[int, str, str, int, int | None] | None  # after, status, outcome, attempts, score
     child: bool  # a remediation opened when it closes
+    rule: int | None = None
 
 
 @dataclass
@@ -119,11 +122,12 @@ jobs = st.builds(
     | st.tuples(
         st.integers(0, 3 * 24 * 60),
         st.sampled_from(["done", "cancelled"]),
-        st.sampled_from(["", "reached", "call_back", "refused"]),
+        st.sampled_from(["", "reached", "call_back", "refused", "not_reached", "wrong_number"]),
         st.integers(1, 2),
         st.none() | st.integers(1, 5),
     ),
     child=st.booleans(),
+    rule=st.none() | st.integers(0, 1),
 )
 happenings = st.builds(
     Happening,
@@ -140,6 +144,7 @@ class World:
     teams: list[Team]
     agents: list[Any]
     version: SurveyVersion
+    rules: list[Rule]
 
 
 @pytest.fixture
@@ -165,7 +170,8 @@ def world(db: None) -> World:
     ]
     survey = Survey.objects.create(key="after-sale", name="售后回访")
     version = SurveyVersion.objects.create(survey=survey, number=1, content={})
-    return World(customers, teams, agents, version)
+    rules = [Rule.objects.create(key=f"r{n}", name=f"策略{n}") for n in range(2)]
+    return World(customers, teams, agents, version, rules)
 
 
 def _clear() -> None:
@@ -278,6 +284,7 @@ class Writer:
                 customer=self.world.customers[job.customer],
                 team=self.world.teams[job.team],
                 assignee=self.world.agents[job.agent],
+                rule=None if job.rule is None else self.world.rules[job.rule],
                 title="回访",
                 step="call",
                 created_at=at(job.created),
@@ -314,8 +321,9 @@ def _ratio(above: int, below: int, scale: float = 100.0) -> float | None:
     return None if below <= 0 else scale * above / below
 
 
-def expected_kpis(first: datetime, last: datetime) -> dict[str, float | None]:
-    """The KPIs of the moments [first, last), straight from the source rows."""
+def expected_kpis(first: datetime, last: datetime, tasks: Any = None) -> dict[str, float | None]:
+    """The KPIs of the moments [first, last), straight from the source rows (the tasks
+    ``tasks``: all by default)."""
 
     def within(moment: datetime | None) -> bool:
         return moment is not None and first <= moment < last
@@ -334,7 +342,7 @@ def expected_kpis(first: datetime, last: datetime) -> dict[str, float | None]:
     created = [m for m in messages if within(m.created_at)]
     msg_reached = sum(m.sent_at is not None and m.status in ("sent", "delivered") for m in created)
 
-    tasks = list(Task.objects.all())
+    tasks = list(Task.objects.all() if tasks is None else tasks)
     opened = [t for t in tasks if within(t.created_at)]
     task_reached = sum(t.outcome in ("reached", "call_back") for t in opened)
     closed = [t for t in tasks if t.status in ("done", "cancelled") and within(t.closed_at)]
@@ -368,6 +376,27 @@ def expected_kpis(first: datetime, last: datetime) -> dict[str, float | None]:
             and c.occurred_at - timedelta(days=30) <= e.occurred_at < c.occurred_at
             for e in events
         )  # fmt: skip
+
+    def baseline(tasks: list[Task], days: int) -> tuple[float | None, float | None]:
+        """The baseline and the uplift, rule by rule: each rule's share of its follow-ups
+        closed unreached (no outcome, or not reached: not refusals, wrong numbers or
+        call-backs) that bought, weighted by the rule's reached follow-ups."""
+        weight = expected = actual = 0.0
+        for rule in {t.rule_id for t in tasks}:
+            mine = [t for t in tasks if t.rule_id == rule]
+            ours = [t for t in mine if t.outcome == "reached"]
+            pool = [t for t in mine if t.outcome in ("", "not_reached")]
+            if ours and pool:
+                weight += len(ours)
+                expected += len(ours) * sum(bought(t, days) for t in pool) / len(pool)
+                actual += sum(bought(t, days) for t in ours)
+        if not weight:
+            return None, None
+        return 100 * expected / weight, 100 * (actual - expected) / weight
+
+    figures: dict[str, float | None] = {}
+    for days in (7, 30, 90):
+        figures[f"baseline_{days}"], figures[f"uplift_{days}"] = baseline(closed, days)
 
     first_contact = [
         t for t in reached
@@ -409,6 +438,7 @@ def expected_kpis(first: datetime, last: datetime) -> dict[str, float | None]:
         "complaint_rate": _ratio(len(complaints), msg_reached + task_reached),
         "repeat_complaint_rate": _ratio(sum(repeat(c) for c in complaints), len(complaints)),
         "purchases": float(sum(e.type == "purchase" and within(e.occurred_at) for e in events)),
+        **figures,
     }
 
 
@@ -434,6 +464,12 @@ def assert_kpis_match() -> None:
     rows = kpis.breakdown(WHOLE, ALL, "reason", kpis=["holds"])
     by_reason = {r.key: r.values["holds"] for r in rows if r.key and r.values["holds"]}
     assert by_reason == {k: float(n) for k, n in reasons.items()}
+    # The baseline of a team's figures weighs the rules of that team's follow-ups.
+    compared = ["baseline_30", "uplift_30", "conversion_30"]
+    for row in kpis.breakdown(WHOLE, ALL, "team", kpis=compared):
+        team = expected_kpis(start, end, Task.objects.filter(team_id=row.key))
+        for key in compared:
+            assert row.values[key] == pytest.approx(team[key]), (row.key, key)
 
 
 def table_rows() -> list[list[tuple[Any, ...]]]:
@@ -529,6 +565,71 @@ def test_the_cut_tables_answer_only_what_they_can(db: None) -> None:
         assert set(cut_columns(source)) == wanted
 
 
+# Follow-ups that close, of one rule or the other (or none), reached or not — or excluded from
+# the baseline (refused, a wrong number, a call-back) — so most examples have a baseline.
+closing = st.builds(
+    Job,
+    customer=st.integers(0, 2),
+    team=st.integers(0, 1),
+    agent=st.integers(0, 1),
+    created=minute,
+    close=st.tuples(
+        st.integers(0, 3 * 24 * 60),
+        st.sampled_from(["done", "cancelled"]),
+        st.sampled_from(
+            ["reached", "reached", "", "not_reached", "refused", "wrong_number", "call_back"]
+        ),
+        st.integers(1, 2),
+        st.none(),
+    ),
+    child=st.just(False),
+    rule=st.sampled_from([0, 1, 1, None]),
+)
+CONVERSIONS = [f"{kind}_{days}" for kind in ("conversion", "baseline", "uplift")
+               for days in (7, 30, 90)]  # fmt: skip
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    tasks=st.lists(closing, min_size=2, max_size=12),
+    purchases=st.lists(
+        st.builds(
+            Happening,
+            customer=st.integers(0, 2),
+            type=st.just("purchase"),
+            occurred=st.integers(0, HORIZON + 10 * 24 * 60),
+            arrives=late,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    stops=st.lists(st.integers(0, HORIZON + 6 * 24 * 60), min_size=1, max_size=4, unique=True),
+)
+def test_the_conversion_baseline_equals_the_raw_count_however_the_purchases_arrive(
+    world: World, tasks: list[Job], purchases: list[Happening], stops: list[int]
+) -> None:
+    """Many follow-ups of two rules, every outcome (refusals, wrong numbers and call-backs are
+    left out of the baseline's pool), purchases arriving late: the baseline and the uplift,
+    in total and by rule, equal those counted over the raw rows."""
+    _clear()
+    writer = Writer(world)
+    plan: tuple[list[Send], list[Job], list[Happening]] = ([], tasks, purchases)
+    for stop in [*sorted(stops), HORIZON + 20 * 24 * 60]:
+        writer.write(stop, plan)
+        refresh(at(stop))
+        start, end = whole()
+        want = expected_kpis(start, end)
+        got = kpis.totals(WHOLE, ALL, kpis=CONVERSIONS).values
+        assert got == pytest.approx({k: want[k] for k in CONVERSIONS}), stop
+        for row in kpis.breakdown(WHOLE, ALL, "rule", kpis=CONVERSIONS):
+            mine = expected_kpis(start, end, Task.objects.filter(rule_id=row.key))
+            assert row.values == pytest.approx({k: mine[k] for k in CONVERSIONS}), row.key
+
+
 def _history(world: World) -> None:
     """A fixed history: each team's customer gets a message, a task and a complaint."""
     for n in range(2):
@@ -621,11 +722,17 @@ def test_late_arrivals_update_the_cohort_of_their_old_day(world: World) -> None:
         customer=customer, team=world.teams[0], title="回访", step="call", created_at=at(0),
         status="done", outcome="reached", attempts=1, closed_at=at(30),
     )  # fmt: skip
+    # Called twice without an answer, then cancelled two days later: the baseline's pool.
+    unreached = Task.objects.create(
+        customer=customer, team=world.teams[0], title="回访", step="call", created_at=at(0),
+        status="cancelled", outcome="not_reached", attempts=2, closed_at=at(3 * 24 * 60 + 60),
+    )  # fmt: skip
     Task.objects.filter(pk=task.pk).update(updated_at=at(30))
+    Task.objects.filter(pk=unreached.pk).update(updated_at=at(3 * 24 * 60 + 60))
     refresh(at(10 * 24 * 60))
     week = Period(date(2026, 11, 2), date(2026, 11, 8))
     keys = ["delivery_rate", "click_rate", "reply_rate", "survey_response_rate", "fcr",
-            "conversion_30"]  # fmt: skip
+            "conversion_30", "baseline_30"]  # fmt: skip
     assert kpis.totals(week, ALL, kpis=keys).values == dict.fromkeys(keys, 0.0) | {"fcr": 100.0}
     two_days = at(2 * 24 * 60)
     arrivals: list[tuple[str, Any]] = [
@@ -642,10 +749,12 @@ def test_late_arrivals_update_the_cohort_of_their_old_day(world: World) -> None:
         ("fcr", lambda: Event.objects.create(
             customer=customer, type="complaint", occurred_at=two_days)),
         ("conversion_30", lambda: Event.objects.create(
-            customer=customer, type="purchase", occurred_at=at(3 * 24 * 60))),
+            customer=customer, type="purchase", occurred_at=at(5 * 24 * 60))),
     ]  # fmt: skip
     for n, (key, arrive) in enumerate(arrivals):
         arrive()
         refresh(at(10 * 24 * 60 + 10 + n))
         assert kpis.totals(week, ALL, kpis=[key]).values[key] == (0.0 if key == "fcr" else 100.0)
+    # The purchase follows the cancelled task too: its day, past the recent days, is redone.
+    assert kpis.totals(week, ALL, kpis=["baseline_30"]).values["baseline_30"] == 100.0
     assert Task.objects.get(pk=task.pk).closed_at == at(30)

@@ -54,6 +54,13 @@ def card(html: str, key: str) -> str:
     return re.sub(r"<[^>]+>", "", found.group(1)).strip()
 
 
+def beside(html: str, key: str) -> str:
+    """A figure shown beside a card's value (a conversion's baseline and uplift)."""
+    found = re.search(rf'<span data-kpi="{key}"[^>]*>(.*?)</span>', html, re.S)
+    assert found, key
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
 def test_the_cockpit_shows_the_kpis_of_the_rollups(
     analyst_client: Client, history: History
 ) -> None:
@@ -61,8 +68,17 @@ def test_the_cockpit_shows_the_kpis_of_the_rollups(
     assert page.status_code == 200
     html = page.content.decode()
     expected = kpis.totals(Period(*_days(), "day"), ALL)
+    aside = {key: kpi for kpi in kpis.KPIS.values() for key in kpi.beside}
     for key, kpi in kpis.KPIS.items():
-        assert card(html, key) == shown(kpi, expected.values[key]), key
+        if key in aside:
+            shown_beside = beside(html, key)
+            assert shown_beside == f"{kpi.short} {shown(kpi, expected.values[key])}", key
+            # On the card of its own conversion, after its value.
+            assert html.index(f'data-kpi="{aside[key].key}"') < html.index(
+                f'<span data-kpi="{key}"'
+            )
+        else:
+            assert card(html, key) == shown(kpi, expected.values[key]), key
     assert card(html, "sent") == "50"  # 10 customers × 5 days
     assert expected.values["completion_rate"] == pytest.approx(50.0)  # 3 + 2 of 10 done
     assert card(html, "completion_rate") == "50.0%"

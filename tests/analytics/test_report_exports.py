@@ -81,7 +81,7 @@ def test_csv_totals_are_the_kpis_figures_and_the_export_is_audited(
     )
     header, line = read_csv(got)
     assert header[1:] == [
-        str(k.label) + (" (%)" if k.unit == "rate" else " (s)" if k.unit == "seconds" else "")
+        str(k.label) + {"rate": " (%)", "points": " (pp)", "seconds": " (s)"}.get(k.unit, "")
         for k in kpis.KPIS.values()
     ]
     row = kpis.totals(Period(date(2026, 11, 1), date(2026, 11, 7)), ALL)

@@ -136,6 +136,8 @@ def _shown(kpi: kpis.Kpi, value: float | None) -> str:
         return "—"
     if kpi.unit == "rate":
         return f"{value:.1f} %"
+    if kpi.unit == "points":
+        return f"{value:+.1f} pp"
     if kpi.unit == "count":
         return f"{value:.0f}"
     if kpi.unit == "seconds":
