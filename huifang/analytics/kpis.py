@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -363,21 +363,45 @@ def cut_of(source: str, scope: Scope, filters: Mapping[str, Any], group: str | N
     return dimension if source in DIMENSIONS[dimension].columns else None
 
 
+def days_of(period: Period, monthly: bool) -> Q:
+    """The cut-table rows of the period: its days, or (``monthly``) the whole months within it
+    and the days at its ragged ends — twelve rows a value for a year instead of 365. Whole
+    months cannot be split into weeks or days: a trend by week or day reads days only."""
+    days = Q(month=False, day__range=(period.first, period.last))
+    if not monthly:
+        return days
+    start = period.first if period.first.day == 1 else _next_month(period.first)
+    end = _next_month(period.last)  # the first day after the last whole month
+    if period.last != end - timedelta(days=1):
+        end = period.last.replace(day=1)
+    if start >= end:
+        return days
+    return (
+        Q(month=True, day__gte=start, day__lt=end)
+        | Q(month=False, day__gte=period.first, day__lt=start)
+        | Q(month=False, day__gte=end, day__lte=period.last)
+    )
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def _filtered(
     source: str,
     period: Period,
     scope: Scope,
     filters: Mapping[str, Any],
     cut: str | None = None,
+    monthly: bool = False,
 ) -> QuerySet[Any] | None:
     """The rollup rows of ``source`` in the period, the scope and the filters (the rows of
     ``cut`` of its cut table, when given); ``None`` when the scope or a filter cannot be applied
     to this rollup (its figures are then unknown)."""
-    days = {"day__range": (period.first, period.last)}
     rows: QuerySet[Any] = (
-        ROLLUPS[source].objects.filter(**days)
+        ROLLUPS[source].objects.filter(day__range=(period.first, period.last))
         if cut is None
-        else CUT_ROLLUPS[source].objects.filter(cut=cut, **days)
+        else CUT_ROLLUPS[source].objects.filter(days_of(period, monthly), cut=cut)
     )
     columns = _SCOPE_COLUMNS[source]
     if scope.kind == "teams":
@@ -408,7 +432,8 @@ def measure_total(
     """The sum of one measure of ``source`` in the period, the scope and the filters (a
     drill-down list's total); ``None`` when the rollup cannot be narrowed so."""
     filters = filters or {}
-    rows = _filtered(source, period, scope, filters, cut_of(source, scope, filters, None))
+    cut = cut_of(source, scope, filters, None)
+    rows = _filtered(source, period, scope, filters, cut, monthly=True)
     if rows is None:
         return None
     return int(rows.aggregate(n=Sum(measure))["n"] or 0)
@@ -424,6 +449,11 @@ def _measures(source: str) -> list[str]:
             if (owner or kpi.source) == source:
                 found.add(name)
     return sorted(found)
+
+
+def _monthly(period: Period, group: str | None) -> bool:
+    """Whether whole-month rows can answer: anything but a trend by week or by day."""
+    return group != "bucket" or period.grain == "month"
 
 
 def _by_value(cut: str | None, group: str | None) -> bool:
@@ -479,7 +509,7 @@ def _aggregate(
     unknown = set() if unknown is None else unknown
     for source in sorted({s for k in kpis for s in k.sources}):
         cut = None if fine else cut_of(source, scope, filters, group)
-        rows = _filtered(source, period, scope, filters, cut)
+        rows = _filtered(source, period, scope, filters, cut, _monthly(period, group))
         if rows is None:
             unknown.add(source)
             continue
@@ -512,22 +542,38 @@ def _strata(
     filters: Mapping[str, Any],
     kpis: Sequence[Kpi],
     group: str | None,
+    *,
+    fine: bool = False,
 ) -> dict[Any, Strata]:
     """For the KPIs compared like with like (``Kpi.strata``): per group key, the sums of their
     source's measures in each stratum (each rule of the group). One more query per such
     source; none when no chosen KPI has strata."""
     found: dict[Any, Strata] = {}
     for source, by in sorted({(k.source, k.strata) for k in kpis if k.strata}):
-        rows = _filtered(source, period, scope, filters)
-        rows = None if rows is None else _grouped(rows, source, period, group)
+        # The strata are one dimension more: the cut of ``by`` answers when it is the only one.
+        cut = None if fine else cut_of(source, scope, {**filters, by: None}, group)
+        if cut not in (None, by):
+            cut = None
+        rows = _filtered(source, period, scope, filters, cut, _monthly(period, group))
+        rows = None if rows is None else _grouped(rows, source, period, group, cut)
         if rows is None:
             continue  # _aggregate has found the source unknown
-        measures = _measures(source)
+        # Only what the stratified KPIs weigh (a third of the rollup's columns).
+        measures = sorted(
+            {
+                m.lstrip("-")
+                for k in kpis
+                if (k.source, k.strata) == (source, by)
+                for m in k.measures
+                if "." not in m
+            }
+        )
         keys = ["g", "s"] if group is not None else ["s"]
-        rows = rows.annotate(s=F(DIMENSIONS[by].columns[source]))
+        rows = rows.annotate(s=F("value" if cut else DIMENSIONS[by].columns[source]))
+        ids = _by_value(cut, group) and cut in _IDS
         for item in rows.values(*keys).annotate(**{m: Sum(m) for m in measures}).order_by():
             stratum = {m: int(item[m] or 0) for m in measures}
-            found.setdefault(_key(item), {}).setdefault((source, by), []).append(stratum)
+            found.setdefault(_key(item, ids), {}).setdefault((source, by), []).append(stratum)
     return found
 
 

@@ -27,9 +27,14 @@ class DayCut(models.Model):
     dimension the rollup has (``cut`` a key of ``kpis.DIMENSIONS``, ``value`` the dimension's
     value as text, NULL for a NULL id) — a few thousand rows a day whatever the traffic. They
     are written with their rollup's day, from its rows (``rollup.cut_day``); ``kpis`` reads
-    them when they can answer (``kpis.cut_of``)."""
+    them when they can answer (``kpis.cut_of``).
+
+    Rows with ``month`` set hold a whole month's sums (``day`` its first day), summed from its
+    days' rows after they are written (``rollup.cut_months``): a year's page reads twelve
+    months of them, and days only at the period's ragged ends (``kpis.days_of``)."""
 
     day = models.DateField(_("day"))
+    month = models.BooleanField(_("whole month"), default=False)
     cut = models.CharField(_("cut"), max_length=20)
     team_id = models.BigIntegerField(_("team"), null=True)
     value = models.CharField(_("value"), max_length=64, null=True)

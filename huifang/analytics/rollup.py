@@ -732,22 +732,57 @@ def _cut(cursor: Any, fine: Any, cuts: Any, source: str, measures: Sequence[str]
         value = " ".join(f"WHEN GROUPING({c}) = 0 THEN {_text(c)}" for c in columns.values())
         sets = ", ".join(["(team_id)", *(f"(team_id, {c})" for c in columns.values())])
         select = (
-            f"SELECT day, CASE {cut} ELSE '' END, team_id, CASE {value} ELSE '' END, {sums}"
+            f"SELECT day, %s, CASE {cut} ELSE '' END, team_id, CASE {value} ELSE '' END, {sums}"
             f" {rows} GROUP BY day, GROUPING SETS ({sets})"
         )
-        params = [day]
+        params = [False, day]
     else:
-        parts = [f"SELECT day, '', team_id, '', {sums} {rows} GROUP BY day, team_id"]
+        parts = [f"SELECT day, %s, '', team_id, '', {sums} {rows} GROUP BY day, team_id"]
         parts += [
-            f"SELECT day, '{k}', team_id, {_text(c)}, {sums} {rows} GROUP BY day, team_id, {c}"
+            f"SELECT day, %s, '{k}', team_id, {_text(c)}, {sums} {rows} GROUP BY day, team_id, {c}"
             for k, c in columns.items()
         ]
         select = " UNION ALL ".join(parts)
-        params = [day] * len(parts)
-    names = ", ".join(["day", "cut", "team_id", "value", *measures])
-    cursor.execute(f"DELETE FROM {_table(cuts)} WHERE day = %s", [day])  # noqa: S608
-    cursor.execute(f"INSERT INTO {_table(cuts)} ({names}) {select}", params)
+        params = [False, day] * len(parts)
+    names = ", ".join(["day", "month", "cut", "team_id", "value", *measures])
+    table = _table(cuts)
+    cursor.execute(f"DELETE FROM {table} WHERE day = %s AND month = %s", [day, False])  # noqa: S608
+    cursor.execute(f"INSERT INTO {table} ({names}) {select}", params)
     return max(int(cursor.rowcount or 0), 0)
+
+
+def _month_rows(cursor: Any, cuts: Any, measures: Sequence[str], month: date) -> int:
+    """Rewrite the whole-``month`` rows of the cut table ``cuts`` from its days' rows."""
+    table = _table(cuts)
+    start = connection.ops.adapt_datefield_value(month)
+    end = connection.ops.adapt_datefield_value(_next_month(month))
+    names = ", ".join(["day", "month", "cut", "team_id", "value", *measures])
+    sums = ", ".join(f"SUM({m})" for m in measures)
+    cursor.execute(f"DELETE FROM {table} WHERE day = %s AND month = %s", [start, True])  # noqa: S608
+    cursor.execute(
+        f"INSERT INTO {table} ({names}) SELECT %s, %s, cut, team_id, value, {sums}"  # noqa: S608
+        f" FROM {table} WHERE month = %s AND day >= %s AND day < %s GROUP BY cut, team_id, value",
+        [start, True, False, start, end],
+    )
+    return max(int(cursor.rowcount or 0), 0)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def cut_months(days: Iterable[date]) -> int:
+    """Rewrite the whole-month rows of the cut tables for the months of ``days``, from their
+    days' rows (after those days are rewritten: by the refresh, the rebuild, ``cut_day``). Not
+    part of ``rollup_day``: days of one month rewritten side by side would each sum the
+    month without the other's day."""
+    months = sorted({day.replace(day=1) for day in days})
+    with transaction.atomic(), connection.cursor() as cursor:
+        return sum(
+            _month_rows(cursor, cuts, measures, month)
+            for _fine, cuts, _source, measures in CUTS
+            for month in months
+        )
 
 
 def _cuts(cursor: Any, day: date) -> int:
@@ -759,7 +794,8 @@ def cut_day(day: date) -> int:
     """Rewrite the cut tables of ``day`` from its rollup rows, as ``rollup_day`` does after
     writing them (for rollup rows written some other way: test figures)."""
     with transaction.atomic(), connection.cursor() as cursor:
-        return _cuts(cursor, day)
+        rows = _cuts(cursor, day)
+    return rows + cut_months([day])
 
 
 def rollup_day(day: date) -> int:
@@ -888,6 +924,7 @@ def refresh(now: datetime) -> Rebuilt:
                 Message.objects.filter(pk__in=answered.values("message_id")), COHORT_FIELDS
             )
         rows = sum(rollup_day(day) for day in sorted(days))
+        rows += cut_months(days)
         for name, top in tops.items():
             marks[name].last_id = max(marks[name].last_id, top)
             marks[name].save(update_fields=["last_id"])
@@ -986,15 +1023,21 @@ def rebuild(
                     raise DayFailed(day, [], exc) from exc
             if tops is not None:
                 _restart(marks, tops, now, (first, last))
+            rows += cut_months(days)
         return Rebuilt(days, rows)
     jobs = min(jobs, len(days))
     with _turn():
         # Read before the days: rows added while they are redone are the next refresh's.
         tops = _tops() if whole else None
-        rows = _side_by_side(days, jobs)
+        try:
+            rows = _side_by_side(days, jobs)
+        except DayFailed as failed:
+            cut_months(failed.kept)  # the months of the days kept agree with them
+            raise
         if tops is not None:
             with transaction.atomic():
                 _restart(_marks(), tops, now, (first, last))
+        rows += cut_months(days)
     return Rebuilt(days, rows, jobs)
 
 

@@ -34,6 +34,17 @@ def assert_the_cuts_give_the_rollups_sums(scopes: Iterable[Scope]) -> None:
                 }
                 assert read[False] == read[True], (period, scope, group)
                 assert unknown[False] == unknown[True], (period, scope, group)
+                # The figures compared rule by rule (the conversion baseline): by rule too.
+                strata = {
+                    fine: {
+                        key: {name: sorted(map(repr, each)) for name, each in kept.items()}
+                        for key, kept in kpis._strata(
+                            period, scope, {}, chosen, group, fine=fine
+                        ).items()
+                    }
+                    for fine in (True, False)
+                }
+                assert strata[False] == strata[True], (period, scope, group)
 
     assert_one_filter_is_read_from_the_cuts(scopes)
 

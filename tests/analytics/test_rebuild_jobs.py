@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from huifang.analytics import rollup
 from huifang.analytics.models import MessageDay, Watermark
-from huifang.analytics.rollup import ROLLUPS, TURN, DayFailed, rebuild, refresh
+from huifang.analytics.rollup import ROLLUPS, TURN, DayFailed, cut_months, rebuild, refresh
 from huifang.customers.models import Customer, Event
 from huifang.messaging.models import Click, Message
 from huifang.surveys.models import Response
@@ -113,11 +113,23 @@ def every_row() -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
+def _month_column(model: Any) -> int | None:
+    """The position of ``month`` in an ``every_row`` row of ``model`` (a cut table's)."""
+    names = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+    names = ["day", *(n for n in names if n != "day")]
+    return names.index("month") if "month" in names else None
+
+
 def by_day() -> dict[date, dict[str, list[tuple[Any, ...]]]]:
-    """``every_row`` of each day (the day is each row's first value)."""
+    """``every_row`` of each day (the day is each row's first value), without the cut tables'
+    whole-month rows (their days' sums: see ``test_a_failed_day…``)."""
     days: dict[date, dict[str, list[tuple[Any, ...]]]] = {}
+    months = {m.__name__: _month_column(m) for m in ROLLUPS}
     for table, rows in every_row().items():
+        month = months[table]
         for row in rows:
+            if month is not None and row[month]:
+                continue
             days.setdefault(row[0], {}).setdefault(table, []).append(row)
     return days
 
@@ -288,6 +300,10 @@ def test_a_failed_day_stops_the_rebuild_and_keeps_every_day_whole(
     assert bad not in failed.kept
     during = by_day()
     assert marks() == its_marks
+    # The months' rows are the sums of the days as they stand, the kept ones included.
+    kept_rows = every_row()
+    cut_months(days)
+    assert every_row() == kept_rows
     assert during[date(2020, 1, 1)] == stray
     monkeypatch.setattr(rollup, "_events", real)
     rebuild(None, None, now, jobs=1)
