@@ -110,6 +110,8 @@ PAGES = (
     "/rules/dashboard/?period=30d",
     "/analytics/?period=30d",
     "/analytics/?period=365d",
+    "/analytics/?period=365d&grain=week",
+    "/analytics/?period=90d",
     "/analytics/teams/?period=365d",
     "/analytics/channels/?period=365d",
     "/analytics/rules/?period=365d",

@@ -1038,7 +1038,21 @@ def rebuild(
             with transaction.atomic():
                 _restart(_marks(), tops, now, (first, last))
         rows += cut_months(days)
+    _tidy()
     return Rebuilt(days, rows, jobs)
+
+
+def _tidy() -> None:
+    """After a rebuild on PostgreSQL (outside a transaction): vacuum the cut tables the pages
+    read and refresh every rollup's statistics. A rebuild deletes and inserts every row it
+    redoes; left to autovacuum, a year's pages read three dead rows for each live one until it
+    comes round (the cockpit of a year 120 ms -> 220 ms at 10 M messages)."""
+    with connection.cursor() as cursor:
+        for _fine, cuts, _source, _measures in CUTS:
+            cursor.execute(f"VACUUM (ANALYZE) {_table(cuts)}")
+        for model in ROLLUPS:
+            if model not in {cuts for _fine, cuts, _source, _measures in CUTS}:
+                cursor.execute(f"ANALYZE {_table(model)}")
 
 
 class DayFailed(Exception):
