@@ -273,8 +273,8 @@ class MessageDayBy(DayCut, MessageMeasures):
         verbose_name = _("messages of a day, by team and one dimension")
         verbose_name_plural = _("messages by day, team and one dimension")
         indexes = [
-            models.Index(fields=["cut", "day"], name="messagedayby_cut_idx"),
-            models.Index(fields=["team_id", "cut", "day"], name="messagedayby_team_idx"),
+            models.Index(fields=["cut", "month", "day"], name="messagedayby_cut_idx"),
+            models.Index(fields=["team_id", "cut", "month", "day"], name="messagedayby_team_idx"),
         ]
 
     def __str__(self) -> str:
@@ -288,8 +288,8 @@ class TaskDayBy(DayCut, TaskMeasures):
         verbose_name = _("tasks of a day, by team and one dimension")
         verbose_name_plural = _("tasks by day, team and one dimension")
         indexes = [
-            models.Index(fields=["cut", "day"], name="taskdayby_cut_idx"),
-            models.Index(fields=["team_id", "cut", "day"], name="taskdayby_team_idx"),
+            models.Index(fields=["cut", "month", "day"], name="taskdayby_cut_idx"),
+            models.Index(fields=["team_id", "cut", "month", "day"], name="taskdayby_team_idx"),
         ]
 
     def __str__(self) -> str:
@@ -303,8 +303,8 @@ class AnswerDayBy(DayCut, AnswerMeasures):
         verbose_name = _("answers of a day, by team and one dimension")
         verbose_name_plural = _("answers by day, team and one dimension")
         indexes = [
-            models.Index(fields=["cut", "day"], name="answerdayby_cut_idx"),
-            models.Index(fields=["team_id", "cut", "day"], name="answerdayby_team_idx"),
+            models.Index(fields=["cut", "month", "day"], name="answerdayby_cut_idx"),
+            models.Index(fields=["team_id", "cut", "month", "day"], name="answerdayby_team_idx"),
         ]
 
     def __str__(self) -> str:
@@ -318,8 +318,8 @@ class EventDayBy(DayCut, EventMeasures):
         verbose_name = _("events of a day, by team and one dimension")
         verbose_name_plural = _("events by day, team and one dimension")
         indexes = [
-            models.Index(fields=["cut", "day"], name="eventdayby_cut_idx"),
-            models.Index(fields=["team_id", "cut", "day"], name="eventdayby_team_idx"),
+            models.Index(fields=["cut", "month", "day"], name="eventdayby_cut_idx"),
+            models.Index(fields=["team_id", "cut", "month", "day"], name="eventdayby_team_idx"),
         ]
 
     def __str__(self) -> str:

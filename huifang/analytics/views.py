@@ -533,8 +533,10 @@ def cockpit(request: HttpRequest) -> HttpResponse:
                 "url": drill_url(source, name, period) if count else None,
             }
         )
-    rows = kpis.trend(period, scope)
-    shown_keys = [k.key for k in KPIS.values() if readable(k, scope)]
+    # The conversion baseline and uplift are read on the cards and the rule pages, not as a
+    # trend: a week's pool of unreached follow-ups of a rule is too few to chart.
+    shown_keys = [k.key for k in KPIS.values() if readable(k, scope) and not k.strata]
+    rows = kpis.trend(period, scope, kpis=shown_keys)
     rate_keys = [k for k in shown_keys if KPIS[k].unit == "rate"]
     count_keys = [k for k in shown_keys if KPIS[k].unit == "count"]
     nps_keys = [k for k in shown_keys if KPIS[k].unit == "score"]
