@@ -402,12 +402,31 @@ def measure_rows(
         return Q(**{f"{name}__gte": lo, f"{name}__lt": hi})
 
     if kind == MESSAGES:
-        return _message_rows(measure, within, lo, hi, reason)
-    if kind == TASKS:
-        return _task_rows(measure, within)
-    if kind == ANSWERS:
-        return _answer_rows(measure, within)
-    return _event_rows(measure, within)
+        rows = _message_rows(measure, within, lo, hi, reason)
+    elif kind == TASKS:
+        rows = _task_rows(measure, within)
+    elif kind == ANSWERS:
+        rows = _answer_rows(measure, within)
+    else:
+        rows = _event_rows(measure, within)
+    moment = _COUNTED_AT.get((kind, measure))
+    return rows.order_by(f"-{moment}", "-pk") if moment else rows.order_by("-pk")
+
+
+# Newest first by the moment a list's measure counts its rows on, read backwards along that
+# moment's day index, which stops at the page's last row. (By id, SQLite read a year of the
+# ``sent_at`` index and sorted it: 1.4 s at 1,000,000 messages.) Lists not named here (the
+# cohorts of other moments, first clicks, failures) are by id.
+_COUNTED_AT = {
+    **{(MESSAGES, m): "created_at" for m in ("created", "created_reached")},
+    (MESSAGES, "queued"): "queued_at",
+    (MESSAGES, "sent"): "sent_at",
+    (MESSAGES, "delivered"): "delivered_at",
+    (TASKS, "opened"): "created_at",
+    (TASKS, "done"): "closed_at",
+    (ANSWERS, "answered"): "submitted_at",
+    **{(EVENTS, m): "occurred_at" for m in MEASURES[EVENTS]},
+}
 
 
 def scoped(kind: str, rows: QuerySet[Any], scope: Scope) -> QuerySet[Any] | None:

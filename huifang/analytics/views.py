@@ -794,7 +794,7 @@ def drill_list(request: HttpRequest) -> HttpResponse:
     narrowed = scoped(kind, rows, scope)
     pager, count = None, None
     if narrowed is not None:
-        ordered = narrowed.select_related(*RELATED[kind]).order_by("-pk")
+        ordered = narrowed.select_related(*RELATED[kind])  # newest first (``measure_rows``)
         count = rollup_total(kind, measure, period, scope, params)
         if count is None:
             count = total(kind, measure, narrowed)
