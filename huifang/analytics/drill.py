@@ -214,7 +214,8 @@ def _q(name: str) -> str:
     return str(connection.ops.quote_name(name))
 
 
-def _table(model: Any) -> str:
+def quoted_table(model: Any) -> str:
+    """``model``'s table, quoted for raw SQL."""
     return _q(model._meta.db_table)
 
 
@@ -227,7 +228,7 @@ def _raw(sql: str, params: tuple[Any, ...] = ()) -> RawSQL:
 def _defers(reason: str | None) -> RawSQL:
     """The number of the gate's defer decisions of a message (with ``reason``), as the rollup
     counts its holds."""
-    m = _table(Message)
+    m = quoted_table(Message)
     if connection.vendor == "postgresql":
         each = (
             f"jsonb_array_elements(CASE WHEN jsonb_typeof({m}.decisions) = 'array'"
@@ -250,7 +251,7 @@ def _defers(reason: str | None) -> RawSQL:
 
 def _message_rows(measure: str, within: Any, lo: Any, hi: Any, reason: str | None) -> QuerySet[Any]:
     rows: QuerySet[Any] = Message.objects.filter(customer__isnull=False)
-    m, e = _table(Message), _table(Event)
+    m, e = quoted_table(Message), quoted_table(Event)
     sent = within("sent_at")
     links = _raw(_non_empty(f"{m}.links"))
     replyable = Q(channel__in=REPLYABLE)
@@ -309,7 +310,7 @@ def _message_rows(measure: str, within: Any, lo: Any, hi: Any, reason: str | Non
 
 
 def _task_rows(measure: str, within: Any) -> QuerySet[Any]:
-    t, e = _table(Task), _table(Event)
+    t, e = quoted_table(Task), quoted_table(Event)
     created = within("created_at")
     closed = Q(status__in=["done", "cancelled"]) & within("closed_at")
     done = Q(status="done") & within("closed_at")
@@ -377,7 +378,7 @@ def _event_rows(measure: str, within: Any) -> QuerySet[Any]:
     if measure == "purchases":
         return rows.filter(Q(type__in=_keys("is_purchase")) & within("occurred_at"))
     if measure == "repeat_complaints":
-        e = _table(Event)
+        e = quoted_table(Event)
         types = _keys("is_complaint")
         listed = ", ".join(["%s"] * len(types)) or "NULL"
         before = _raw(

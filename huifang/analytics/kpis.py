@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import F, Q, QuerySet, Sum
@@ -45,7 +45,7 @@ from .models import (
     TaskDay,
     TaskDayBy,
 )
-from .periods import Period
+from .periods import Period, next_month
 from .scope import EVERYTHING, TEAMS, Scope
 
 MESSAGES, TASKS, ANSWERS, EVENTS = "messages", "tasks", "answers", "events"
@@ -370,8 +370,8 @@ def days_of(period: Period, monthly: bool) -> Q:
     days = Q(month=False, day__range=(period.first, period.last))
     if not monthly:
         return days
-    start = period.first if period.first.day == 1 else _next_month(period.first)
-    end = _next_month(period.last)  # the first day after the last whole month
+    start = period.first if period.first.day == 1 else next_month(period.first)
+    end = next_month(period.last)  # the first day after the last whole month
     if period.last != end - timedelta(days=1):
         end = period.last.replace(day=1)
     if start >= end:
@@ -381,10 +381,6 @@ def days_of(period: Period, monthly: bool) -> Q:
         | Q(month=False, day__gte=period.first, day__lt=start)
         | Q(month=False, day__gte=end, day__lte=period.last)
     )
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
 def _filtered(

@@ -41,6 +41,14 @@ class DayCut(models.Model):
 
     class Meta:
         abstract = True
+        # A period's whole months and its ragged-end days are each one range of these.
+        indexes = [
+            models.Index(fields=["cut", "month", "day"], name="%(class)s_cut_idx"),
+            models.Index(fields=["team_id", "cut", "month", "day"], name="%(class)s_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
 
 
 class MessageMeasures(models.Model):
@@ -269,61 +277,33 @@ class EventDay(EventMeasures):
 class MessageDayBy(DayCut, MessageMeasures):
     """``MessageDay`` summed by team and one dimension (``DayCut``)."""
 
-    class Meta:
+    class Meta(DayCut.Meta):
         verbose_name = _("messages of a day, by team and one dimension")
         verbose_name_plural = _("messages by day, team and one dimension")
-        indexes = [
-            models.Index(fields=["cut", "month", "day"], name="messagedayby_cut_idx"),
-            models.Index(fields=["team_id", "cut", "month", "day"], name="messagedayby_team_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
 
 
 class TaskDayBy(DayCut, TaskMeasures):
     """``TaskDay`` summed by team and one dimension (``DayCut``)."""
 
-    class Meta:
+    class Meta(DayCut.Meta):
         verbose_name = _("tasks of a day, by team and one dimension")
         verbose_name_plural = _("tasks by day, team and one dimension")
-        indexes = [
-            models.Index(fields=["cut", "month", "day"], name="taskdayby_cut_idx"),
-            models.Index(fields=["team_id", "cut", "month", "day"], name="taskdayby_team_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
 
 
 class AnswerDayBy(DayCut, AnswerMeasures):
     """``AnswerDay`` summed by team and one dimension (``DayCut``)."""
 
-    class Meta:
+    class Meta(DayCut.Meta):
         verbose_name = _("answers of a day, by team and one dimension")
         verbose_name_plural = _("answers by day, team and one dimension")
-        indexes = [
-            models.Index(fields=["cut", "month", "day"], name="answerdayby_cut_idx"),
-            models.Index(fields=["team_id", "cut", "month", "day"], name="answerdayby_team_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
 
 
 class EventDayBy(DayCut, EventMeasures):
     """``EventDay`` summed by team and one dimension (``DayCut``)."""
 
-    class Meta:
+    class Meta(DayCut.Meta):
         verbose_name = _("events of a day, by team and one dimension")
         verbose_name_plural = _("events by day, team and one dimension")
-        indexes = [
-            models.Index(fields=["cut", "month", "day"], name="eventdayby_cut_idx"),
-            models.Index(fields=["team_id", "cut", "month", "day"], name="eventdayby_team_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.cut} {self.value} team {self.team_id}"
 
 
 class AnswerCutDay(models.Model):

@@ -75,6 +75,11 @@ def bucket(day: date, grain: str) -> date:
     return day
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def today(now: datetime) -> date:
     return now.astimezone(organisation_zone()).date()
 

@@ -68,6 +68,7 @@ from .models import (
     TaskDayBy,
     Watermark,
 )
+from .periods import next_month
 
 # A row committed a little after the last run read the sources may carry a timestamp from just
 # before it: the days redone start this much before the last run.
@@ -755,7 +756,7 @@ def _month_rows(cursor: Any, cuts: Any, measures: Sequence[str], month: date) ->
     """Rewrite the whole-``month`` rows of the cut table ``cuts`` from its days' rows."""
     table = _table(cuts)
     start = connection.ops.adapt_datefield_value(month)
-    end = connection.ops.adapt_datefield_value(_next_month(month))
+    end = connection.ops.adapt_datefield_value(next_month(month))
     names = ", ".join(["day", "month", "cut", "team_id", "value", *measures])
     sums = ", ".join(f"SUM({m})" for m in measures)
     cursor.execute(f"DELETE FROM {table} WHERE day = %s AND month = %s", [start, True])  # noqa: S608
@@ -765,10 +766,6 @@ def _month_rows(cursor: Any, cuts: Any, measures: Sequence[str], month: date) ->
         [start, True, False, start, end],
     )
     return max(int(cursor.rowcount or 0), 0)
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
 def cut_months(days: Iterable[date]) -> int:

@@ -42,6 +42,7 @@ from .drill import (
     BadRequest,
     bounds,
     drill_rows,
+    quoted_table,
     rollup_total,
     scoped,
     total,
@@ -294,7 +295,7 @@ def _needing_call(lo: Any, hi: Any, scope: Scope) -> tuple[str, list[Any]]:
     recovery calls opened since the period began, each answer paired with the first call
     opened at or after it by a window function. (A lookup of the tasks per answer took 1.1 s
     to count a month at 1,000,000 answers and 5,000,000 tasks: bench/analytics.py.)"""
-    r, t = _q(Response), _q(Task)
+    r, t = quoted_table(Response), quoted_table(Task)
     recovery, recovery_params = _recovery_call(*_recovery_kinds())
     open_marks = ", ".join(["%s"] * len(OPEN_TASK))
     sql = (
@@ -331,10 +332,6 @@ def detractor_count(period: Period, scope: Scope) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _q(model: Any) -> str:
-    return str(connection.ops.quote_name(model._meta.db_table))
-
-
 def detractors(period: Period, scope: Scope) -> QuerySet[Response]:
     """The period's NPS detractors (0–6, submitted in the period) who still need a call: the
     first recovery task opened for the customer after the answer is open or in progress, or
@@ -349,7 +346,7 @@ def detractors(period: Period, scope: Scope) -> QuerySet[Response]:
     or whose recovery task is with one of their teams; an agent those whose recovery task is
     assigned to them. (``detractor_rows`` finds each shown row's recovery task.)"""
     lo, hi = bounds(period)
-    r, t = _q(Response), _q(Task)
+    r, t = quoted_table(Response), quoted_table(Task)
     recovery, recovery_params = _recovery_call(*_recovery_kinds())
 
     def first(column: str) -> RawSQL:
