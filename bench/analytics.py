@@ -36,9 +36,10 @@ renumbered by a merge) is recorded as applied instead of failing on "already exi
 - ``upkeep``: with the watermarks set at the sources' end (as a whole rebuild leaves them), a
   thread inserts ``--rate``
   (1,000) messages a second for ``--seconds`` (90) s — created, planned and released now —
-  and moves them on as the dispatcher would (sent two seconds later, delivered five seconds
-  after that), while ``refresh(now)`` runs every ``--every`` (60) s as the worker does, and
-  once more when the traffic stops. Reported: the CPU seconds ``refresh`` used (this
+  and moves them on as the dispatcher and the receipts would (sent two seconds later,
+  delivered five seconds after that, each update saying when it changed the row), while
+  ``refresh(now)`` runs every ``--every`` (60) s as the worker does, and once more when the
+  traffic stops. Reported: the CPU seconds ``refresh`` used (this
   thread's CPU, plus on PostgreSQL its server process's CPU from ``/proc``) per second of
   traffic as a share of one core (target ≤ 10 %), and each call's wall time; then the
   rollups of the days it redid are compared with a fresh ``rollup_day`` of each
@@ -750,14 +751,16 @@ class Traffic(threading.Thread):
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"UPDATE {table} SET status = 'sent', sent_at = %s, attempts = 1, "  # noqa: S608
-                    "transport = 'log', provider_ref = 'log-' || id "
+                    "transport = 'log', provider_ref = 'log-' || id, changed_at = %s "
                     "WHERE status = 'queued' AND ready_at <= %s",
-                    [now, now - timedelta(seconds=2)],
+                    [now, now, now - timedelta(seconds=2)],
                 )
                 cursor.execute(
-                    f"UPDATE {table} SET status = 'delivered', delivered_at = %s "  # noqa: S608
+                    f"UPDATE {table} SET status = 'delivered', delivered_at = %s, "  # noqa: S608
+                    "changed_at = %s "
                     "WHERE rule_id = %s AND status = 'sent' AND sent_at <= %s AND sent_at > %s",
                     [
+                        now,
                         now,
                         self.ref["rule"],
                         now - timedelta(seconds=5),

@@ -453,7 +453,7 @@ HUIFANG_ENGINE_LEASE_SECONDS = env_int("ENGINE_LEASE_SECONDS", 60, minimum=1)
 HUIFANG_ENGINE_POLL_MS = env_int("ENGINE_POLL_MS", 250, minimum=10, maximum=1000)
 HUIFANG_SEGMENT_MINUTES = env_int("SEGMENT_EVALUATION_MINUTES", 15, minimum=1)
 # Days the minute rollup refresh always redoes (changes that move no timestamp): docs/analytics.md.
-HUIFANG_ANALYTICS_RECENT_DAYS = env_int("ANALYTICS_RECENT_DAYS", 2, minimum=1, maximum=60)
+HUIFANG_ANALYTICS_RECENT_DAYS = env_int("ANALYTICS_RECENT_DAYS", 1, minimum=1, maximum=60)
 # Connections a rollup rebuild rewrites its days on at once (PostgreSQL; SQLite: one).
 HUIFANG_ANALYTICS_REBUILD_JOBS = env_int("ANALYTICS_REBUILD_JOBS", 2, minimum=1, maximum=32)
 # Hosts or networks outbound HTTP may call although they are internal (DESIGN.md invariant 8).

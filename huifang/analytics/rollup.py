@@ -13,19 +13,21 @@ run and redoes only those:
 
 - the days of every timestamp of rows added since then (ids above each source's watermark,
   so a back-dated import lands on its own day);
-- every day from the last run to ``now``, and the ``HUIFANG_ANALYTICS_RECENT_DAYS`` - 1 days
-  before it: any timestamp set since the last run (sent, delivered, closed …) falls on them,
-  and so do the counts of changes that move no timestamp (a carrier's failure receipt, a drop
-  by the gate, a hold, a delivery receipt dated before the last run) when they come within
-  that many days of the day they count on — however long the worker was down;
+- every day from the last run to ``now`` (and the ``HUIFANG_ANALYTICS_RECENT_DAYS`` - 1 days
+  before it, none by default): any time set since the last run (sent, delivered, closed …)
+  falls on them, however long the worker was down;
+- the days of every time of the messages changed since then (``Message.changed_at``, which
+  every update of a message sets): a carrier's failure receipt, a drop or a hold by the gate,
+  a delivery receipt dated before the last run — whatever day they count on;
 - for a late click or reply, the days of the other clicks (replies) of the same message
   (customer): the first one, which the count is attributed to, may have changed;
 - the days of tasks saved since then (``Task.updated_at``).
 
-A change that moves no timestamp on a row older than that window (or a deleted customer's
-cascade) is only seen by ``rebuild``; the worker rebuilds the last ``REBUILD_DAYS`` days every
-night for that reason. On PostgreSQL a rebuild rewrites its days on several connections at
-once, each day in a transaction of its own, holding the turn refreshes take (``_turn``).
+A change that moves no time on a row other than a message or a task (a customer moving city
+or to another owner, a deleted customer's cascade) is only seen by ``rebuild``; the worker
+rebuilds the last ``REBUILD_DAYS`` days every night for that reason. On PostgreSQL a rebuild
+rewrites its days on several connections at once, each day in a transaction of its own,
+holding the turn refreshes take (``_turn``).
 """
 
 from __future__ import annotations
@@ -881,7 +883,7 @@ def _marks() -> dict[str, Watermark]:
 
 
 def _recent_days() -> int:
-    return int(getattr(settings, "HUIFANG_ANALYTICS_RECENT_DAYS", 2))
+    return int(getattr(settings, "HUIFANG_ANALYTICS_RECENT_DAYS", 1))
 
 
 def refresh(now: datetime) -> Rebuilt:
@@ -908,15 +910,15 @@ def refresh(now: datetime) -> Rebuilt:
             elif name in ("reply", "answer"):
                 days |= _days_of(rows.filter(customer_id__in=fresh.values("customer_id")), fields)
             days |= _cohort_days(name, fresh, rows)
-        if since is not None:  # tasks saved since (an outcome, a reopening) without a new time
-            days |= _days_of(Task.objects.filter(updated_at__gte=since - SLACK), SOURCES["task"][1])
-            # Cohorts: a receipt or an answer dated on the days redone (since the last run,
-            # and the recent days before it: a receipt may arrive dated earlier than the run
-            # that records it) changes its message's sent (created) day, however old.
-            recent = min(since - SLACK, day_bounds(min(days))[0])
-            touched = Message.objects.filter(delivered_at__gte=recent).values("pk")
-            days |= _days_of(Message.objects.filter(pk__in=touched), COHORT_FIELDS)
-            answered = Response.objects.filter(submitted_at__gte=recent, message_id__isnull=False)
+        if since is not None:
+            changed = since - SLACK
+            # Tasks saved since (an outcome, a reopening) without a new time.
+            days |= _days_of(Task.objects.filter(updated_at__gte=changed), SOURCES["task"][1])
+            # Messages changed since (a failure, a drop, a hold, a receipt dated days earlier
+            # than it arrived …): the day of each of their times, the cohort's days among them.
+            days |= _days_of(Message.objects.filter(changed_at__gte=changed), SOURCES["message"][1])
+            # An answer submitted since changes its message's sent (created) day, however old.
+            answered = Response.objects.filter(submitted_at__gte=changed, message_id__isnull=False)
             days |= _days_of(
                 Message.objects.filter(pk__in=answered.values("message_id")), COHORT_FIELDS
             )

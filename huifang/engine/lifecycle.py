@@ -279,7 +279,7 @@ def end_enrollments(ids: Sequence[int], status: str, reason: str, now: datetime)
         enrollment_id__in=ids, status__in=[DueStep.Status.DUE, DueStep.Status.PAUSED]
     ).update(status=DueStep.Status.CANCELLED, done_at=now)
     Message.objects.filter(enrollment_id__in=ids, status=Message.Status.DEFERRED).update(
-        status=Message.Status.CANCELLED, reason=Reason.ENDED, deferred_until=None
+        status=Message.Status.CANCELLED, reason=Reason.ENDED, deferred_until=None, changed_at=now
     )
     return ended
 

@@ -507,9 +507,12 @@ class Batch:
     def flush(self) -> None:
         rows.insert(self.new_messages)
         if self.old_messages:
+            for message in self.old_messages:
+                message.changed_at = self.now  # the rollups redo the days it counts on
             Message.objects.bulk_update(
                 self.old_messages,
                 [
+                    "changed_at",
                     "status",
                     "channel",
                     "reason",

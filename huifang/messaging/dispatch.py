@@ -46,9 +46,14 @@ logger = logging.getLogger("huifang.messaging")
 TABLE = Message._meta.db_table
 _SENDING = (
     "status", "lease_until", "claimed_by", "provider_id", "transport",
-    "body", "subject", "links", "template_version_id",
+    "body", "subject", "links", "template_version_id", "changed_at",
 )  # fmt: skip
-_RECORD = ("status", "sent_at", "provider_ref", "attempts", "lease_until", "ready_at", "error")
+_RECORD = (
+    "status", "sent_at", "provider_ref", "attempts", "lease_until", "ready_at", "error",
+    "changed_at",
+)  # fmt: skip
+# Every statement below says when it changed the rows (``Message.changed_at``, by this
+# dispatcher's clock): the report rollups redo the days the change counts on.
 
 
 def backoff(attempt: int) -> timedelta:
@@ -190,26 +195,33 @@ class Dispatcher:
             provider = j.provider.pk if j.provider else None
             sending.append(
                 (j.pk, Message.Status.SENDING, lease_until, token, provider, j.transport_key,
-                 j.body, j.subject, j.links, j.version_id)
+                 j.body, j.subject, j.links, j.version_id, now)
             )  # fmt: skip
         rows.update(TABLE, _SENDING, sending, json_columns={"links"})
         held = [
-            (job.pk, until, reason, [*job.decisions, _record(at, "defer", reason, until)])
+            (job.pk, until, reason, [*job.decisions, _record(at, "defer", reason, until)], now)
             for job, until, reason in verdict.hold
         ]
-        rows.update(TABLE, ("ready_at", "reason", "decisions"), held, json_columns={"decisions"})
+        rows.update(
+            TABLE,
+            ("ready_at", "reason", "decisions", "changed_at"),
+            held,
+            json_columns={"decisions"},
+        )
         dropped = [
-            (job.pk, Message.Status.DROPPED, reason, None, [*job.decisions, _record(at, "drop", reason)])  # noqa: E501
+            (job.pk, Message.Status.DROPPED, reason, None, [*job.decisions, _record(at, "drop", reason)], now)  # noqa: E501
             for job, reason in verdict.drop
         ]  # fmt: skip
         rows.update(
             TABLE,
-            ("status", "reason", "ready_at", "decisions"),
+            ("status", "reason", "ready_at", "decisions", "changed_at"),
             dropped,
             json_columns={"decisions"},
         )
-        failed = [(job.pk, Message.Status.FAILED, error[:500], None) for job, error in verdict.fail]
-        rows.update(TABLE, ("status", "error", "ready_at"), failed)
+        failed = [
+            (job.pk, Message.Status.FAILED, error[:500], None, now) for job, error in verdict.fail
+        ]
+        rows.update(TABLE, ("status", "error", "ready_at", "changed_at"), failed)
 
     # -- 2. send -----------------------------------------------------------------------------
 
@@ -265,14 +277,16 @@ class Dispatcher:
             job = outcome.job
             if outcome.released:
                 updates.append(
-                    (job.pk, Message.Status.QUEUED, None, "", job.attempts, None, now, "")
+                    (job.pk, Message.Status.QUEUED, None, "", job.attempts, None, now, "", now)
                 )
                 continue
             number = job.attempts + 1
             status, ready, error, kind = self.judge(outcome, number, now)
             reference = outcome.receipt.provider_ref[:100] if outcome.receipt else ""
             sent_at = now if outcome.receipt else None
-            updates.append((job.pk, status, sent_at, reference, number, None, ready, error[:500]))
+            updates.append(
+                (job.pk, status, sent_at, reference, number, None, ready, error[:500], now)
+            )
             attempts.append(self.attempt(outcome, number, kind, error, now))
         with transaction.atomic():
             # Ours even if another worker has meanwhile called it uncertain: we know better.
@@ -344,10 +358,14 @@ class Dispatcher:
         with transaction.atomic():
             lost = rows.fetch(
                 f"UPDATE {TABLE} SET status = 'uncertain', lease_until = NULL, "  # noqa: S608
-                "attempts = attempts + 1, error = %s "
+                "attempts = attempts + 1, error = %s, changed_at = %s "
                 "WHERE status = 'sending' AND lease_until < %s "
                 "RETURNING id, attempts, provider_id, transport",
-                ["worker stopped before recording the provider's answer", rows.to_db_time(now)],
+                [
+                    "worker stopped before recording the provider's answer",
+                    rows.to_db_time(now),
+                    rows.to_db_time(now),
+                ],
             )
             rows.insert(
                 [

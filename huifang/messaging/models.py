@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from huifang.customers.models import Channel
@@ -51,6 +52,14 @@ class Reason(models.TextChoices):
     NO_TEMPLATE = "no_template", _("No template for this channel")
     RATE_LIMIT = "rate_limit", _("The provider's rate limit")
     NO_SURVEY = "no_survey", _("No questionnaire for the questionnaire link")
+
+
+class MessageQuerySet(models.QuerySet["Message"]):
+    def update(self, **kwargs: Any) -> int:
+        """Every update says when it happened (``Message.changed_at``), unless it says itself
+        (the dispatcher's clock)."""
+        kwargs.setdefault("changed_at", timezone.now())
+        return super().update(**kwargs)
 
 
 class Message(models.Model):
@@ -148,6 +157,13 @@ class Message(models.Model):
     # One message per due step: a step processed again can never write a second message.
     source_key = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(_("created at"))
+    # When the row last changed after it was written (the writer's clock; NULL until then):
+    # every update sets it (``MessageQuerySet.update``, ``save``, and the dispatcher's own
+    # statements), so the report rollups can find the days a status change, a hold or a
+    # receipt dated in the past moved, however old those days are (analytics/rollup.py).
+    changed_at = models.DateTimeField(_("changed at"), null=True, blank=True, editable=False)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("message")
@@ -247,11 +263,24 @@ class Message(models.Model):
                 name="message_failed_day_idx",
                 condition=models.Q(status="failed"),
             ),
+            # The minute refresh of the rollups: the messages changed since its last run.
+            models.Index(
+                fields=["changed_at"],
+                name="message_changed_idx",
+                condition=models.Q(changed_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
         to = self.customer_id or self.to
         return f"{self.channel or '/'.join(self.channels)} {self.template} → {to}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            self.changed_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "changed_at"}
+        super().save(*args, **kwargs)
 
     @property
     def reason_label(self) -> str:

@@ -88,7 +88,10 @@ def _being_sent(provider_id: int, report: Report) -> bool:
 
 def _settle(message: Message, report: Report, now: datetime) -> str:
     at = report.at or now
-    changes: dict[str, object] = {"provider_ref": message.provider_ref or report.reference[:100]}
+    changes: dict[str, object] = {
+        "provider_ref": message.provider_ref or report.reference[:100],
+        "changed_at": now,  # recorded now, whenever the carrier dates it
+    }
     if message.sent_at is None:  # an uncertain message: it did go, about then
         changes["sent_at"] = report.sent_at or at
     if report.delivered:

@@ -134,5 +134,8 @@ def cancel_pending(customer: Customer, channels: list[str] | None, now: datetime
     if channels is not None:
         pending = pending.filter(channel__in=channels)
     return pending.update(
-        status=Message.Status.CANCELLED, reason=Reason.UNSUBSCRIBED, deferred_until=None
+        status=Message.Status.CANCELLED,
+        reason=Reason.UNSUBSCRIBED,
+        deferred_until=None,
+        changed_at=now,
     )

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+class TaskQuerySet(models.QuerySet["Task"]):
+    def update(self, **kwargs: Any) -> int:
+        """Every update says when it happened, as ``save`` does (``auto_now``): the report
+        rollups redo the days of the tasks saved since their last run (a reassignment moves
+        a task's team and agent on the day it was opened)."""
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
 
 
 class Task(models.Model):
@@ -118,6 +128,8 @@ class Task(models.Model):
     # Set by the engine from its clock (a virtual one in simulation), so not auto_now_add.
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = TaskQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("task")

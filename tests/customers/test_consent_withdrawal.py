@@ -113,6 +113,7 @@ def test_every_withdrawal_cancels_pending_messages_and_retries_alike(
             Reason.UNSUBSCRIBED,
             None,
         )
+        assert pending.changed_at is not None  # the report rollups redo its days
     assert DueStep.objects.get(pk=retry.pk).status == DueStep.Status.CANCELLED
     assert Message.objects.get(pk=sent.pk).status == Message.Status.SENT  # history stays
     sms = Consent.objects.get(customer=customer, channel="sms")

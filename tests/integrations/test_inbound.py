@@ -184,6 +184,7 @@ def test_an_aliyun_receipt_marks_the_message_delivered(world: World, aliyun: Pro
     assert (answer.status_code, answer.json()) == (200, {"code": 0, "msg": "成功"})
     message.refresh_from_db()
     assert (message.status, message.delivered_at) == ("delivered", local("2026-11-02 10:00:09"))
+    assert message.changed_at == world.now + timedelta(minutes=1)  # recorded, not reported
 
 
 def test_an_aliyun_failure_report_fails_the_message_with_the_carriers_code(
@@ -193,6 +194,9 @@ def test_an_aliyun_failure_report_fails_the_message_with_the_carriers_code(
     push(world, aliyun_urls(aliyun)["report"], [aliyun_report(message, success=False)])
     message.refresh_from_db()
     assert (message.status, message.error, message.delivered_at) == ("failed", "MK:0001 空号", None)
+    # A failure has no time of its own: the row says when it changed (the report rollups
+    # find the day it counts on by that).
+    assert message.changed_at == world.now + timedelta(minutes=1)
 
 
 @pytest.mark.parametrize(("status", "expected"), [("SUCCESS", "delivered"), ("FAIL", "failed")])

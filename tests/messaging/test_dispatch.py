@@ -442,3 +442,52 @@ def test_a_transactional_backlog_bypasses_the_cap(world: World) -> None:
     Message.objects.update(transactional=True)
     dispatch(world)
     assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
+
+
+# ``Message.changed_at`` is how the report rollups find a failure, a drop, a hold or an
+# uncertain send days after the day it counts on (analytics/rollup.py): each statement of the
+# dispatcher sets it, by the dispatcher's clock.
+
+
+def test_a_hold_and_the_send_after_it_record_when(world: World, gateway: str) -> None:
+    webhook(gateway)
+    message = released(world, policy={})  # the organisation's quiet hours, 21:00–08:00
+    assert message.changed_at is None  # written, never changed: found by its id
+    world.clock.set(local("2026-11-02 21:30"))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.reason, message.changed_at) == (Reason.QUIET_HOURS, world.clock.now())
+    world.clock.set(local("2026-11-03 08:00"))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.changed_at) == ("sent", world.clock.now())
+
+
+def test_a_failure_records_when(world: World, gateway: str) -> None:
+    webhook(gateway)
+    Gateway.answers = [(422, {"error": "invalid number"})]
+    message = released(world)
+    world.clock.advance(timedelta(hours=2))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.changed_at) == ("failed", world.clock.now())
+
+
+def test_a_drop_records_when(world: World) -> None:
+    message = released(world)
+    Consent.objects.filter(customer=message.customer, channel="sms").update(status="withdrawn")
+    world.clock.advance(timedelta(hours=3))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.changed_at) == ("dropped", world.clock.now())
+
+
+def test_an_uncertain_send_records_when(world: World, gateway: str) -> None:
+    webhook(gateway)
+    message = released(world)
+    crashed = Dispatcher(world.clock, lease=timedelta(seconds=60))
+    crashed.send(crashed.claim("worker-that-dies")[1])
+    world.clock.advance(timedelta(minutes=5))
+    dispatch(world)
+    message.refresh_from_db()
+    assert (message.status, message.changed_at) == ("uncertain", world.clock.now())
