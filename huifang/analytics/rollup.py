@@ -770,23 +770,26 @@ def _month_rows(cursor: Any, cuts: Any, measures: Sequence[str], month: date) ->
     return max(int(cursor.rowcount or 0), 0)
 
 
-def cut_months(days: Iterable[date]) -> int:
+def cut_months(days: Iterable[date], cuts: Iterable[Any] | None = None) -> int:
     """Rewrite the whole-month rows of the cut tables for the months of ``days``, from their
     days' rows (after those days are rewritten: by the refresh, the rebuild, ``cut_day``). Not
     part of ``rollup_day``: days of one month rewritten side by side would each sum the
     month without the other's day."""
     months = sorted({day.replace(day=1) for day in days})
+    tables = [cut for cut in CUTS if cuts is None or cut[1] in cuts]
     with transaction.atomic(), connection.cursor() as cursor:
         return sum(
-            _month_rows(cursor, cuts, measures, month)
-            for _fine, cuts, _source, measures in CUTS
+            _month_rows(cursor, table, measures, month)
+            for _fine, table, _source, measures in tables
             for month in months
         )
 
 
-def _cuts(cursor: Any, day: date) -> int:
+def _cuts(cursor: Any, day: date, cuts: Iterable[Any] | None = None) -> int:
+    """Rewrite ``day``'s rows of the cut tables (``cuts``, all by default)."""
     stored = connection.ops.adapt_datefield_value(day)
-    return sum(_cut(cursor, *cut, stored) for cut in CUTS)
+    wanted = None if cuts is None else set(cuts)
+    return sum(_cut(cursor, *cut, stored) for cut in CUTS if wanted is None or cut[1] in wanted)
 
 
 def cut_day(day: date) -> int:
@@ -797,9 +800,22 @@ def cut_day(day: date) -> int:
     return rows + cut_months([day])
 
 
-def rollup_day(day: date) -> int:
-    """Rewrite every rollup of ``day`` (organisation-local) from the source rows; the number
+# The statements that rewrite a day, by name (``refresh`` runs the ones a change needs), and
+# the cut table each fine rollup's statement feeds.
+STEPS = ("messages", "tasks", "answers", "events", "dashboard", "answer_cuts")
+_CUT_OF = {
+    "messages": MessageDayBy,
+    "tasks": TaskDayBy,
+    "answers": AnswerDayBy,
+    "events": EventDayBy,
+}
+
+
+def rollup_day(day: date, steps: Iterable[str] = STEPS, *, memory: str = "32MB") -> int:
+    """Rewrite the rollups of ``day`` (organisation-local) from the source rows — those of
+    ``steps`` (every one by default), and the cut tables of the rollups rewritten; the number
     of rollup rows written."""
+    steps = set(steps)
     start, end = day_bounds(day)
     lo = connection.ops.adapt_datetimefield_value(start)
     hi = connection.ops.adapt_datetimefield_value(end)
@@ -809,11 +825,17 @@ def rollup_day(day: date) -> int:
             # and saved nothing (bench/analytics.py, EXPLAIN ANALYZE): off for this transaction.
             cursor.execute("SET LOCAL jit = off")
             # A day's union (~110,000 rows at 10 M messages) is summed in memory: with the
-            # default 4 MB it was sorted on disk (0.3 s of the day's 0.9 s).
-            cursor.execute("SET LOCAL work_mem = '32MB'")
-        steps = (_messages, _tasks, _answers, _events, _dashboard, _answer_cuts)
+            # default 4 MB it was sorted on disk (0.3 s of the day's 0.9 s). Today, during a
+            # burst of sends, holds far more (1 M rows after 270,000 messages): the refresh
+            # allows more, lest it spill (9.0 s → 6.7 s; bench/analytics.py, upkeep).
+            cursor.execute(f"SET LOCAL work_mem = '{memory}'")
+        statements = {
+            "messages": _messages, "tasks": _tasks, "answers": _answers, "events": _events,
+            "dashboard": _dashboard, "answer_cuts": _answer_cuts,
+        }  # fmt: skip
+        rows = sum(statements[name](cursor, day, lo, hi) for name in STEPS if name in steps)
         # The cut tables last: they are summed from the rollup rows just written.
-        return sum(step(cursor, day, lo, hi) for step in steps) + _cuts(cursor, day)
+        return rows + _cuts(cursor, day, {_CUT_OF[name] for name in steps if name in _CUT_OF})
 
 
 # --- which days -------------------------------------------------------------------------
@@ -846,21 +868,14 @@ def _keys(flag: str) -> list[str]:
 
 
 def _days_of(rows: Any, fields: Sequence[str]) -> set[date]:
-    """The organisation-local days ``fields`` of ``rows`` fall on: one ``DISTINCT`` a field in
-    the database. (Reading each row's timestamps into Python cost the refresh ~1 s of CPU a
-    minute at 1,000 new messages a second.)"""
+    """The organisation-local days ``fields`` of ``rows`` fall on: one scan of the rows in the
+    database, the distinct combinations of their days. (Reading each row's timestamps into
+    Python cost the refresh ~1 s of CPU a minute at 1,000 new messages a second; one
+    ``DISTINCT`` a field read the rows once per field, 1.0 s of a 6.4 s refresh.)"""
     here = organisation_zone()
-    days: set[date] = set()
-    for name in fields:
-        found = (
-            rows.filter(**{f"{name}__isnull": False})
-            .order_by()
-            .annotate(rollup_day=TruncDate(name, tzinfo=here))
-            .values_list("rollup_day", flat=True)
-            .distinct()
-        )
-        days.update(found)
-    return days
+    days = {f"day_{n}": TruncDate(name, tzinfo=here) for n, name in enumerate(fields)}
+    found = rows.order_by().annotate(**days).values_list(*days).distinct()
+    return {day for combination in found for day in combination if day is not None}
 
 
 def _span(first: date, last: date) -> list[date]:
@@ -896,71 +911,99 @@ def refresh(now: datetime) -> Rebuilt:
         # From the last run (less the recent days) to today: the times set since, and the
         # changes without a time of their own, however long the worker was down.
         since_day = today if since is None else min(local_day(since - SLACK), today)
-        days = set(_span(since_day - timedelta(days=_recent_days() - 1), today))
+        work: dict[date, set[str]] = {}
+
+        def redo(days: Iterable[date], steps: Iterable[str]) -> None:
+            for day in days:
+                work.setdefault(day, set()).update(steps)
+
+        redo(_span(since_day - timedelta(days=_recent_days() - 1), today), STEPS)
         tops: dict[str, int] = {}
         for name, (_model, fields) in SOURCES.items():
             rows = _rows(name)
             tops[name] = rows.aggregate(top=Max("pk"))["top"] or 0
             fresh = rows.filter(pk__gt=marks[name].last_id, pk__lte=tops[name])
-            days |= _days_of(fresh, fields)
+            redo(_days_of(fresh, fields), NEEDS[name])
             # A click or reply that arrives late may come before one already counted as
             # the first: the days of the others of the same message (customer) too.
             if name == "click":
-                days |= _days_of(rows.filter(message_id__in=fresh.values("message_id")), fields)
+                others = rows.filter(message_id__in=fresh.values("message_id"))
+                redo(_days_of(others, fields), NEEDS[name])
             elif name in ("reply", "answer"):
-                days |= _days_of(rows.filter(customer_id__in=fresh.values("customer_id")), fields)
-            days |= _cohort_days(name, fresh, rows)
+                others = rows.filter(customer_id__in=fresh.values("customer_id"))
+                redo(_days_of(others, fields), NEEDS[name])
+            for days, steps in _cohort_days(name, fresh, rows):
+                redo(days, steps)
         if since is not None:
             changed = since - SLACK
             # Tasks saved since (an outcome, a reopening) without a new time.
-            days |= _days_of(Task.objects.filter(updated_at__gte=changed), SOURCES["task"][1])
+            tasks = Task.objects.filter(updated_at__gte=changed)
+            redo(_days_of(tasks, SOURCES["task"][1]), NEEDS["task"])
             # Messages changed since (a failure, a drop, a hold, a receipt dated days earlier
             # than it arrived …): the day of each of their times, the cohort's days among them.
-            days |= _days_of(Message.objects.filter(changed_at__gte=changed), SOURCES["message"][1])
+            messages = Message.objects.filter(changed_at__gte=changed)
+            redo(_days_of(messages, SOURCES["message"][1]), NEEDS["message"])
             # An answer submitted since changes its message's sent (created) day, however old.
             answered = Response.objects.filter(submitted_at__gte=changed, message_id__isnull=False)
-            days |= _days_of(
-                Message.objects.filter(pk__in=answered.values("message_id")), COHORT_FIELDS
-            )
-        rows = sum(rollup_day(day) for day in sorted(days))
-        rows += cut_months(days)
+            cohorts = Message.objects.filter(pk__in=answered.values("message_id"))
+            redo(_days_of(cohorts, COHORT_FIELDS), ("messages",))
+        rows = sum(rollup_day(day, work[day], memory="256MB") for day in sorted(work))
+        cuts = {_CUT_OF[name] for steps in work.values() for name in steps if name in _CUT_OF}
+        rows += cut_months(work, cuts)
         for name, top in tops.items():
             marks[name].last_id = max(marks[name].last_id, top)
             marks[name].save(update_fields=["last_id"])
         marks["refresh"].at = now
         marks["refresh"].save(update_fields=["at"])
+        days = set(work)
     return Rebuilt(sorted(days), rows)
 
 
 # The days a message's cohort counts sit on.
 COHORT_FIELDS = ("created_at", "sent_at")
+# The statements a row of each source counts in (``STEPS``): a day that only a task touched
+# rewrites the task rollups alone, not the day's messages.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "message": ("messages", "dashboard"),  # the rule dashboard: sent, delivered, holds
+    "click": ("messages",),
+    "reply": ("messages",),
+    "task": ("tasks", "dashboard"),  # the rule dashboard: tasks done
+    "response": ("answers", "answer_cuts"),
+    "event": ("events", "tasks"),  # complaints and purchases; conversion, first contact
+    "enrollment": ("dashboard",),
+    "answer": ("dashboard",),  # a rule's first answers
+}
 
 
-def _cohort_days(name: str, fresh: Any, rows: Any) -> set[date]:
-    """The cohort days that rows new since the last run change: a click, reply or opened
-    questionnaire → its message's sent day; a task (a child) → its parent's days; a complaint
-    or purchase → the customer's complaints (repeats), reached follow-ups (first-contact
-    resolution, conversion) and follow-ups closed unreached (the conversion baseline)."""
+def _cohort_days(name: str, fresh: Any, rows: Any) -> list[tuple[set[date], tuple[str, ...]]]:
+    """The cohort days that rows new since the last run change, with the statements to redo
+    on them: a click, reply or opened questionnaire → its message's sent day; a task (a
+    child) → its parent's days; a complaint or purchase → the customer's complaints
+    (repeats), reached follow-ups (first-contact resolution, conversion) and follow-ups
+    closed unreached (the conversion baseline)."""
+    messages = ("messages",)
     if name == "click":
-        return _days_of(Message.objects.filter(pk__in=fresh.values("message_id")), COHORT_FIELDS)
+        sent = Message.objects.filter(pk__in=fresh.values("message_id"))
+        return [(_days_of(sent, COHORT_FIELDS), messages)]
     if name in ("reply", "response"):
         if name == "reply":
             ids = {p.get("message") for p in fresh.values_list("properties", flat=True)}
         else:
             ids = set(fresh.values_list("message_id", flat=True))
         named = [i for i in ids if isinstance(i, int)]
-        return _days_of(Message.objects.filter(pk__in=named), COHORT_FIELDS)
+        return [(_days_of(Message.objects.filter(pk__in=named), COHORT_FIELDS), messages)]
     if name == "task":
         parents = Task.objects.filter(pk__in=fresh.filter(parent__isnull=False).values("parent_id"))
-        return _days_of(parents, SOURCES["task"][1])
+        return [(_days_of(parents, SOURCES["task"][1]), ("tasks",))]
     if name == "event":
         customers = fresh.values("customer_id")
         converting = ("reached", *UNREACHED_OUTCOMES)  # conversion and its baseline
-        return _days_of(rows.filter(customer_id__in=customers), SOURCES["event"][1]) | _days_of(
-            Task.objects.filter(customer_id__in=customers, outcome__in=converting),
-            ("closed_at",),
-        )
-    return set()
+        followed = Task.objects.filter(customer_id__in=customers, outcome__in=converting)
+        return [
+            (_days_of(rows.filter(customer_id__in=customers), SOURCES["event"][1]), ("events",)),
+            (_days_of(followed, ("closed_at",)), ("tasks",)),
+        ]
+    return []
 
 
 def history() -> tuple[date, date] | None:
