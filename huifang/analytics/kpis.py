@@ -46,6 +46,7 @@ from .models import (
     TaskDayBy,
 )
 from .periods import Period, next_month
+from .periods import bucket as bucket_of
 from .scope import EVERYTHING, TEAMS, Scope
 
 MESSAGES, TASKS, ANSWERS, EVENTS = "messages", "tasks", "answers", "events"
@@ -459,14 +460,22 @@ def _by_value(cut: str | None, group: str | None) -> bool:
 
 
 def _grouped(
-    rows: QuerySet[Any], source: str, period: Period, group: str | None, cut: str | None = None
+    rows: QuerySet[Any],
+    source: str,
+    period: Period,
+    group: str | None,
+    cut: str | None = None,
+    *,
+    by_day: bool = False,
 ) -> QuerySet[Any] | None:
     """``rows`` (of ``cut`` of the cut table, when given) with their group key as ``g``
     (``None`` when not grouped), or ``None`` when ``source`` has no column of the dimension
-    ``group``."""
+    ``group``. ``by_day``: buckets by day whatever the grain (the caller folds them)."""
     if group is None:
         return rows
     if group == "bucket":
+        if by_day:
+            return rows.annotate(g=F("day"))
         if period.grain == "week":
             return rows.annotate(g=TruncWeek("day"))
         if period.grain == "month":
@@ -517,13 +526,18 @@ def _aggregate(
                 {f"{source}.{m}": int(result[m] or 0) for m in measures}
             )
             continue
-        rows = _grouped(rows, source, period, group, cut)
+        # Weeks and months are folded from days here: SQLite truncates a date to its week in
+        # Python, once a row (11,000 calls, ~60 ms of a year's trend by week at 100,000
+        # customers), where a day is read as it is stored.
+        fold = group == "bucket" and period.grain != "day"
+        rows = _grouped(rows, source, period, group, cut, by_day=fold)
         if rows is None:
             unknown.add(source)
             continue
         ids = _by_value(cut, group) and cut in _IDS
         for item in rows.values("g").annotate(**sums).order_by():
-            bucket = found.setdefault(_key(item, ids), {})
+            key = _key(item, ids)
+            bucket = found.setdefault(bucket_of(key, period.grain) if fold else key, {})
             for m in measures:
                 bucket[f"{source}.{m}"] = bucket.get(f"{source}.{m}", 0) + int(item[m] or 0)
     return found
@@ -583,10 +597,14 @@ def _values(
     """Each KPI's value: ``None`` without rows of its own rollup, or when one of the rollups it
     reads cannot be narrowed to the scope, the filters or the dimension."""
     values: dict[str, float | None] = {}
+    # Each source's own measures, once (not once a KPI: a year by week is 53 rows × 40 KPIs).
+    by_source: dict[str, dict[str, int]] = {}
+    for name, n in sums.items():
+        source, dot, measure = name.partition(".")
+        if dot:
+            by_source.setdefault(source, {})[measure] = n
     for kpi in kpis:
-        own: dict[str, int] = {
-            m.split(".", 1)[1]: n for m, n in sums.items() if m.startswith(f"{kpi.source}.")
-        }
+        own = by_source.get(kpi.source, {})
         readable = own and kpi.available(scope) and not unknown.intersection(kpi.sources)
         if not readable:
             values[kpi.key] = None
