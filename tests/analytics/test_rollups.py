@@ -627,6 +627,27 @@ def test_a_failure_receipt_days_later_counts_on_the_day_it_was_sent(world: World
     assert done.days == [date(2026, 11, 2), date(2026, 11, 5)]  # its day, and today's
 
 
+def test_a_task_handed_on_days_later_counts_for_its_new_agent(world: World) -> None:
+    """A bulk reassignment (``bulk_update``, as the leave hand-over does) moves no time of the
+    task's own: the update says when it happened, so the day it was opened is redone."""
+    _clear()
+    opened = BASE
+    with time_machine.travel(opened, tick=False):
+        task = Task.objects.create(
+            customer=world.customers[0], team=world.teams[0], assignee=world.agents[0],
+            title="回访", step="call", created_at=opened,
+        )  # fmt: skip
+    handed = opened + timedelta(days=3)
+    refresh(opened + timedelta(minutes=5))
+    refresh(handed - timedelta(minutes=1))  # the worker ran all along: the opening day is done
+    with time_machine.travel(handed, tick=False):
+        task.assignee = world.agents[1]
+        Task.objects.bulk_update([task], ["assignee"])
+    refresh(handed + timedelta(minutes=1))
+    rows = TaskDay.objects.filter(opened__gt=0).values_list("day", "assignee_id", "opened")
+    assert list(rows) == [(day(opened), world.agents[1].pk, 1)]
+
+
 def test_after_downtime_the_refresh_catches_up(world: World) -> None:
     """Three days without a refresh: every day in between is redone, once."""
     _clear()
