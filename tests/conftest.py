@@ -22,6 +22,7 @@ from django.utils import translation
 from huifang.accounts.models import ApiToken, StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Customer
+from huifang.organisation import services as organisation_services
 from tests.browser.fixtures import browser, page  # noqa: F401 - shared with every test folder
 from tests.engine.world import World, local
 
@@ -60,8 +61,10 @@ def rows_for_many_tests(django_db_blocker: Any) -> Iterator[None]:
 def _empty_cache() -> Iterator[None]:
     """Each test starts with an empty cache: counts kept there (the answer page's rate limit,
     keyed by a response id that the next test's rolled-back database hands out again) must not
-    leak from one test into the next."""
+    leak from one test into the next. The organisation's defaults, kept in the process for half
+    a minute, are read again for the same reason: the row they came from was rolled back."""
     cache.clear()
+    organisation_services.forget()
     yield
 
 
