@@ -45,9 +45,10 @@ renumbered by a merge) is recorded as applied instead of failing on "already exi
   rollups of the days it redid are compared with a fresh ``rollup_day`` of each
   (``rollups_equal``; a difference fails the run). Then the inserted rows are deleted and
   their days rewritten (``drop_traffic``, also at the start for rows an earlier invocation
-  left): every run is the same burst on the data set as loaded. The refresh redoes today
-  whole, so its cost grows with the messages today already holds (a second burst on the same
-  day costs more: docs/analytics.md, *Speed*).
+  left): every run is the same burst on the data set as loaded. With ``--backlog N`` today
+  already holds N more messages of the traffic's kind before each run (as if the traffic had
+  been running for N / rate seconds): the refresh's cost must not grow with them, since it
+  rewrites only the id blocks of the messages that changed (docs/analytics.md, *Speed*).
 - ``explain``: only the ``EXPLAIN (ANALYZE, BUFFERS)`` of one day's statements (three days
   before the last), on stderr: each part should read its day's rows through an index.
 - ``pages``: the server time (median and p95 of ``--runs`` × 5 requests through Django's
@@ -123,7 +124,7 @@ PAGES = (
     "/analytics/list/?kind=messages&measure=sent&period=365d",
 )
 TARGETS = {"rebuild_s": 300, "upkeep_cpu_share": 0.10}
-SMOKE = {"size": 300, "seconds": 6, "rate": 100, "every": 2, "runs": 1}
+SMOKE = {"size": 300, "seconds": 6, "rate": 100, "every": 2, "runs": 1, "backlog": 200}
 
 
 def log(message: str) -> None:
@@ -690,6 +691,61 @@ def backend_cpu() -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def new_messages(sql: Sql, ref: dict[str, int], offset: int, at: str) -> dict[str, str]:
+    """The columns of the upkeep's new messages (``i`` from 1), made, planned and released at
+    ``at``, for the bench rule and random bench customers."""
+    channel = Sql.rnd(f"i + {offset}", 9, len(CHANNELS))
+    return {
+        "customer_id": f"{ref['first_customer']} + 1 + "
+        f"{Sql.rnd(f'i + {offset}', 10, ref['customers'])}",
+        "rule_id": str(ref["rule"]),
+        "step": "'first'",
+        "channel": sql.pick(CHANNELS, channel),
+        "channels": sql.json_array(sql.pick(CHANNELS, channel)),
+        "template": "'thanks'",
+        "status": "'queued'",
+        "planned_at": at,
+        "queued_at": at,
+        "ready_at": at,
+        "decisions": sql.json_array(sql.json(at=sql.iso(at), action="'send'")),
+        "body": "'【回访中心】您好，感谢您近期的惠顾。'",
+        "created_at": at,
+    }
+
+
+def add_backlog(ref: dict[str, int], count: int, rate: int) -> int:
+    """``count`` messages of the traffic's kind made before now, as if it had been running
+    for ``count / rate`` seconds (sent two seconds and delivered seven after they were made),
+    and their days rolled up: the day the burst lands on already holds them. The number
+    added (they are above the data set's ids, so ``drop_traffic`` removes them)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from huifang.analytics.rollup import SOURCES, _days_of, cut_months, rollup_day
+    from huifang.messaging.models import Message
+
+    if count <= 0:
+        return 0
+    sql = Sql(connection.vendor)
+    now = timezone.now()
+    at = sql.at(now, f"-({count} - i) * 1.0 / {rate} - 10")
+    columns = new_messages(sql, ref, ref["top"], at)
+    columns.update(
+        status="'delivered'", sent_at=sql.plus(at, "2"), delivered_at=sql.plus(at, "7"),
+        attempts="1", transport="'log'", provider_ref="'log-' || i",
+    )  # fmt: skip
+    insert_select(Message, columns, sql.series(count))
+    added = Message.objects.filter(pk__gt=ref["top"])
+    days = _days_of(added, SOURCES["message"][1])
+    for day in sorted(days):
+        rollup_day(day)
+    cut_months(days)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM (ANALYZE) {Message._meta.db_table}")
+    return count
+
+
 class Traffic(threading.Thread):
     """New messages at ``rate`` a second, sent two seconds and delivered seven seconds after
     they were made, as the dispatcher moves them on (one statement per step, every 0.2 s)."""
@@ -725,27 +781,10 @@ class Traffic(threading.Thread):
         tick = 0
         while (elapsed := time.perf_counter() - started) < self.seconds:
             now = timezone.now()
-            at = sql.at(now, "0")
             offset = self.ref["top"] + self.inserted
-            channel = Sql.rnd(f"i + {offset}", 9, len(CHANNELS))
             insert_select(
                 Message,
-                {
-                    "customer_id": f"{self.ref['first_customer']} + 1 + "
-                    f"{Sql.rnd(f'i + {offset}', 10, self.ref['customers'])}",
-                    "rule_id": str(self.ref["rule"]),
-                    "step": "'first'",
-                    "channel": sql.pick(CHANNELS, channel),
-                    "channels": sql.json_array(sql.pick(CHANNELS, channel)),
-                    "template": "'thanks'",
-                    "status": "'queued'",
-                    "planned_at": at,
-                    "queued_at": at,
-                    "ready_at": at,
-                    "decisions": sql.json_array(sql.json(at=sql.iso(at), action="'send'")),
-                    "body": "'【回访中心】您好，感谢您近期的惠顾。'",
-                    "created_at": at,
-                },
+                new_messages(sql, self.ref, offset, sql.at(now, "0")),
                 sql.series(per_tick),
             )
             self.inserted += per_tick
@@ -806,8 +845,8 @@ def upkeep_section(args: argparse.Namespace, loaded: int) -> dict[str, Any]:
     from django.db.models import Max
     from django.utils import timezone
 
-    from huifang.analytics.models import Watermark
-    from huifang.analytics.rollup import SOURCES, refresh, rollup_day
+    from huifang.analytics.models import MessageDay, Watermark
+    from huifang.analytics.rollup import SOURCES, rebuild, refresh, rollup_day
     from huifang.customers.models import Customer
     from huifang.messaging.models import Message
     from huifang.rules.models import Rule
@@ -815,6 +854,11 @@ def upkeep_section(args: argparse.Namespace, loaded: int) -> dict[str, Any]:
     left = drop_traffic(loaded)  # by an earlier run of the benchmark
     if left:
         log(f"upkeep: removed {left:,} messages an earlier run added")
+    if not MessageDay.objects.exists():
+        # A refresh rewrites only what changed: on rollups never built, the days it rewrote
+        # would hold its steps' rows and lack the others (``rollups_equal`` false).
+        log("upkeep: building the rollups first (no rebuild has run on this data set)")
+        rebuild(None, None, timezone.now())
 
     # The watermarks at the sources' end, as after a rebuild of the whole history (a first
     # refresh would read every row of history).
@@ -831,6 +875,15 @@ def upkeep_section(args: argparse.Namespace, loaded: int) -> dict[str, Any]:
     }
     runs = []
     for run in range(args.runs):
+        if args.backlog:
+            started = time.perf_counter()
+            ref["top"] += add_backlog(ref, args.backlog, args.rate)
+            took = time.perf_counter() - started
+            log(f"upkeep: today holds {args.backlog:,} more messages (added in {took:.0f} s)")
+            for name, (model, _fields) in SOURCES.items():
+                top = model.objects.aggregate(top=Max("pk"))["top"] or 0
+                Watermark.objects.update_or_create(source=name, defaults={"last_id": top})
+            Watermark.objects.update_or_create(source="refresh", defaults={"at": timezone.now()})
         traffic = Traffic(args.rate, args.seconds, ref)
         calls: list[dict[str, float]] = []
         days: set[Any] = set()
@@ -892,6 +945,7 @@ def upkeep_section(args: argparse.Namespace, loaded: int) -> dict[str, Any]:
         ),
         "refresh_wall_max_s": max(r["refresh_wall_max_s"] for r in runs),
         "rollups_equal": all(r["rollups_equal"] for r in runs),
+        "backlog": args.backlog,
         "target_cpu_share": TARGETS["upkeep_cpu_share"],
         "runs": runs,
     }
@@ -1023,7 +1077,8 @@ def child_args(args: argparse.Namespace, size: int) -> list[str]:
     return [
         sys.executable, SCRIPT, "--worker", "--size", str(size), "--runs", str(args.runs),
         "--sections", args.sections, "--seconds", str(args.seconds), "--rate", str(args.rate),
-        "--every", str(args.every), *(["--jobs", str(args.jobs)] if args.jobs else []),
+        "--every", str(args.every), "--backlog", str(args.backlog),
+        *(["--jobs", str(args.jobs)] if args.jobs else []),
         *(["--explain"] if args.explain else []), *(["--smoke"] if args.smoke else []),
     ]  # fmt: skip
 
@@ -1046,6 +1101,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=90, help="of traffic per upkeep run")
     parser.add_argument("--rate", type=int, default=1000, help="new messages a second")
     parser.add_argument("--every", type=float, default=60, help="seconds between refreshes")
+    parser.add_argument(
+        "--backlog", type=int, default=0, help="messages today holds before each upkeep run"
+    )
     parser.add_argument(
         "--jobs", type=int, help="rebuild connections (default ANALYTICS_REBUILD_JOBS)"
     )

@@ -180,12 +180,16 @@ class MessageDay(MessageMeasures):
     product_category = models.CharField(_("product category"), max_length=64, default="")
     owner_id = models.BigIntegerField(_("customer owner"), null=True)  # the customer's, today
     reason = models.CharField(_("reason"), max_length=20)
+    # The messages' id block (``id // rollup.BLOCK``): a day's rows are kept per block, so the
+    # refresh rewrites only the blocks of the messages that changed, not their whole day.
+    # NULL on rows written before blocks (a day holding such rows is rewritten whole).
+    block = models.BigIntegerField(_("id block"), null=True)
 
     class Meta:
         verbose_name = _("messages of a day")
         verbose_name_plural = _("messages by day")
         indexes = [
-            models.Index(fields=["day"], name="messageday_day_idx"),
+            models.Index(fields=["day", "block"], name="messageday_block_idx"),
             models.Index(fields=["rule_id", "day"], name="messageday_rule_idx"),
             models.Index(fields=["team_id", "day"], name="messageday_team_idx"),
             models.Index(fields=["channel", "day"], name="messageday_channel_idx"),
@@ -275,7 +279,11 @@ class EventDay(EventMeasures):
 
 
 class MessageDayBy(DayCut, MessageMeasures):
-    """``MessageDay`` summed by team and one dimension (``DayCut``)."""
+    """``MessageDay`` summed by team and one dimension (``DayCut``), a day's rows by the id
+    block of the messages' rows they sum (the refresh rewrites a block's; NULL on whole-month
+    rows and on rows written before blocks)."""
+
+    block = models.BigIntegerField(_("id block"), null=True)
 
     class Meta(DayCut.Meta):
         verbose_name = _("messages of a day, by team and one dimension")
@@ -387,6 +395,9 @@ class RuleStepDay(models.Model):
     delivered = models.PositiveIntegerField(_("delivered"), default=0)
     replied = models.PositiveIntegerField(_("replied"), default=0)
     tasks_done = models.PositiveIntegerField(_("tasks done"), default=0)
+    # The rows of sent and delivered are kept by the messages' id block (``MessageDay.block``);
+    # those of answers and tasks have none (nor have rows written before blocks).
+    block = models.BigIntegerField(_("id block"), null=True)
 
     class Meta:
         verbose_name = _("a rule's step of a day")
@@ -411,6 +422,7 @@ class DecisionDay(models.Model):
     action = models.CharField(_("action"), max_length=10)
     reason = models.CharField(_("reason"), max_length=40)
     decisions = models.PositiveIntegerField(_("decisions"), default=0)
+    block = models.BigIntegerField(_("id block"), null=True)  # the messages' (``MessageDay``)
 
     class Meta:
         verbose_name = _("gate decisions of a day")

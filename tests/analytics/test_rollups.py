@@ -24,10 +24,12 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huifang.accounts.models import StaffProfile, Team
+from huifang.analytics import rollup
 from huifang.analytics.kpis import CUT_ROLLUPS
 from huifang.analytics.models import AnswerDay, MessageDay, TaskDay, Watermark
 from huifang.analytics.rollup import (
@@ -497,11 +499,15 @@ def table_rows() -> list[list[tuple[Any, ...]]]:
 )
 def test_incremental_refresh_equals_the_raw_counts_and_a_rebuild(
     world: World,
+    monkeypatch: pytest.MonkeyPatch,
     sends: list[MessagePlan],
     jobs: list[TaskPlan],
     answers: list[ResponsePlan],
     stops: list[int],
 ) -> None:
+    # Blocks of three ids: a history's messages fall in several, and each refresh rewrites
+    # only those of the messages that changed.
+    monkeypatch.setattr(rollup, "BLOCK", 3)
     _clear()
     writer = Writer(world)
     for stop in sorted(stops):
@@ -684,3 +690,55 @@ def test_a_late_click_moves_the_first_click_to_its_day(world: World) -> None:
     refresh(later + timedelta(minutes=1))
     clicked = dict(MessageDay.objects.filter(clicked__gt=0).values_list("day", "clicked"))
     assert clicked == {day(first): 1}
+
+
+def _sent(world: World, moment: datetime) -> Message:
+    return Message.objects.create(
+        customer=world.customers[0], template="t", channel="sms", planned_at=moment,
+        created_at=moment, queued_at=moment, sent_at=moment, status="sent",
+    )  # fmt: skip
+
+
+def test_the_refresh_rewrites_only_the_blocks_of_the_messages_that_changed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day's message rows are kept by id block: a minute's new messages rewrite their own
+    block of the day, not the rows of the messages sent earlier that day (at 1,000 new
+    messages a second a day would grow without bound)."""
+    monkeypatch.setattr(rollup, "BLOCK", 2)
+    _clear()
+    refresh(BASE)
+    earlier = [_sent(world, BASE + timedelta(minutes=n)) for n in range(1, 5)]
+    refresh(BASE + timedelta(minutes=5))
+    blocks = {m.pk // 2 for m in earlier}
+    assert set(MessageDay.objects.filter(sent__gt=0).values_list("block", flat=True)) == blocks
+    # A mark on the first block's rows: a rewrite of that block would wipe it.
+    first = min(blocks)
+    marked = MessageDay.objects.filter(block=first).update(holds=7)
+    later = _sent(world, BASE + timedelta(minutes=6))
+    assert later.pk // 2 > first
+    refresh(BASE + timedelta(minutes=7))
+    assert MessageDay.objects.filter(block=first, holds=7).count() == marked
+    sent = dict(MessageDay.objects.values_list("block").annotate(n=Sum("sent")))
+    assert sent[later.pk // 2] == sum(1 for m in [*earlier, later] if m.pk // 2 == later.pk // 2)
+    # A message of the first block changing (its delivery) rewrites that block.
+    with time_machine.travel(BASE + timedelta(minutes=8), tick=False):
+        Message.objects.filter(pk=earlier[0].pk).update(
+            status="delivered", delivered_at=BASE + timedelta(minutes=8)
+        )
+    refresh(BASE + timedelta(minutes=9))
+    assert not MessageDay.objects.filter(holds=7).exists()
+    assert MessageDay.objects.filter(block=first).aggregate(n=Sum("delivered"))["n"] == 1
+
+
+def test_rows_written_before_the_blocks_are_rewritten_whole(world: World) -> None:
+    """Rollup rows without a block (written before the rollup kept blocks) count the whole
+    day: the first refresh that touches the day rewrites it whole, once."""
+    _clear()
+    refresh(BASE)
+    today = day(BASE)
+    MessageDay.objects.create(day=today, step="s", channel="sms", sent=5, block=None)
+    _sent(world, BASE + timedelta(minutes=1))
+    refresh(BASE + timedelta(minutes=2))
+    assert not MessageDay.objects.filter(block__isnull=True).exists()
+    assert MessageDay.objects.filter(day=today).aggregate(n=Sum("sent"))["n"] == 1
