@@ -736,7 +736,7 @@ def test_rows_written_before_the_blocks_are_rewritten_whole(world: World) -> Non
     day: the first refresh that touches the day rewrites it whole, once."""
     _clear()
     refresh(BASE)
-    today = day(BASE)
+    today = BASE.astimezone(SHANGHAI).date()
     MessageDay.objects.create(day=today, step="s", channel="sms", sent=5, block=None)
     _sent(world, BASE + timedelta(minutes=1))
     refresh(BASE + timedelta(minutes=2))
