@@ -1019,17 +1019,29 @@ def _days_of(rows: Any, fields: Sequence[str]) -> set[date]:
 
 
 def _blocks_of(rows: Any, fields: Sequence[str], message: str = "pk") -> set[tuple[date, int]]:
-    """The (day, block) pairs of ``rows``: the days ``fields`` fall on, each with the id block
-    of the row's message (``message``: the field holding its id)."""
-    here = organisation_zone()
-    days = {f"day_{n}": TruncDate(name, tzinfo=here) for n, name in enumerate(fields)}
+    """The (day, block) pairs of ``rows``: each id block of their messages (``message``: the
+    field holding the id) with the days from the first to the last of each of ``fields`` among
+    the block's rows — a superset at worst (a block's days in between), read with one grouped
+    scan of plain minimums and maximums. (The days of each row, truncated in the organisation's
+    zone, cost SQLite a Python call a row and field: 1.3 s for 60,000 new messages.)"""
+    bounds: dict[str, Any] = {}
+    for n, name in enumerate(fields):
+        bounds[f"first_{n}"], bounds[f"last_{n}"] = Min(name), Max(name)
     found = (
         rows.order_by()
-        .annotate(block_of=F(message) / BLOCK, **days)
-        .values_list("block_of", *days)
-        .distinct()
+        .annotate(block_of=F(message) / BLOCK)
+        .values("block_of")
+        .annotate(**bounds)
+        .order_by()
     )
-    return {(day, block) for block, *stamps in found for day in stamps if day is not None}
+    pairs: set[tuple[date, int]] = set()
+    for row in found:
+        for n in range(len(fields)):
+            first, last = row[f"first_{n}"], row[f"last_{n}"]
+            if first is not None:
+                days = _span(local_day(first), local_day(last))
+                pairs.update((day, row["block_of"]) for day in days)
+    return pairs
 
 
 def _span(first: date, last: date) -> list[date]:
