@@ -1019,11 +1019,22 @@ def _days_of(rows: Any, fields: Sequence[str]) -> set[date]:
 
 
 def _blocks_of(rows: Any, fields: Sequence[str], message: str = "pk") -> set[tuple[date, int]]:
-    """The (day, block) pairs of ``rows``: each id block of their messages (``message``: the
-    field holding the id) with the days from the first to the last of each of ``fields`` among
-    the block's rows — a superset at worst (a block's days in between), read with one grouped
-    scan of plain minimums and maximums. (The days of each row, truncated in the organisation's
-    zone, cost SQLite a Python call a row and field: 1.3 s for 60,000 new messages.)"""
+    """The (day, block) pairs of ``rows``: the days ``fields`` fall on, each with the id block
+    of the row's message (``message``: the field holding its id). On SQLite, the days from the
+    first to the last of each field among a block's rows — a superset at worst (a block's days
+    in between), read with one grouped scan of plain minimums and maximums: SQLite truncates a
+    time in the organisation's zone through a Python function, once a row and field (1.3 s for
+    60,000 new messages, a third of the refresh)."""
+    if connection.vendor != "sqlite":
+        here = organisation_zone()
+        days = {f"day_{n}": TruncDate(name, tzinfo=here) for n, name in enumerate(fields)}
+        exact = (
+            rows.order_by()
+            .annotate(block_of=F(message) / BLOCK, **days)
+            .values_list("block_of", *days)
+            .distinct()
+        )
+        return {(day, block) for block, *stamps in exact for day in stamps if day is not None}
     bounds: dict[str, Any] = {}
     for n, name in enumerate(fields):
         bounds[f"first_{n}"], bounds[f"last_{n}"] = Min(name), Max(name)
@@ -1039,8 +1050,8 @@ def _blocks_of(rows: Any, fields: Sequence[str], message: str = "pk") -> set[tup
         for n in range(len(fields)):
             first, last = row[f"first_{n}"], row[f"last_{n}"]
             if first is not None:
-                days = _span(local_day(first), local_day(last))
-                pairs.update((day, row["block_of"]) for day in days)
+                span = _span(local_day(first), local_day(last))
+                pairs.update((day, row["block_of"]) for day in span)
     return pairs
 
 
