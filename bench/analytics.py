@@ -727,8 +727,9 @@ def add_backlog(ref: dict[str, int], count: int, rate: int) -> int:
     if count <= 0:
         return 0
     sql = Sql(connection.vendor)
-    now = timezone.now()
-    at = sql.at(now, f"-({count} - i) * 1.0 / {rate} - 10")
+    # From count / rate seconds (and ten more) before now, ``rate`` a second.
+    start = timezone.now() - timedelta(seconds=count / rate + 10)
+    at = sql.at(start, f"i / {int(rate)}")
     columns = new_messages(sql, ref, ref["top"], at)
     columns.update(
         status="'delivered'", sent_at=sql.plus(at, "2"), delivered_at=sql.plus(at, "7"),
