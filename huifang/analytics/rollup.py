@@ -432,23 +432,19 @@ def _messages(cursor: Any, day: date, lo: Any, hi: Any, blocks: Iterable[int] | 
     )
 
 
-def _span_blocks(first: int, end: int) -> range:
-    return range(first // BLOCK, end // BLOCK)
-
-
 def _narrowed(
     parts: Sequence[_Part], blocks: Iterable[int], alias: str = "m"
 ) -> tuple[list[_Part], tuple[str, list[Any]]]:
     """``parts`` reading only the messages of ``blocks`` (their id ranges), and the narrowing of
     the DELETE to those blocks' rows."""
-    ranges = _ranges(blocks)
+    chosen = sorted(set(blocks))
+    ranges = _ranges(chosen)
     ids = " OR ".join(f"({alias}.id >= %s AND {alias}.id < %s)" for _range in ranges)
     bounds = [bound for pair in ranges for bound in pair]
     narrowed = [
         replace(part, where=f"({part.where}) AND ({ids})", params=[*part.params, *bounds])
         for part in parts
     ]
-    chosen = sorted({block for first, end in ranges for block in _span_blocks(first, end)})
     return narrowed, (f" AND block IN ({', '.join(['%s'] * len(chosen))})", chosen)
 
 
