@@ -49,6 +49,9 @@ renumbered by a merge) is recorded as applied instead of failing on "already exi
   already holds N more messages of the traffic's kind before each run (as if the traffic had
   been running for N / rate seconds): the refresh's cost must not grow with them, since it
   rewrites only the id blocks of the messages that changed (docs/analytics.md, *Speed*).
+- ``days``: a day's rewrite taken apart, without changing the kept rollups: ``rollup_day``
+  of 12 days spread over the history, each in a transaction rolled back afterwards; the
+  median seconds of the whole day and of each of its statements (not in the default).
 - ``explain``: only the ``EXPLAIN (ANALYZE, BUFFERS)`` of one day's statements (three days
   before the last), on stderr: each part should read its day's rows through an index.
 - ``pages``: the server time (median and p95 of ``--runs`` × 5 requests through Django's
@@ -124,7 +127,10 @@ PAGES = (
     "/analytics/list/?kind=messages&measure=sent&period=365d",
 )
 TARGETS = {"rebuild_s": 300, "upkeep_cpu_share": 0.10}
-SMOKE = {"size": 300, "seconds": 6, "rate": 100, "every": 2, "runs": 1, "backlog": 200}
+SMOKE = {
+    "size": 300, "seconds": 6, "rate": 100, "every": 2, "runs": 1, "backlog": 200,
+    "sections": "days,rebuild,upkeep,pages",
+}  # fmt: skip
 
 
 def log(message: str) -> None:
@@ -846,8 +852,8 @@ def upkeep_section(args: argparse.Namespace, loaded: int) -> dict[str, Any]:
     from django.db.models import Max
     from django.utils import timezone
 
-    from huifang.analytics.models import MessageDay, Watermark
-    from huifang.analytics.rollup import SOURCES, rebuild, refresh, rollup_day
+    from huifang.analytics.models import Watermark
+    from huifang.analytics.rollup import SOURCES, refresh, rollup_day
     from huifang.customers.models import Customer
     from huifang.messaging.models import Message
     from huifang.rules.models import Rule
@@ -855,11 +861,9 @@ def upkeep_section(args: argparse.Namespace, loaded: int) -> dict[str, Any]:
     left = drop_traffic(loaded)  # by an earlier run of the benchmark
     if left:
         log(f"upkeep: removed {left:,} messages an earlier run added")
-    if not MessageDay.objects.exists():
-        # A refresh rewrites only what changed: on rollups never built, the days it rewrote
-        # would hold its steps' rows and lack the others (``rollups_equal`` false).
-        log("upkeep: building the rollups first (no rebuild has run on this data set)")
-        rebuild(None, None, timezone.now())
+    # A refresh rewrites only what changed: on rollups never built, the days it rewrote would
+    # hold its steps' rows and lack the others (``rollups_equal`` false).
+    ensure_rollups("upkeep")
 
     # The watermarks at the sources' end, as after a rebuild of the whole history (a first
     # refresh would read every row of history).
@@ -963,6 +967,74 @@ def analyst() -> Any:
     return user
 
 
+def days_section(args: argparse.Namespace, count: int = 12) -> dict[str, Any]:
+    """A day's rewrite taken apart: ``rollup_day`` of ``count`` days spread over the history,
+    each in a transaction rolled back afterwards (the kept rollups stay as they were, and
+    each day is rewritten among them as the refresh and the nightly rebuild rewrite theirs),
+    ``--runs`` times; the median seconds of the whole day and of each statement."""
+    from django.db import transaction
+
+    from huifang.analytics import rollup
+
+    ensure_rollups("days")
+    span = rollup.history()
+    assert span is not None
+    first, last = span[0], span[1] - timedelta(days=1)  # not today: partly written
+    step = max((last - first).days // max(count - 1, 1), 1)
+    days = [
+        first + timedelta(days=step * n)
+        for n in range(count)
+        if first + timedelta(days=step * n) <= last
+    ]
+    names = ("_messages", "_tasks", "_answers", "_events", "_dashboard", "_dashboard_messages",
+             "_answer_cuts", "_cuts")  # fmt: skip
+    spent: dict[str, list[float]] = {name: [] for name in ("day", *names)}
+    originals = {name: getattr(rollup, name) for name in names}
+
+    def timed(name: str) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return originals[name](*args, **kwargs)
+            finally:
+                spent[name].append(time.perf_counter() - started)
+
+        return run
+
+    try:
+        for name in names:
+            setattr(rollup, name, timed(name))
+        for _run in range(args.runs):
+            for day in days:
+                with transaction.atomic():
+                    started = time.perf_counter()
+                    rollup.rollup_day(day)
+                    spent["day"].append(time.perf_counter() - started)
+                    transaction.set_rollback(True)
+    finally:
+        for name, original in originals.items():
+            setattr(rollup, name, original)
+    found = {
+        "days": [day.isoformat() for day in days],
+        "median_s": {k.lstrip("_"): round(statistics.median(v), 3) for k, v in spent.items() if v},
+    }
+    log(f"days: {found['median_s']}")
+    return found
+
+
+def ensure_rollups(section: str) -> None:
+    """Build the rollups over the whole history when no rebuild has run on this data set (a
+    freshly loaded one): the pages read only rollups, and would be timed reading nothing."""
+    from django.utils import timezone
+
+    from huifang.analytics.models import MessageDay
+    from huifang.analytics.rollup import rebuild
+
+    if not MessageDay.objects.exists():
+        log(f"{section}: building the rollups first (no rebuild has run on this data set)")
+        rebuild(None, None, timezone.now())
+
+
 def pages_section(args: argparse.Namespace, urls: tuple[str, ...] = PAGES) -> dict[str, Any]:
     """Each of ``urls`` as an analyst: the median over ``--runs`` of the median and p95 server
     time of five requests (after a warm-up). On PostgreSQL the rollups are vacuumed first, as
@@ -974,6 +1046,7 @@ def pages_section(args: argparse.Namespace, urls: tuple[str, ...] = PAGES) -> di
 
     from huifang.analytics.rollup import ROLLUPS
 
+    ensure_rollups("pages")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             for model in ROLLUPS:
@@ -1023,6 +1096,8 @@ def worker(args: argparse.Namespace) -> None:
         span = history()
         assert span is not None
         explain_day(span[1] - timedelta(days=3))
+    if "days" in sections:
+        document["days"] = days_section(args)
     if "rebuild" in sections:
         document["rebuild"] = rebuild_section(args)
     if "upkeep" in sections:

@@ -53,32 +53,37 @@ class DayCut(models.Model):
 
 class MessageMeasures(models.Model):
     """The counts of a day's customer messages: of ``MessageDay`` and of its cuts
-    ``MessageDayBy``."""
+    ``MessageDayBy``.
 
-    created = models.PositiveIntegerField(_("created"), default=0)  # created_at
-    queued = models.PositiveIntegerField(_("released"), default=0)  # queued_at
-    sent = models.PositiveIntegerField(_("sent"), default=0)  # sent_at
-    delivered = models.PositiveIntegerField(_("delivered"), default=0)  # delivered_at
-    failed = models.PositiveIntegerField(_("failed"), default=0)  # sent_at, else created_at
-    dropped = models.PositiveIntegerField(_("dropped"), default=0)  # planned_at
-    held = models.PositiveIntegerField(_("held"), default=0)  # planned_at, holds > 0
+    Plain integers, unlike the other rollups' ``PositiveIntegerField``: its CHECK per column is
+    evaluated for each row written, and these rows run to millions — twenty checks a row cost
+    ~12 % of a day's rewrite at 10 M messages (bench/analytics.py; migration 0010). A sum of
+    ones and zeros is never negative, and the tests hold every count to the raw rows."""
+
+    created = models.IntegerField(_("created"), default=0)  # created_at
+    queued = models.IntegerField(_("released"), default=0)  # queued_at
+    sent = models.IntegerField(_("sent"), default=0)  # sent_at
+    delivered = models.IntegerField(_("delivered"), default=0)  # delivered_at
+    failed = models.IntegerField(_("failed"), default=0)  # sent_at, else created_at
+    dropped = models.IntegerField(_("dropped"), default=0)  # planned_at
+    held = models.IntegerField(_("held"), default=0)  # planned_at, holds > 0
     # The gate's holds by reason: every ``defer`` decision of a message, on the day the message
     # was written (``created_at``, as the rule dashboard counts them), on rows with its reason.
-    holds = models.PositiveIntegerField(_("holds"), default=0)
-    clicked = models.PositiveIntegerField(_("clicked"), default=0)  # first click
-    replied = models.PositiveIntegerField(_("replied"), default=0)  # first reply
-    surveys = models.PositiveIntegerField(_("questionnaire links sent"), default=0)  # sent_at
+    holds = models.IntegerField(_("holds"), default=0)
+    clicked = models.IntegerField(_("clicked"), default=0)  # first click
+    replied = models.IntegerField(_("replied"), default=0)  # first reply
+    surveys = models.IntegerField(_("questionnaire links sent"), default=0)  # sent_at
     # Cohorts (docs/metrics.md): of the messages counted above on their own day, what became
     # of them since — on the day of ``sent_at`` (``created_reached``: of ``created_at``).
-    sent_links = models.PositiveIntegerField(_("sent with links"), default=0)
-    sent_delivered = models.PositiveIntegerField(_("sent, delivered since"), default=0)
-    sent_failed = models.PositiveIntegerField(_("sent, failed since"), default=0)
-    sent_clicked = models.PositiveIntegerField(_("sent with links, clicked since"), default=0)
-    sent_replyable = models.PositiveIntegerField(_("sent on a channel taking replies"), default=0)
-    sent_replied = models.PositiveIntegerField(_("sent, replied to since"), default=0)
-    survey_opened = models.PositiveIntegerField(_("questionnaire links opened"), default=0)
-    survey_answered = models.PositiveIntegerField(_("questionnaire links answered"), default=0)
-    created_reached = models.PositiveIntegerField(_("created, reached since"), default=0)
+    sent_links = models.IntegerField(_("sent with links"), default=0)
+    sent_delivered = models.IntegerField(_("sent, delivered since"), default=0)
+    sent_failed = models.IntegerField(_("sent, failed since"), default=0)
+    sent_clicked = models.IntegerField(_("sent with links, clicked since"), default=0)
+    sent_replyable = models.IntegerField(_("sent on a channel taking replies"), default=0)
+    sent_replied = models.IntegerField(_("sent, replied to since"), default=0)
+    survey_opened = models.IntegerField(_("questionnaire links opened"), default=0)
+    survey_answered = models.IntegerField(_("questionnaire links answered"), default=0)
+    created_reached = models.IntegerField(_("created, reached since"), default=0)
 
     class Meta:
         abstract = True
@@ -188,14 +193,11 @@ class MessageDay(MessageMeasures):
     class Meta:
         verbose_name = _("messages of a day")
         verbose_name_plural = _("messages by day")
-        indexes = [
-            models.Index(fields=["day", "block"], name="messageday_block_idx"),
-            models.Index(fields=["rule_id", "day"], name="messageday_rule_idx"),
-            models.Index(fields=["team_id", "day"], name="messageday_team_idx"),
-            models.Index(fields=["channel", "day"], name="messageday_channel_idx"),
-            models.Index(fields=["provider_id", "day"], name="messageday_provider_idx"),
-            models.Index(fields=["province", "city", "day"], name="messageday_region_idx"),
-        ]
+        # Only the day's (and its blocks'): the pages read the cut tables (``MessageDayBy``),
+        # and these rows only for two dimensions at once, which no page asks. The indexes by
+        # rule, team, channel, provider and region were never read and cost 17 % of a day's
+        # rewrite at 10 M messages (bench/analytics.py; migration 0010).
+        indexes = [models.Index(fields=["day", "block"], name="messageday_block_idx")]
 
     def __str__(self) -> str:
         return f"{self.day} rule {self.rule_id} {self.channel}"
