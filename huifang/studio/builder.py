@@ -219,6 +219,10 @@ def _builder(
     before: Mapping[str, Any] | None = None,
 ) -> HttpResponse:
     context = _context(rule, document, errors, notice=notice)
+    # The note typed for the next version survives the form's re-rendering: leaving its box
+    # (to press "Save version") sends the form as a change first, and its answer replaced the
+    # box with an empty one before the save went out.
+    context["comment"] = request.POST.get("comment", "").strip()[:200]
     response = render(request, "studio/_builder.html", context)
     if before is None or _who(before) != _who(document):
         response["HX-Trigger"] = "audience-changed"

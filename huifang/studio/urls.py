@@ -6,6 +6,7 @@ from . import (
     gallery,
     preview,
     sets_views,
+    state,
     survey_results,
     survey_views,
     versions,
@@ -60,4 +61,5 @@ urlpatterns = [
     path("<slug:key>/preview/", preview.preview, name="preview"),
     path("<slug:key>/preview/result/", preview.preview_result, name="preview_result"),
     path("<slug:key>/activate/", preview.activate_version, name="activate"),
+    path("<slug:key>/state/<slug:change>/", state.change_state, name="state"),
 ]

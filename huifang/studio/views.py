@@ -8,10 +8,11 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from huifang.rules.models import Rule
+from huifang.rules.models import Rule, RuleVersion
 
 from .access import can_edit, readers
 from .builder import TRIGGER_LABELS
+from .state import CHANGES, changes_for
 
 
 @readers
@@ -21,8 +22,21 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     if status in Rule.Status.values:
         rules = rules.filter(status=status)
     shown = list(rules.order_by("status", "name"))
+    # A rule never activated shows its newest saved version's trigger (or its draft's).
+    unrun = [rule.pk for rule in shown if rule.current_version is None]
+    newest: dict[int, dict[str, Any]] = {}
+    for rule_id, content in (
+        RuleVersion.objects.filter(rule_id__in=unrun)
+        .order_by("rule_id", "number")
+        .values_list("rule_id", "content")
+    ):
+        newest[rule_id] = content  # the last one of each rule wins
     for rule in shown:
-        content = rule.current_version.content if rule.current_version else rule.draft or {}
+        content = (
+            rule.current_version.content
+            if rule.current_version
+            else rule.draft or newest.get(rule.pk) or {}
+        )
         kind = (content.get("trigger") or {}).get("kind", "")
         rule.trigger_label = TRIGGER_LABELS.get(kind, kind)  # type: ignore[attr-defined]
     context: dict[str, Any] = {
@@ -44,5 +58,8 @@ def rule_detail(request: HttpRequest, key: str) -> HttpResponse:
         "versions": versions,
         "changes": changes,
         "can_edit": can_edit(request.user),
+        "state_changes": [
+            {"name": name, "reason_required": CHANGES[name][1]} for name in changes_for(rule)
+        ],
     }
     return render(request, "studio/detail.html", context)
