@@ -394,6 +394,8 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# A refused form gets the site's page in the reader's language, with a way back to the form.
+CSRF_FAILURE_VIEW = "huifang.server.errors.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"

@@ -41,3 +41,8 @@ urlpatterns = [
 
 admin.site.site_header = "Huifang 回访"
 admin.site.site_title = "Huifang"
+
+# The error pages in the site's layout and the reader's language (``errors``).
+handler403 = "huifang.server.errors.forbidden"
+handler404 = "huifang.server.errors.not_found"
+handler500 = "huifang.server.errors.server_error"
