@@ -462,6 +462,9 @@ HUIFANG_ANALYTICS_REBUILD_JOBS = env_int("ANALYTICS_REBUILD_JOBS", 2, minimum=1,
 HUIFANG_OUTBOUND_ALLOW = env_list("OUTBOUND_HTTP_ALLOW")
 # Where customers reach this installation: unsubscribe and short links in messages start here.
 HUIFANG_BASE_URL = env_str("BASE_URL", "http://localhost:8000").rstrip("/")
+# Unset: links use the public address an administrator confirmed on the channels page, if any
+# (``organisation.services.base_url``), and ``huifang check`` warns.
+HUIFANG_BASE_URL_SET = bool(env_str("BASE_URL"))
 if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", HUIFANG_BASE_URL):
     raise ImproperlyConfigured(
         "BASE_URL must be an http(s) URL like https://huifang.example.com, "

@@ -32,6 +32,7 @@ from django.views.decorators.http import require_POST
 
 from huifang.accounts.permissions import public
 from huifang.core.limits import Refusal, load_json
+from huifang.organisation.services import base_url
 
 from .models import Provider
 
@@ -89,7 +90,7 @@ def provider_for(provider_id: int, token: str, kind: str) -> Provider:
 
 def callback_url(name: str, provider: Provider) -> str:
     path = reverse(f"inbound:{name}", args=[provider.pk, token_for(provider.pk)])
-    return settings.HUIFANG_BASE_URL + path
+    return base_url() + path
 
 
 def urls_for(provider: Provider) -> dict[str, str]:

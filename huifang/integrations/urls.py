@@ -6,6 +6,7 @@ app_name = "integrations"
 
 urlpatterns = [
     path("", views.provider_list, name="list"),
+    path("public-address/", views.public_address, name="public_address"),
     path("add/", views.choose_kind, name="add"),
     path("add/<str:kind>/", views.add, name="add_kind"),
     path("<int:pk>/", views.edit, name="edit"),

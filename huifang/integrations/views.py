@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -24,6 +25,7 @@ from pydantic import ValidationError as SettingsError
 from huifang.accounts.permissions import requires
 from huifang.audit import services as audit
 from huifang.customers.models import Channel
+from huifang.organisation import services as organisation
 
 from .callbacks import LABELS as CALLBACK_LABELS
 from .callbacks import urls_for
@@ -84,7 +86,43 @@ def provider_list(request: HttpRequest) -> HttpResponse:
         )
         in_use = provider.enabled and not any(r.in_use for r in group.rows)
         group.rows.append(Row(provider, _unreadable(provider), in_use))
-    return render(request, "integrations/list.html", {"groups": list(groups.values())})
+    context = {"groups": list(groups.values()), "address": _address(request)}
+    return render(request, "integrations/list.html", context)
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def _address(request: HttpRequest) -> dict[str, Any] | None:
+    """What the channels page says about the links' address while ``BASE_URL`` is not set:
+    the address in use, and the one this page was opened at (the Host header has passed
+    ``ALLOWED_HOSTS``), offered when it differs and is not this machine's own."""
+    if settings.HUIFANG_BASE_URL_SET:
+        return None
+    seen = organisation.public_url_of(request.build_absolute_uri("/"))
+    host = request.get_host().rsplit(":", 1)[0] if seen else ""
+    in_use = organisation.base_url()
+    return {
+        "in_use": in_use,
+        "local": in_use.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0] in LOCAL_HOSTS,
+        "seen": seen if seen and seen != in_use and host not in LOCAL_HOSTS else "",
+    }
+
+
+@require_POST
+@requires("provider", "manage")
+def public_address(request: HttpRequest) -> HttpResponse:
+    """Confirm the address customers reach this installation at (while ``BASE_URL`` is not
+    set): the links of messages prepared from now on start with it."""
+    url = organisation.public_url_of(request.POST.get("url", ""))
+    if settings.HUIFANG_BASE_URL_SET:
+        messages.info(request, _("BASE_URL is set; it decides the links' address."))
+    elif not url:
+        messages.error(request, _("Not an address: it must look like https://huifang.example.com."))
+    else:
+        organisation.save_public_url(url, actor=request.user)
+        messages.success(request, _("Links in messages now start with %(url)s.") % {"url": url})
+    return redirect("integrations:list")
 
 
 @requires("provider", "manage")

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from huifang.integrations.http import BlockedURL, check
+from huifang.organisation.services import base_url
 
 # http(s) URLs as they appear in text: stop at white space, quotes, angle brackets and the
 # Chinese punctuation that commonly follows a link in a sentence.
@@ -69,7 +70,7 @@ def parse(value: str) -> tuple[int, int] | None:
 
 
 def short_url(message_id: int, index: int) -> str:
-    return f"{settings.HUIFANG_BASE_URL}/l/{token(message_id, index)}"
+    return f"{base_url()}/l/{token(message_id, index)}"
 
 
 # Where template syntax starts inside a URL the template wrote ("…?order={{订单号}}").
@@ -145,14 +146,14 @@ def ours(url: str) -> bool:
     """Whether ``url`` leads to this installation's own questionnaire pages: only the
     dispatcher puts such a link on a message (a personal questionnaire link), and a
     self-hosted installation may well live at an internal address."""
-    return url.startswith(f"{settings.HUIFANG_BASE_URL}/s/")
+    return url.startswith(f"{base_url()}/s/")
 
 
 def shown(url: str) -> str:
     """``url`` as staff see it (a click on the timeline, the clicks kept): a personal
     questionnaire link loses its token — it is the customer's key to their answers."""
     if ours(url):
-        return f"{settings.HUIFANG_BASE_URL}/s/…/"
+        return f"{base_url()}/s/…/"
     return url
 
 

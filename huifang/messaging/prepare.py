@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-
 from huifang.core import rows
 from huifang.customers.models import Channel, Customer, Event
 from huifang.integrations import is_dry_run
@@ -42,6 +40,7 @@ from huifang.integrations.base import Outgoing
 from huifang.integrations.kinds import STAFF
 from huifang.integrations.models import Provider
 from huifang.messaging.gate import ADDRESS, DEFER, DROP, Gate, cap_window
+from huifang.organisation.services import base_url
 from huifang.organisation.services import current as organisation
 from huifang.rules.plans import Plan, plan
 from huifang.surveys.links import link_for
@@ -392,7 +391,7 @@ class _NoSurvey(Exception):
 
 
 def _ours(url: str) -> bool:
-    return url.startswith(f"{settings.HUIFANG_BASE_URL}/")
+    return url.startswith(f"{base_url()}/")
 
 
 def provider_params(source: str, context: Context) -> dict[str, str]:

@@ -27,6 +27,7 @@ from django.urls import reverse
 
 from huifang.customers.consent import withdraw_consent
 from huifang.customers.models import Channel, Consent, Customer
+from huifang.organisation.services import base_url
 
 from .models import Message, Reason
 
@@ -49,7 +50,7 @@ def _signer(secret: str) -> signing.TimestampSigner:
 
 def url_for(message: Message | int) -> str:
     """The absolute unsubscribe link for a message, as it goes into its text and headers."""
-    return f"{settings.HUIFANG_BASE_URL}{_path()}{token_for(message)}/"
+    return f"{base_url()}{_path()}{token_for(message)}/"
 
 
 @lru_cache(maxsize=1)

@@ -6,3 +6,6 @@ class OrganisationConfig(AppConfig):
     name = "huifang.organisation"
     label = "organisation"
     verbose_name = _("Organisation settings")
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

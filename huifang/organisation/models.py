@@ -64,6 +64,9 @@ class OrganisationSettings(models.Model):
     team_scoped_customers = models.BooleanField(
         _("staff see only their team's customers"), default=False
     )
+    # Where customers reach this installation when ``BASE_URL`` is not set: an administrator
+    # confirms the address the channels page was opened at (``services.base_url``).
+    public_url = models.CharField(_("public address"), max_length=200, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -8,6 +8,7 @@ other processes (workers on other machines) follow within ``TTL_SECONDS``.
 
 from __future__ import annotations
 
+import re
 import time as clock
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from .models import (
 )
 
 TTL_SECONDS = 30.0
+PUBLIC_URL = re.compile(r"https?://[^\s/?#@]+")
 
 Cap = tuple[str, int, int]  # channel (or "any"), max, per_days
 
@@ -45,6 +47,7 @@ class Organisation:
     caps: tuple[Cap, ...] = ()
     sms_signature: str = ""
     team_scoped_customers: bool = False
+    public_url: str = ""
     stored: bool = False  # an admin saved the page (else: the environment's defaults)
 
     @property
@@ -86,6 +89,7 @@ def snapshot(row: OrganisationSettings | None) -> Organisation:
         caps=tuple((str(c["channel"]), int(c["max"]), int(c["per_days"])) for c in row.caps),
         sms_signature=row.sms_signature,
         team_scoped_customers=row.team_scoped_customers,
+        public_url=row.public_url,
         stored=True,
     )
 
@@ -161,3 +165,42 @@ def save_settings(
         transaction.on_commit(forget)
     forget()
     return row
+
+
+def base_url() -> str:
+    """Where customers reach this installation, without a trailing slash: the start of every
+    short, unsubscribe, questionnaire and receipt-callback link. ``BASE_URL`` when set; else
+    the public address an administrator confirmed on the channels page; else
+    ``http://localhost:8000``, which only this machine can open (the channels page and
+    ``huifang check`` warn about it)."""
+    if settings.HUIFANG_BASE_URL_SET:
+        return str(settings.HUIFANG_BASE_URL)
+    return current().public_url or str(settings.HUIFANG_BASE_URL)
+
+
+def public_url_of(origin: str) -> str:
+    """``origin`` as a public address (``scheme://host[:port]``), or "" when it is not one."""
+    origin = origin.strip().rstrip("/")
+    return origin if PUBLIC_URL.fullmatch(origin) else ""
+
+
+def save_public_url(url: str, *, actor: Any) -> None:
+    """Store the public address used while ``BASE_URL`` is not set (audited)."""
+    if not public_url_of(url):
+        raise ValueError(f"not an http(s) address: {url!r}")
+    with transaction.atomic():
+        row = settings_row()
+        before = row.public_url
+        row.public_url = public_url_of(url)
+        row.updated_by = actor
+        row.save()
+        audit.record(
+            audit.Action.SETTINGS,
+            "public address",
+            actor=actor,
+            object_type="organisation.settings",
+            object_repr="organisation settings",
+            details={"public_url": row.public_url, "before": before},
+        )
+        transaction.on_commit(forget)
+    forget()

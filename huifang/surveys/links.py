@@ -25,6 +25,7 @@ from django.utils import timezone
 from huifang.accounts.models import StaffProfile
 from huifang.core.hooks import Port
 from huifang.customers.models import Channel, Customer
+from huifang.organisation.services import base_url
 
 from .models import Response, SurveyVersion
 
@@ -60,7 +61,7 @@ def link_for(
 ) -> str:
     """The absolute personal link to ``version`` for ``customer``, as it goes into a message."""
     token = token_for(version, customer, message_id=message_id, channel=channel)
-    return f"{settings.HUIFANG_BASE_URL}{reverse('surveys:answer', args=[token])}"
+    return f"{base_url()}{reverse('surveys:answer', args=[token])}"
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,9 @@ def deploy_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("HUIFANG_", "DATABASE_", "REDIS_", "SECRET_KEY", "SECURE_", "DEBUG"))
+        if not k.startswith(
+            ("HUIFANG_", "DATABASE_", "REDIS_", "SECRET_KEY", "SECURE_", "DEBUG", "BASE_URL")
+        )
         and k != "DJANGO_ALLOW_ASYNC_UNSAFE"  # the test run's (huifang/testing.py), not a server's
     }
     clean.update(
@@ -149,6 +151,7 @@ HTTPS = {
     "SECURE_HSTS_SECONDS": "31536000",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
     "SECURE_HSTS_PRELOAD": "true",
+    "BASE_URL": "https://huifang.example.com",
 }
 
 
@@ -162,7 +165,13 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path: Path) -> None:
 def test_without_the_https_settings_check_deploy_says_what_is_missing(tmp_path: Path) -> None:
     result = deploy_check(tmp_path)
     assert result.returncode != 0
-    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+    for warning in (
+        "security.W004",
+        "security.W008",
+        "security.W012",
+        "security.W016",
+        "huifang.W001",  # BASE_URL unset: links in messages would not reach customers
+    ):
         assert warning in result.stderr + result.stdout
 
 
