@@ -102,7 +102,7 @@ def unsubscribe(
         channels = None
     else:
         channels = [message.channel] if message.channel else list(message.channels)
-    if _done_already(customer, channels):
+    if already(customer, channels):
         return list(Channel.values) if channels is None else channels
     return withdraw_consent(
         customer,
@@ -114,7 +114,9 @@ def unsubscribe(
     )
 
 
-def _done_already(customer: Customer, channels: list[str] | None) -> bool:
+def already(customer: Customer, channels: list[str] | None) -> bool:
+    """Whether the customer has withdrawn consent on ``channels`` (every channel, and asked
+    not to be contacted, for ``None``)."""
     names = list(Channel.values) if channels is None else channels
     withdrawn = set(
         Consent.objects.filter(

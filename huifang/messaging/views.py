@@ -11,9 +11,10 @@ from django.views.decorators.http import require_http_methods
 
 from huifang.accounts.permissions import public
 from huifang.customers.models import Channel
+from huifang.organisation.services import current as organisation
 
 from . import clicks
-from .unsubscribe import ALL, CHANNEL, find, lifetime, unsubscribe
+from .unsubscribe import ALL, CHANNEL, already, find, lifetime, unsubscribe
 
 
 def _evidence(request: HttpRequest, how: str) -> str:
@@ -49,8 +50,12 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
             "customer_name": customer.name,
             "channel_label": Channel(channel).label if channel in Channel.values else channel,
             "scopes": (CHANNEL, ALL),
+            "organisation": organisation().display_name,
         }
         if request.method == "GET":
+            # Opened again later: say what already holds, and offer only what is left.
+            context["everything"] = already(customer, None)
+            context["already"] = bool(channel) and already(customer, [channel])
             return render(request, "messaging/unsubscribe.html", context)
         if request.POST.get("List-Unsubscribe") == "One-Click":
             unsubscribe(message, CHANNEL, evidence=_evidence(request, "RFC 8058 one-click"))

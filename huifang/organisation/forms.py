@@ -55,6 +55,7 @@ class OrganisationForm(Styled, forms.ModelForm):
     class Meta:
         model = OrganisationSettings
         fields = [
+            "name",
             "quiet_start",
             "quiet_end",
             "working_days",
@@ -74,10 +75,15 @@ class OrganisationForm(Styled, forms.ModelForm):
             "quiet_end": _("Quiet until"),
             "working_start": _("Working day starts"),
             "working_end": _("Working day ends"),
+            "name": _("Organisation name"),
             "sms_signature": _("Default SMS signature"),
             "team_scoped_customers": _("Agents and supervisors see only their teams' customers"),
         }
         help_texts = {
+            "name": _(
+                "As customers know you: named on the pages they open from a message, such as "
+                "the unsubscribe page. Empty: the SMS signature is used."
+            ),
             "quiet_end": _(
                 "In each customer's own time zone. A window may wrap midnight (21:00 to 08:00); "
                 "the same start and end means no quiet hours. A rule's own quiet hours win."
@@ -97,6 +103,9 @@ class OrganisationForm(Styled, forms.ModelForm):
         if not self.is_bound:
             self.initial["working_days"] = [str(d) for d in self.instance.working_days]
         self.style()
+
+    def clean_name(self) -> str:
+        return " ".join(str(self.cleaned_data["name"]).split())
 
     def clean_sms_signature(self) -> str:
         signature = str(self.cleaned_data["sms_signature"]).strip().strip("【】").strip()

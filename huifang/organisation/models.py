@@ -50,6 +50,9 @@ def _empty_list() -> list[Any]:
 
 class OrganisationSettings(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=SETTINGS_PK, editable=False)
+    # How customers know the business: named on the pages they open from a message (the
+    # unsubscribe page …). Empty: the SMS signature stands in (``Organisation.display_name``).
+    name = models.CharField(_("organisation name"), max_length=60, blank=True)
     quiet_start = models.TimeField(_("quiet hours start"), default=default_quiet_start)
     quiet_end = models.TimeField(_("quiet hours end"), default=default_quiet_end)
     # Monday = 0, as in huifang.accounts.working_hours.

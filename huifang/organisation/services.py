@@ -48,7 +48,14 @@ class Organisation:
     sms_signature: str = ""
     team_scoped_customers: bool = False
     public_url: str = ""
+    name: str = ""
     stored: bool = False  # an admin saved the page (else: the environment's defaults)
+
+    @property
+    def display_name(self) -> str:
+        """The name customers know the business by: the organisation's name, else its SMS
+        signature; "" when neither is set (pages then say "us")."""
+        return self.name or self.sms_signature
 
     @property
     def working_hours(self) -> dict[str, Any]:
@@ -90,6 +97,7 @@ def snapshot(row: OrganisationSettings | None) -> Organisation:
         sms_signature=row.sms_signature,
         team_scoped_customers=row.team_scoped_customers,
         public_url=row.public_url,
+        name=row.name,
         stored=True,
     )
 
@@ -130,6 +138,7 @@ def save_settings(
     sms_signature: str,
     actor: Any,
     team_scoped_customers: bool = False,
+    name: str = "",
 ) -> OrganisationSettings:
     """Store the organisation's defaults (already validated by the form)."""
     with transaction.atomic():
@@ -144,6 +153,7 @@ def save_settings(
                 "caps": [{"channel": c, "max": m, "per_days": d} for c, m, d in caps],
                 "sms_signature": sms_signature,
                 "team_scoped_customers": team_scoped_customers,
+                "name": name,
                 "updated_by": actor,
             },
         )
@@ -160,6 +170,7 @@ def save_settings(
                 "caps": [f"{c}:{m}/{d}d" for c, m, d in caps],
                 "sms_signature": sms_signature,
                 "team_scoped_customers": team_scoped_customers,
+                "name": name,
             },
         )
         transaction.on_commit(forget)

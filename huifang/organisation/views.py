@@ -51,6 +51,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
                 caps=caps.caps(),
                 sms_signature=data["sms_signature"],
                 team_scoped_customers=data["team_scoped_customers"],
+                name=data["name"],
                 actor=request.user,
             )
             messages.success(request, _("Organisation settings saved."))

@@ -254,3 +254,43 @@ def test_a_replayed_confirmation_records_nothing_and_shows_the_same_page(
     assert one_click.status_code == 200
     assert Event.objects.filter(customer=customer).count() == events
     assert list(Consent.objects.filter(customer=customer).values_list("pk", "recorded_at")) == rows
+
+
+def test_the_page_names_the_organisation_and_says_so_when_opened_again(
+    customer: Customer,
+) -> None:
+    from huifang.organisation.services import forget, save_settings, settings_row
+
+    row = settings_row()
+    save_settings(
+        quiet_start=row.quiet_start,
+        quiet_end=row.quiet_end,
+        working_days=row.working_days,
+        working_start=row.working_start,
+        working_end=row.working_end,
+        caps=[],
+        sms_signature="",
+        actor=None,
+        name="悦家生活馆",
+    )
+    forget()
+    sent, client = message(customer), Client()
+    html = client.get(url(sent)).content.decode()
+    assert "悦家生活馆" in html and "unsubscribed-already" not in html
+    client.post(url(sent), {"scope": "channel"})
+    again = client.get(url(sent)).content.decode()
+    assert "您已退订短信" in again and 'id="scope-channel"' not in again
+    assert 'id="scope-all"' in again  # what is left to stop
+    client.post(url(sent), {"scope": "all"})
+    last = client.get(url(sent)).content.decode()
+    assert "您已退订：不会再收到悦家生活馆的任何消息" in last and "<form" not in last
+
+
+def test_without_a_name_the_sms_signature_names_the_organisation(customer: Customer) -> None:
+    from huifang.organisation.models import SETTINGS_PK, OrganisationSettings
+    from huifang.organisation.services import forget
+
+    OrganisationSettings.objects.create(pk=SETTINGS_PK, sms_signature="悦家")
+    forget()
+    html = Client().get(url(message(customer))).content.decode()
+    assert "悦家" in html
