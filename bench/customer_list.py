@@ -82,6 +82,9 @@ def main() -> None:
         "/customers/?sort=orders",
         f"/customers/?sort=name&after={cursor.group(1)}" if cursor else "/customers/",
         f"/customers/?q={sample.phone[3:6]}%20{sample.phone[6:10]}%20{sample.phone[10:]}",
+        f"/customers/?q=%E5%B0%BE%E5%8F%B7{sample.phone[-4:]}",  # 尾号 and the last four digits
+        f"/customers/?q={sample.phone[3:10]}",  # the first seven digits
+        "/customers/?province=%E5%B9%BF%E4%B8%9C",  # 广东, a province's first characters
         f"/customers/?q={sample.external_id}",
         f"/customers/?q={sample.name}",
         f"/customers/?q={sample.name[0]}",

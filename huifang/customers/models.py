@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 
 from huifang.core.models import TimeStampedModel
@@ -82,6 +83,14 @@ class Customer(TimeStampedModel):
     )
     name = models.CharField(_("name"), max_length=100)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
+    # The phone's last four digits (尾号), kept by the database, for finding a customer by
+    # them through an index (``search.search_q``).
+    phone_tail = models.GeneratedField(
+        expression=Right("phone", 4),
+        output_field=models.CharField(max_length=4),
+        db_persist=True,
+        verbose_name=_("last four digits of the phone"),
+    )
     email = models.EmailField(_("e-mail"), blank=True)
     wecom_external_userid = models.CharField(_("WeCom external user id"), max_length=64, blank=True)
     gender = models.CharField(
@@ -172,6 +181,7 @@ class Customer(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["phone"], name="customer_phone_idx"),
+            models.Index(fields=["phone_tail"], name="customer_phone_tail_idx"),
             models.Index(fields=["email"], name="customer_email_idx"),
             # Keyset pagination of the customer list: one index per sort order.
             models.Index(fields=["name", "id"], name="customer_name_idx"),

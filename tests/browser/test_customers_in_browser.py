@@ -42,6 +42,23 @@ def test_an_agent_finds_a_customer_by_phone_and_opens_the_360(
     expect(page.locator("#consent")).to_be_visible()
 
 
+def test_on_a_phone_an_agent_finds_a_customer_by_the_last_digits_and_a_province_prefix(
+    live_server: Any, page: Page, bob: Any
+) -> None:
+    Customer.objects.create(name="王小明", phone="+8613800138000", province="广东省", city="深圳市")
+    Customer.objects.create(name="李四", phone="+8613900139001", province="浙江省", city="杭州市")
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, "bob")
+    page.fill("#id_q", "尾号8000")
+    page.keyboard.press("Enter")
+    expect(page.locator("#results a", has_text="王小明")).to_be_visible()
+    expect(page.locator("#results a", has_text="李四")).to_have_count(0)
+    page.goto(f"{live_server.url}/customers/?province=浙江")
+    expect(page.locator("#results a", has_text="李四")).to_be_visible()
+    expect(page.locator("#results a", has_text="王小明")).to_have_count(0)
+    assert_fits(page, 390)
+
+
 def test_the_list_fits_a_phone_screen(live_server: Any, page: Page, bob: Any) -> None:
     Customer.objects.bulk_create(
         Customer(name=f"客户{i}", phone="+8613800138000", province="广东省", city="深圳市")

@@ -45,6 +45,41 @@ def test_it_finds_by_external_id_and_by_name_prefix(bob_client: Client, customer
     assert names(bob_client.get("/customers/", {"q": "小明"})) == []
 
 
+@pytest.mark.parametrize("typed", ["尾号8000", "尾号 8000", "8000", "138000", "1380013", "13800"])
+def test_it_finds_a_customer_by_part_of_the_phone_from_either_end(
+    bob_client: Client, customer: Customer, typed: str
+) -> None:
+    Customer.objects.create(name="别人", phone="+8613900139001")
+    Customer.objects.create(name="无电话")
+    assert names(bob_client.get("/customers/", {"q": typed})) == ["王小明"]
+
+
+def test_a_part_from_the_middle_of_a_number_or_a_short_one_finds_nobody(
+    bob_client: Client, customer: Customer
+) -> None:
+    assert customer.phone == "+8613800138000"
+    assert names(bob_client.get("/customers/", {"q": "0013"})) == []  # in the middle
+    assert names(bob_client.get("/customers/", {"q": "000"})) == []  # under four digits
+    assert names(bob_client.get("/customers/", {"q": "尾号138"})) == []
+
+
+def test_the_last_four_digits_are_kept_by_the_database(customer: Customer) -> None:
+    assert Customer.objects.get(pk=customer.pk).phone_tail == "8000"
+    Customer.objects.filter(pk=customer.pk).update(phone="+8613700137123")  # not through save()
+    assert Customer.objects.get(pk=customer.pk).phone_tail == "7123"
+    Customer.objects.bulk_create([Customer(name="批量", phone="+8613600136456")])
+    assert Customer.objects.get(name="批量").phone_tail == "6456"
+
+
+def test_province_and_city_match_from_their_start(bob_client: Client) -> None:
+    Customer.objects.create(name="甲", province="广东省", city="深圳市")
+    Customer.objects.create(name="乙", province="广西壮族自治区", city="南宁市")
+    assert names(bob_client.get("/customers/", {"province": "广东"})) == ["甲"]
+    assert sorted(names(bob_client.get("/customers/", {"province": "广"}))) == ["乙", "甲"]
+    assert names(bob_client.get("/customers/", {"city": "深圳"})) == ["甲"]
+    assert names(bob_client.get("/customers/", {"province": "东省"})) == []
+
+
 def test_filters_narrow_the_list(bob_client: Client, bob: Any) -> None:
     vip = Customer.objects.create(
         name="甲",
