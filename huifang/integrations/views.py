@@ -86,7 +86,7 @@ def provider_list(request: HttpRequest) -> HttpResponse:
         )
         in_use = provider.enabled and not any(r.in_use for r in group.rows)
         group.rows.append(Row(provider, _unreadable(provider), in_use))
-    context = {"groups": list(groups.values()), "address": _address(request)}
+    context = {"groups": list(groups.values()), "address": _address(request), "staff": STAFF}
     return render(request, "integrations/list.html", context)
 
 

@@ -338,3 +338,12 @@ def test_deleting_a_provider_keeps_the_history_of_its_messages(alice_client: Cli
     assert not Provider.objects.exists()
     message.refresh_from_db()
     assert message.provider_id is None and message.provider_ref == "9006197^0"
+
+
+def test_the_page_says_the_bell_needs_no_provider(alice_client: Client) -> None:
+    from huifang.integrations.models import Provider
+
+    assert not Provider.objects.exists()
+    html = alice_client.get("/channels/").content.decode()
+    assert 'id="bell-built-in"' in html and "无需任何服务商" in html
+    assert "尚未为员工配置群机器人或邮件" in html

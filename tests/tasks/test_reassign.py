@@ -125,3 +125,15 @@ def test_cancelling_a_task_silences_its_timers(task: Task, bob: Any, carol: Any)
     # Cancelling twice changes nothing.
     cancel(task, actor=carol, reason="again", now=local("2026-11-03 10:00"))
     assert TaskEvent.objects.filter(task=task, kind=TaskEvent.Kind.CANCELLED).count() == 1
+
+
+def test_on_day_one_without_any_provider_the_new_agent_hears_under_the_bell(
+    task: Task, bob: Any, carol: Any, dave: Any
+) -> None:
+    from huifang.integrations.models import Provider
+
+    assert not Provider.objects.exists()  # a fresh installation: nothing configured
+    reassign([task], to=dave, reason="休假", actor=carol, now=LATER)
+    tick(LATER)  # the worker's next minute
+    (told,) = Notification.objects.filter(recipient=dave)
+    assert task.customer.name in told.title + told.body and told.url == f"/tasks/{task.pk}/"
