@@ -5,11 +5,12 @@ from django.views.i18n import set_language
 
 from huifang.accounts.permissions import public, requires
 from huifang.audit import views as audit_views
+from huifang.server import home
 from huifang.server import views as core_views
 from huifang.server.api import api
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", home.home, name="home"),
     path("health/", core_views.health, name="health"),
     path(
         "login/",

@@ -1,15 +1,9 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, JsonResponse
 
-from huifang.accounts.permissions import public, requires
-
-
-@requires("workspace", "view")
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("customers:list")
+from huifang.accounts.permissions import public
 
 
 @public("answers only whether the database is reachable")

@@ -245,7 +245,7 @@ def test_in_a_browser_the_badge_goes_down_on_opening_and_up_when_one_arrives(
     page.fill("#id_username", "bob")
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
-    expect(page.locator("#customer-filters")).to_be_visible()
+    page.wait_for_url(lambda url: "/login/" not in url)
     badge = page.locator("#notification-badge")
     expect(badge).to_have_attribute("data-unread", "2")
     expect(badge.locator("[aria-hidden=true]")).to_have_text("2")

@@ -55,7 +55,9 @@ def log_in(page: Page, base: str, username: str) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
-    expect(page.locator("#customer-filters")).to_be_visible()
+    # Each role lands on its own page (huifang.server.home): wait until the form is gone.
+    page.wait_for_url(lambda url: "/login/" not in url)
+    expect(page.locator("nav.navbar")).to_be_visible()
 
 
 def assert_fits(page: Page, width: int) -> None:

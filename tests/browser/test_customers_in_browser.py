@@ -31,6 +31,7 @@ def test_an_agent_finds_a_customer_by_phone_and_opens_the_360(
         occurred_at=datetime.now(UTC) - timedelta(days=3),
     )
     log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/customers/")
     page.fill("#id_q", "138 0013 8000")
     page.keyboard.press("Enter")
     result = page.locator("#results a", has_text="王小明")
@@ -49,6 +50,7 @@ def test_on_a_phone_an_agent_finds_a_customer_by_the_last_digits_and_a_province_
     Customer.objects.create(name="李四", phone="+8613900139001", province="浙江省", city="杭州市")
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/customers/")
     page.fill("#id_q", "尾号8000")
     page.keyboard.press("Enter")
     expect(page.locator("#results a", has_text="王小明")).to_be_visible()
@@ -66,6 +68,7 @@ def test_the_list_fits_a_phone_screen(live_server: Any, page: Page, bob: Any) ->
     )
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/customers/")
     expect(page.locator(".navbar-toggler")).to_be_visible()
     assert_fits(page, 390)
 
@@ -80,6 +83,8 @@ def test_take_screenshots_for_the_docs(live_server: Any, page: Page, alice: Any)
     generate(customers=300, seed=2, parallel=False, log=lambda _line: None)
     log_in(page, live_server.url, "alice")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "home-1280.png"))
+    page.goto(f"{live_server.url}/customers/")
     page.screenshot(path=str(SCREENSHOTS / "customers-1280.png"))
     vip = Customer.objects.filter(tier="vip").order_by("-order_count").first()
     assert vip is not None

@@ -125,6 +125,8 @@ def test_health() -> None:
     assert Client().get("/health/").json() == {"status": "ok", "database": "ok"}
 
 
-def test_home_leads_to_the_customers(bob_client: Client) -> None:
+def test_each_role_lands_on_its_own_page(bob_client: Client, carol_client: Client) -> None:
     response: Any = bob_client.get("/")
-    assert response.status_code == 302 and response["Location"] == "/customers/"
+    assert response.status_code == 302 and response["Location"] == "/tasks/"  # 我的回访
+    response = carol_client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/tasks/board/"
