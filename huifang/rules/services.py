@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from huifang.audit import services as audit
@@ -103,7 +105,9 @@ def copy_rule(rule: Rule, key: str, name: str, *, actor: Any = None) -> Saved:
     content.update(key=key, name=name)
     if Rule.objects.filter(key=key).exists():
         raise RuleError("key", _("A rule with the key “%(key)s” exists.") % {"key": key})
-    return save_rule(parse_rule(content), actor=actor, comment=f"copy of {rule.key}")
+    with translation.override(settings.LANGUAGE_CODE):  # kept as written: the org's language
+        comment = _("Copy of “%(name)s”") % {"name": rule.name}
+    return save_rule(parse_rule(content), actor=actor, comment=comment)
 
 
 def exported(rule: Rule) -> dict[str, Any]:

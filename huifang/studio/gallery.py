@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -119,7 +121,7 @@ def load_library(*, actor: Any = None) -> list[Saved]:
     yet."""
     load_survey_library(actor=actor)
     load_template_library(actor=actor)
-    return [
-        save_rule(document, actor=actor, comment="ready strategy")
-        for document in library_documents()
-    ]
+    # Kept as written, so in the organisation's language (it shows in the version list).
+    with translation.override(settings.LANGUAGE_CODE):
+        comment = _("From the ready strategies")
+    return [save_rule(document, actor=actor, comment=comment) for document in library_documents()]

@@ -285,7 +285,7 @@ def test_copy_makes_a_draft_with_a_new_key_and_the_same_steps(world: World) -> N
         None,
     )
     assert copied.version.number == 1
-    assert copied.version.comment == f"copy of {KEY}"
+    assert copied.version.comment == f"复制自「{rule.name}」"  # in the organisation's language
     assert rule.current_version is not None
     original = rule.current_version.content
     assert copied.version.content["steps"] == original["steps"]
