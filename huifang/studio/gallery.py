@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from huifang.customers.models import Channel
 from huifang.messaging.services import load_template_library
 from huifang.rules.document import dump_rule
 from huifang.rules.models import Rule, RuleChange
@@ -46,6 +47,18 @@ def industry_of(key: str) -> str:
     return "other"
 
 
+def channel_labels(document: Any) -> list[str]:
+    """The channels a strategy's messages use, named, in the order its steps first use them
+    (短信 → 企业微信: a fallback reads in its order)."""
+    codes: list[str] = []
+    for step in document.steps:
+        if step.send:
+            for code in [step.send.channel] if step.send.channel else step.send.channels or []:
+                if code not in codes:
+                    codes.append(code)
+    return [str(Channel(c).label) if c in Channel.values else c for c in codes]
+
+
 @readers
 def gallery(request: HttpRequest) -> HttpResponse:
     documents = library_documents()
@@ -56,14 +69,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
             {
                 "doc": d,
                 "steps": len(d.steps),
-                "channels": sorted(
-                    {
-                        c
-                        for s in d.steps
-                        if s.send
-                        for c in ([s.send.channel] if s.send.channel else s.send.channels or [])
-                    }
-                ),
+                "channels": channel_labels(d),
                 "tasks": sum(1 for s in d.steps if s.task),
                 "copy": used.get(d.key, ""),
             }

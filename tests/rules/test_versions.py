@@ -3,6 +3,7 @@ the gallery's "use this" that makes a draft copy."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -79,6 +80,26 @@ def test_gallery_lists_every_ready_strategy_by_industry(alice_client: Client) ->
         assert f'id="industry-{industry}"' in html
     for industry in ("complaint", "renewal", "ticket"):
         assert f'id="industry-{industry}"' in html
+
+
+def test_gallery_cards_name_the_channels_in_the_order_the_steps_use_them(
+    alice_client: Client,
+) -> None:
+    from huifang.studio.gallery import channel_labels
+
+    html = alice_client.get(reverse("rules:gallery")).content.decode()
+    assert not re.search(r"\b(sms|email|wecom) →", html)  # no channel codes on the cards
+    for document in library_documents():
+        codes = [
+            code
+            for step in document.steps
+            if step.send
+            for code in ([step.send.channel] if step.send.channel else step.send.channels or [])
+        ]
+        labels = channel_labels(document)
+        assert len(labels) == len(dict.fromkeys(codes))  # each once, in the steps' order
+        if labels:
+            assert " → ".join(labels) in html
 
 
 def test_use_this_makes_a_draft_copy_with_its_texts(alice_client: Client) -> None:
