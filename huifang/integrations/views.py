@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -90,7 +91,7 @@ def provider_list(request: HttpRequest) -> HttpResponse:
     return render(request, "integrations/list.html", context)
 
 
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def _address(request: HttpRequest) -> dict[str, Any] | None:
@@ -100,12 +101,13 @@ def _address(request: HttpRequest) -> dict[str, Any] | None:
     if settings.HUIFANG_BASE_URL_SET:
         return None
     seen = organisation.public_url_of(request.build_absolute_uri("/"))
-    host = request.get_host().rsplit(":", 1)[0] if seen else ""
     in_use = organisation.base_url()
     return {
         "in_use": in_use,
-        "local": in_use.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0] in LOCAL_HOSTS,
-        "seen": seen if seen and seen != in_use and host not in LOCAL_HOSTS else "",
+        "local": urlsplit(in_use).hostname in LOCAL_HOSTS,
+        "seen": seen
+        if seen and seen != in_use and urlsplit(seen).hostname not in LOCAL_HOSTS
+        else "",
     }
 
 

@@ -4,7 +4,6 @@ and friends), each with the reason kept in the rule's history and the audit log.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -59,7 +58,6 @@ def change_state(request: HttpRequest, key: str, change: str) -> HttpResponse:
     elif needs_reason and not reason:
         messages.error(request, _("Say why, so the team can read it in the history."))
     else:
-        kwargs: dict[str, Any] = {"actor": request.user, "comment": reason}
-        do([rule], **kwargs)
+        do([rule], actor=request.user, comment=reason)
         messages.success(request, str(DONE[change]))
     return redirect("rules:detail", key=rule.key)
