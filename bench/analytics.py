@@ -91,6 +91,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     SECRET,
     databases,
+    insert_select,
     throwaway,
     timed_page,
 )
@@ -196,40 +197,6 @@ class Sql:
                 f"(to_char(({moment}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || '+00:00')"
             )
         return f"(strftime('%Y-%m-%dT%H:%M:%S', {moment}) || '+00:00')"
-
-
-TEXTS = {"CharField", "TextField", "EmailField", "SlugField", "URLField"}
-
-
-def insert_select(model: Any, given: dict[str, str], source: str) -> int:
-    """``INSERT INTO <table> (…) SELECT … <source>``: every NOT NULL column not ``given`` gets
-    its Django default as a parameter, so a column added to the model later is still filled."""
-    from django.db import connection
-
-    columns, exprs, extra = [], [], []
-    for field in model._meta.local_concrete_fields:
-        if field.column in given:
-            columns.append(connection.ops.quote_name(field.column))
-            exprs.append(f"({given[field.column]})")
-        elif not (field.primary_key or field.null):
-            columns.append(connection.ops.quote_name(field.column))
-            if field.has_default() or (field.blank and field.get_internal_type() in TEXTS):
-                exprs.append("%s")  # a blank text field's default is ""
-                extra.append(field.get_db_prep_save(field.get_default(), connection))
-            else:
-                raise SystemExit(f"{model._meta.db_table}.{field.column} needs a value")
-    unknown = set(given) - {f.column for f in model._meta.local_concrete_fields}
-    assert not unknown, unknown
-    # The expressions use % (modulo): escaped, as the defaults are parameters.
-    exprs = [e if e == "%s" else e.replace("%", "%%") for e in exprs]
-    sql = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(exprs)} "
-    source = source.replace("%", "%%")
-    with connection.cursor() as cursor:
-        cursor.execute(sql + source, extra)
-        return int(cursor.rowcount)
-
-
-# -- the data set ------------------------------------------------------------------------------
 
 
 def first_day_start(today: Any) -> datetime:

@@ -191,6 +191,56 @@ def timed_page(client: Any, url: str, runs: int, check: Any = None) -> dict[str,
 # -- inside a process with Django set up ---------------------------------------------------
 
 
+TEXT_FIELDS = {"CharField", "TextField", "EmailField", "SlugField", "URLField"}
+
+
+def insert_select(
+    model: type[Model], given: dict[str, str], source: str, params: list[Any] | None = None
+) -> int:
+    """``INSERT INTO <model's table> (…) SELECT … <source>``; the number of rows.
+
+    ``given`` maps columns to SQL expressions, taken literally (a ``%`` in them is the modulo
+    operator). Every other NOT NULL column gets the field's Django default as a parameter
+    (Django defaults are not database defaults), a blank text field ``""``, so a column added
+    to the model later is still filled; a column without either stops the benchmark with its
+    name. Columns the database computes (``GeneratedField``) are left to it: PostgreSQL refuses
+    a value for them. ``source``'s placeholders take ``params``; without ``params`` a ``%`` in
+    ``source`` is the modulo operator too."""
+    from django.db import connection
+
+    columns, exprs, extra = [], [], []
+    for field in model._meta.local_concrete_fields:
+        column = field.column
+        if getattr(field, "generated", False):
+            if column in given:
+                raise SystemExit(f"{model._meta.db_table}.{column} is computed by the database")
+            continue
+        if column in given:
+            columns.append(column)
+            exprs.append(f"({given[column]})".replace("%", "%%"))
+        elif field.primary_key or field.null:
+            continue
+        elif field.has_default() or (field.blank and field.get_internal_type() in TEXT_FIELDS):
+            columns.append(column)
+            exprs.append("%s")
+            extra.append(field.get_db_prep_save(field.get_default(), connection))
+        else:
+            raise SystemExit(f"{model._meta.db_table}.{column} is NOT NULL without a default")
+    unknown = set(given) - {f.column for f in model._meta.local_concrete_fields}
+    if unknown:
+        raise SystemExit(f"{model._meta.db_table} has no column {sorted(unknown)}")
+    if params is None:
+        source, params = source.replace("%", "%%"), []
+    sql = (
+        f"INSERT INTO {model._meta.db_table} "
+        f"({', '.join(connection.ops.quote_name(c) for c in columns)}) "
+        f"SELECT {', '.join(exprs)} {source}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*extra, *params])
+        return int(cursor.rowcount)
+
+
 def all_models() -> list[type[Model]]:
     """Every model with a table of its own, many-to-many tables included."""
     from django.apps import apps

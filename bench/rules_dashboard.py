@@ -38,7 +38,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import TEMPLATE_POSTGRES, create_postgres, drop_postgres, postgres_answers
+from common import (
+    TEMPLATE_POSTGRES,
+    create_postgres,
+    drop_postgres,
+    insert_select,
+    postgres_answers,
+)
 from workspace import (
     SecondaryIndexes,
     loaded_meta,
@@ -66,35 +72,6 @@ BODY = (
     "【回访中心】{客户}您好，感谢您近期的惠顾。"
     "使用中如有任何问题，直接回复本短信即可，我们会尽快联系您。退订回T"
 )
-
-
-def insert_select(model: Any, given: dict[str, str], source: str, params: list[Any]) -> int:
-    """``INSERT INTO <table> (…) SELECT …`` as bench/workspace.py's, with quoted column names
-    (the outbox has a column ``to``): every NOT NULL column not ``given`` gets its Django
-    default as a parameter."""
-    from django.db import connection
-
-    columns, exprs, extra = [], [], []
-    for field in model._meta.local_concrete_fields:
-        if field.column in given:
-            columns.append(connection.ops.quote_name(field.column))
-            exprs.append(given[field.column])
-        elif not (field.primary_key or field.null):
-            if not field.has_default():
-                raise SystemExit(f"{model._meta.db_table}.{field.column} needs a value")
-            columns.append(connection.ops.quote_name(field.column))
-            exprs.append("%s")
-            extra.append(field.get_db_prep_save(field.get_default(), connection))
-    unknown = set(given) - {f.column for f in model._meta.local_concrete_fields}
-    assert not unknown, unknown
-    assert not any("%" in expr for expr in given.values()), "no % in the expressions"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
-            f"SELECT {', '.join(exprs)} {source}",
-            [*extra, *params],
-        )
-        return int(cursor.rowcount)
 
 
 def log(message: str) -> None:

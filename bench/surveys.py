@@ -564,9 +564,11 @@ def load_results(answers: int) -> dict[str, Any]:
     from huifang.surveys.services import save_survey
 
     try:
-        from workspace import SecondaryIndexes, _array, _regions, insert_select
+        from common import insert_select
+        from workspace import SecondaryIndexes, _array, _regions
     except ImportError:  # imported as bench.surveys
-        from bench.workspace import SecondaryIndexes, _array, _regions, insert_select
+        from bench.common import insert_select
+        from bench.workspace import SecondaryIndexes, _array, _regions
 
     steps: dict[str, float] = {}
     clock = time.perf_counter()

@@ -230,7 +230,8 @@ def measure(runs: int, *, smoke: bool) -> dict[str, Any]:
     in this one, which is quicker and enough to show that each is still refused."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="huifang-bench-") as var:
-        env = bench_env(var)
+        # With BASE_URL set the preview's example links read no database (this one has none).
+        env = {**bench_env(var), "BASE_URL": "https://huifang.example.com"}
         if smoke:
             os.environ.update(env)
         for name in CASES:

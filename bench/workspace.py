@@ -56,9 +56,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 try:
-    from common import TEMPLATE_POSTGRES, create_postgres, drop_postgres, postgres_answers
+    from common import (
+        TEMPLATE_POSTGRES,
+        create_postgres,
+        drop_postgres,
+        insert_select,
+        postgres_answers,
+    )
 except ImportError:  # imported as bench.workspace
-    from bench.common import TEMPLATE_POSTGRES, create_postgres, drop_postgres, postgres_answers
+    from bench.common import (
+        TEMPLATE_POSTGRES,
+        create_postgres,
+        drop_postgres,
+        insert_select,
+        postgres_answers,
+    )
 
 SECRET = "bench-only-secret-key-0123456789-abcdefghijklmnop"
 TARGET_P95_MS = 100
@@ -164,43 +176,6 @@ def setup_django(url: str) -> None:
     # WhiteNoise warns that var/static/ does not exist: the files are served from the finders.
     warnings.filterwarnings("ignore", message="No directory at")
     django.setup()
-
-
-def insert_select(model: Any, given: dict[str, str], source: str, params: list[Any]) -> int:
-    """``INSERT INTO <model's table> (…) SELECT … <source>``: the columns in ``given`` with their
-    SQL expressions; every other NOT NULL column gets the field's Django default as a parameter
-    (Django defaults are not database defaults), so a column added to the model later is still
-    filled. Returns the number of rows."""
-    from django.db import connection
-
-    columns, exprs, extra = [], [], []
-    for field in model._meta.local_concrete_fields:
-        column = field.column
-        if column in given:
-            columns.append(column)
-            exprs.append(given[column])
-        elif field.primary_key or field.null:
-            continue
-        elif field.has_default():
-            columns.append(column)
-            exprs.append("%s")
-            extra.append(field.get_db_prep_save(field.get_default(), connection))
-        else:
-            raise SystemExit(f"{model._meta.db_table}.{column} is NOT NULL without a default")
-    unknown = set(given) - {f.column for f in model._meta.local_concrete_fields}
-    if unknown:
-        raise SystemExit(f"{model._meta.db_table} has no column {sorted(unknown)}")
-    sql = (
-        f"INSERT INTO {model._meta.db_table} "
-        f"({', '.join(connection.ops.quote_name(c) for c in columns)}) "
-        f"SELECT {', '.join(exprs)} {source}"
-    )
-    # The expressions of ``given`` are literal SQL, without placeholders, so the parameters
-    # are the defaults' (in column order) then the source's.
-    assert not any("%" in expr for expr in given.values()), "no % in the expressions"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*extra, *params])
-        return int(cursor.rowcount)
 
 
 class SecondaryIndexes:
