@@ -8,6 +8,7 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
-        from . import event_types
+        from . import event_properties, event_types
 
         event_types.register_builtin_types()
+        event_properties.register_builtin_properties()

@@ -156,3 +156,98 @@ def withdraw_consent(
         )
         withdrawn(customer, None if every else names, now)
     return names
+
+
+def consent_state(customer: Customer) -> dict[str, Any]:
+    """What ``restore_consent`` puts back: each channel's decision (or none) and the
+    do-not-contact flag, as JSON (kept with what changed them, e.g. a task's outcome)."""
+    rows = {c.channel: c for c in Consent.objects.filter(customer=customer)}
+    fresh = Customer.objects.only(
+        "do_not_contact", "do_not_contact_at", "do_not_contact_reason"
+    ).get(pk=customer.pk)
+    return {
+        "channels": {
+            channel: (
+                {
+                    "status": row.status,
+                    "method": row.method,
+                    "recorded_at": row.recorded_at.isoformat(),
+                    "text_version": row.text_version,
+                    "evidence": row.evidence,
+                    "recorded_by": row.recorded_by_id,
+                }
+                if (row := rows.get(channel)) is not None
+                else None
+            )
+            for channel in Channel.values
+        },
+        "do_not_contact": [
+            fresh.do_not_contact,
+            fresh.do_not_contact_at.isoformat() if fresh.do_not_contact_at else None,
+            fresh.do_not_contact_reason,
+        ],
+    }
+
+
+def restore_consent(
+    customer: Customer, state: dict[str, Any], *, actor: Any, reason: str, now: datetime
+) -> list[str]:
+    """Put back the decisions ``consent_state`` saw, for an undo made soon after a mistaken
+    withdrawal: each changed channel gets its earlier decision (with its original evidence) or
+    none, audited and on the timeline with ``reason``; do-not-contact its earlier value.
+    Messages the withdrawal cancelled stay cancelled. Returns the channels restored."""
+    restored = []
+    with transaction.atomic():
+        rows = {c.channel: c for c in Consent.objects.filter(customer=customer)}
+        for channel, before in (state.get("channels") or {}).items():
+            row = rows.get(channel)
+            if _same(row, before):
+                continue
+            if before is None:
+                if row is not None:
+                    row.delete()
+            else:
+                Consent.objects.update_or_create(
+                    customer=customer,
+                    channel=channel,
+                    defaults={
+                        "status": before["status"],
+                        "method": before["method"],
+                        "recorded_at": datetime.fromisoformat(before["recorded_at"]),
+                        "text_version": before["text_version"],
+                        "evidence": before["evidence"],
+                        "recorded_by_id": before["recorded_by"],
+                    },
+                )
+            restored.append(channel)
+            to = before["status"] if before is not None else ""
+            audit.record(
+                audit.Action.CONSENT,
+                "restored",
+                actor=actor,
+                target=customer,
+                object_repr=f"{customer.name} ({customer.external_id or customer.pk})",
+                details={"channel": channel, "from": row.status if row else "", "to": to},
+                reason=reason[:500],
+                at=now,
+            )
+            record_event(
+                customer.pk,
+                "consent_changed",
+                now=now,
+                refresh=False,
+                properties={"channel": channel, "status": to, "evidence": reason[:2000]},
+            )
+        flag, at, why = state.get("do_not_contact") or [False, None, ""]
+        Customer.objects.filter(pk=customer.pk).update(
+            do_not_contact=bool(flag),
+            do_not_contact_at=datetime.fromisoformat(at) if at else None,
+            do_not_contact_reason=why or "",
+        )
+    return restored
+
+
+def _same(row: Consent | None, before: dict[str, Any] | None) -> bool:
+    if row is None or before is None:
+        return row is None and before is None
+    return row.status == before["status"] and row.method == before["method"]

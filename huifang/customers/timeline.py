@@ -30,7 +30,8 @@ class Entry:
     detail: str = ""
     local: str = ""  # the moment on the customer's own clock, when it differs from the viewer's
     until: datetime | None = None
-    url: str = ""  # the message's page in the message log
+    url: str = ""  # the page it is about: the message's in the message log, the task's
+    link_label: str = ""  # the link's words; "Message details" when empty
     status: str = ""  # a message's status, for its badge
     label: str = ""
 

@@ -11,7 +11,8 @@ from django.views.decorators.http import require_POST
 from huifang.accounts.permissions import can, requires
 from huifang.core.pagination import seek
 
-from . import pii, timeline, visibility
+from . import event_properties, pii, timeline, visibility
+from .event_types import event_types
 from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
 from .phones import format_phone
 from .search import SORTS, CustomerFilters
@@ -108,12 +109,29 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any]:
+    """A page of the customer's events, newest first, optionally of one type (``?type=``),
+    each with its properties in words (``event_properties``)."""
     events = Event.objects.filter(customer=customer)
+    present = events.order_by().values_list("type", flat=True).distinct()
+    kinds = sorted(((key, resolve_label(key)) for key in present), key=lambda item: item[1])
+    chosen = request.GET.get("type", "")
+    if chosen and chosen in dict(kinds):
+        events = events.filter(type=chosen)
+    else:
+        chosen = ""
     page = seek(
         events, order="-occurred_at", size=TIMELINE_PAGE_SIZE, after=request.GET.get("after")
     )
-    timeline.redact(request.user, list(page.items))
-    return {"timeline": page}
+    items = list(page.items)
+    timeline.redact(request.user, items)
+    for event in items:
+        event.shown = event_properties.shown(event)  # type: ignore[attr-defined]
+    return {"timeline": page, "timeline_types": kinds, "timeline_type": chosen}
+
+
+def resolve_label(key: str) -> str:
+    entry = event_types.get(key)
+    return str(entry.label) if entry is not None else key
 
 
 @requires("customer", "view")
@@ -122,7 +140,12 @@ def customer_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "customers/_timeline.html",
-        {"customer": customer, **_timeline_context(request, customer)},
+        {
+            "customer": customer,
+            # A new filter (not the next page): the header's count follows it.
+            "count_oob": not request.GET.get("after"),
+            **_timeline_context(request, customer),
+        },
     )
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from django.utils import timezone
+
 from huifang.accounts.models import Team
-from huifang.customers.models import Customer, Tier
+from huifang.customers.models import Customer, Event, Tier
 from huifang.tasks.models import Task
 from huifang.tasks.services import Opening, open_tasks
 
@@ -47,15 +49,17 @@ def open_demo_tasks(seed: int, now: datetime) -> int:
         .order_by("-complaint_count", "-spend_12m", "pk")[: TASKS * 3]
     )
     rng.shuffle(customers)
+    chosen = customers[:TASKS]
+    latest = _latest_events(chosen)
     openings = []
-    for customer in customers[:TASKS]:
+    for customer in chosen:
         if customer.complaint_count:
             kind = KINDS[0]
         elif customer.tier == Tier.VIP:
             kind = KINDS[1]
         else:
             kind = KINDS[2]
-        _key, title, priority, script = kind
+        key, title, priority, script = kind
         profile = getattr(customer.owner, "staff_profile", None) if customer.owner else None
         team = teams.get(profile.team_id) if profile and profile.team_id else fallback
         openings.append(
@@ -64,6 +68,7 @@ def open_demo_tasks(seed: int, now: datetime) -> int:
                     customer=customer,
                     title=title.format(name=customer.name),
                     script=script.format(name=customer.name),
+                    reason=_reason(key, customer, latest.get((customer.pk, key))),
                     priority=priority,
                     team=team,
                     created_at=now - timedelta(hours=rng.choice([1, 4, 20, 30, 60, 90, 150])),
@@ -71,3 +76,28 @@ def open_demo_tasks(seed: int, now: datetime) -> int:
             )
         )
     return len(open_tasks(openings, now=now))
+
+
+def _latest_events(customers: list[Customer]) -> dict[tuple[int, str], Event]:
+    """Each customer's newest complaint and purchase, in one query."""
+    found: dict[tuple[int, str], Event] = {}
+    events = Event.objects.filter(
+        customer__in=customers, type__in=("complaint", "purchase")
+    ).order_by("-occurred_at", "-pk")
+    for event in events:
+        found.setdefault((event.customer_id, event.type), event)
+    return found
+
+
+def _reason(key: str, customer: Customer, event: Event | None) -> str:
+    """Why the demo's task was opened, in words, as a person opening it would write it."""
+    when = f"{timezone.localtime(event.occurred_at):%Y-%m-%d}" if event is not None else ""
+    if key == "complaint" and event is not None:
+        what = event.properties.get("reason") or "未写原因"
+        return f"客户 {when} 投诉：{what}。回访确认问题是否已解决。"
+    if key == "vip":
+        return f"VIP 客户，近 12 个月消费 ¥{customer.spend_12m:,.0f}：每月一次关怀回访。"
+    if event is not None:
+        product = event.properties.get("product") or "商品"
+        return f"客户 {when} 购买了 {product}：回访使用情况。"
+    return "购后回访：了解使用情况。"

@@ -29,6 +29,7 @@ class MessagingConfig(AppConfig):
 
         inbox.provide(Inbox())
         timeline.sources.register(messages.SOURCE)
+        messages.register_properties()
         consent.withdrawn.connect(cancel_pending)
         # A rule is saved only when the templates asking for a questionnaire link have one;
         # a response opened from a message's link is counted under the message's rule.

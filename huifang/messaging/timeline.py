@@ -4,19 +4,23 @@ message the gate let through stands now."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from huifang.customers.event_properties import PropertyType, event_properties
 from huifang.customers.models import Channel, Customer
 from huifang.customers.timeline import Entry, Source
 from huifang.organisation.zones import customer_zone
 
 from .log import status_note
-from .models import Message, Reason
+from .models import Message, MessageTemplate, Reason
 
 
 def message_entries(customer: Customer, limit: int) -> list[Entry]:
@@ -26,12 +30,17 @@ def message_entries(customer: Customer, limit: int) -> list[Entry]:
     entries: list[Entry] = []
     messages = (
         Message.objects.filter(customer=customer)
-        .select_related("rule", "template_version")
+        .select_related("rule", "template_version__template")
         .annotate(last_attempt=Max("attempt_log__started_at"))
     )
     channels = dict(Channel.choices)
-    for message in messages.order_by("-created_at")[:limit]:
-        name = f"{message.rule.name if message.rule else ''} · {message.step} · {message.template}"
+    rows = list(messages.order_by("-created_at")[:limit])
+    templates = _template_names(rows)
+    for message in rows:
+        # In words: the rule and the template by their names, never step ids or keys.
+        template = templates.get((message.template, message.channel), message.template)
+        rule = message.rule.name if message.rule else ""
+        name = " · ".join(p for p in dict.fromkeys((rule, template)) if p)
         url = reverse("messaging:message", args=[message.pk])
         if message.status not in _SAID_BY_DECISIONS:
             entries.append(_outcome(message, name, url, channels))
@@ -60,12 +69,23 @@ def message_entries(customer: Customer, limit: int) -> list[Entry]:
 _SAID_BY_DECISIONS = (Message.Status.DEFERRED, Message.Status.DROPPED)
 
 
+def _template_names(messages: Sequence[Message]) -> dict[tuple[str, str], str]:
+    """The names of the templates ``messages`` used, by (key, channel), in one query."""
+    keys = {m.template for m in messages}
+    return {
+        (key, channel): name
+        for key, channel, name in MessageTemplate.objects.filter(key__in=keys).values_list(
+            "key", "channel", "name"
+        )
+    }
+
+
 def _outcome(message: Any, name: str, url: str, channels: dict[str, Any]) -> Entry:
     """Where a message the gate let through stands now: sent, delivered, failed, uncertain …"""
     version = message.template_version
     parts = [
         str(channels.get(message.channel, message.channel)),
-        f"{message.template} v{version.number}" if version else "",
+        _("template version %(n)s") % {"n": version.number} if version else "",
         status_note(message),
     ]
     return Entry(
@@ -80,3 +100,9 @@ def _outcome(message: Any, name: str, url: str, channels: dict[str, Any]) -> Ent
 
 
 SOURCE = Source("messages", message_entries)
+
+
+def register_properties() -> None:
+    """The message an event came from is an id: the timeline links to its page instead."""
+    if "message" not in event_properties:
+        event_properties.register(PropertyType("message", gettext_lazy("Message"), "hidden"))

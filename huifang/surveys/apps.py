@@ -18,3 +18,4 @@ class SurveysConfig(AppConfig):
 
         references.connect(check_rule_surveys)
         timeline.sources.register(answers.SOURCE)
+        answers.register_properties()

@@ -6,7 +6,9 @@ only the score the event carries."""
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from huifang.customers.event_properties import PropertyType, event_properties
 from huifang.customers.models import Channel, Customer
 from huifang.customers.timeline import Entry, Source
 
@@ -54,3 +56,16 @@ def _entry(response: Response) -> Entry:
 
 
 SOURCE = Source("surveys", response_entries)
+
+
+def register_properties() -> None:
+    """How a questionnaire's answer event reads on the timeline (its answers are the entry
+    above, under "Follow-ups")."""
+    if "response" in event_properties:
+        return
+    for entry in (
+        PropertyType("survey", gettext_lazy("Questionnaire")),
+        PropertyType("version", gettext_lazy("Version")),
+        PropertyType("response", gettext_lazy("Response"), "hidden"),
+    ):
+        event_properties.register(entry)

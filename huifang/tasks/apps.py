@@ -16,6 +16,7 @@ class TasksConfig(AppConfig):
         from . import timeline as tasks
 
         event_types.register()
+        event_types.register_properties()
         assignment.register_builtin_strategies()
         timeline.sources.register(tasks.SOURCE)
         timeline.redact.connect(tasks.hide_unseen_notes)

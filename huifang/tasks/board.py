@@ -207,6 +207,7 @@ def new_task(request: HttpRequest) -> HttpResponse:
                 customers,
                 title=data["title"],
                 script=data["script"],
+                reason=data["reason"],
                 priority=data["priority"],
                 team=data["team"],
                 assignee=data["assignee"],

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from huifang.customers.event_properties import PropertyType, event_properties
 from huifang.customers.event_types import EventType, event_types
+
+from .models import Task
 
 
 def register() -> None:
@@ -50,3 +53,22 @@ def register() -> None:
         ),
     ):
         event_types.register(entry)
+
+
+def register_properties() -> None:
+    """How the properties of the follow-ups' events read on the customer's timeline."""
+    if "outcome" in event_properties:
+        return
+    for entry in (
+        PropertyType("task", _("Task"), "reference"),
+        PropertyType("outcome", _("Outcome"), choices=dict(Task.Outcome.choices)),
+        PropertyType("agent", _("Agent")),
+        PropertyType("notes", _("Notes")),
+        PropertyType("tags", _("Tags"), "list"),
+        PropertyType("call_back_at", _("Call back at"), "moment"),
+        # The rule is named on the task, the kind by the event's type: ids for the system.
+        PropertyType("task_kind", _("Kind"), "hidden"),
+        PropertyType("rule", _("Rule"), "hidden"),
+        PropertyType("rule_key", _("Rule"), "hidden"),
+    ):
+        event_properties.register(entry)

@@ -32,6 +32,9 @@ class Styled:
             widget = field.widget
             if isinstance(widget, forms.RadioSelect | forms.CheckboxSelectMultiple):
                 continue
+            if isinstance(widget, forms.CheckboxInput):
+                widget.attrs.setdefault("class", "form-check-input")
+                continue
             css = "form-select" if isinstance(widget, forms.Select) else "form-control"
             widget.attrs.setdefault("class", css)
 
@@ -89,6 +92,10 @@ class OutcomeForm(Styled, forms.Form):
         queryset=Rule.objects.filter(status=Rule.Status.ACTIVE).order_by("name"),
         required=False,
     )
+    confirm = forms.BooleanField(
+        label=_("Yes, I confirm: withdraw consent and cancel the pending messages"),
+        required=False,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,6 +112,7 @@ class OutcomeForm(Styled, forms.Form):
             actions=data.get("actions", []),
             revisit_at=data.get("revisit_at"),
             rule=data.get("rule"),
+            confirmed=bool(data.get("confirm")),
         )
 
 
@@ -140,6 +148,12 @@ class NewTaskForm(Styled, forms.Form):
         label=_("Title"),
         max_length=200,
         help_text=_("{{客户姓名}} is replaced by each customer's name."),
+    )
+    reason = forms.CharField(
+        label=_("Why"),
+        required=False,
+        max_length=300,
+        help_text=_("What the agent reads first: e.g. 客户来电投诉物流慢，确认是否已解决。"),
     )
     script = forms.CharField(
         label=_("Script / talking points"),

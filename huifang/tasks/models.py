@@ -86,6 +86,9 @@ class Task(models.Model):
         related_name="+",
     )
     title = models.CharField(_("title"), max_length=200)
+    # Why the customer is called, in words, where no rule's trigger says it: the person who
+    # opened the task by hand, an import or the demo wrote it (``why.py`` says the rest).
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
     script = models.TextField(_("script"), blank=True)
     # The questionnaire the agent fills in with the customer during the call (channel phone).
     survey_version = models.ForeignKey(
@@ -200,7 +203,7 @@ class TaskEvent(models.Model):
     a reminder, an escalation. Never edited."""
 
     class Kind(models.TextChoices):
-        CREATED = "created", _("Created")
+        CREATED = "created", _("Task opened")
         ASSIGNED = "assigned", _("Assigned")
         REASSIGNED = "reassigned", _("Reassigned")
         OUTCOME = "outcome", _("Outcome recorded")
@@ -211,6 +214,7 @@ class TaskEvent(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         PHONE_REVEALED = "phone_revealed", _("Phone number shown")
         SURVEY = "survey", _("Questionnaire answered on the phone")
+        UNDONE = "undone", _("Outcome undone")
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)

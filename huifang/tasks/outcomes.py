@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from huifang.core.hooks import Hook
-from huifang.customers.consent import withdraw_consent
+from huifang.customers.consent import consent_state, restore_consent, withdraw_consent
 from huifang.customers.events import record_events
 from huifang.customers.models import Channel, Consent, ContactPoint, Customer, Event
 from huifang.organisation.business_calendar import BusinessCalendar
@@ -53,6 +53,9 @@ start_rule: Hook[Callable[[Rule, int, str, datetime], object]] = Hook("rule star
 LOW_SCORE = 2  # on the 1–5 scale: 1 and 2 are unhappy customers
 REVISIT_AFTER = timedelta(days=3)  # wall-clock time, then the SLA counts in working time
 DONE_OUTCOMES = (Task.Outcome.REACHED, Task.Outcome.WRONG_NUMBER, Task.Outcome.REFUSED)
+# They withdraw consent and cancel pending messages: confirmed first, undone within the window.
+CONSEQUENTIAL = (Task.Outcome.WRONG_NUMBER, Task.Outcome.REFUSED)
+UNDO_WINDOW = timedelta(minutes=10)
 
 
 class NextAction:
@@ -74,6 +77,9 @@ class Report:
     actions: Sequence[str] = ()
     revisit_at: datetime | None = None
     rule: Rule | None = None
+    # Outcomes that withdraw consent are confirmed on the form first (``CONSEQUENTIAL``);
+    # other callers (a customer's SMS reply) have nothing to confirm.
+    confirmed: bool = True
 
 
 @dataclass
@@ -87,6 +93,11 @@ def check(report: Report, now: datetime) -> None:
     errors: dict[str, str] = {}
     if report.outcome not in Task.Outcome.values:
         errors["outcome"] = _("Choose what happened.")
+    elif report.outcome in CONSEQUENTIAL and not report.confirmed:
+        errors["confirm"] = _(
+            "Tick the box to confirm: this withdraws the customer's consent and cancels their "
+            "pending messages."
+        )
     if report.score is not None:
         if not 1 <= report.score <= 5:
             errors["score"] = _("The score is from 1 to 5.")
@@ -135,6 +146,7 @@ def record(task: Task, report: Report, *, actor: Any, now: datetime | None = Non
 
 def _apply(task: Task, report: Report, actor: Any, now: datetime) -> Recorded:
     customer = task.customer
+    undo = _before(task) if report.outcome in CONSEQUENTIAL else None
     task.outcome = report.outcome
     task.attempts = F("attempts") + 1  # type: ignore[assignment]
     if report.score is not None:
@@ -155,20 +167,23 @@ def _apply(task: Task, report: Report, actor: Any, now: datetime) -> Recorded:
         fields += ["due_at", "overdue_at", "status"]
     task.save(update_fields=fields)
     task.refresh_from_db(fields=["attempts"])
-    TaskEvent.objects.create(
-        task=task,
-        kind=TaskEvent.Kind.OUTCOME,
-        at=now,
-        actor=actor,
-        data={
-            "outcome": report.outcome,
-            "score": report.score,
-            "notes": report.notes.strip()[:5000],
-            "tags": sorted(report.tags),
-            "call_back_at": report.call_back_at.isoformat() if report.call_back_at else None,
-            "actions": list(report.actions),
-        },
-    )
+    data: dict[str, Any] = {
+        "outcome": report.outcome,
+        "score": report.score,
+        "notes": report.notes.strip()[:5000],
+        "tags": sorted(report.tags),
+        "call_back_at": report.call_back_at.isoformat() if report.call_back_at else None,
+        "actions": list(report.actions),
+    }
+    if undo is not None:
+        data["undo"] = undo
+    if report.outcome == Task.Outcome.WRONG_NUMBER:
+        point = _wrong_number(customer, task, actor, now)
+        if undo is not None and point is not None:
+            undo["point"] = point
+    elif report.outcome == Task.Outcome.REFUSED:
+        _refused(customer, task, actor, report.notes, now)
+    TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.OUTCOME, at=now, actor=actor, data=data)
     if report.outcome == Task.Outcome.CALL_BACK:
         TaskEvent.objects.create(
             task=task,
@@ -180,10 +195,6 @@ def _apply(task: Task, report: Report, actor: Any, now: datetime) -> Recorded:
     reminders.replan([task], now=now)
     if report.outcome == Task.Outcome.CALL_BACK and report.call_back_at is not None:
         reminders.call_back(task, report.call_back_at)
-    if report.outcome == Task.Outcome.WRONG_NUMBER:
-        _wrong_number(customer, task, actor, now)
-    elif report.outcome == Task.Outcome.REFUSED:
-        _refused(customer, task, actor, report.notes, now)
     event = _event(task, report, actor, now)
     recorded = Recorded(task, event)
     events = [event]
@@ -191,6 +202,103 @@ def _apply(task: Task, report: Report, actor: Any, now: datetime) -> Recorded:
     recorded.opened += _closed_loop(task, report, actor, now)
     record_events(events, now=now)
     return recorded
+
+
+def _before(task: Task) -> dict[str, Any]:
+    """What an undo of a consequential outcome puts back: the task as it was and the
+    customer's consent (``restore_consent``)."""
+    return {
+        "task": {
+            "status": task.status,
+            "outcome": task.outcome,
+            "score": task.score,
+            "notes": task.notes,
+            "tags": list(task.tags or []),
+        },
+        "consent": consent_state(task.customer),
+    }
+
+
+def undo_deadline(task: Task, event: TaskEvent | None) -> datetime | None:
+    """Until when ``event`` (the task's last outcome) can be undone; None when it cannot."""
+    if event is None or not isinstance(event.data, dict) or "undo" not in event.data:
+        return None
+    if not task.is_closed or task.outcome != event.data.get("outcome"):
+        return None
+    return event.at + UNDO_WINDOW
+
+
+def last_outcome(task: Task) -> TaskEvent | None:
+    return (
+        TaskEvent.objects.filter(
+            task=task, kind__in=(TaskEvent.Kind.OUTCOME, TaskEvent.Kind.UNDONE)
+        )
+        .order_by("-at", "-pk")
+        .first()
+    )
+
+
+def undo(task: Task, *, actor: Any, now: datetime | None = None) -> list[str]:
+    """Take back a "wrong number" or "refused further contact" recorded by mistake, within
+    ``UNDO_WINDOW``, by whoever recorded it: the task opens again as it was, the phone is no
+    longer flagged, consent and do-not-contact are what they were (audited, on the timeline).
+    Messages cancelled in between stay cancelled. Returns the channels whose consent came back;
+    raises ``ValidationError`` when it is too late or not this person's to undo."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = (
+            Task.objects.select_for_update(of=("self",)).select_related("customer").get(pk=task.pk)
+        )
+        event = last_outcome(locked)
+        deadline = undo_deadline(locked, event)
+        if event is None or deadline is None or now > deadline:
+            raise ValidationError(_("This outcome can no longer be undone."))
+        if event.actor_id != getattr(actor, "pk", None):
+            raise ValidationError(_("Only the person who recorded the outcome can undo it."))
+        state = event.data["undo"]
+        before = state["task"]
+        locked.status = before["status"]
+        locked.outcome = before["outcome"]
+        locked.score = before["score"]
+        locked.notes = before["notes"]
+        locked.tags = before["tags"]
+        locked.closed_at = None
+        locked.attempts = max(locked.attempts - 1, 0)
+        locked.save(
+            update_fields=[
+                "status",
+                "outcome",
+                "score",
+                "notes",
+                "tags",
+                "closed_at",
+                "attempts",
+                "updated_at",
+            ]
+        )
+        if state.get("point"):
+            pk, label = state["point"]
+            ContactPoint.objects.filter(pk=pk).update(invalid_at=None, label=label)
+        reason = _(
+            "Undone by %(agent)s: “%(outcome)s” on follow-up task #%(task)s was a mistake"
+        ) % {
+            "agent": actor.get_username(),
+            "outcome": Task.Outcome(event.data["outcome"]).label,
+            "task": locked.pk,
+        }
+        restored = restore_consent(
+            locked.customer, state["consent"], actor=actor, reason=reason, now=now
+        )
+        TaskEvent.objects.create(
+            task=locked,
+            kind=TaskEvent.Kind.UNDONE,
+            at=now,
+            actor=actor,
+            data={"outcome": event.data["outcome"], "channels": restored},
+        )
+        reminders.replan([locked], now=now)
+    task.refresh_from_db()
+    return restored
 
 
 def _event(task: Task, report: Report, actor: Any, now: datetime) -> Event:
@@ -216,13 +324,17 @@ def _event(task: Task, report: Report, actor: Any, now: datetime) -> Event:
     )
 
 
-def _wrong_number(customer: Customer, task: Task, actor: Any, now: datetime) -> None:
+def _wrong_number(customer: Customer, task: Task, actor: Any, now: datetime) -> list[Any] | None:
+    """Flag the phone and withdraw SMS and phone consent; the contact point this flagged (for
+    an undo), if it was not flagged before."""
     if not customer.phone:
-        return
+        return None
     point, _created = ContactPoint.objects.get_or_create(
         customer=customer, kind=ContactPoint.Kind.PHONE, value=customer.phone
     )
+    flagged = None
     if point.invalid_at is None:
+        flagged = [point.pk, point.label]
         point.invalid_at = now
         point.label = point.label or _("wrong number")
         point.save(update_fields=["invalid_at", "label"])
@@ -239,6 +351,7 @@ def _wrong_number(customer: Customer, task: Task, actor: Any, now: datetime) -> 
         now=now,
         details={"task": task.pk},
     )
+    return flagged
 
 
 def _refused(customer: Customer, task: Task, actor: Any, notes: str, now: datetime) -> None:

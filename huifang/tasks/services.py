@@ -174,9 +174,11 @@ def create_tasks(
     assignee: Any = None,
     strategy: str = "",
     survey_version: SurveyVersion | None = None,
+    reason: str = "",
 ) -> list[Task]:
     """Tasks by hand, for one customer or every customer of a filtered list; with
-    ``survey_version``, the questionnaire the agent fills in during the call."""
+    ``survey_version``, the questionnaire the agent fills in during the call; ``reason`` is
+    why, for the agent (``why.py``)."""
     now = now or timezone.now()
     if script:
         check_script(script)
@@ -191,6 +193,7 @@ def create_tasks(
             Task(
                 customer=customer,
                 title=title.replace("{{客户姓名}}", customer.name)[:200],
+                reason=reason.strip()[:300],
                 script=script,
                 survey_version=survey_version,
                 priority=priority,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from huifang.core.templatetags.huifang import staff_name
 from huifang.customers.models import Customer, Event
 from huifang.customers.timeline import Entry, Source
 
@@ -12,9 +16,30 @@ from .models import Task
 
 
 def task_entries(customer: Customer, limit: int) -> list[Entry]:
-    tasks = Task.objects.filter(customer=customer).order_by("-created_at")[:limit]
+    tasks = (
+        Task.objects.filter(customer=customer)
+        .select_related("assignee__staff_profile")
+        .order_by("-created_at")[:limit]
+    )
     return [
-        Entry(task.created_at, "task", task.title, task.get_priority_display()) for task in tasks
+        Entry(
+            task.created_at,
+            "task",
+            task.title,
+            " · ".join(
+                part
+                for part in (
+                    str(task.get_status_display()),
+                    str(task.get_outcome_display()) if task.outcome else "",
+                    str(task.get_priority_display()),
+                    staff_name(task.assignee) if task.assignee else "",
+                )
+                if part
+            ),
+            url=reverse("tasks:detail", args=[task.pk]),
+            link_label=_("Open the task"),
+        )
+        for task in tasks
     ]
 
 

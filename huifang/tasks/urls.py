@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.my_tasks, name="mine"),
     path("<int:pk>/", views.task_detail, name="detail"),
     path("<int:pk>/outcome/", views.record_outcome, name="outcome"),
+    path("<int:pk>/undo/", views.undo_outcome, name="undo"),
     path("<int:pk>/survey/", views.save_phone_survey, name="survey"),
     path("<int:pk>/phone/", views.reveal_phone, name="phone"),
     path("<int:pk>/reassign/", views.reassign_task, name="reassign"),

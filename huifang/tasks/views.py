@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -22,16 +23,17 @@ from django.views.decorators.http import require_POST
 
 from huifang.accounts.permissions import requires
 from huifang.core.pagination import seek
-from huifang.customers import pii
+from huifang.customers import event_properties, pii
 from huifang.customers.models import Event
 from huifang.messaging.rendering import MAX_SCRIPT_CHARS, Context, TemplateError
 from huifang.messaging.rendering import render as render_text
 
-from . import access, outcomes, phone_survey
+from . import access, history, outcomes, phone_survey
 from .assignment import OPEN
 from .forms import OutcomeForm, ReassignForm
 from .models import Task, TaskEvent
 from .services import reassign
+from .why import why
 
 PAGE_SIZE = 50
 TABS = ("overdue", "today", "upcoming", "done")
@@ -112,6 +114,7 @@ def _detail_queryset() -> QuerySet[Task]:
         "rule",
         "enrollment__version",
         "enrollment__event",
+        "rule__current_version",
         "assignee__staff_profile",
         "parent",
         "created_by",
@@ -139,6 +142,7 @@ def _context(
     supervise = access.can_supervise(request.user, task.team_id)
     return {
         "task": task,
+        "why": why(task),
         "customer": customer,
         "tags": [t.name for t in customer.tags.all()],
         "orders": [
@@ -148,9 +152,7 @@ def _context(
         "tickets": [
             (
                 e,
-                " ".join(
-                    str(e.properties.get(key) or "") for key in ("ticket_id", "subject", "text")
-                ).strip(),
+                event_properties.summary(e),
                 e.type != "ticket_closed" and str(e.properties.get("ticket_id")) not in closed,
             )
             for e in tickets
@@ -160,7 +162,9 @@ def _context(
         .exclude(pk=task.pk)
         .select_related("assignee__staff_profile")
         .order_by("-created_at")[:10],
-        "history": TaskEvent.objects.filter(task=task).select_related("actor")[:100],
+        "history": history.lines(
+            TaskEvent.objects.filter(task=task).select_related("actor__staff_profile")[:100]
+        ),
         "script": _script(task),
         "form": form or OutcomeForm(),
         "can_change": can_change,
@@ -169,7 +173,19 @@ def _context(
         if supervise and not task.is_closed
         else None,
         "overdue": task.is_overdue(timezone.now()),
+        "undo_until": _undo_until(request, task),
     }
+
+
+def _undo_until(request: HttpRequest, task: Task) -> datetime | None:
+    """Until when the viewer can take back the task's consequential outcome, if they can."""
+    if not task.is_closed or task.outcome not in outcomes.CONSEQUENTIAL:
+        return None
+    event = outcomes.last_outcome(task)
+    deadline = outcomes.undo_deadline(task, event)
+    if event is None or deadline is None or event.actor_id != request.user.pk:
+        return None
+    return deadline if timezone.now() <= deadline else None
 
 
 def _script(task: Task) -> tuple[str, str]:
@@ -209,6 +225,8 @@ def record_outcome(request: HttpRequest, pk: int) -> HttpResponse:
             _attach(form, exc)
         else:
             messages.success(request, _outcome_message(recorded))
+            if recorded.task.outcome in outcomes.CONSEQUENTIAL:
+                messages.warning(request, _undo_note(recorded.task))
             if request.POST.get("next"):
                 following = _next_task(request.user, task)
                 if following is not None:
@@ -267,6 +285,35 @@ def save_phone_survey(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Draft saved."))
     query = urlencode({"survey": saved.version.pk, "q": saved.next})
     return redirect(f"{url}?{query}#phone-survey")
+
+
+def _undo_note(task: Task) -> str:
+    """The way back to a consequential outcome, whichever page the agent goes on to."""
+    until = timezone.localtime(timezone.now() + outcomes.UNDO_WINDOW)
+    return format_html(
+        '{} <a href="{}#undo">{}</a>',
+        _("Consent was withdrawn for “%(name)s”. Recorded by mistake? Undo it until %(until)s:")
+        % {"name": task.customer.name, "until": f"{until:%H:%M}"},
+        reverse("tasks:detail", args=[task.pk]),
+        _("open the task to undo"),
+    )
+
+
+@requires("task", "work")
+@require_POST
+def undo_outcome(request: HttpRequest, pk: int) -> HttpResponse:
+    task = access.task_for(request.user, pk, change=True, queryset=_detail_queryset())
+    try:
+        restored = outcomes.undo(task, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("Undone: the task is open again and consent is restored on %(count)s channels.")
+            % {"count": len(restored)},
+        )
+    return redirect("tasks:detail", task.pk)
 
 
 def _attach(form: OutcomeForm, exc: ValidationError) -> None:

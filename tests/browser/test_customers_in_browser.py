@@ -121,3 +121,37 @@ def test_an_agent_shows_one_masked_number_and_the_reveal_is_recorded(
     assert list(Entry.objects.filter(action="reveal").values_list("actor", "verb")) == [
         ("bob", "phone")
     ]
+
+
+def test_the_timeline_speaks_in_labels_and_filters_by_type(
+    live_server: Any, page: Page, bob: Any
+) -> None:
+    wang = Customer.objects.create(name="王小明", phone="+8613800138000")
+    now = datetime.now(UTC)
+    Event.objects.create(
+        customer=wang,
+        type="purchase",
+        amount=1299,
+        properties={"product": "空气净化器", "order_id": "A-1", "amount": 1299},
+        occurred_at=now - timedelta(days=3),
+    )
+    Event.objects.create(
+        customer=wang,
+        type="followup_reached",
+        properties={"outcome": "reached", "tags": ["处理慢", "态度好"], "rule": None, "task": 7},
+        occurred_at=now - timedelta(days=1),
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/customers/{wang.pk}/")
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text("订单号 A-1")
+    expect(timeline).to_contain_text("标签 处理慢、态度好")
+    for code in ("order_id", "rule:", "None", "['", "tags:"):
+        expect(timeline).not_to_contain_text(code)
+    expect(page.locator("#timeline-count")).to_contain_text("2")
+    page.select_option("#timeline-type", "purchase")
+    expect(timeline).not_to_contain_text("处理慢")
+    expect(timeline).to_contain_text("空气净化器")
+    expect(page.locator("#timeline-count")).to_contain_text("1")
+    assert_fits(page, 390)

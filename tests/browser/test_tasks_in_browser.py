@@ -100,3 +100,67 @@ def test_the_workspace_fits_a_phone(live_server: Any, page: Page, queue: list[Ta
     expect(page.locator("#save-next")).to_be_visible()
     page.click("#call-button")
     expect(page.locator("#call-link")).to_have_attribute("href", "tel:+8613800138000")
+
+
+def test_on_a_phone_the_customer_and_the_call_come_first(
+    live_server: Any, page: Page, queue: list[Task]
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/tasks/{queue[0].pk}/")
+    call = page.locator("#call-button").bounding_box()
+    form = page.locator("#outcome-form").bounding_box()
+    reason = page.locator("#why").bounding_box()
+    assert call is not None and form is not None and reason is not None
+    assert call["y"] + call["height"] < 844, "the call button is on the first screen"
+    assert call["y"] < reason["y"] < form["y"]
+    for target in ("#call-button", "label[for=outcome-reached]", "#save-next", "#save"):
+        box = page.locator(target).bounding_box()
+        assert box is not None and box["height"] >= 44, target
+    assert_fits(page, 390)
+
+
+def test_the_form_shows_what_the_outcome_needs_and_keys_pick_it(
+    live_server: Any, page: Page, queue: list[Task]
+) -> None:
+    log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/tasks/{queue[0].pk}/")
+    expect(page.locator("#keys-help")).to_contain_text("1…5")
+    expect(page.locator("#id_score")).to_be_hidden()
+    page.keyboard.press("1")  # reached
+    expect(page.locator("#outcome-reached")).to_be_checked()
+    expect(page.locator("#id_score")).to_be_visible()
+    expect(page.locator("#id_call_back_at")).to_be_hidden()
+    expect(page.locator("#id_revisit_at")).to_be_hidden()
+    page.check("input[name=actions][value=revisit]")
+    expect(page.locator("#id_revisit_at")).to_be_visible()
+    page.keyboard.press("3")  # call back: the checkbox had the focus, not a text field
+    expect(page.locator("#id_call_back_at")).to_be_visible()
+    page.keyboard.press("2")  # not reached: notes only
+    expect(page.locator("#id_score")).to_be_hidden()
+    expect(page.locator("#id_notes")).to_be_visible()
+    page.fill("#id_notes", "45")  # digits typed in a text field stay there
+    expect(page.locator("#outcome-not_reached")).to_be_checked()
+    expect(page.locator("#id_notes")).to_have_value("45")
+
+
+def test_wrong_number_is_confirmed_and_can_be_undone(
+    live_server: Any, page: Page, queue: list[Task]
+) -> None:
+    log_in(page, live_server.url, "bob")
+    page.goto(f"{live_server.url}/tasks/{queue[0].pk}/")
+    page.click("label[for=outcome-wrong_number]")
+    expect(page.locator("#consequences")).to_contain_text("号码错误")
+    page.click("#save")
+    expect(page.locator("#error-confirm")).to_contain_text("请勾选确认")
+    assert not Task.objects.get(pk=queue[0].pk).is_closed
+    page.check("#id_confirm")
+    page.click("#save")
+    expect(page.locator(".alert-warning").first).to_contain_text("撤销")
+    customer = queue[0].customer
+    assert customer.consents.get(channel="sms").status == "withdrawn"
+    page.click("#undo-button")
+    expect(page.locator(".alert-success")).to_contain_text("任务重新打开")
+    expect(page.locator("#outcome-form")).to_be_visible()
+    assert not customer.consents.filter(channel="sms").exists()
+    expect(page.locator("#task-history")).to_contain_text("结果已撤销")

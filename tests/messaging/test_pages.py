@@ -385,7 +385,8 @@ def test_the_customer_timeline_shows_the_message_and_the_click(
     Client(HTTP_USER_AGENT="Mozilla/5.0").get(f"/l/{token.group(1)}")
     page = html(bob_client.get(f"/customers/{message.customer_id}/", **EN))
     follow_ups = page.split('id="follow-ups"')[1].split('id="timeline"')[0]
-    assert "status-sent" in follow_ups and "purchase-3d v" in follow_ups
+    assert "status-sent" in follow_ups and "购后回访" in follow_ups
+    assert "template version" in follow_ups and "purchase-3d" not in follow_ups
     assert f'href="/messages/{message.pk}/"' in follow_ups
     timeline = page.split('id="timeline"')[1]
     assert "Link clicked" in timeline and f'href="/messages/{message.pk}/"' in timeline
