@@ -56,7 +56,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     # deliberate, audited action that analysts (read-only reporting) never take. Customers
     # are written by the systems that own them (API, import) and by administrators.
     ("customer", "view"): STAFF | TOKENS,
-    ("customer", "edit"): frozenset({ADMIN, TOKEN_WRITE, TOKEN_REVEAL}),
+    # Staff who talk to customers correct their profile and record consent as they hear it.
+    ("customer", "edit"): WORKERS | {TOKEN_WRITE, TOKEN_REVEAL},
     ("customer", "reveal"): WORKERS | {TOKEN_REVEAL},
     ("event", "view"): STAFF | TOKENS,
     ("event", "create"): frozenset({ADMIN, TOKEN_WRITE, TOKEN_REVEAL}),

@@ -47,6 +47,7 @@ class Entry(models.Model):
         STAFF = "staff", _("Staff or role changed")
         TOKEN = "token", _("API token issued or revoked")
         CONSENT = "consent", _("Consent changed")
+        CUSTOMER = "customer", _("Customer changed")
         ERASURE = "erasure", _("Personal data erased")
         ADMIN = "admin", _("Changed in the admin")
         OUTBOUND = "outbound", _("Outbound connection")

@@ -140,6 +140,8 @@ class Customer(TimeStampedModel):
     do_not_contact_at = models.DateTimeField(_("do not contact since"), null=True, blank=True)
     do_not_contact_reason = models.CharField(_("do-not-contact reason"), max_length=200, blank=True)
     attributes = models.JSONField(_("custom attributes"), default=_empty_dict, blank=True)
+    # What staff should know before contacting the customer (written on the customer page).
+    note = models.TextField(_("note"), max_length=2000, blank=True, db_default="")
 
     # Derived figures: recomputed from the events by ``derived.refresh`` whenever events arrive.
     first_purchase_at = models.DateTimeField(_("first purchase at"), null=True, blank=True)

@@ -2,16 +2,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from huifang.accounts.permissions import can, requires
 from huifang.core.pagination import seek
 
 from . import event_properties, pii, timeline, visibility
+from .editing import ConsentForm, ProfileForm
 from .event_types import event_types
 from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
 from .phones import format_phone
@@ -103,6 +107,8 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ],
         "follow_ups": follow_ups(customer),
         "can_create_tasks": can(request.user, "task", "create"),
+        "can_edit": can(request.user, "customer", "edit"),
+        "consent_form": ConsentForm(),
         **_timeline_context(request, customer),
     }
     return render(request, "customers/detail.html", context)
@@ -132,6 +138,55 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any
 def resolve_label(key: str) -> str:
     entry = event_types.get(key)
     return str(entry.label) if entry is not None else key
+
+
+def _editable(request: HttpRequest, pk: int) -> Customer:
+    return get_object_or_404(
+        visibility.visible(request.user, Customer.objects.select_related("owner__staff_profile")),
+        pk=pk,
+    )
+
+
+@requires("customer", "edit")
+def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The profile, tags, owner (for those who assign work) and a note; audited."""
+    customer = _editable(request, pk)
+    form = ProfileForm(
+        request.POST or None, instance=customer, can_assign=can(request.user, "task", "assign")
+    )
+    if request.method == "POST" and form.is_valid():
+        changed = form.save_by(request.user, request)
+        if changed:
+            messages.success(request, _("The customer's details are saved."))
+        else:
+            messages.info(request, _("Nothing changed."))
+        return redirect("customers:detail", customer.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "customers/edit.html", {"customer": customer, "form": form}, status=status
+    )
+
+
+@requires("customer", "edit")
+@require_POST
+def customer_consent(request: HttpRequest, pk: int) -> HttpResponse:
+    """A consent decision the customer gave staff, with its evidence."""
+    customer = _editable(request, pk)
+    form = ConsentForm(request.POST)
+    if form.is_valid():
+        form.save_by(customer, request.user)
+        messages.success(request, _("The consent decision is recorded."))
+        return redirect(f"{reverse('customers:detail', args=[customer.pk])}#consent")
+    pair = _("%(label)s: %(value)s")
+    messages.error(
+        request,
+        " ".join(
+            pair % {"label": form.fields[name].label if name in form.fields else "", "value": e}
+            for name, errors in form.errors.items()
+            for e in errors
+        ),
+    )
+    return redirect(f"{reverse('customers:detail', args=[customer.pk])}#consent-form")
 
 
 @requires("customer", "view")

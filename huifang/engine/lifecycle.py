@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import (
@@ -41,8 +42,9 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from huifang.core import rows
 from huifang.core.rows import insert
@@ -487,13 +489,17 @@ def rollback(
     if to.rule_id != rule.pk:
         raise ValueError(f"{to} does not belong to {rule}")
     content = dict(to.content)
+    if not comment:
+        # Kept in the history: in the organisation's language, whoever rolls back, from where.
+        with translation.override(settings.LANGUAGE_CODE):
+            comment = gettext("Rolled back to version %(number)s") % {"number": to.number}
     with transaction.atomic():
         number = (rule.versions.aggregate(n=Max("number"))["n"] or 0) + 1
         version = RuleVersion.objects.create(
             rule=rule,
             number=number,
             content=content,
-            comment=(comment or f"rollback to v{to.number}")[:200],
+            comment=comment[:200],
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         activate(

@@ -510,7 +510,8 @@ def _step_view(
         "wait": _duration(step.get("wait")),
         "wait_reply": _duration(step.get("wait_reply")),
         "on_reply": on_reply,
-        "targets": [i for i in ids if i and i != step.get("id")],
+        # (id, number): a step is named by its number on the page, its id stays the value.
+        "targets": [(i, n + 1) for n, i in enumerate(ids) if i and i != step.get("id")],
         "branches": [
             {
                 "path": f"{path}.branch.{j}",

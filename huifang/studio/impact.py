@@ -28,17 +28,26 @@ def impact(rule: Rule, version: RuleVersion, *, days: int, start: datetime) -> d
     )
     alone = simulate(start, days, documents=[document])
     together = simulate(start, days, rules=others, documents=[document])
-    return figures(alone, together)
+    return figures(alone, together, names={document.key: document.name})
 
 
-def figures(alone: dict[str, Any], together: dict[str, Any]) -> dict[str, Any]:
+def rule_names(keys: list[str], names: dict[str, str] | None = None) -> list[str]:
+    """Rules by their names, as people call them (keys are for files and URLs)."""
+    known = dict(Rule.objects.filter(key__in=keys).values_list("key", "name"))
+    known.update(names or {})
+    return [known.get(key, key) for key in keys]
+
+
+def figures(
+    alone: dict[str, Any], together: dict[str, Any], names: dict[str, str] | None = None
+) -> dict[str, Any]:
     dates = [day["date"] for day in alone["days"]]
     channels = sorted(
         {code for report in (alone, together) for day in report["days"] for code in day["messages"]}
     )
     return {
         "dates": dates,
-        "rules": together["rules"],
+        "rules": rule_names(together["rules"], names),
         "chart": _chart(dates, channels, alone, together),
         "channels": [(code, _channel(code)) for code in channels],
         "messages": [
@@ -173,7 +182,11 @@ def _over_cap(report: dict[str, Any]) -> dict[str, Any]:
             for customer in report["over_cap"]["customers"]
         ],
         "caps": [
-            {"text": cap_text(cap), "default": cap["default"], "rules": ", ".join(cap["rules"])}
+            {
+                "text": cap_text(cap),
+                "default": cap["default"],
+                "rules": "、".join(rule_names(list(cap["rules"]))),
+            }
             for cap in report["caps"]
         ],
     }

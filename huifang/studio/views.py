@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404, render
 from huifang.rules.models import Rule, RuleVersion
 
 from .access import can_edit, readers
-from .builder import TRIGGER_LABELS
 from .state import CHANGES, changes_for
+from .words import trigger_text
 
 
 @readers
@@ -37,8 +37,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
             if rule.current_version
             else rule.draft or newest.get(rule.pk) or {}
         )
-        kind = (content.get("trigger") or {}).get("kind", "")
-        rule.trigger_label = TRIGGER_LABELS.get(kind, kind)  # type: ignore[attr-defined]
+        rule.trigger_label = trigger_text(content.get("trigger"))  # type: ignore[attr-defined]
     context: dict[str, Any] = {
         "rules": shown,
         "statuses": Rule.Status.choices,

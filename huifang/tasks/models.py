@@ -88,7 +88,7 @@ class Task(models.Model):
     title = models.CharField(_("title"), max_length=200)
     # Why the customer is called, in words, where no rule's trigger says it: the person who
     # opened the task by hand, an import or the demo wrote it (``why.py`` says the rest).
-    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    reason = models.CharField(_("reason"), max_length=300, blank=True, db_default="")
     script = models.TextField(_("script"), blank=True)
     # The questionnaire the agent fills in with the customer during the call (channel phone).
     survey_version = models.ForeignKey(

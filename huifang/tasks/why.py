@@ -15,8 +15,8 @@ from typing import Any
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
+from huifang.core.durations import duration_text
 from huifang.core.templatetags.huifang import staff_name
 from huifang.customers import event_properties
 from huifang.customers.event_types import resolve
@@ -24,32 +24,12 @@ from huifang.customers.models import Event
 
 from .models import Task
 
-UNITS = {
-    "minutes": lambda n: ngettext("%(n)s minute", "%(n)s minutes", n),
-    "hours": lambda n: ngettext("%(n)s hour", "%(n)s hours", n),
-    "days": lambda n: ngettext("%(n)s day", "%(n)s days", n),
-    "business_days": lambda n: ngettext("%(n)s business day", "%(n)s business days", n),
-    "weeks": lambda n: ngettext("%(n)s week", "%(n)s weeks", n),
-    "months": lambda n: ngettext("%(n)s month", "%(n)s months", n),
-    "quarters": lambda n: ngettext("%(n)s quarter", "%(n)s quarters", n),
-}
-
 
 @dataclass
 class Why:
     headline: str
     details: list[str] = field(default_factory=list)
     link: tuple[str, str] | None = None  # (words, url)
-
-
-def duration_text(value: Any) -> str:
-    """``{days: 3}`` as "3 天" / "3 days"; "" for nothing."""
-    if not isinstance(value, dict):
-        return ""
-    for unit, amount in value.items():
-        if unit in UNITS and isinstance(amount, int):
-            return str(UNITS[unit](amount) % {"n": amount})
-    return ""
 
 
 def _when(moment: datetime | date | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -154,4 +155,33 @@ def test_the_timeline_speaks_in_labels_and_filters_by_type(
     expect(timeline).not_to_contain_text("处理慢")
     expect(timeline).to_contain_text("空气净化器")
     expect(page.locator("#timeline-count")).to_contain_text("1")
+    assert_fits(page, 390)
+
+
+def test_a_supervisor_edits_a_customer_and_records_consent_on_a_phone(
+    live_server: Any, page: Page, carol: Any
+) -> None:
+    wang = Customer.objects.create(name="王小明", phone="+8613800138000")
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url, "carol")
+    page.goto(f"{live_server.url}/customers/{wang.pk}/")
+    page.click("#edit-customer")
+    expect(page.locator("#id_phone")).to_have_attribute(
+        "placeholder", re.compile("138\\*\\*\\*\\*8000")
+    )
+    expect(page.locator("#id_phone")).to_have_value("")
+    page.fill("#id_city", "杭州市")
+    page.fill("#id_tags", "老客户, 物流慢")
+    page.fill("#id_note", "只在工作日下午联系")
+    assert_fits(page, 390)
+    page.click("#save-customer")
+    expect(page.locator(".alert-success")).to_contain_text("客户资料已保存")
+    expect(page.locator("#customer-note")).to_contain_text("只在工作日下午联系")
+    expect(page.locator("h1 ~ .badge, .badge", has_text="物流慢").first).to_be_visible()
+    page.click("#consent-form summary")
+    page.select_option("#id_channel", "sms")
+    page.select_option("#id_status", "granted")
+    page.fill("#id_evidence", "电话中口头同意")
+    page.click("#record-consent")
+    expect(page.locator("#consent")).to_contain_text("电话中口头同意")
     assert_fits(page, 390)

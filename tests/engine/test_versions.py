@@ -166,9 +166,9 @@ def test_rollback_runs_the_old_content_as_a_new_version(world: World) -> None:
 
     rule.refresh_from_db()
     assert (v3.number, v3.content, rule.current_version_id) == (3, v1.content, v3.pk)
-    assert v3.comment == "rollback to v1"
+    assert v3.comment == "回滚到第 1 版"  # in the organisation's language (zh-Hans)
     after = {v.pk: (v.number, v.content, v.comment) for v in rule.versions.all()}
-    assert after == {**before, v3.pk: (3, v1.content, "rollback to v1")}
+    assert after == {**before, v3.pk: (3, v1.content, "回滚到第 1 版")}
     # Saving v1's document again now changes nothing: v3 already has it.
     assert not save_rule(with_texts(parse_rule(document("a")))).changed
     world.event(world.customer("新客户"), "visit")

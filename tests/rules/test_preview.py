@@ -110,7 +110,7 @@ def test_the_preview_shows_sends_per_day_per_channel_alone_and_with_the_active_r
     assert sends["2026-11-06"] == ([1, 0], [1, 0])
     totals = {row["key"]: (row["alone"], row["together"]) for row in impact["totals"]}
     assert totals["messages"] == (6, 9) and totals["enrollments"] == (3, 6)
-    assert impact["rules"] == ["after-purchase", "welcome"]
+    assert impact["rules"] == ["购买后回访", "购买欢迎"]  # by name, not key
     assert impact["chart"]["dates"][0] == "11-02"
     # The chart's series follow the channels: e-mail, then SMS.
     assert [s["data"][:4] for s in impact["chart"]["together"]] == [[0, 0, 0, 2], [2, 3, 1, 0]]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from huifang.engine.lifecycle import activate
 from huifang.messaging.models import MessageTemplate
@@ -37,11 +38,42 @@ def test_changes_name_what_changed_by_step_id() -> None:
         "trigger": {"delay": {"days": 5}},
         "steps": [{"id": "b", "stop": True}, {"id": "a", "wait": {"days": 2}}],
     }
-    found = {c.path: (c.kind, c.before_text, c.after_text) for c in changes(before, after)}
-    assert found["trigger.delay.days"] == ("changed", "3", "5")
-    assert found["steps[a].wait.days"] == ("changed", "1", "2")
-    assert found["steps[a].position"] == ("changed", "1", "2")
-    assert found["steps[b].stop"] == ("added", "", "True")
+    with translation.override("en"):
+        found = {
+            c.path: (c.kind, c.label, c.before_text, c.after_text) for c in changes(before, after)
+        }
+    assert found["trigger.delay.days"] == ("changed", "Start after", "3 days", "5 days")
+    assert found["steps[a].wait.days"] == ("changed", "Step 2: wait", "1 day", "2 days")
+    assert found["steps[a].position"] == ("changed", "Step 2: position", "1", "2")
+    assert found["steps[b].stop"] == ("added", "Step 1: stop", "", "yes")
+
+
+def test_codes_read_as_words() -> None:
+    before = {
+        "trigger": {"kind": "event", "event": "purchase"},
+        "steps": [
+            {"id": "first", "send": {"channel": "sms", "template": "t"}, "on_reply": "continue"},
+            {"id": "second", "task": {"title": "回访", "priority": "normal"}},
+        ],
+    }
+    after = {
+        "trigger": {"kind": "event", "event": "complaint"},
+        "steps": [
+            {
+                "id": "first",
+                "send": {"channels": ["wecom", "sms"], "template": "t"},
+                "on_reply": "second",
+            },
+            {"id": "second", "task": {"title": "回访", "priority": "urgent"}},
+        ],
+    }
+    with translation.override("zh-hans"):
+        found = {c.label: (c.before_text, c.after_text) for c in changes(before, after)}
+    assert found["触发事件"] == ("购买", "投诉")
+    assert found["第 1 步：回复后"] == ("继续下一步", "转到第 2 步")
+    assert found["第 2 步：优先级"] == ("普通", "紧急")
+    assert ("", "企业微信 → 短信") in found.values()
+    assert not any("second" in text for pair in found.values() for text in pair)
 
 
 def test_compare_page_shows_the_changes(alice_client: Client) -> None:
@@ -49,7 +81,8 @@ def test_compare_page_shows_the_changes(alice_client: Client) -> None:
     page = alice_client.get(reverse("rules:compare", kwargs={"key": rule.key}) + "?a=1&b=2")
     html = page.content.decode()
     assert page.status_code == 200
-    assert "trigger.delay.days" in html and "steps[first].position" in html
+    assert "延迟开始" in html and "3 天" in html and "5 天" in html
+    assert "trigger.delay.days" not in html.split('id="changes-table"')[1].split("</table>")[0]
 
 
 def test_rollback_is_a_new_audited_version(alice_client: Client, alice: Any) -> None:

@@ -1,0 +1,28 @@
+"""Durations as rule documents write them (``{days: 3}``, ``{every: {months: 1}}``), in words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.utils.translation import ngettext
+
+UNITS: dict[str, Callable[[int], str]] = {
+    "minutes": lambda n: ngettext("%(n)s minute", "%(n)s minutes", n),
+    "hours": lambda n: ngettext("%(n)s hour", "%(n)s hours", n),
+    "days": lambda n: ngettext("%(n)s day", "%(n)s days", n),
+    "business_days": lambda n: ngettext("%(n)s business day", "%(n)s business days", n),
+    "weeks": lambda n: ngettext("%(n)s week", "%(n)s weeks", n),
+    "months": lambda n: ngettext("%(n)s month", "%(n)s months", n),
+    "quarters": lambda n: ngettext("%(n)s quarter", "%(n)s quarters", n),
+}
+
+
+def duration_text(value: Any) -> str:
+    """``{days: 3}`` as "3 天" / "3 days"; "" for anything else."""
+    if not isinstance(value, dict):
+        return ""
+    for unit, amount in value.items():
+        if unit in UNITS and isinstance(amount, int) and not isinstance(amount, bool):
+            return str(UNITS[unit](amount) % {"n": amount})
+    return ""
