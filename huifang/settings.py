@@ -302,6 +302,7 @@ MIDDLEWARE = [
     "huifang.api.idempotency.IdempotencyMiddleware",
     "huifang.api.errors.JsonErrorsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "huifang.accounts.made_password.ChangeMadePassword",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the lock-out page.

@@ -152,6 +152,11 @@ class StaffProfile(TimeStampedModel):
     # Ids on the channels staff are notified on: wecom_userid, dingtalk_userid, feishu_open_id …
     contact_ids = models.JSONField(_("notification contact ids"), default=_empty_dict, blank=True)
     notify_channels = models.JSONField(_("notification channels"), default=_empty_list, blank=True)
+    # Set when an administrator made the password (a new account, a reset): the person chooses
+    # their own before anything else (``ChangeMadePassword``).
+    must_change_password = models.BooleanField(
+        _("must change password"), default=False, db_default=False
+    )
 
     class Meta:
         verbose_name = _("staff profile")

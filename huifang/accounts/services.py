@@ -12,7 +12,7 @@ from django.utils import timezone
 from huifang.audit.models import Entry
 from huifang.audit.services import record
 
-from .models import Notification
+from .models import Notification, StaffProfile
 
 
 def notify(*, user: Any, title: str, body: str = "", url: str = "") -> Notification:
@@ -43,5 +43,6 @@ def change_password(*, user: Any, password: str, request: HttpRequest) -> None:
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
+        StaffProfile.objects.filter(user=user).update(must_change_password=False)
         record(Entry.Action.STAFF, "password changed", request=request, target=user)
     update_session_auth_hash(request, user)

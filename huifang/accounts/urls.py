@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import staff_views, views
 
 app_name = "accounts"
 
@@ -9,6 +9,11 @@ urlpatterns = [
     path("permissions/", views.permissions, name="permissions"),
     path("api-tokens/<int:pk>/revoke/", views.revoke_token, name="revoke_token"),
     path("password/", views.password, name="password"),
+    path("profile/", staff_views.profile, name="profile"),
+    path("staff/", staff_views.staff_list, name="staff"),
+    path("staff/new/", staff_views.staff_new, name="staff_new"),
+    path("staff/<int:pk>/", staff_views.staff_edit, name="staff_edit"),
+    path("staff/<int:pk>/password/", staff_views.staff_password, name="staff_password"),
     path("two-factor/", views.two_factor, name="two_factor"),
     path("two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("notifications/", views.notifications, name="notifications"),

@@ -45,6 +45,9 @@ NAVIGATION = (
         True,
     ),
     NavItem(
+        "staff", _("Staff and teams"), "accounts:staff", "people-fill", ("staff", "manage"), True
+    ),
+    NavItem(
         "permissions",
         _("Roles and permissions"),
         "accounts:permissions",

@@ -13,11 +13,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from huifang.accounts.models import StaffProfile, Team
-from huifang.accounts.permissions import requires
+from huifang.accounts.permissions import can, requires
 from huifang.core.limits import small_id
 from huifang.core.pagination import seek
 from huifang.customers.models import Customer
@@ -187,6 +188,32 @@ def set_leave(request: HttpRequest, user_id: int) -> HttpResponse:
             else _("%(name)s takes new tasks again.")
         )
         messages.success(request, text % {"name": profile.name})
+    return redirect(f"{reverse('tasks:board')}?team={profile.team_id}")
+
+
+@requires("task", "assign")
+@require_POST
+def hand_on(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Give the open tasks of someone on leave or switched off to their team (the board, for
+    supervisors of their team; the staff page, for administrators)."""
+    profile = get_object_or_404(StaffProfile.objects.select_related("user"), user_id=user_id)
+    if not (
+        can(request.user, "staff", "manage")
+        or (
+            can(request.user, "task", "assign")
+            and access.can_supervise(request.user, profile.team_id)
+        )
+    ):
+        raise PermissionDenied
+    moved = services.hand_on(
+        profile.user,
+        actor=request.user,
+        reason=_("%(name)s is away: their open tasks go to the team") % {"name": profile.name},
+    )
+    messages.success(request, _("%(count)s tasks changed hands.") % {"count": moved})
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
     return redirect(f"{reverse('tasks:board')}?team={profile.team_id}")
 
 

@@ -14,28 +14,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _
-
+from huifang.accounts.channels import CONTACT_IDS, IN_APP
 from huifang.accounts.services import notify
 from huifang.integrations.models import Provider
 from huifang.messaging.services import send_to_staff
 
 logger = logging.getLogger(__name__)
 
-IN_APP = "in_app"
 # channel → (provider kind, contact id key)
 ROBOTS = {
-    "wecom": ("wecom_robot", "wecom_userid"),
-    "dingtalk": ("dingtalk", "dingtalk_userid"),
-    "feishu": ("feishu", "feishu_open_id"),
+    channel: (kind, CONTACT_IDS[channel][0])
+    for channel, kind in (("wecom", "wecom_robot"), ("dingtalk", "dingtalk"), ("feishu", "feishu"))
 }
-CHOICES = [
-    (IN_APP, _("In-app (bell)")),
-    ("wecom", _("WeCom robot mention")),
-    ("dingtalk", _("DingTalk robot mention")),
-    ("feishu", _("Feishu robot mention")),
-    ("email", _("E-mail")),
-]
 
 
 def deliver(user: Any, *, title: str, body: str, url: str) -> list[str]:

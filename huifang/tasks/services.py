@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +25,7 @@ from huifang.rules.document import Duration
 from huifang.surveys.models import Survey, SurveyVersion
 
 from . import reminders
-from .assignment import assign
+from .assignment import OPEN, assign
 from .models import Task, TaskEvent
 from .sla import WorkingTime
 
@@ -235,6 +235,30 @@ def reassign(
         Task.objects.bulk_update(moved, ["assignee", "assigned_at"])
         reminders.replan(moved, now=now, announce=True)
     return len(moved)
+
+
+def open_counts(user_ids: Sequence[int]) -> dict[int, int]:
+    """Open tasks per assignee, in one query (the staff pages show them)."""
+    rows = (
+        Task.objects.filter(assignee_id__in=list(user_ids), status__in=OPEN)
+        .values_list("assignee_id")
+        .annotate(n=Count("pk"))
+    )
+    return {int(user_id): int(n) for user_id, n in rows}
+
+
+def hand_on(user: Any, *, actor: Any, reason: str, now: datetime | None = None) -> int:
+    """Give the open tasks of ``user`` (on leave, switched off) to their teams: each goes back
+    to its team's queue and is assigned again by its strategy, which passes over people on
+    leave; what nobody can take waits in the queue. Returns how many changed hands."""
+    now = now or timezone.now()
+    mine = list(Task.objects.filter(assignee=user, status__in=OPEN).select_related("customer"))
+    with transaction.atomic():
+        moved = reassign(mine, to=None, reason=reason, actor=actor, now=now)
+        for task in mine:
+            task.assignee = None
+        assign(mine, now=now, actor=actor)
+    return moved
 
 
 def cancel(task: Task, *, actor: Any, reason: str, now: datetime | None = None) -> None:

@@ -16,4 +16,5 @@ urlpatterns = [
     path("board/", board.board, name="board"),
     path("board/reassign/", board.bulk_reassign, name="bulk_reassign"),
     path("board/leave/<int:user_id>/", board.set_leave, name="leave"),
+    path("board/hand-on/<int:user_id>/", board.hand_on, name="hand_on"),
 ]
