@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from huifang.customers.event_types import resolve
 from huifang.customers.models import Channel
 from huifang.messaging.models import Reason
 from huifang.rules.document import parse_rule
@@ -26,9 +27,26 @@ def impact(rule: Rule, version: RuleVersion, *, days: int, start: datetime) -> d
         .order_by("key")
         .values_list("key", flat=True)
     )
-    alone = simulate(start, days, documents=[document])
-    together = simulate(start, days, rules=others, documents=[document])
-    return figures(alone, together, names={document.key: document.name})
+    # Events to come are not known: the recent ones of the event rules' types stand in for them.
+    alone = simulate(start, days, documents=[document], project=True)
+    together = simulate(start, days, rules=others, documents=[document], project=True)
+    return {
+        **figures(alone, together, names={document.key: document.name}),
+        "projected": _projected(alone["projected"]),
+    }
+
+
+def _projected(projected: dict[str, Any]) -> dict[str, Any]:
+    """What stood in for the events to come, in words for the page."""
+    return {
+        **projected,
+        "labels": "、".join(_event_label(t) for t in projected["types"]),
+    }
+
+
+def _event_label(key: str) -> str:
+    entry = resolve(key)
+    return str(entry.label) if entry is not None else key
 
 
 def rule_names(keys: list[str], names: dict[str, str] | None = None) -> list[str]:

@@ -13,9 +13,11 @@ earnest. A customer's reply recorded in the window (an SMS / e-mail reply) arriv
 reply: read, as inbound replies are, against the customer's latest message on that channel *in
 the simulation* — so a reply "2" to a simulated message that asks for a score is that score,
 and takes the rule's low-score branch. Stop words arrive as recorded (their consent change is
-made again above). Scheduled triggers are evaluated every
-virtual hour, and every due step is processed at its due moment by the same runner the workers
-use. The same function backs the impact preview of a rule before it is activated.
+made again above). Segment triggers are evaluated every
+virtual hour, date and recurring triggers at the start of each of the organisation's days (each
+such evaluation schedules the day's starts at their own hour), and every due step is processed
+at its due moment by the same runner the workers use. The same function backs the impact
+preview of a rule before it is activated.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -75,8 +77,14 @@ def simulate(
     *,
     rules: Sequence[str] | None = None,
     documents: Sequence[RuleDocument] = (),
+    project: bool = False,
 ) -> dict[str, Any]:
-    """Run the engine from ``start`` for ``days`` days and report what it would do."""
+    """Run the engine from ``start`` for ``days`` days and report what it would do.
+
+    With ``project``, the days ahead also get the events that event-triggered rules start on,
+    as many as came in the same number of days before ``start``: each such event arrives
+    again, ``days`` later (the impact preview of a rule; events still to come are otherwise
+    unknown, and an event rule would show nothing)."""
     if start.tzinfo is None:
         raise SimulationError("start needs a time zone offset")
     if not 1 <= days <= 366:
@@ -86,11 +94,51 @@ def simulate(
         try:
             keys = _choose_rules(rules, documents, start)
             marks = _as_of(start)
+            projected = _project(marks, start, end) if project else _no_projection()
             replies: list[dict[str, Any]] = []
             _run(start.astimezone(UTC), end.astimezone(UTC), marks.replay, marks.contact, replies)
-            return {**_report(start, end, days, keys, marks.marks), "replies": replies}
+            report = _report(start, end, days, keys, marks.marks)
+            return {**report, "replies": replies, "projected": projected}
         finally:
             transaction.set_rollback(True)
+
+
+def _no_projection() -> dict[str, Any]:
+    return {"types": [], "count": 0, "since": None}
+
+
+def _project(marks: _Start, start: datetime, end: datetime) -> dict[str, Any]:
+    """Add to the replay the recent events of the types the running event rules start on,
+    moved forward by the window's length; returns what was projected, for the page."""
+    types = sorted(
+        {
+            str(plan.document.trigger.event)
+            for _rule, plan in active_rules()
+            if plan.document.trigger.kind == "event"
+        }
+    )
+    if not types:
+        return _no_projection()
+    span = end - start
+    since = start - span
+    recent = Event.objects.filter(type__in=types, occurred_at__gte=since, occurred_at__lt=start)
+    copies = [
+        Event(
+            customer_id=e.customer_id,
+            type=e.type,
+            occurred_at=e.occurred_at + span,
+            source=e.source,
+            properties=e.properties,
+            amount=e.amount,
+            score=e.score,
+            nps=e.nps,
+            ces=e.ces,
+        )
+        for e in recent.order_by("occurred_at", "id")
+    ]
+    if copies:
+        marks.replay = sorted([*marks.replay, *copies], key=lambda e: e.occurred_at)
+    return {"types": types, "count": len(copies), "since": since}
 
 
 def _choose_rules(
@@ -305,8 +353,16 @@ def _run(
     are asked only when something of theirs is due (each ask costs queries, hundreds of times
     over a month)."""
     clock = VirtualClock(start)
-    scheduled = any(kinds[plan.document.trigger.kind].scheduled for _r, plan in active_rules())
+    running = {plan.document.trigger.kind for _r, plan in active_rules()}
+    scheduled = any(kinds[kind].scheduled for kind in running)
+    # Segments are evaluated hourly: who is in one changes with the data and with the clock.
+    # Date and recurring triggers are evaluated once a day, at the start of the
+    # organisation's day: each evaluation schedules today's and tomorrow's starts at their own
+    # hour, so later evaluations that day would find nobody new (the scheduler's 15-minute
+    # checks are for a live system, where rules and customers change under it).
+    hourly = "segment" in running
     next_tick = start if scheduled else end
+    next_day = start
     dispatcher = dispatch.Dispatcher(clock, keep=True)
     position = changed = 0
     while True:
@@ -323,8 +379,12 @@ def _run(
         if arrived:
             _arrive(arrived, now, replies)
         if now >= next_tick:
-            evaluate_scheduled(now)
-            next_tick = now + EVALUATE_EVERY
+            if now >= next_day:
+                evaluate_scheduled(now)
+                next_day = _next_day(now)
+            elif hourly:
+                evaluate_scheduled(now, only=("segment",))
+            next_tick = min(now + EVALUATE_EVERY, next_day) if hourly else next_day
         due = _first(DueStep.objects.filter(status=DueStep.Status.DUE), "due_at")
         if due is not None and due <= now:
             run_until_idle(clock)
@@ -346,6 +406,13 @@ def _run(
         if following >= end:
             break
         clock.set(max(following, now))
+
+
+def _next_day(now: datetime) -> datetime:
+    """The start of the organisation's next day after ``now``."""
+    local = now.astimezone(organisation_zone())
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=local.tzinfo)
+    return midnight.astimezone(UTC)
 
 
 def _first(rows: Any, moment: str) -> datetime | None:

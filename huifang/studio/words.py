@@ -37,7 +37,7 @@ def trigger_text(trigger: Any) -> str:
     if not isinstance(trigger, dict):
         return ""
     kind = trigger.get("kind", "")
-    if kind == "event":
+    if kind == "event" and trigger.get("event"):
         event = _event(str(trigger.get("event") or ""))
         delay = duration_text(trigger.get("delay"))
         if delay:

@@ -71,7 +71,7 @@ def test_each_status_reads_at_a_glance_and_every_rule_names_its_trigger(
     assert contrast(page, "tr:has(a[href='/rules/never-run/']) .rule-status-draft") >= 4.5
     never_run = page.locator("tr:has(a[href='/rules/never-run/']) td").nth(1)
     expect(never_run).not_to_be_empty()
-    expect(never_run).to_contain_text("发生某件事时")
+    expect(never_run).to_contain_text("购买后 3 天")  # the kind and the event, in words
     only_draft = page.locator("tr:has(a[href='/rules/only-draft/']) td").nth(1)
     expect(only_draft).to_contain_text("发生某件事时")
 

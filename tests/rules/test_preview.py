@@ -297,3 +297,46 @@ def test_the_rule_page_links_to_the_preview(world: World, carol_client: Client) 
         f'href="{reverse("rules:preview", args=[rule.key])}" id="preview-activate"'
         in page.content.decode()
     )
+
+
+def test_an_event_rule_is_estimated_from_the_recent_rate(
+    world: World, carol_client: Client, frozen: Any
+) -> None:
+    """No purchase is stored for the coming days: the last week's three stand in for them,
+    each a week later, and the page says so."""
+    for name, at in (
+        ("王小明", "2026-10-27 10:00"),
+        ("李雷", "2026-10-30 15:00"),
+        ("韩梅梅", "2026-11-01 11:00"),
+    ):
+        world.event(world.customer(name), "purchase", at=local(at), amount=300)
+    world.event(world.customer("张伟"), "visit", at=local("2026-10-31 10:00"))
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    response = result(carol_client, rule, days=7, version=1)
+    impact = response.context["impact"]
+    totals = {row["key"]: (row["alone"], row["together"]) for row in impact["totals"]}
+    assert totals["enrollments"][0] == 3
+    assert impact["projected"]["count"] == 3 and impact["projected"]["types"] == ["purchase"]
+    sends = {row["date"]: row["alone"] for row in impact["messages"]}
+    assert sends["2026-11-04"] == [0, 1]  # 王小明's purchase of 10-27, a week on, +1 day
+    note = response.content.decode()
+    assert "最近" in note and "3" in note and "购买" in note
+    # Nothing was kept: the purchases are as they were.
+    assert Event.objects.filter(type="purchase").count() == 3
+
+
+def test_an_event_rule_without_recent_events_says_so(
+    world: World, carol_client: Client, frozen: Any
+) -> None:
+    world.customer("王小明")
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    response = result(carol_client, rule, days=7, version=1)
+    assert response.context["impact"]["projected"]["count"] == 0
+    assert "没有" in response.content.decode()
+
+
+def test_activation_waits_for_the_preview(carol_client: Client, world: World) -> None:
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    page = carol_client.get(reverse("rules:preview", args=[rule.key])).content.decode()
+    button = page[page.index('id="activate"') - 100 : page.index('id="activate"') + 60]
+    assert "disabled" in button

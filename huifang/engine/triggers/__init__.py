@@ -18,7 +18,7 @@ idempotent: running one twice, or in two workers at once, never enrolls anyone t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -155,9 +155,12 @@ def in_parallel(
         return dict(pool.map(run, rules))
 
 
-def evaluate_scheduled(now: datetime, *, force: bool = False) -> dict[str, int]:
+def evaluate_scheduled(
+    now: datetime, *, force: bool = False, only: Collection[str] | None = None
+) -> dict[str, int]:
     """Evaluate every active rule whose kind is scheduled and due for it (dates and segments
-    every ``SEGMENT_EVALUATION_MINUTES``, recurring rules once a day)."""
+    every ``SEGMENT_EVALUATION_MINUTES``, recurring rules once a day); ``only`` those kinds
+    when given (the simulation asks for segments hourly and for the rest once a day)."""
     calendar = BusinessCalendar.load()
     cursors = {c.rule_id: c for c in TriggerCursor.objects.all()}
     every = timedelta(minutes=settings.HUIFANG_SEGMENT_MINUTES)
@@ -166,6 +169,8 @@ def evaluate_scheduled(now: datetime, *, force: bool = False) -> dict[str, int]:
     for rule, current in active_rules():
         kind = kinds[current.document.trigger.kind]
         cursor = cursors.get(rule.pk)
+        if only is not None and kind.key not in only:
+            continue
         if kind.scheduled and (
             force or kind.due(cursor, Scope(now, today, calendar, cursor), every)
         ):
