@@ -7,13 +7,15 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from .models import StaffProfile
+from .assignment import strategy_choices
+from .models import StaffProfile, Team
 from .permissions import requires
 from .roles import Role
 from .staff import (
@@ -49,10 +51,16 @@ def staff_list(request: HttpRequest) -> HttpResponse:
         }
         for p in people
     ]
+    teams = Team.objects.annotate(
+        people=Count("members", filter=Q(members__user__is_active=True))
+    ).select_related("supervisor__staff_profile")
+    labels = dict(strategy_choices())
+    listed = list(teams.order_by("name"))
+    for team in listed:
+        team.strategy_label = labels.get(team.assign_strategy, team.assign_strategy)  # type: ignore[attr-defined]
+    context = {"rows": rows, "team_form": team_form, "teams": listed}
     status = 400 if request.method == "POST" else 200
-    return render(
-        request, "accounts/staff_list.html", {"rows": rows, "team_form": team_form}, status=status
-    )
+    return render(request, "accounts/staff_list.html", context, status=status)
 
 
 @never_cache  # the page shows a password once

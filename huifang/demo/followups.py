@@ -44,7 +44,8 @@ def open_demo_tasks(seed: int, now: datetime) -> int:
         return 0
     fallback = next(iter(teams.values()))
     customers = list(
-        Customer.objects.filter(external_id__startswith=f"DEMO{seed}-")
+        # Nobody who asked not to be contacted is called.
+        Customer.objects.filter(external_id__startswith=f"DEMO{seed}-", do_not_contact=False)
         .select_related("owner__staff_profile")
         .order_by("-complaint_count", "-spend_12m", "pk")[: TASKS * 3]
     )

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 from huifang.accounts.permissions import requires
 from huifang.core.pagination import seek
 from huifang.customers import event_properties, pii
-from huifang.customers.models import Event
+from huifang.customers.models import Channel, Consent, Event
 from huifang.messaging.rendering import MAX_SCRIPT_CHARS, Context, TemplateError
 from huifang.messaging.rendering import render as render_text
 
@@ -143,6 +143,11 @@ def _context(
     return {
         "task": task,
         "why": why(task),
+        # Do-not-contact, or phone consent withdrawn: the page says so and offers no call.
+        "do_not_call": customer.do_not_contact
+        or Consent.objects.filter(
+            customer=customer, channel=Channel.PHONE, status=Consent.Status.WITHDRAWN
+        ).exists(),
         "customer": customer,
         "tags": [t.name for t in customer.tags.all()],
         "orders": [

@@ -193,3 +193,16 @@ def test_pages_cost_the_same_queries_however_many_rows(
             client.get(reverse("tasks:detail", args=[created[0].pk]))
         counts.append((len(mine.captured_queries), len(detail.captured_queries)))
     assert counts[0] == counts[1]
+
+
+def test_a_customer_who_asked_not_to_be_contacted_is_not_called(
+    bob: Any, task: Task, customer: Customer
+) -> None:
+    page = client_for(bob).get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    assert 'id="call-button"' in page and 'id="do-not-call"' not in page
+    Customer.objects.filter(pk=customer.pk).update(
+        do_not_contact=True, do_not_contact_reason="电话里要求"
+    )
+    page = client_for(bob).get(reverse("tasks:detail", args=[task.pk])).content.decode()
+    assert 'id="do-not-call"' in page and "电话里要求" in page
+    assert 'id="call-button"' not in page
