@@ -79,21 +79,43 @@ def test_the_list_fits_a_phone_screen(live_server: Any, page: Page, bob: Any) ->
     reason="set HUIFANG_SCREENSHOTS=1 to refresh docs/screenshots",
 )
 def test_take_screenshots_for_the_docs(live_server: Any, page: Page, alice: Any) -> None:
+    """Every main page at 1280 and 390 px, on the demo data, as an administrator sees it."""
     from huifang.demo.generator import generate
+    from huifang.rules.models import Rule
+    from huifang.tasks.models import Task
 
     generate(customers=300, seed=2, parallel=False, log=lambda _line: None)
+    vip = Customer.objects.filter(tier="vip").order_by("-order_count").first()
+    task = Task.objects.filter(status="open", reason__gt="").order_by("-priority", "pk").first()
+    rule = Rule.objects.order_by("key").first()
+    assert vip is not None and task is not None and rule is not None
+    pages = {
+        "home": "/",
+        "customers": "/customers/",
+        "customer": f"/customers/{vip.pk}/",
+        "customer-edit": f"/customers/{vip.pk}/edit/",
+        "task": f"/tasks/{task.pk}/",
+        "board": f"/tasks/board/?team={task.team_id}",
+        "rules": "/rules/",
+        "rule": f"/rules/{rule.key}/",
+        "preview": f"/rules/{rule.key}/preview/",
+        "analytics-cockpit": "/analytics/",
+        "staff": "/settings/staff/",
+        "profile": "/settings/profile/",
+        "channels": "/channels/",
+        "organisation": "/settings/organisation/",
+    }
     log_in(page, live_server.url, "alice")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "home-1280.png"))
-    page.goto(f"{live_server.url}/customers/")
-    page.screenshot(path=str(SCREENSHOTS / "customers-1280.png"))
-    vip = Customer.objects.filter(tier="vip").order_by("-order_count").first()
-    assert vip is not None
-    page.goto(f"{live_server.url}/customers/{vip.pk}/")
-    page.screenshot(path=str(SCREENSHOTS / "customer-1280.png"), full_page=False)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{live_server.url}/customers/")
-    page.screenshot(path=str(SCREENSHOTS / "customers-390.png"))
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
+        for name, url in pages.items():
+            page.goto(f"{live_server.url}{url}")
+            if name == "preview":
+                page.wait_for_selector("#preview-result, #preview-error", timeout=120_000)
+            page.wait_for_load_state("networkidle")
+            assert_fits(page, width)
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=False)
 
 
 @pytest.mark.parametrize("width", [1280, 390])
