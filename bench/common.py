@@ -203,10 +203,12 @@ def insert_select(
     operator). Every other NOT NULL column gets the field's Django default as a parameter
     (Django defaults are not database defaults), a blank text field ``""``, so a column added
     to the model later is still filled; a column without either stops the benchmark with its
-    name. Columns the database computes (``GeneratedField``) are left to it: PostgreSQL refuses
-    a value for them. ``source``'s placeholders take ``params``; without ``params`` a ``%`` in
-    ``source`` is the modulo operator too."""
+    name. Columns the database computes (``GeneratedField``) or defaults (``db_default``) are
+    left to it: PostgreSQL refuses a value for the first, Django's stand-in for the second is
+    no value a driver can send. ``source``'s placeholders take ``params``; without ``params``
+    a ``%`` in ``source`` is the modulo operator too."""
     from django.db import connection
+    from django.db.models import NOT_PROVIDED
 
     columns, exprs, extra = [], [], []
     for field in model._meta.local_concrete_fields:
@@ -218,8 +220,8 @@ def insert_select(
         if column in given:
             columns.append(column)
             exprs.append(f"({given[column]})".replace("%", "%%"))
-        elif field.primary_key or field.null:
-            continue
+        elif field.primary_key or field.null or field.db_default is not NOT_PROVIDED:
+            continue  # the database fills it (null, its sequence or its own default)
         elif field.has_default() or (field.blank and field.get_internal_type() in TEXT_FIELDS):
             columns.append(column)
             exprs.append("%s")

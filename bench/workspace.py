@@ -676,6 +676,9 @@ def add_few_and_rich(staff: dict[str, Any], rules: list[int], now: datetime) -> 
     )
     assert rich is not None, "the first agent has no overdue task"
     customer = rich.customer_id
+    # The bare tasks come from the same rule, so the two pages differ only in their rows (the
+    # rule's part of "why this task" costs the same on both).
+    Task.objects.filter(assignee_id=staff["few"]).update(rule_id=rich.rule_id)
     Customer.objects.filter(pk=customer).update(owner_id=staff["agents"][1])
     through = Customer.tags.through
     through.objects.bulk_create(
