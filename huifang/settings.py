@@ -225,6 +225,8 @@ LANGUAGE_CODE = env_str("LANGUAGE_CODE", "zh-hans").lower()
 if LANGUAGE_CODE not in dict(LANGUAGES):
     raise ImproperlyConfigured(f"LANGUAGE_CODE must be one of zh-hans, en; got {LANGUAGE_CODE!r}")
 LOCALE_PATHS = [BASE_DIR / "huifang" / "locale"]
+# Thousands grouped with a comma on Chinese pages too (huifang/formats/zh_Hans/formats.py).
+FORMAT_MODULE_PATH = ["huifang.formats"]
 
 # The region used to read phone numbers typed without a country code (ISO 3166 alpha-2).
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "CN").upper()

@@ -46,3 +46,13 @@ def test_the_interface_speaks_chinese() -> None:
     with translation.override("zh-hans"):
         assert translation.gettext("Customers") == "客户"
         assert translation.gettext("Do not contact") == "免打扰"
+
+
+def test_amounts_are_grouped_by_thousands_in_both_languages() -> None:
+    from django.template import Context, Template
+
+    page = Template('{% load humanize %}¥{{ amount|floatformat:"2g" }} · {{ count|intcomma }}')
+    for language in ("zh-hans", "en"):
+        with translation.override(language):
+            rendered = page.render(Context({"amount": 4707, "count": 12345}))
+            assert rendered == "¥4,707.00 · 12,345", language
