@@ -24,6 +24,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from huifang.audit.services import record
+from huifang.core.forms import bootstrap
 from huifang.core.hooks import Port
 from huifang.core.limits import validate_day
 from huifang.core.zones import validate_zone_name
@@ -67,16 +68,6 @@ def role_of(user: Any) -> str:
     """The one role shown and edited on the staff pages (the strongest, should there be two)."""
     held = roles_of(user)
     return next((role.value for role in Role if role.value in held), "")
-
-
-def _styled(form: forms.BaseForm) -> None:
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxSelectMultiple | forms.CheckboxInput):
-            widget.attrs.setdefault("class", "form-check-input")
-            continue
-        css = "form-select" if isinstance(widget, forms.Select) else "form-control"
-        widget.attrs.setdefault("class", css)
 
 
 def _zone(value: str) -> str:
@@ -143,7 +134,7 @@ class StaffForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _styled(self)
+        bootstrap(self)
 
     def clean_time_zone(self) -> str:
         return _zone(self.cleaned_data["time_zone"])
@@ -296,7 +287,7 @@ class TeamForm(forms.ModelForm):
             .distinct()
             .order_by("username")
         )
-        _styled(self)
+        bootstrap(self)
 
 
 class OwnProfileForm(forms.Form):
@@ -334,7 +325,7 @@ class OwnProfileForm(forms.Form):
                 label=label, max_length=100, required=False
             )
         self.user = user
-        _styled(self)
+        bootstrap(self)
 
     def clean_time_zone(self) -> str:
         return _zone(self.cleaned_data["time_zone"])

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from huifang.audit import services as audit
+from huifang.core.forms import bootstrap
 
 from . import pii
 from .consent import record_consent, withdraw_consent
@@ -109,10 +110,7 @@ class ProfileForm(forms.ModelForm):
             )
         else:
             del self.fields["owner"]
-        for field in self.fields.values():
-            widget = field.widget
-            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
-            widget.attrs.setdefault("class", css)
+        bootstrap(self)
 
     def clean_phone(self) -> str:
         raw = self.cleaned_data.get("phone", "")
@@ -194,10 +192,7 @@ class ConsentForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            widget = field.widget
-            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
-            widget.attrs.setdefault("class", css + " form-control-sm")
+        bootstrap(self, small=True)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -108,3 +108,9 @@ def resolve(key: str) -> EventType | None:
         is_contact=custom.is_contact,
         builtin=False,
     )
+
+
+def label_of(key: str) -> str:
+    """What pages call the event type ``key``: its label, a custom type's name, else the key."""
+    entry = resolve(key) if key else None
+    return str(entry.label) if entry is not None else key

@@ -16,7 +16,7 @@ from huifang.core.pagination import seek
 
 from . import event_properties, pii, timeline, visibility
 from .editing import ConsentForm, ProfileForm
-from .event_types import event_types
+from .event_types import label_of
 from .models import Channel, Consent, Customer, Event, LifecycleStage, Tag, Tier
 from .phones import format_phone
 from .search import SORTS, CustomerFilters
@@ -119,7 +119,7 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any
     each with its properties in words (``event_properties``)."""
     events = Event.objects.filter(customer=customer)
     present = events.order_by().values_list("type", flat=True).distinct()
-    kinds = sorted(((key, resolve_label(key)) for key in present), key=lambda item: item[1])
+    kinds = sorted(((key, label_of(key)) for key in present), key=lambda item: item[1])
     chosen = request.GET.get("type", "")
     if chosen and chosen in dict(kinds):
         events = events.filter(type=chosen)
@@ -133,11 +133,6 @@ def _timeline_context(request: HttpRequest, customer: Customer) -> dict[str, Any
     for event in items:
         event.shown = event_properties.shown(event)  # type: ignore[attr-defined]
     return {"timeline": page, "timeline_types": kinds, "timeline_type": chosen}
-
-
-def resolve_label(key: str) -> str:
-    entry = event_types.get(key)
-    return str(entry.label) if entry is not None else key
 
 
 def _editable(request: HttpRequest, pk: int) -> Customer:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from huifang.customers.event_types import resolve
+from huifang.customers.event_types import label_of
 from huifang.customers.models import Channel
 from huifang.messaging.models import Reason
 from huifang.rules.document import parse_rule
@@ -40,13 +40,8 @@ def _projected(projected: dict[str, Any]) -> dict[str, Any]:
     """What stood in for the events to come, in words for the page."""
     return {
         **projected,
-        "labels": "、".join(_event_label(t) for t in projected["types"]),
+        "labels": "、".join(label_of(t) for t in projected["types"]),
     }
-
-
-def _event_label(key: str) -> str:
-    entry = resolve(key)
-    return str(entry.label) if entry is not None else key
 
 
 def rule_names(keys: list[str], names: dict[str, str] | None = None) -> list[str]:

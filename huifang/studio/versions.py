@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from huifang.core.durations import UNITS, duration_text
 from huifang.core.limits import small_id
-from huifang.customers.event_types import resolve
+from huifang.customers.event_types import label_of
 from huifang.customers.models import Channel
 from huifang.engine.lifecycle import InFlight, rollback
 from huifang.rules.models import Rule
@@ -143,7 +143,7 @@ def _value(path: str, value: Any, numbers: Mapping[str, int]) -> str:
         return " → ".join(str(channels.get(c, c)) for c in items)
     if path in ("trigger.event",) or path == "exit.on":
         items = value if isinstance(value, list) else [value]
-        return "、".join(_event_label(str(e)) for e in items)
+        return "、".join(label_of(str(e)) for e in items)
     if path == "trigger.kind":
         return str(TRIGGER_LABELS.get(value, value))
     if last == "priority":
@@ -157,11 +157,6 @@ def _value(path: str, value: Any, numbers: Mapping[str, int]) -> str:
             )
         )
     return _show(value)
-
-
-def _event_label(key: str) -> str:
-    entry = resolve(key)
-    return str(entry.label) if entry is not None else key
 
 
 def _numbers(document: Mapping[str, Any]) -> dict[str, int]:

@@ -9,15 +9,10 @@ from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext as _
 
 from huifang.core.durations import duration_text
-from huifang.customers.event_types import resolve
+from huifang.customers.event_types import label_of
 from huifang.customers.models import Customer
 
 from .builder import TRIGGER_LABELS
-
-
-def _event(key: str) -> str:
-    entry = resolve(key) if key else None
-    return str(entry.label) if entry is not None else key
 
 
 def _field(name: str) -> str:
@@ -38,13 +33,14 @@ def trigger_text(trigger: Any) -> str:
         return ""
     kind = trigger.get("kind", "")
     if kind == "event" and trigger.get("event"):
-        event = _event(str(trigger.get("event") or ""))
+        event = label_of(str(trigger.get("event") or ""))
         delay = duration_text(trigger.get("delay"))
         if delay:
             return _("%(delay)s after %(event)s") % {"event": event, "delay": delay}
         return _("On %(event)s") % {"event": event}
     if kind == "date":
-        source = _field(str(trigger.get("field") or "")) or _event(str(trigger.get("event") or ""))
+        field, event = str(trigger.get("field") or ""), str(trigger.get("event") or "")
+        source = _field(field) or label_of(event)
         offset = duration_text(trigger.get("offset"))
         if not offset:
             return _("On the date of %(source)s") % {"source": source}

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from huifang.core.durations import duration_text
 from huifang.core.templatetags.huifang import staff_name
 from huifang.customers import event_properties
-from huifang.customers.event_types import resolve
+from huifang.customers.event_types import label_of
 from huifang.customers.models import Event
 
 from .models import Task
@@ -40,11 +40,6 @@ def _when(moment: datetime | date | None) -> str:
             moment = timezone.localtime(moment)
         return formats.date_format(moment, "Y-m-d H:i")
     return formats.date_format(moment, "Y-m-d")
-
-
-def _event_label(event_type: str) -> str:
-    entry = resolve(event_type)
-    return str(entry.label) if entry is not None else event_type
 
 
 def why(task: Task) -> Why:
@@ -116,7 +111,7 @@ def _from_rule(task: Task) -> Why:
         event = _latest(task, str(trigger.get("event") or ""))  # the rule's trigger, not pinned
     if event is not None:
         headline = _("%(event)s on %(at)s: the rule “%(rule)s” asks for this call.") % {
-            "event": _event_label(event.type),
+            "event": label_of(event.type),
             "at": _when(event.occurred_at),
             "rule": rule.name,
         }
