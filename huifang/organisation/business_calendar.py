@@ -8,7 +8,9 @@ does not know yet. For such a year, and with no rows, weekends are the only days
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, timedelta
 
 import chinese_calendar
@@ -22,8 +24,24 @@ class BusinessCalendar:
 
     @classmethod
     def load(cls) -> BusinessCalendar:
-        """The calendar with every admin-defined day (a few hundred rows at most)."""
+        """The calendar with every admin-defined day (a few hundred rows at most); within
+        ``held()``, the one read when the block began."""
+        kept = _held.get()
+        if kept is not None:
+            return kept
         return cls(dict(CalendarDay.objects.values_list("date", "kind")))
+
+    @classmethod
+    @contextmanager
+    def held(cls) -> Iterator[BusinessCalendar]:
+        """Read the calendar once for a block in which it cannot change (a simulation: nobody
+        edits the calendar on its virtual clock), instead of once per batch and evaluation."""
+        calendar = cls.load()
+        token = _held.set(calendar)
+        try:
+            yield calendar
+        finally:
+            _held.reset(token)
 
     def is_working_day(self, day: date) -> bool:
         kind = self.overrides.get(day)
@@ -71,3 +89,6 @@ class BusinessCalendar:
             if self.is_working_day(current):
                 remaining -= 1
         return current
+
+
+_held: ContextVar[BusinessCalendar | None] = ContextVar("huifang_held_calendar", default=None)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db.models import Exists, JSONField, OuterRef, Q
+from django.db.models import Exists, JSONField, Min, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
@@ -189,6 +189,89 @@ class _Where:
     events: bool
     prefix: str
     replies: Sequence[int] | None
+
+
+CLOCKED_OPS = ("within_last_days", "before_days")
+
+
+@dataclass(frozen=True)
+class Clocked:
+    """A part of a condition whose truth the clock alone changes: a moment or a day counted
+    back from now (``within_last_days``, ``before_days``). Every other part changes only with
+    the data. ``lookup`` is a column of the customer (moments and days are no others)."""
+
+    lookup: str
+    kind: str  # MOMENT or DAY
+    op: str
+    days: int
+
+
+def clocked(condition: Mapping[str, Any] | None) -> list[Clocked]:
+    """The clocked parts of a valid condition (``compile_condition`` accepted it)."""
+    found: list[Clocked] = []
+    stack = [condition] if condition else []
+    while stack:
+        node = stack.pop()
+        group = next((g for g in ("all", "any") if g in node), None)
+        if group is not None:
+            stack.extend(node[group])
+            continue
+        spec = field_spec(node["field"])
+        if node["op"] in CLOCKED_OPS and spec is not None:
+            found.append(Clocked(spec.lookup, spec.kind, node["op"], int(node["value"])))
+    return found
+
+
+def next_turn(conditions: Sequence[Mapping[str, Any] | None], after: datetime) -> datetime | None:
+    """From when the customers that valid ``conditions`` (all of them) select may differ from
+    those they select at ``after`` though no customer's data changes: the first moment one of
+    their clocked parts turns for some customer; ``None`` when the clock alone never changes
+    them. Judged from ``after`` on, a condition selects the same customers before that moment.
+    One query."""
+    candidates: list[tuple[Any, Callable[[Any], datetime]]] = []
+    for condition in conditions:
+        for part in clocked(condition):
+            candidates += _turns(part, after)
+    if not candidates:
+        return None
+    found = Customer.objects.aggregate(
+        **{f"m{i}": aggregate for i, (aggregate, _moment) in enumerate(candidates)}
+    )
+    return min(
+        (moment(found[f"m{i}"]) for i, (_a, moment) in enumerate(candidates) if found[f"m{i}"]),
+        default=None,
+    )
+
+
+def _turns(part: Clocked, after: datetime) -> list[tuple[Any, Callable[[Any], datetime]]]:
+    """For each way ``part`` can turn after ``after``: the aggregate finding the first value
+    to turn, and the moment that value turns. As ``compile_condition`` judges them,
+    ``before_days`` N holds while the value is before ``now`` − N (a day: before that moment's
+    date, in ``now``'s zone), and ``within_last_days`` N while it is also at most ``now`` (a
+    day: at most ``now``'s date in the default time zone, as Django compares a date with a
+    moment)."""
+    field, days = part.lookup, timedelta(days=part.days)
+    since = after - days
+    if part.kind == DAY:
+        here = after.tzinfo or timezone.get_default_timezone()
+        default = timezone.get_default_timezone()
+        older: tuple[Any, Callable[[Any], datetime]] = (
+            Min(field, filter=Q(**{f"{field}__gte": since.date()})),
+            lambda day: _midnight_in(day + timedelta(days=1), here) + days,
+        )
+        today = timezone.localtime(after, default).date()
+        coming: tuple[Any, Callable[[Any], datetime]] = (
+            Min(field, filter=Q(**{f"{field}__gt": today})),
+            lambda day: _midnight_in(day, default),
+        )
+    else:
+        older = (Min(field, filter=Q(**{f"{field}__gte": since})), lambda moment: moment + days)
+        coming = (Min(field, filter=Q(**{f"{field}__gt": after})), lambda moment: moment)
+    return [older] if part.op == "before_days" else [older, coming]
+
+
+def _midnight_in(day: date, zone: Any) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone)
 
 
 def _check_shape(condition: Any) -> None:

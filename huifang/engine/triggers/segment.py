@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import DateTimeField, Exists, F, IntegerField, Max, OuterRef, Value
+from django.db.models import DateTimeField, Exists, F, IntegerField, Max, OuterRef, QuerySet, Value
 
 from huifang.core.rows import set_based
 from huifang.customers.models import Customer
-from huifang.rules.conditions import compile_condition
+from huifang.rules.conditions import compile_condition, next_turn
 from huifang.rules.document import SegmentTrigger
 from huifang.rules.models import Rule
 from huifang.rules.plans import Plan
@@ -18,6 +18,16 @@ from huifang.rules.plans import Plan
 from ..lifecycle import enroll_now
 from ..models import SegmentMember
 from .base import Evaluated, Scope, TriggerKind, every_few_minutes, kinds
+
+
+def members(current: Plan, now: datetime) -> QuerySet[Customer]:
+    """The customers in the segment of ``current`` (its ``where`` and audience) at ``now``."""
+    trigger = current.document.trigger
+    assert isinstance(trigger, SegmentTrigger)
+    return Customer.objects.filter(
+        compile_condition(trigger.where, now=now)
+        & compile_condition(current.document.audience, now=now)
+    )
 
 
 def evaluate_segment(rule: Rule, current: Plan, now: datetime, *, first: bool = False) -> int:
@@ -28,17 +38,14 @@ def evaluate_segment(rule: Rule, current: Plan, now: datetime, *, first: bool = 
     """
     trigger = current.document.trigger
     assert isinstance(trigger, SegmentTrigger)
-    members = Customer.objects.filter(
-        compile_condition(getattr(trigger, "where", None), now=now)
-        & compile_condition(current.document.audience, now=now)
-    )
+    inside = members(current, now)
     # NOT EXISTS, not NOT IN: PostgreSQL turns NOT IN over a large sub-select that does not
     # fit work_mem into a nested loop (minutes at a million customers), NOT EXISTS into a
     # hashed anti-join.
     SegmentMember.objects.filter(rule=rule).exclude(
-        Exists(members.filter(pk=OuterRef("customer_id")))
+        Exists(inside.filter(pk=OuterRef("customer_id")))
     ).delete()
-    entering = members.filter(
+    entering = inside.filter(
         ~Exists(SegmentMember.objects.filter(rule=rule, customer_id=OuterRef("id")))
     ).values(
         v_rule=Value(rule.pk, output_field=IntegerField()),
@@ -61,6 +68,15 @@ def evaluate_segment(rule: Rule, current: Plan, now: datetime, *, first: bool = 
     entered = SegmentMember.objects.filter(rule=rule, pk__gt=before)
     anchor = f"segment:{now:%Y-%m-%dT%H:%M:%S}"
     return enroll_now(current, entered, customer="customer_id", anchor=anchor, now=now)
+
+
+def next_change(current: Plan, after: datetime) -> datetime | None:
+    """From when the segment's members may differ from those at ``after`` though no customer's
+    data changes (``conditions.next_turn``); ``None``: the clock alone never changes them. The
+    simulation evaluates a segment only from then on, or after data changed."""
+    trigger = current.document.trigger
+    assert isinstance(trigger, SegmentTrigger)
+    return next_turn([trigger.where, current.document.audience], after)
 
 
 def evaluate_segment_rule(rule: Rule, current: Plan, scope: Scope) -> Evaluated:
