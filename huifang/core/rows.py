@@ -193,3 +193,22 @@ def update(
             [*(value for record in chunk for value in _encoded(record, encode)), *params],
         )
     return written
+
+
+def write(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
+    """Write ``fields`` of saved ``objs`` (instances of one model) in one statement
+    (``update``): what ``bulk_update`` does, without building an expression per row and field
+    (hundreds of times a minute in the engine and in simulations). Like ``bulk_update``, it
+    writes the values as the instances hold them, and sets nothing else."""
+    if not objs:
+        return 0
+    meta = type(objs[0])._meta
+    written = [meta.get_field(name) for name in fields]
+    concrete = [field for field in written if isinstance(field, models.Field)]
+    assert len(concrete) == len(written), "only a model's own fields are written"
+    return update(
+        meta.db_table,
+        [str(field.column) for field in concrete],
+        [(obj.pk, *(getattr(obj, field.attname) for field in concrete)) for obj in objs],
+        json_columns={str(field.column) for field in concrete if isinstance(field, JSONField)},
+    )

@@ -509,7 +509,7 @@ class Batch:
         if self.old_messages:
             for message in self.old_messages:
                 message.changed_at = self.now  # the rollups redo the days it counts on
-            Message.objects.bulk_update(
+            rows.write(
                 self.old_messages,
                 [
                     "changed_at",

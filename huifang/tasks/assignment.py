@@ -22,6 +22,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -29,6 +30,7 @@ from django.utils.translation import gettext_lazy
 from huifang.accounts.assignment import strategies
 from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role
+from huifang.core import rows
 from huifang.customers.models import Customer
 from huifang.organisation.zones import zone
 
@@ -311,7 +313,7 @@ def _fill_loads(candidates: list[Candidate], since: datetime) -> None:
         default=Value(2),
         output_field=IntegerField(),
     )
-    rows = (
+    loads = (
         Task.objects.filter(assignee_id__in=[c.user_id for c in candidates])
         .values("assignee_id")
         .annotate(
@@ -320,7 +322,7 @@ def _fill_loads(candidates: list[Candidate], since: datetime) -> None:
         )
     )
     by_id = {c.user_id: c for c in candidates}
-    for row in rows:
+    for row in loads:
         by_id[row["assignee_id"]].load = row["load"] or 0
         by_id[row["assignee_id"]].today = row["today"] or 0
 
@@ -433,7 +435,10 @@ def assign(
             if team is not None and pool.last_assignee_id != team.last_assignee_id:
                 Team.objects.filter(pk=team.pk).update(last_assignee_id=pool.last_assignee_id)
             pending.extend(moved.items())
-        Task.objects.bulk_update(changed, ["assignee", "assigned_at", "team", "assign_strategy"])
+        stamp = timezone.now()  # as every update of a task says when it happened
+        for task in changed:
+            task.updated_at = stamp
+        rows.write(changed, ["assignee", "assigned_at", "team", "assign_strategy", "updated_at"])
         TaskEvent.objects.bulk_create(events)
 
 

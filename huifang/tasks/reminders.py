@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from huifang.accounts.models import StaffProfile, Team
+from huifang.integrations import is_dry_run
 from huifang.organisation.business_calendar import BusinessCalendar
 
 from .models import Reminder, Task, TaskEvent
@@ -50,7 +51,10 @@ def _team_time(team: Team | None, calendar: BusinessCalendar) -> WorkingTime:
 
 
 def plan(tasks: Iterable[Task], *, now: datetime, calendar: BusinessCalendar) -> None:
-    """The timers of newly opened tasks."""
+    """The timers of newly opened tasks; none in a dry run (a simulation counts its tasks and
+    does not run reminder timers: nobody works its tasks or is told of them)."""
+    if is_dry_run():
+        return
     rows: list[Reminder] = []
     for task in tasks:
         if task.is_closed:

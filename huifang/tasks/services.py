@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from huifang.accounts.models import Team
 from huifang.accounts.working_hours import default_sla_hours
+from huifang.core import rows
 from huifang.customers.models import Customer
 from huifang.messaging.rendering import MAX_SCRIPT_CHARS, TemplateError, validate
 from huifang.organisation.business_calendar import BusinessCalendar
@@ -90,7 +91,10 @@ def open_tasks(
     tasks = [o.task for o in openings]
     with transaction.atomic():
         if saved:
-            Task.objects.bulk_update(tasks, ["due_at", "team"])
+            stamp = timezone.now()  # as every update of a task says when it happened
+            for task in tasks:
+                task.updated_at = stamp
+            rows.write(tasks, ["due_at", "team", "updated_at"])
         else:
             Task.objects.bulk_create(tasks, batch_size=500)
         TaskEvent.objects.bulk_create(
@@ -106,7 +110,10 @@ def open_tasks(
                 t.assigned_at = now
         given = [t for t in tasks if t.assignee_id is not None]
         if given:
-            Task.objects.bulk_update(given, ["assigned_at"])
+            stamp = timezone.now()
+            for task in given:
+                task.updated_at = stamp
+            rows.write(given, ["assigned_at", "updated_at"])
             TaskEvent.objects.bulk_create(
                 [
                     TaskEvent(

@@ -12,6 +12,7 @@ import pytest
 from huifang.accounts.models import Team
 from huifang.customers.models import Customer
 from huifang.engine.models import Enrollment
+from huifang.integrations import dry_run
 from huifang.tasks.models import Reminder, Task, TaskEvent
 from huifang.tasks.reminders import retry_waiting
 from huifang.tasks.services import Opening, create_tasks, open_tasks, set_leave
@@ -451,3 +452,18 @@ def test_a_rules_task_step_opens_an_assigned_task_in_the_named_team(
     assert Enrollment.objects.filter(rule__key="call-after-complaint").count() == 2
     assert TaskEvent.objects.filter(task__in=tasks, kind=TaskEvent.Kind.CREATED).count() == 2
     assert Reminder.objects.filter(task__in=tasks, kind=Reminder.Kind.ASSIGNED).count() == 2
+
+
+def test_a_dry_run_assigns_its_tasks_and_plans_no_reminder(
+    service_team: Team, bob: Any, dave: Any
+) -> None:
+    """A simulation's tasks are assigned as in earnest (a task may move to another team, and
+    the preview counts tasks per team) but nobody is reminded of them."""
+    strategy(service_team, "round_robin")
+    with dry_run():
+        tasks = give(service_team, a_customer(), a_customer())
+    assert sorted(assignees(tasks)) == ["bob", "dave"]
+    assert not Reminder.objects.filter(task__in=tasks).exists()
+    # Outside one, the assignees are told.
+    later = give(service_team, a_customer())
+    assert Reminder.objects.filter(task__in=later, kind=Reminder.Kind.ASSIGNED).count() == 1
