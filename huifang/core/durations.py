@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.utils.translation import ngettext
@@ -26,3 +27,12 @@ def duration_text(value: Any) -> str:
         if unit in UNITS and isinstance(amount, int) and not isinstance(amount, bool):
             return str(UNITS[unit](amount) % {"n": amount})
     return ""
+
+
+def elapsed_text(value: timedelta) -> str:
+    """A length of time in its largest whole unit: "3 天", "36 小时", "90 分钟"."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds % size == 0:
+            return duration_text({unit: seconds // size})
+    return duration_text({"minutes": seconds // 60})

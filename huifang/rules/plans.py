@@ -21,6 +21,7 @@ from huifang.organisation.services import current as organisation
 from huifang.rules.document import (
     Cap,
     Duration,
+    EventTrigger,
     RuleDocument,
     RuleError,
     Send,
@@ -53,6 +54,25 @@ class Plan:
     @property
     def first_step(self) -> str:
         return self.order[0]
+
+    @cached_property
+    def first_reach(self) -> timedelta:
+        """How long after its trigger the plan first sends a message or opens a task, going
+        through the steps in order (waits add up; business days count as days): what a
+        preview must cover to show the rule doing anything."""
+        trigger = self.document.trigger
+        reach = (
+            fixed(trigger.delay)
+            if isinstance(trigger, EventTrigger) and trigger.delay
+            else timedelta()
+        )
+        for step in self.document.steps:
+            if step.send or step.task:
+                break
+            for wait in (step.wait, step.wait_reply):
+                if wait is not None:
+                    reach += fixed(wait)
+        return reach
 
     def following(self, step_id: str) -> str | None:
         index = self.order.index(step_id)

@@ -8,6 +8,7 @@ other active rule — each inside a transaction that is rolled back, so nothing 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from huifang.core.durations import elapsed_text
 from huifang.core.limits import small_id
 from huifang.engine.lifecycle import InFlight, activate
 from huifang.engine.models import Enrollment
@@ -33,7 +35,6 @@ from .access import can_edit, editors, readers
 from .impact import impact
 
 DAYS = (7, 14, 30)
-DEFAULT_DAYS = 14
 
 IN_FLIGHT = (
     (
@@ -117,12 +118,20 @@ class ActivateForm(forms.Form):
         ]
 
 
-def _days(value: str | None) -> int:
+def _days(value: str | None, version: RuleVersion) -> int:
+    """The period asked for, else the shortest that shows the version doing something."""
     try:
-        days = int(value or DEFAULT_DAYS)
+        days = int(value or 0)
     except ValueError:
-        return DEFAULT_DAYS
-    return days if days in DAYS else DEFAULT_DAYS
+        days = 0
+    return days if days in DAYS else default_days(version)
+
+
+def default_days(version: RuleVersion) -> int:
+    """The shortest period that covers a day of the version's work after its first message
+    or task: a short preview is a quick one (the simulation's time grows with the period)."""
+    reach = plan(version.pk).first_reach + timedelta(days=1)
+    return next((days for days in DAYS if timedelta(days=days) >= reach), DAYS[-1])
 
 
 def _previewed(rule: Rule) -> RuleVersion:
@@ -146,7 +155,7 @@ def _page(
     form: ActivateForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    days = _days(request.POST.get("days") or request.GET.get("days"))
+    days = _days(request.POST.get("days") or request.GET.get("days"), version)
     current = running(rule)
     activatable = current is None or current.pk != version.pk
     if form is None and activatable and can_edit(request.user):
@@ -182,7 +191,8 @@ def preview_result(request: HttpRequest, key: str) -> HttpResponse:
     version = (
         rule.versions.filter(number=small_id(number) or 0).first() if small_id(number) else None
     ) or _previewed(rule)
-    days = _days(request.GET.get("days"))
+    days = _days(request.GET.get("days"), version)
+    reach = plan(version.pk).first_reach
     context: dict[str, Any] = {
         "rule": rule,
         "version": version,
@@ -190,6 +200,8 @@ def preview_result(request: HttpRequest, key: str) -> HttpResponse:
         "error": "",
         # Events still to come are not known: an event rule shows only what is already stored.
         "on_events": version.content.get("trigger", {}).get("kind") == "event",
+        # The period ends before the rule's first message or task: say so, not just zeros.
+        "reach": elapsed_text(reach) if reach >= timedelta(days=days) else "",
     }
     try:
         context["impact"] = impact(rule, version, days=days, start=timezone.now())

@@ -74,6 +74,10 @@ def result(client: Client, rule: Rule, **params: Any) -> Any:
     return client.get(reverse("rules:preview_result", args=[rule.key]), params)
 
 
+def page(client: Client, rule: Rule, **params: Any) -> Any:
+    return client.get(reverse("rules:preview", args=[rule.key]), params)
+
+
 def test_the_preview_shows_sends_per_day_per_channel_alone_and_with_the_active_rules(
     world: World, purchases: None, carol_client: Client, frozen: Any
 ) -> None:
@@ -179,7 +183,35 @@ def test_over_capacity_days_and_customers_over_a_cap_are_shown(
 def test_the_days_are_7_14_or_30(world: World, carol_client: Client, frozen: Any) -> None:
     rule = world.rule(WELCOME, active=False)
     assert len(result(carol_client, rule, days=30).context["impact"]["dates"]) == 31
-    assert result(carol_client, rule, days=999).context["days"] == 14
+    # Anything else: the shortest period that shows the rule at work (a quick preview).
+    assert result(carol_client, rule, days=999).context["days"] == 7
+
+
+LATE = {
+    "key": "late-check",
+    "name": "到期前回访",
+    "trigger": {"kind": "event", "event": "purchase", "delay": {"days": 10}},
+    "steps": [
+        {"id": "settle", "wait": {"days": 5}},
+        {"id": "ask", "send": {"channel": "sms", "template": "thanks"}},
+    ],
+}
+
+
+def test_the_first_period_shows_the_rule_at_work(
+    world: World, carol_client: Client, frozen: Any
+) -> None:
+    """A rule that first sends 15 days after its trigger opens on 30 days; asked for 7, the
+    figures say why nothing is sent yet instead of showing bare zeros."""
+    quick, late = world.rule(WELCOME, active=False), world.rule(LATE, active=False)
+    assert page(carol_client, quick).context["days"] == 7
+    assert result(carol_client, quick).context["days"] == 7
+    assert page(carol_client, late).context["days"] == 30
+    assert 'id="preview-reach"' not in result(carol_client, late).content.decode()
+
+    short = result(carol_client, late, days=7).content.decode()
+    assert 'id="preview-reach"' in short
+    assert "15 天" in short  # in the organisation's language, as the rest of the page
 
 
 def test_activation_needs_a_comment(world: World, carol_client: Client) -> None:
