@@ -8,13 +8,12 @@ does not know yet. For such a year, and with no rows, weekends are the only days
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 import chinese_calendar
 
+from huifang.core import held
 from huifang.organisation.models import CalendarDay
 
 
@@ -24,24 +23,11 @@ class BusinessCalendar:
 
     @classmethod
     def load(cls) -> BusinessCalendar:
-        """The calendar with every admin-defined day (a few hundred rows at most); within
-        ``held()``, the one read when the block began."""
-        kept = _held.get()
-        if kept is not None:
-            return kept
-        return cls(dict(CalendarDay.objects.values_list("date", "kind")))
-
-    @classmethod
-    @contextmanager
-    def held(cls) -> Iterator[BusinessCalendar]:
-        """Read the calendar once for a block in which it cannot change (a simulation: nobody
-        edits the calendar on its virtual clock), instead of once per batch and evaluation."""
-        calendar = cls.load()
-        token = _held.set(calendar)
-        try:
-            yield calendar
-        finally:
-            _held.reset(token)
+        """The calendar with every admin-defined day (a few hundred rows at most); read once
+        within ``held.block()``."""
+        return held.once(
+            "business_calendar", lambda: cls(dict(CalendarDay.objects.values_list("date", "kind")))
+        )
 
     def is_working_day(self, day: date) -> bool:
         kind = self.overrides.get(day)
@@ -89,6 +75,3 @@ class BusinessCalendar:
             if self.is_working_day(current):
                 remaining -= 1
         return current
-
-
-_held: ContextVar[BusinessCalendar | None] = ContextVar("huifang_held_calendar", default=None)

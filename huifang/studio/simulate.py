@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from huifang.core import rows
+from huifang.core import held, rows
 from huifang.core.clock import VirtualClock
 from huifang.customers import derived
 from huifang.customers.consent import withdrawn
@@ -96,13 +96,17 @@ def simulate(
     if not 1 <= days <= 366:
         raise SimulationError("days must be between 1 and 366")
     end = start + timedelta(days=days)
-    with transaction.atomic(), dry_run(), BusinessCalendar.held():
+    with transaction.atomic(), dry_run():
         try:
             keys = _choose_rules(rules, documents, start)
             marks = _as_of(start)
             projected = _project(marks, start, end) if project else _no_projection()
             replies: list[dict[str, Any]] = []
-            _run(start.astimezone(UTC), end.astimezone(UTC), marks.replay, marks.contact, replies)
+            # From here on nobody changes the rules, the calendar or the staff: read them once.
+            with held.block():
+                _run(
+                    start.astimezone(UTC), end.astimezone(UTC), marks.replay, marks.contact, replies
+                )
             report = _report(start, end, days, keys, marks.marks)
             return {**report, "replies": replies, "projected": projected}
         finally:

@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy
 from huifang.accounts.assignment import strategies
 from huifang.accounts.models import StaffProfile, Team
 from huifang.accounts.roles import Role
-from huifang.core import rows
+from huifang.core import held, rows
 from huifang.customers.models import Customer
 from huifang.organisation.zones import zone
 
@@ -334,7 +334,14 @@ def load_pool(team: Team | None, now: datetime, owners: Iterable[int] = ()) -> P
     # Agents take the team's tasks; a supervisor in the team is there to watch, not to be
     # dealt tasks (an owner or a named user still gets theirs, whatever their role).
     agents = profiles.filter(team=team, user__groups__name=Role.AGENT).distinct()
-    members = _candidates(agents.order_by("user_id"), today) if team is not None else []
+    members = (
+        # Read once in a simulation (``held``): nobody edits the staff on its clock.
+        _candidates(
+            held.once(("team_agents", team.pk), lambda: list(agents.order_by("user_id"))), today
+        )
+        if team is not None
+        else []
+    )
     known = {c.user_id for c in members}
     others = _candidates(profiles.filter(user_id__in=set(owners) - known), today)
     _fill_loads(members + others, since)

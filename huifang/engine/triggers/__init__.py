@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
+from huifang.core import held
 from huifang.customers.models import Event
 from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.organisation.zones import local_date
@@ -46,12 +47,21 @@ log = logging.getLogger(__name__)
 
 def active_rules(*kinds: str) -> list[tuple[Rule, Plan]]:
     """The active rules (of ``kinds``) with their current versions; a version whose conditions
-    are off the allow-list (``Plan.problem``) is left out: it is never run."""
+    are off the allow-list (``Plan.problem``) is left out: it is never run. Read once within
+    ``held.block()`` (a simulation, whose rules are fixed for its whole window)."""
+    return [
+        (rule, current)
+        for rule, current in held.once("active_rules", _active_rules)
+        if not kinds or current.document.trigger.kind in kinds
+    ]
+
+
+def _active_rules() -> list[tuple[Rule, Plan]]:
     result = []
     for rule in Rule.objects.filter(status=Rule.Status.ACTIVE, current_version__isnull=False):
         assert rule.current_version_id is not None
         current = plan(rule.current_version_id)
-        if (not kinds or current.document.trigger.kind in kinds) and runnable(rule, current):
+        if runnable(rule, current):
             result.append((rule, current))
     return result
 
