@@ -285,6 +285,7 @@ INSTALLED_APPS = [
     "huifang.engine",
     "huifang.analytics",
     "huifang.studio",
+    "huifang.imports",
     "huifang.demo",
     "huifang.server",
 ]
