@@ -1,0 +1,320 @@
+"""What an import of customers would do, row by row, before anything is written: each row's
+values as they will be stored, the customer it matches (by external id, phone or e-mail, in the
+order chosen) and what the chosen policy makes of it — or why it is refused."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
+
+from huifang.customers.models import Customer
+
+from . import values
+from .mapping import Target, header_row, suggest, target_for
+from .models import Import
+from .reading import Row, column_name, open_rows
+
+MATCH_KEYS = ("external_id", "phone", "email")
+# Customer columns a row writes; tags, attributes and the owner are handled on their own.
+COLUMNS = (
+    "external_id",
+    "name",
+    "phone",
+    "email",
+    "birthday",
+    "gender",
+    "tier",
+    "lifecycle_stage",
+    "company",
+    "province",
+    "city",
+    "source",
+    "business_line",
+    "note",
+)
+CHUNK = 2000
+
+
+class MappingRefused(ValueError):
+    """The mapping cannot be used (a column or field that does not exist)."""
+
+
+@dataclass
+class Problem:
+    row: int
+    column: str  # as the spreadsheet labels it: "C"
+    header: str
+    value: str
+    reason: str
+
+
+@dataclass
+class Planned:
+    """A row that will be written: its values, and the customer it goes to (``None``: new)."""
+
+    row: int
+    values: dict[str, Any]
+    customer: Customer | None = None
+    how: str = "created"  # created, updated, merged, unchanged
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
+    tags: list[str] = field(default_factory=list)
+    merged_rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    file_name: str
+    header_row: int  # 1-based, as the spreadsheet numbers it
+    headers: list[str]
+    mapping: dict[int, str]  # 0-based column -> field key
+    policy: str
+    match_on: list[str]
+    rows: list[Planned] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(p.how for p in self.rows)
+        counted["refused"] = len({p.row for p in self.problems})
+        counted["merged"] += sum(len(p.merged_rows) for p in self.rows)
+        return {
+            k: counted.get(k, 0) for k in ("created", "updated", "merged", "unchanged", "refused")
+        }
+
+    def preview(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The first rows as they will be stored (for the dry run and the wizard)."""
+        return [
+            {
+                "row": p.row,
+                "how": p.how,
+                "customer": p.customer.pk if p.customer is not None else None,
+                "values": {k: _plain(v) for k, v in p.values.items()},
+                "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in p.changes.items()},
+            }
+            for p in self.rows[:limit]
+        ]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+def mapping_from(headers: Sequence[str], chosen: Mapping[str, str] | None) -> dict[int, str]:
+    """Columns by header name or letter (``{"手机号码": "phone", "G": "attributes.store"}``), or
+    the suggestions when nothing is chosen; a value of ``""`` leaves a column out."""
+    if not chosen:
+        return suggest(headers)
+    found: dict[int, str] = {}
+    letters = {column_name(i + 1): i for i in range(len(headers))}
+    for name, key in chosen.items():
+        index = headers.index(name) if name in headers else letters.get(str(name).upper())
+        if index is None:
+            raise MappingRefused(_("The file has no column “%(name)s”.") % {"name": name})
+        if not key:
+            continue
+        if target_for(key) is None:
+            raise MappingRefused(_("“%(key)s” is not a field an import can fill.") % {"key": key})
+        if key in found.values():
+            raise MappingRefused(_("Two columns fill “%(key)s”; choose one.") % {"key": key})
+        found[index] = key
+    return found
+
+
+def plan_file(
+    path: Path | str,
+    *,
+    name: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    policy: str = Import.Policy.FILL_EMPTY,
+    match_on: Sequence[str] = MATCH_KEYS,
+) -> Plan:
+    """Read the file and plan its import; nothing is written. Raises ``FileRefused`` for a file
+    that cannot be imported at all and ``MappingRefused`` for a mapping that does not fit it."""
+    rows = list(open_rows(path, name=name))
+    top = header_row(rows)
+    headers = [values.text(c.value) for c in rows[top]] if rows else []
+    columns = mapping_from(headers, mapping)
+    if policy not in Import.Policy.values:
+        raise MappingRefused(_("Choose skip, fill_empty or overwrite for existing customers."))
+    unknown = [key for key in match_on if key not in MATCH_KEYS]
+    if unknown or not match_on:
+        raise MappingRefused(_("Match customers by external_id, phone or email."))
+    plan = Plan(Path(name or str(path)).name, top + 1, headers, columns, policy, list(match_on))
+    targets = {i: target_for(key) for i, key in columns.items()}
+    parsed: list[Planned] = []
+    for row in rows[top + 1 :]:
+        if not any(values.text(c.value) for c in row):
+            continue
+        planned = _parse_row(row, headers, targets, plan.problems)
+        if planned is not None:
+            parsed.append(planned)
+    _owners(parsed, plan.problems)
+    plan.rows = _match(parsed, plan)
+    return plan
+
+
+def _parse_row(
+    row: Row, headers: Sequence[str], targets: Mapping[int, Target | None], problems: list[Problem]
+) -> Planned | None:
+    number = row[0].row if row else 0
+    found: dict[str, Any] = {}
+    refused = False
+    for cell in row:
+        target = targets.get(cell.column - 1)
+        if target is None or cell.value is None or values.text(cell.value) == "":
+            continue
+        try:
+            found[target.key] = target.parse(cell.value)
+        except values.ValueRefused as exc:
+            refused = True
+            problems.append(
+                Problem(
+                    cell.row,
+                    column_name(cell.column),
+                    headers[cell.column - 1] if cell.column - 1 < len(headers) else "",
+                    values.text(cell.value)[:200],
+                    str(exc),
+                )
+            )
+    if refused:
+        return None
+    if not any(found.get(k) for k in ("name", *MATCH_KEYS)):
+        problems.append(
+            Problem(number, "", "", "", _("The row has no name, customer number, phone or e-mail."))
+        )
+        return None
+    return Planned(number, found)
+
+
+def _owners(rows: list[Planned], problems: list[Problem]) -> None:
+    names = {str(p.values["owner"]) for p in rows if p.values.get("owner")}
+    known = dict(get_user_model().objects.filter(username__in=names).values_list("username", "pk"))
+    for planned in list(rows):
+        owner = planned.values.pop("owner", None)
+        if not owner:
+            continue
+        if owner in known:
+            planned.values["owner_id"] = known[owner]
+        else:
+            rows.remove(planned)
+            problems.append(
+                Problem(
+                    planned.row,
+                    "",
+                    _("Owner (username)"),
+                    str(owner),
+                    _("No staff member has the username “%(value)s”.") % {"value": owner},
+                )
+            )
+
+
+def _match(rows: list[Planned], plan: Plan) -> list[Planned]:
+    """Each row to its customer: an earlier row of the file with the same key (the two are
+    merged), else a customer already there, else a new one."""
+    existing = _existing(rows, plan.match_on)
+    kept: list[Planned] = []
+    by_key: dict[tuple[str, Any], Planned] = {}
+    for planned in rows:
+        keys = [(k, planned.values[k]) for k in plan.match_on if planned.values.get(k)]
+        earlier = next((by_key[k] for k in keys if k in by_key), None)
+        if earlier is not None:
+            _merge_rows(earlier, planned, plan.policy)
+            earlier.merged_rows.append(planned.row)
+            for key in keys:
+                by_key.setdefault(key, earlier)
+            continue
+        customer = next((existing[k] for k in keys if k in existing), None)
+        if customer is None and not planned.values.get("name"):
+            plan.problems.append(
+                Problem(
+                    planned.row, "", "", "", _("A new customer needs a name; this row has none.")
+                )
+            )
+            continue
+        planned.customer = customer
+        for key in keys:
+            by_key[key] = planned
+        kept.append(planned)
+    tagged = _tags_of([p.customer.pk for p in kept if p.customer is not None])
+    for planned in kept:
+        _decide(planned, plan.policy, tagged)
+    return kept
+
+
+def _tags_of(customers: Sequence[int]) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = {}
+    through = Customer.tags.through
+    for start in range(0, len(customers), CHUNK):
+        for cid, name in through.objects.filter(
+            customer_id__in=customers[start : start + CHUNK]
+        ).values_list("customer_id", "tag__name"):
+            found.setdefault(cid, set()).add(name)
+    return found
+
+
+def _existing(rows: Iterable[Planned], match_on: Sequence[str]) -> dict[tuple[str, Any], Customer]:
+    found: dict[tuple[str, Any], Customer] = {}
+    for key in reversed(match_on):  # the first key chosen wins where two find different people
+        wanted = sorted({str(p.values[key]) for p in rows if p.values.get(key)})
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            for customer in Customer.objects.filter(**{f"{key}__in": chunk}).order_by("-pk"):
+                found[(key, getattr(customer, key))] = customer
+    return found
+
+
+def _merge_rows(earlier: Planned, later: Planned, policy: str) -> None:
+    for key, value in later.values.items():
+        if key == "tags":
+            earlier.values["tags"] = list(dict.fromkeys([*earlier.values.get("tags", []), *value]))
+        elif policy == Import.Policy.OVERWRITE or not earlier.values.get(key):
+            earlier.values[key] = value
+
+
+def _decide(planned: Planned, policy: str, tagged: Mapping[int, set[str]]) -> None:
+    """What the row changes: everything, for a new customer; for one already there, what the
+    policy allows (an empty cell never erases anything; tags are added, never taken away)."""
+    customer = planned.customer
+    has = tagged.get(customer.pk, set()) if customer is not None else set()
+    planned.tags = [t for t in planned.values.get("tags", []) if t not in has]
+    if customer is None:
+        planned.how = "created"
+        return
+    if policy == Import.Policy.SKIP:
+        planned.how, planned.tags = "unchanged", []
+        return
+    for key, value in planned.values.items():
+        if key == "tags":
+            continue
+        before = _current(customer, key)
+        if before == value:
+            continue
+        if policy == Import.Policy.FILL_EMPTY and before not in (None, ""):
+            continue
+        planned.changes[key] = (before, value)
+    matched_by_number = customer.external_id and customer.external_id == planned.values.get(
+        "external_id"
+    )
+    if not planned.changes and not planned.tags:
+        planned.how = "unchanged"
+    else:
+        planned.how = "updated" if matched_by_number else "merged"
+
+
+def _current(customer: Customer, key: str) -> Any:
+    if key.startswith("attributes."):
+        return (customer.attributes or {}).get(key.split(".", 1)[1])
+    return getattr(customer, key)
