@@ -59,6 +59,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     # Staff who talk to customers correct their profile and record consent as they hear it.
     ("customer", "edit"): WORKERS | {TOKEN_WRITE, TOKEN_REVEAL},
     ("customer", "reveal"): WORKERS | {TOKEN_REVEAL},
+    # Bringing a file of customers in, and taking an import back: administrators.
+    ("customer", "import"): frozenset({ADMIN}),
     ("event", "view"): STAFF | TOKENS,
     ("event", "create"): frozenset({ADMIN, TOKEN_WRITE, TOKEN_REVEAL}),
     # Follow-up tasks: everyone reads the ones in their scope; analysts never change one.
@@ -122,6 +124,7 @@ ACTIONS = {
     "manage": _("manage"),
     "export": _("export"),
     "schedule": _("schedule"),
+    "import": _("import from files, and undo"),
 }
 PRINCIPAL_NAMES = {
     ADMIN: Role.ADMIN.label,

@@ -51,6 +51,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "tags": Tag.objects.all()[:200],
         "owners": _owners(),
         "query": _query_without_cursor(request),
+        "can_import": can(request.user, "customer", "import"),
         "can_create_tasks": can(request.user, "task", "create"),
     }
     template = (

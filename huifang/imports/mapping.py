@@ -54,7 +54,7 @@ CUSTOMER_TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "name",
-        _("Name"),
+        _("Customer name"),
         values.bounded(100),
         (
             "姓名",

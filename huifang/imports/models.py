@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Import(models.Model):
@@ -20,8 +21,16 @@ class Import(models.Model):
         OVERWRITE = "overwrite", _("Overwrite with the file's values")
 
     class Status(models.TextChoices):
-        DONE = "done", _("Imported")
-        UNDONE = "undone", _("Undone")
+        DRAFT = "draft", pgettext_lazy("import status", "Columns to choose")
+        CHECKING = "checking", pgettext_lazy("import status", "Checking")
+        CHECKED = "checked", pgettext_lazy("import status", "Checked, ready to import")
+        RUNNING = "running", pgettext_lazy("import status", "Importing")
+        DONE = "done", pgettext_lazy("import status", "Imported")
+        FAILED = "failed", pgettext_lazy("import status", "Failed")
+        UNDONE = "undone", pgettext_lazy("import status", "Undone")
+
+    # The worker is at it: the page shows a progress bar and looks again.
+    WORKING = (Status.CHECKING, Status.RUNNING)
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     file_name = models.CharField(_("file"), max_length=255)
@@ -29,12 +38,23 @@ class Import(models.Model):
     policy = models.CharField(_("existing customers"), max_length=16, choices=Policy.choices)
     match_on = models.JSONField(_("matched by"), default=list)
     mapping = models.JSONField(_("columns"), default=dict)  # column letter -> field key
-    header_row = models.PositiveIntegerField(_("header row"))
+    header_row = models.PositiveIntegerField(_("header row"), default=1)
     counts = models.JSONField(_("counts"), default=dict)
+    # The uploaded file until it is imported (in the database, so a worker on another machine
+    # reads it too); emptied once the import is done, failed or dropped.
+    data = models.BinaryField(null=True, blank=True, editable=False)
+    # What the check found: headers, the first rows as they will be stored (personal details
+    # masked), for the page.
+    summary = models.JSONField(default=dict, blank=True)
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    done_rows = models.PositiveIntegerField(_("rows done"), default=0)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(_("imported at"))
+    created_at = models.DateTimeField(_("uploaded at"))
     undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
     undone_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -47,6 +67,10 @@ class Import(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.done_rows / self.total_rows)) if self.total_rows else 0
 
 
 class Change(models.Model):

@@ -5,7 +5,7 @@ order chosen) and what the chosen policy makes of it — or why it is refused.""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -40,6 +40,7 @@ COLUMNS = (
     "note",
 )
 CHUNK = 2000
+PROGRESS_EVERY = 5000
 
 
 class MappingRefused(ValueError):
@@ -140,10 +141,16 @@ def plan_file(
     mapping: Mapping[str, str] | None = None,
     policy: str = Import.Policy.FILL_EMPTY,
     match_on: Sequence[str] = MATCH_KEYS,
+    progress: Callable[[int], None] | None = None,
 ) -> Plan:
     """Read the file and plan its import; nothing is written. Raises ``FileRefused`` for a file
-    that cannot be imported at all and ``MappingRefused`` for a mapping that does not fit it."""
-    rows = list(open_rows(path, name=name))
+    that cannot be imported at all and ``MappingRefused`` for a mapping that does not fit it.
+    ``progress`` hears how many rows were read, every ``PROGRESS_EVERY``."""
+    rows = []
+    for row in open_rows(path, name=name):
+        rows.append(row)
+        if progress is not None and len(rows) % PROGRESS_EVERY == 0:
+            progress(len(rows))
     top = header_row(rows)
     headers = [values.text(c.value) for c in rows[top]] if rows else []
     columns = mapping_from(headers, mapping)

@@ -1,9 +1,16 @@
-"""Writing a planned import as one batch, and undoing it."""
+"""Importing customers: a file kept as a draft, checked (the dry run), written as one batch in
+chunks with its progress, and undone."""
 
 from __future__ import annotations
 
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -15,40 +22,87 @@ from huifang.audit.models import Entry
 from huifang.audit.services import record
 from huifang.core import rows as row_sql
 from huifang.customers.models import Customer, Event, Tag
+from huifang.customers.phones import mask_phone
+from huifang.customers.pii import mask_email, mask_text
 from huifang.engine.models import Enrollment
 from huifang.messaging.models import Message
 from huifang.tasks.models import Task
 
+from . import values
+from .mapping import HEADER_SEARCH, header_row, suggest
 from .models import Change, Import
 from .models import Problem as StoredProblem
-from .planning import COLUMNS, Plan, Planned, _plain
-from .reading import column_name
+from .planning import (
+    COLUMNS,
+    MATCH_KEYS,
+    MappingRefused,
+    Plan,
+    Planned,
+    Problem,
+    _plain,
+    plan_file,
+)
+from .reading import FileRefused, column_name, count_rows, open_rows
 
 BATCH = 500
+CHUNK = 2000  # rows a transaction: an import of a million rows never holds the database long
 
 
 def run(plan: Plan, *, actor: Any = None, now: datetime | None = None) -> Import:
-    """Write every planned row in one transaction: all of it or, on any error, nothing."""
+    """Import a planned file (``huifang import``): one batch, written as ``write`` does."""
     now = now or timezone.now()
-    with transaction.atomic():
-        batch = Import.objects.create(
-            kind=Import.Kind.CUSTOMERS,
-            file_name=plan.file_name[:255],
-            status=Import.Status.DONE,
-            policy=plan.policy,
-            match_on=plan.match_on,
-            mapping={column_name(i + 1): key for i, key in sorted(plan.mapping.items())},
-            header_row=plan.header_row,
-            counts=plan.counts,
-            created_by=actor if getattr(actor, "pk", None) else None,
-            created_at=now,
+    batch = Import.objects.create(
+        kind=Import.Kind.CUSTOMERS,
+        file_name=plan.file_name[:255],
+        status=Import.Status.RUNNING,
+        policy=plan.policy,
+        match_on=plan.match_on,
+        mapping=letters(plan.mapping),
+        header_row=plan.header_row,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        created_at=now,
+        started_at=now,
+    )
+    write(batch, plan, actor=actor, now=now)
+    return batch
+
+
+def letters(mapping: dict[int, str]) -> dict[str, str]:
+    return {column_name(i + 1): key for i, key in sorted(mapping.items())}
+
+
+def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None = None) -> None:
+    """Write every planned row, ``CHUNK`` rows a transaction, saying how far it got after each
+    (the page's progress bar); a failure takes back what was written and says why. Either
+    way the import is one batch: done and undoable, or failed and gone."""
+    now = now or timezone.now()
+    Import.objects.filter(pk=batch.pk).update(
+        status=Import.Status.RUNNING, total_rows=len(plan.rows), done_rows=0, started_at=now
+    )
+    try:
+        for start in range(0, len(plan.rows), CHUNK):
+            chunk = plan.rows[start : start + CHUNK]
+            with transaction.atomic():
+                changes = {
+                    **_create([p for p in chunk if p.customer is None], batch, now),
+                    **_update(
+                        [p for p in chunk if p.customer is not None and p.changes], batch, now
+                    ),
+                }
+                _tag(chunk, changes, batch)
+                Change.objects.bulk_create(list(changes.values()), batch_size=BATCH)
+                Import.objects.filter(pk=batch.pk).update(done_rows=start + len(chunk))
+    except Exception as exc:
+        _revert(batch)
+        Import.objects.filter(pk=batch.pk).update(
+            status=Import.Status.FAILED,
+            error=str(exc)[:500],
+            finished_at=timezone.now(),
+            data=None,
         )
-        changes = {
-            **_create([p for p in plan.rows if p.customer is None], batch, now),
-            **_update([p for p in plan.rows if p.customer is not None and p.changes], batch, now),
-        }
-        _tag(plan.rows, changes, batch)
-        Change.objects.bulk_create(list(changes.values()), batch_size=BATCH)
+        raise
+    with transaction.atomic():
+        StoredProblem.objects.filter(batch=batch).delete()
         StoredProblem.objects.bulk_create(
             [
                 StoredProblem(
@@ -63,6 +117,9 @@ def run(plan: Plan, *, actor: Any = None, now: datetime | None = None) -> Import
             ],
             batch_size=BATCH,
         )
+        Import.objects.filter(pk=batch.pk).update(
+            status=Import.Status.DONE, counts=plan.counts, finished_at=timezone.now(), data=None
+        )
         record(
             Entry.Action.CUSTOMER,
             "imported",
@@ -71,7 +128,22 @@ def run(plan: Plan, *, actor: Any = None, now: datetime | None = None) -> Import
             details={"counts": plan.counts, "policy": plan.policy, "match_on": plan.match_on},
             at=now,
         )
-    return batch
+    batch.refresh_from_db()
+
+
+def _revert(batch: Import) -> None:
+    """Take back the chunks a failed import wrote."""
+    changes = list(Change.objects.filter(batch=batch).select_related("customer"))
+    through = Customer.tags.through
+    with transaction.atomic():
+        Customer.objects.filter(pk__in=[c.customer_id for c in changes if c.created]).delete()
+        for change in changes:
+            if change.created or change.customer is None:
+                continue
+            if tags := change.after.get("tags"):
+                through.objects.filter(customer=change.customer, tag__name__in=tags).delete()
+            _restore(change.customer, change)
+        Change.objects.filter(batch=batch).delete()
 
 
 def _customer_values(planned: Planned) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -263,3 +335,153 @@ def _get(customer: Customer, key: str) -> Any:
     if key.startswith("attributes."):
         return (customer.attributes or {}).get(key.split(".", 1)[1])
     return getattr(customer, key)
+
+
+# -- the import page's jobs (``tasks.py`` runs them on a worker) ----------------------------------
+
+PERSONAL = {"phone": mask_phone, "email": mask_email}
+PREVIEW_ROWS = 20
+
+
+def upload(name: str, data: bytes, *, actor: Any = None, now: datetime | None = None) -> Import:
+    """Keep an uploaded file as a draft import, with its headers, a few rows to recognise the
+    columns by, and the suggested columns; a file that cannot be imported is refused
+    (``FileRefused``) and nothing is kept."""
+    with _temporary(name, data) as path:
+        first = list(islice(open_rows(path, name=name), HEADER_SEARCH + 5))
+        top = header_row(first)
+        headers = [values.text(c.value) for c in first[top]] if first else []
+        if not any(headers):
+            raise FileRefused(_("The file has no header row with column names."))
+        samples = [
+            [_sample(values.text(c.value)[:60]) for c in row] for row in first[top + 1 : top + 4]
+        ]
+        total = max(0, count_rows(path, name=name) - top - 1)
+    return Import.objects.create(
+        kind=Import.Kind.CUSTOMERS,
+        file_name=Path(name).name[:255],
+        status=Import.Status.DRAFT,
+        policy=Import.Policy.FILL_EMPTY,
+        match_on=list(MATCH_KEYS),
+        mapping=letters(suggest(headers)),
+        header_row=top + 1,
+        data=data,
+        summary={"headers": headers, "samples": samples},
+        total_rows=total,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        created_at=now or timezone.now(),
+    )
+
+
+_NUMBER = re.compile(r"^[\d\s+\-()（）]{7,}$")
+
+
+def _sample(value: str) -> str:
+    """A cell shown to recognise its column by: what looks like a phone number or an e-mail
+    address is masked (the columns are not chosen yet, so their content decides)."""
+    if "@" in value:
+        return mask_email(value)
+    if _NUMBER.match(value) and not values.looks_like_a_day(value):
+        digits = re.sub(r"\D", "", value)
+        return f"{digits[:3]}****{digits[-4:]}" if len(digits) > 7 else "****"
+    return value
+
+
+@contextmanager
+def _temporary(name: str, data: bytes) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="huifang-import-") as folder:
+        path = Path(folder) / ("upload" + Path(name).suffix.lower())
+        path.write_bytes(data)
+        path.chmod(0o600)
+        yield path
+
+
+def _plan(batch: Import) -> Plan:
+    assert batch.data is not None
+    with _temporary(batch.file_name, bytes(batch.data)) as path:
+        return plan_file(
+            path,
+            name=batch.file_name,
+            mapping=batch.mapping,
+            policy=batch.policy,
+            match_on=batch.match_on,
+            progress=lambda n: _progress(batch, n),
+        )
+
+
+def _progress(batch: Import, rows: int) -> None:
+    Import.objects.filter(pk=batch.pk).update(done_rows=rows)
+
+
+def check(batch: Import) -> None:
+    """The dry run: what the import would do, row by row, for the page (nothing else is
+    written). A file or columns that do not work send the import back to its columns, with
+    the reason."""
+    Import.objects.filter(pk=batch.pk).update(done_rows=0, error="")
+    try:
+        plan = _plan(batch)
+    except (FileRefused, MappingRefused) as exc:
+        Import.objects.filter(pk=batch.pk).update(status=Import.Status.DRAFT, error=str(exc)[:500])
+        return
+    for problem in plan.problems:
+        _mask_problem(plan, problem)
+    with transaction.atomic():
+        StoredProblem.objects.filter(batch=batch).delete()
+        StoredProblem.objects.bulk_create(
+            [
+                StoredProblem(
+                    batch=batch,
+                    row=p.row,
+                    column=p.column,
+                    header=p.header[:200],
+                    value=p.value[:200],
+                    reason=p.reason[:500],
+                )
+                for p in plan.problems
+            ],
+            batch_size=BATCH,
+        )
+        Import.objects.filter(pk=batch.pk).update(
+            status=Import.Status.CHECKED,
+            counts=plan.counts,
+            total_rows=len(plan.rows) + plan.counts["refused"],
+            done_rows=len(plan.rows) + plan.counts["refused"],
+            summary={**batch.summary, "preview": _masked_preview(plan)},
+        )
+
+
+def execute(batch: Import, *, actor: Any = None) -> None:
+    """The import itself, planned again from the file (customers may have changed since the
+    check), then written (``write``)."""
+    try:
+        plan = _plan(batch)
+    except (FileRefused, MappingRefused) as exc:
+        Import.objects.filter(pk=batch.pk).update(
+            status=Import.Status.CHECKED, error=str(exc)[:500]
+        )
+        return
+    for problem in plan.problems:
+        _mask_problem(plan, problem)
+    write(batch, plan, actor=actor or batch.created_by)
+
+
+def _mask_problem(plan: Plan, problem: Problem) -> None:
+    """A refused cell as the report shows it: a phone or e-mail column's value masked, in the
+    reason too (the reason often quotes it)."""
+    index = next((i for i in plan.mapping if column_name(i + 1) == problem.column), None)
+    if index is None or plan.mapping[index] not in PERSONAL or not problem.value:
+        return
+    masked = mask_text(problem.value)
+    problem.reason = problem.reason.replace(problem.value, masked)
+    problem.value = masked
+
+
+def _masked_preview(plan: Plan) -> list[dict[str, Any]]:
+    rows = plan.preview(PREVIEW_ROWS)
+    for row in rows:
+        for key, mask in PERSONAL.items():
+            if row["values"].get(key):
+                row["values"][key] = mask(row["values"][key])
+            if key in row["changes"]:
+                row["changes"][key] = [mask(v) if v else v for v in row["changes"][key]]
+    return rows

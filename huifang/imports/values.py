@@ -116,6 +116,10 @@ def moment(value: Any) -> datetime:
         ) from None
 
 
+def looks_like_a_day(value: str) -> bool:
+    return bool(_DAY.match(value) or _COMPACT.match(value))
+
+
 def day(value: Any) -> date:
     return moment(value).date()
 
@@ -137,7 +141,9 @@ def amount(value: Any) -> Decimal:
         raise ValueRefused(_("“%(value)s” is not an amount of money.") % {"value": found}) from None
 
 
-def _choice(names: Mapping[str, str], what: Any) -> Any:
+def _choice(names: Mapping[str, str], what: Any, shown: Any) -> Any:
+    """``names`` (every way people write a value) to the stored value; a refusal names the
+    values as Huifang shows them (``shown()``), not every synonym."""
     folded = {_fold(k): v for k, v in names.items()}
 
     def parse(value: Any) -> str:
@@ -146,7 +152,7 @@ def _choice(names: Mapping[str, str], what: Any) -> Any:
         if chosen is None:
             raise ValueRefused(
                 _("“%(value)s” is not a %(what)s Huifang knows; use one of: %(names)s.")
-                % {"value": found, "what": what(), "names": "、".join(dict.fromkeys(names))}
+                % {"value": found, "what": what(), "names": "、".join(shown())}
             )
         return chosen
 
@@ -207,9 +213,11 @@ GENDERS = {
     "female": "f",
 }
 
-tier = _choice(TIERS, lambda: _("tier"))
-stage = _choice(STAGES, lambda: _("lifecycle stage"))
-gender = _choice(GENDERS, lambda: _("gender"))
+tier = _choice(TIERS, lambda: _("tier"), lambda: [str(label) for label in Tier.labels])
+stage = _choice(
+    STAGES, lambda: _("lifecycle stage"), lambda: [str(label) for label in LifecycleStage.labels]
+)
+gender = _choice(GENDERS, lambda: _("gender"), lambda: [_("Male"), _("Female")])
 
 
 def tags(value: Any) -> list[str]:

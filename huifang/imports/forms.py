@@ -1,0 +1,114 @@
+"""The import page's forms: the file, then which column fills which field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from huifang.core.forms import bootstrap
+from huifang.rules.conditions import safe_key
+
+from .mapping import CUSTOMER_TARGETS
+from .models import Import
+from .planning import MATCH_KEYS
+from .reading import SUFFIXES, column_name
+
+# What fits in one upload (a million rows of a dozen columns is some 40 MB as .xlsx).
+MAX_UPLOAD = 100 * 1024 * 1024
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy(
+            "An .xlsx, .xls or .csv file (UTF-8 or GBK), one customer a row, with a header row."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(SUFFIXES)}),
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD:
+            raise forms.ValidationError(
+                _("The file is larger than %(limit)s MB; split it into several imports.")
+                % {"limit": MAX_UPLOAD // (1024 * 1024)}
+            )
+        return upload
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        bootstrap(self)
+
+
+MATCH_LABELS = {
+    "external_id": gettext_lazy("Customer number"),
+    "phone": gettext_lazy("Phone"),
+    "email": gettext_lazy("E-mail"),
+}
+
+
+class ColumnsForm(forms.Form):
+    """One choice per column of the file, the policy for customers already there, and what
+    finds them."""
+
+    policy = forms.ChoiceField(
+        label=gettext_lazy("Customers already there"),
+        choices=Import.Policy.choices,
+        widget=forms.RadioSelect(attrs={"class": "form-check-input"}),
+    )
+    match_on = forms.MultipleChoiceField(
+        label=gettext_lazy("Find them by"),
+        choices=list(MATCH_LABELS.items()),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": gettext_lazy("Choose at least one way to find them.")},
+    )
+
+    def __init__(self, *args: Any, batch: Import, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch = batch
+        headers: list[str] = batch.summary.get("headers", [])
+        samples: list[list[str]] = batch.summary.get("samples", [])
+        self.columns: list[dict[str, Any]] = []
+        for index, header in enumerate(headers):
+            letter = column_name(index + 1)
+            choices = [("", _("— not imported —"))] + [
+                (t.key, str(t.label)) for t in CUSTOMER_TARGETS
+            ]
+            if header and safe_key(header) and f"attributes.{header}" not in dict(choices):
+                choices.append(
+                    (f"attributes.{header}", _("Custom attribute “%(name)s”") % {"name": header})
+                )
+            name = f"column_{letter}"
+            self.fields[name] = forms.ChoiceField(
+                label=header or letter, choices=choices, required=False
+            )
+            self.fields[name].initial = batch.mapping.get(letter, "")
+            example = [row[index] for row in samples if index < len(row) and row[index]]
+            self.columns.append(
+                {"letter": letter, "header": header, "field": self[name], "examples": example[:3]}
+            )
+        self.fields["policy"].initial = batch.policy
+        self.fields["match_on"].initial = batch.match_on
+        bootstrap(self)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        chosen: dict[str, str] = {}
+        for column in self.columns:
+            letter = str(column["letter"])
+            key = str(data.get(f"column_{letter}") or "")
+            if not key:
+                continue
+            if key in chosen.values():
+                self.add_error(f"column_{letter}", _("Another column fills this field already."))
+            chosen[letter] = key
+        if not any(k in chosen.values() for k in ("name", *MATCH_KEYS)):
+            raise forms.ValidationError(
+                _("Choose the column of the name, or of the phone, e-mail or customer number.")
+            )
+        data["mapping"] = chosen
+        data["match_on"] = [k for k in MATCH_KEYS if k in data.get("match_on", [])]
+        return data

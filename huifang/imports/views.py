@@ -1,0 +1,193 @@
+"""The import page: upload a file, choose its columns, check what it would do, import it with
+a progress bar, download the refused rows, undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from huifang.accounts.permissions import requires
+from huifang.audit.models import Entry
+from huifang.audit.services import record
+from huifang.core.exports import csv_response, xlsx_response
+from huifang.customers.models import Customer
+
+from .forms import ColumnsForm, UploadForm
+from .mapping import target_for
+from .models import Import
+from .reading import FileRefused
+from .services import undo, upload
+from .tasks import check_import, run_import
+
+RECENT = 20
+CHOICES = {
+    key: (lambda key=key: dict(Customer._meta.get_field(key).flatchoices))  # type: ignore[union-attr]
+    for key in ("tier", "lifecycle_stage", "gender")
+}
+
+
+@requires("customer", "import")
+def imports(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        sent = form.cleaned_data["file"]
+        try:
+            batch = upload(sent.name, sent.read(), actor=request.user)
+        except FileRefused as exc:
+            form.add_error("file", str(exc))
+        else:
+            return redirect("imports:detail", batch.pk)
+    recent = Import.objects.select_related("created_by").defer("data")[:RECENT]
+    status = 400 if request.method == "POST" else 200
+    return render(request, "imports/list.html", {"form": form, "recent": recent}, status=status)
+
+
+def _batch(pk: int) -> Import:
+    return get_object_or_404(Import.objects.defer("data"), pk=pk)
+
+
+@requires("customer", "import")
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(pk)
+    form = None
+    if batch.status in (Import.Status.DRAFT, Import.Status.CHECKED):
+        form = ColumnsForm(request.POST or None, batch=batch)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "check" and form is not None and form.is_valid():
+            _check(batch, form.cleaned_data)
+            return redirect("imports:detail", batch.pk)
+        if action == "import" and batch.status == Import.Status.CHECKED:
+            _start(batch)
+            return redirect("imports:detail", batch.pk)
+        if action == "discard" and batch.status in (Import.Status.DRAFT, Import.Status.CHECKED):
+            batch.delete()
+            messages.info(request, _("The file is dropped; nothing was imported."))
+            return redirect("imports:list")
+        if form is None or form.is_valid():
+            messages.error(request, _("That cannot be done with this import now."))
+            return redirect("imports:detail", batch.pk)
+    context: dict[str, Any] = {
+        "batch": batch,
+        "form": form,
+        "preview": _preview(batch),
+        "problems": batch.problems.all()[:20],
+        "problem_count": batch.problems.count(),
+    }
+    return render(
+        request, "imports/detail.html", context, status=400 if request.method == "POST" else 200
+    )
+
+
+def _preview(batch: Import) -> list[dict[str, Any]]:
+    """The checked rows with each value under its field's label."""
+    preview = batch.summary.get("preview", [])
+    owners = {
+        user.pk: user.get_username()
+        for user in get_user_model().objects.filter(
+            pk__in={row["values"]["owner_id"] for row in preview if row["values"].get("owner_id")}
+        )
+    }
+    rows = []
+    for row in preview:
+        fields = []
+        for key, value in row["values"].items():
+            if key == "owner_id":
+                key, value = "owner", owners.get(value, "")
+            target = target_for(key)
+            label = target.label if target is not None else key
+            if key in CHOICES:  # a tier, stage or gender by its name, not its code
+                value = CHOICES[key]().get(value, value)
+            shown = "、".join(value) if isinstance(value, list) else value
+            fields.append({"label": label, "value": shown})
+        rows.append({**row, "fields": fields})
+    return rows
+
+
+def _check(batch: Import, data: dict[str, Any]) -> None:
+    with transaction.atomic():
+        Import.objects.filter(pk=batch.pk).update(
+            mapping=data["mapping"],
+            policy=data["policy"],
+            match_on=data["match_on"],
+            status=Import.Status.CHECKING,
+            done_rows=0,
+            error="",
+        )
+        transaction.on_commit(lambda: check_import(batch.pk))
+
+
+def _start(batch: Import) -> None:
+    with transaction.atomic():
+        Import.objects.filter(pk=batch.pk, status=Import.Status.CHECKED).update(
+            status=Import.Status.RUNNING, done_rows=0, error=""
+        )
+        transaction.on_commit(lambda: run_import(batch.pk))
+
+
+@requires("customer", "import", fragment=True)
+@require_GET
+def progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress bar, which htmx asks for again every second; once the worker is done the
+    whole page is loaded again (it shows the result)."""
+    batch = _batch(pk)
+    if batch.status not in Import.WORKING:
+        response = HttpResponse("")
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "imports/_progress.html", {"batch": batch})
+
+
+@requires("customer", "import")
+@require_GET
+def problems(request: HttpRequest, pk: int, fmt: str) -> HttpResponseBase:
+    """The refused rows (row, column, header, value, reason), for fixing the file."""
+    if fmt not in ("csv", "xlsx"):
+        raise Http404(fmt)
+    batch = _batch(pk)
+    header = [_("Row"), _("Column"), _("Header"), _("Value"), _("Reason")]
+    lines = (
+        [p.row, p.column, p.header, p.value, p.reason]
+        for p in batch.problems.order_by("row", "pk").iterator()
+    )
+    record(
+        Entry.Action.EXPORT,
+        "import problems",
+        request=request,
+        target=batch,
+        details={"rows": batch.problems.count(), "format": fmt},
+    )
+    name = f"import-{batch.pk}-problems"
+    if fmt == "xlsx":
+        return xlsx_response([header, *lines], name, _("Refused rows"))
+    return csv_response([header, *lines], name)
+
+
+@requires("customer", "import")
+@require_POST
+def take_back(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = _batch(pk)
+    if batch.status != Import.Status.DONE:
+        messages.error(request, _("Only a finished import can be undone."))
+        return redirect("imports:detail", batch.pk)
+    if request.POST.get("confirm") != "1":
+        messages.error(request, _("Tick the box to confirm the undo."))
+        return redirect("imports:detail", batch.pk)
+    result = undo(batch, actor=request.user)
+    messages.success(
+        request,
+        _(
+            "Import undone: %(removed)s customers removed, %(restored)s given back their "
+            "earlier details, %(kept)s left as they are."
+        )
+        % {"removed": result.removed, "restored": result.restored, "kept": len(result.kept)},
+    )
+    return redirect("imports:detail", batch.pk)
