@@ -286,6 +286,7 @@ INSTALLED_APPS = [
     "huifang.analytics",
     "huifang.studio",
     "huifang.imports",
+    "huifang.exports",
     "huifang.demo",
     "huifang.server",
 ]

@@ -61,6 +61,9 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("customer", "reveal"): WORKERS | {TOKEN_REVEAL},
     # Bringing a file of customers in, and taking an import back: administrators.
     ("customer", "import"): frozenset({ADMIN}),
+    # The customer list as a file (masked; in full for those who may reveal, audited): those
+    # who read the figures and run the teams, not agents.
+    ("customer", "export"): READERS,
     ("event", "view"): STAFF | TOKENS,
     ("event", "create"): frozenset({ADMIN, TOKEN_WRITE, TOKEN_REVEAL}),
     # Follow-up tasks: everyone reads the ones in their scope; analysts never change one.

@@ -56,6 +56,13 @@ def csv_response(lines: Iterable[list[Any]], name: str) -> StreamingHttpResponse
 def xlsx_response(lines: Iterable[list[Any]], name: str, sheet_name: str) -> FileResponse:
     """``lines`` as ``name.xlsx``, one sheet called ``sheet_name`` (cut to Excel's 31)."""
     output = tempfile.SpooledTemporaryFile(max_size=SPILL)  # noqa: SIM115 - closed by the response
+    write_xlsx(lines, output, sheet_name)
+    output.seek(0)
+    return FileResponse(output, as_attachment=True, filename=f"{name}.xlsx", content_type=XLSX)
+
+
+def write_xlsx(lines: Iterable[list[Any]], output: Any, sheet_name: str) -> int:
+    """``lines`` into ``output`` (a file or a path) as one sheet; returns the rows written."""
     book = xlsxwriter.Workbook(
         output,
         {
@@ -66,6 +73,7 @@ def xlsx_response(lines: Iterable[list[Any]], name: str, sheet_name: str) -> Fil
         },
     )
     sheet = book.add_worksheet(sheet_name[:31])
+    row = -1
     for row, line in enumerate(lines):
         for column, value in enumerate(line):
             value = neutral(value)
@@ -74,5 +82,15 @@ def xlsx_response(lines: Iterable[list[Any]], name: str, sheet_name: str) -> Fil
             else:
                 sheet.write_number(row, column, value)
     book.close()
-    output.seek(0)
-    return FileResponse(output, as_attachment=True, filename=f"{name}.xlsx", content_type=XLSX)
+    return row + 1
+
+
+def write_csv(lines: Iterable[list[Any]], output: Any) -> int:
+    """``lines`` into ``output`` (a text file) as the CSV download is; returns the rows."""
+    writer = csv.writer(output)
+    output.write("\ufeff")
+    count = 0
+    for line in lines:
+        writer.writerow([neutral(v) for v in line])
+        count += 1
+    return count

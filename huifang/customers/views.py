@@ -52,6 +52,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "owners": _owners(),
         "query": _query_without_cursor(request),
         "can_import": can(request.user, "customer", "import"),
+        "can_export": can(request.user, "customer", "export"),
+        "can_reveal": can(request.user, "customer", "reveal"),
         "can_create_tasks": can(request.user, "task", "create"),
     }
     template = (

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "exports"
+
+urlpatterns = [
+    path("customers.<str:kind>", views.customers, name="customers"),
+]
