@@ -50,6 +50,8 @@ class Import(models.Model):
     done_rows = models.PositiveIntegerField(_("rows done"), default=0)
     error = models.CharField(_("error"), max_length=500, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    # When the worker last said how far it got: one that stops saying for long has died.
+    beat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,11 @@ def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None 
     way the import is one batch: done and undoable, or failed and gone."""
     now = now or timezone.now()
     Import.objects.filter(pk=batch.pk).update(
-        status=Import.Status.RUNNING, total_rows=len(plan.rows), done_rows=0, started_at=now
+        status=Import.Status.RUNNING,
+        total_rows=len(plan.rows),
+        done_rows=0,
+        started_at=now,
+        beat_at=timezone.now(),
     )
     try:
         for start in range(0, len(plan.rows), CHUNK):
@@ -91,7 +95,9 @@ def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None 
                 }
                 _tag(chunk, changes, batch)
                 Change.objects.bulk_create(list(changes.values()), batch_size=BATCH)
-                Import.objects.filter(pk=batch.pk).update(done_rows=start + len(chunk))
+                Import.objects.filter(pk=batch.pk).update(
+                    done_rows=start + len(chunk), beat_at=timezone.now()
+                )
     except Exception as exc:
         _revert(batch)
         Import.objects.filter(pk=batch.pk).update(
@@ -410,14 +416,14 @@ def _plan(batch: Import) -> Plan:
 
 
 def _progress(batch: Import, rows: int) -> None:
-    Import.objects.filter(pk=batch.pk).update(done_rows=rows)
+    Import.objects.filter(pk=batch.pk).update(done_rows=rows, beat_at=timezone.now())
 
 
 def check(batch: Import) -> None:
     """The dry run: what the import would do, row by row, for the page (nothing else is
     written). A file or columns that do not work send the import back to its columns, with
     the reason."""
-    Import.objects.filter(pk=batch.pk).update(done_rows=0, error="")
+    Import.objects.filter(pk=batch.pk).update(done_rows=0, error="", beat_at=timezone.now())
     try:
         plan = _plan(batch)
     except (FileRefused, MappingRefused) as exc:
@@ -485,3 +491,34 @@ def _masked_preview(plan: Plan) -> list[dict[str, Any]]:
             if key in row["changes"]:
                 row["changes"][key] = [mask(v) if v else v for v in row["changes"][key]]
     return rows
+
+
+# A worker says how far it got at least every few thousand rows; silent this long, it has died.
+STALLED = timedelta(minutes=15)
+
+
+def recover_stalled(now: datetime | None = None) -> int:
+    """Imports whose worker died part-way: a check goes back to its columns, an import takes
+    back what it wrote and says it failed. Returns how many were recovered."""
+    now = now or timezone.now()
+    quiet = now - STALLED
+    checks = Import.objects.filter(status=Import.Status.CHECKING, beat_at__lt=quiet).update(
+        status=Import.Status.DRAFT,
+        error=_("The check stopped part-way (its worker stopped); check again."),
+    )
+    recovered = checks
+    for batch in Import.objects.filter(status=Import.Status.RUNNING, beat_at__lt=quiet).defer(
+        "data"
+    ):
+        _revert(batch)
+        Import.objects.filter(pk=batch.pk).update(
+            status=Import.Status.FAILED,
+            error=_(
+                "The import stopped part-way (its worker stopped); what it had written was "
+                "taken back. Upload the file again to import it."
+            ),
+            finished_at=now,
+            data=None,
+        )
+        recovered += 1
+    return recovered

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -121,6 +122,7 @@ def _check(batch: Import, data: dict[str, Any]) -> None:
             status=Import.Status.CHECKING,
             done_rows=0,
             error="",
+            beat_at=timezone.now(),
         )
         transaction.on_commit(lambda: check_import(batch.pk))
 
@@ -128,7 +130,7 @@ def _check(batch: Import, data: dict[str, Any]) -> None:
 def _start(batch: Import) -> None:
     with transaction.atomic():
         Import.objects.filter(pk=batch.pk, status=Import.Status.CHECKED).update(
-            status=Import.Status.RUNNING, done_rows=0, error=""
+            status=Import.Status.RUNNING, done_rows=0, error="", beat_at=timezone.now()
         )
         transaction.on_commit(lambda: run_import(batch.pk))
 

@@ -185,3 +185,49 @@ def test_a_refused_file_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="公式"):
         call_command("import", "customers", str(path), stdout=StringIO())
     assert not Customer.objects.exists() and not Import.objects.exists()
+
+
+def test_an_import_whose_worker_died_is_taken_back(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from huifang.imports.services import recover_stalled
+
+    known = Customer.objects.create(name="王小明", phone="+8613800138000")
+    path = sheet(
+        tmp_path,
+        ["", "王小明", "13800138000", "wang@example.com", "", "", "", ""],
+        ["M-2", "李雷", "13900139000", "", "", "", "", ""],
+    )
+    batch = run(plan_file(path))
+    # As if the worker had died after writing these chunks, a quarter of an hour ago.
+    long_ago = timezone.now() - timedelta(minutes=16)
+    Import.objects.filter(pk=batch.pk).update(status=Import.Status.RUNNING, beat_at=long_ago)
+    stuck = Import.objects.create(
+        kind="customers",
+        file_name="x.csv",
+        status=Import.Status.CHECKING,
+        policy="skip",
+        created_at=long_ago,
+        beat_at=long_ago,
+    )
+    fresh = Import.objects.create(
+        kind="customers",
+        file_name="y.csv",
+        status=Import.Status.CHECKING,
+        policy="skip",
+        created_at=timezone.now(),
+        beat_at=timezone.now(),
+    )
+
+    assert recover_stalled() == 2
+
+    batch.refresh_from_db()
+    assert batch.status == Import.Status.FAILED and batch.error
+    assert list(Customer.objects.all()) == [known]
+    known.refresh_from_db()
+    assert known.email == ""
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stuck.status, fresh.status) == (Import.Status.DRAFT, Import.Status.CHECKING)
