@@ -107,6 +107,8 @@ def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None 
             data=None,
         )
         raise
+    for problem in plan.problems:  # the report is read later, by others too: masked
+        _mask_problem(plan, problem)
     with transaction.atomic():
         StoredProblem.objects.filter(batch=batch).delete()
         StoredProblem.objects.bulk_create(
@@ -466,8 +468,6 @@ def execute(batch: Import, *, actor: Any = None) -> None:
             status=Import.Status.CHECKED, error=str(exc)[:500]
         )
         return
-    for problem in plan.problems:
-        _mask_problem(plan, problem)
     write(batch, plan, actor=actor or batch.created_by)
 
 

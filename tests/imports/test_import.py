@@ -231,3 +231,10 @@ def test_an_import_whose_worker_died_is_taken_back(tmp_path: Path) -> None:
     stuck.refresh_from_db()
     fresh.refresh_from_db()
     assert (stuck.status, fresh.status) == (Import.Status.DRAFT, Import.Status.CHECKING)
+
+
+def test_the_stored_report_masks_personal_values_whoever_imported(tmp_path: Path) -> None:
+    path = sheet(tmp_path, ["M-1", "王小明", "1380013800", "", "", "", "", ""])
+    batch = run(plan_file(path))
+    (problem,) = batch.problems.all()
+    assert "1380013800" not in problem.value + problem.reason
