@@ -96,20 +96,21 @@ class Plan:
                 "row": p.row,
                 "how": p.how,
                 "customer": p.customer.pk if p.customer is not None else None,
-                "values": {k: _plain(v) for k, v in p.values.items()},
-                "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in p.changes.items()},
+                "values": {k: plain(v) for k, v in p.values.items()},
+                "changes": {k: [plain(a), plain(b)] for k, (a, b) in p.changes.items()},
             }
             for p in self.rows[:limit]
         ]
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A value as JSON holds it (dates as ISO text), for previews and undo records."""
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 

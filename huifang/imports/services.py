@@ -39,7 +39,7 @@ from .planning import (
     Plan,
     Planned,
     Problem,
-    _plain,
+    plain,
     plan_file,
 )
 from .reading import FileRefused, column_name, count_rows, open_rows
@@ -107,24 +107,8 @@ def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None 
             data=None,
         )
         raise
-    for problem in plan.problems:  # the report is read later, by others too: masked
-        _mask_problem(plan, problem)
     with transaction.atomic():
-        StoredProblem.objects.filter(batch=batch).delete()
-        StoredProblem.objects.bulk_create(
-            [
-                StoredProblem(
-                    batch=batch,
-                    row=p.row,
-                    column=p.column,
-                    header=p.header[:200],
-                    value=p.value[:200],
-                    reason=p.reason[:500],
-                )
-                for p in plan.problems
-            ],
-            batch_size=BATCH,
-        )
+        _store_problems(batch, plan)
         Import.objects.filter(pk=batch.pk).update(
             status=Import.Status.DONE, counts=plan.counts, finished_at=timezone.now(), data=None
         )
@@ -174,7 +158,7 @@ def _create(planned: list[Planned], batch: Import, now: datetime) -> dict[int, C
             customer=customer,
             row=p.row,
             created=True,
-            after=_plain({k: v for k, v in p.values.items() if k != "tags"}),
+            after=plain({k: v for k, v in p.values.items() if k != "tags"}),
         )
         for p, customer in zip(planned, made, strict=True)
     }
@@ -201,8 +185,8 @@ def _update(planned: list[Planned], batch: Import, now: datetime) -> dict[int, C
             customer=customer,
             row=p.row,
             created=False,
-            before=_plain({k: b for k, (b, _a) in p.changes.items()}),
-            after=_plain({k: a for k, (_b, a) in p.changes.items()}),
+            before=plain({k: b for k, (b, _a) in p.changes.items()}),
+            after=plain({k: a for k, (_b, a) in p.changes.items()}),
         )
     for start in range(0, len(customers), BATCH):
         row_sql.write(customers[start : start + BATCH], sorted(fields))
@@ -318,7 +302,7 @@ def _restore(customer: Customer, change: Change) -> bool | None:
     for key, after in change.after.items():
         if key == "tags":
             continue
-        now_value = _plain(_get(customer, key))
+        now_value = plain(_get(customer, key))
         if now_value != after:
             return None
     for key, before in change.before.items():
@@ -431,24 +415,8 @@ def check(batch: Import) -> None:
     except (FileRefused, MappingRefused) as exc:
         Import.objects.filter(pk=batch.pk).update(status=Import.Status.DRAFT, error=str(exc)[:500])
         return
-    for problem in plan.problems:
-        _mask_problem(plan, problem)
     with transaction.atomic():
-        StoredProblem.objects.filter(batch=batch).delete()
-        StoredProblem.objects.bulk_create(
-            [
-                StoredProblem(
-                    batch=batch,
-                    row=p.row,
-                    column=p.column,
-                    header=p.header[:200],
-                    value=p.value[:200],
-                    reason=p.reason[:500],
-                )
-                for p in plan.problems
-            ],
-            batch_size=BATCH,
-        )
+        _store_problems(batch, plan)
         Import.objects.filter(pk=batch.pk).update(
             status=Import.Status.CHECKED,
             counts=plan.counts,
@@ -469,6 +437,28 @@ def execute(batch: Import, *, actor: Any = None) -> None:
         )
         return
     write(batch, plan, actor=actor or batch.created_by)
+
+
+def _store_problems(batch: Import, plan: Plan) -> None:
+    """The refused cells, for the page and the error report (read later, by others too:
+    personal values masked), in place of any an earlier check stored."""
+    for problem in plan.problems:
+        _mask_problem(plan, problem)
+    StoredProblem.objects.filter(batch=batch).delete()
+    StoredProblem.objects.bulk_create(
+        [
+            StoredProblem(
+                batch=batch,
+                row=p.row,
+                column=p.column,
+                header=p.header[:200],
+                value=p.value[:200],
+                reason=p.reason[:500],
+            )
+            for p in plan.problems
+        ],
+        batch_size=BATCH,
+    )
 
 
 def _mask_problem(plan: Plan, problem: Problem) -> None:
