@@ -16,12 +16,14 @@ so the claim loop reads plain rows and writes with one statement per table:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from django.db import connection, models
+from django.db.models import NOT_PROVIDED, Expression, Value
+from django.db.models.expressions import DatabaseDefault
 from django.db.models.fields.json import JSONField
 
 
@@ -62,6 +64,23 @@ def _sqlite_value(value: Any) -> Any:
     return to_db_time(value) if isinstance(value, datetime) else value
 
 
+def _sqlite_converter(field: models.Field[Any, Any]) -> Any:
+    """How a value of ``field`` is bound on SQLite: JSON as text, moments as the backend
+    stores them (the same moment, as often in a batch, converted once), the rest as it is."""
+    if isinstance(field, JSONField):
+        return json.dumps
+    if not isinstance(field, models.DateTimeField):
+        return _sqlite_value  # a datetime may still sit in a field of another kind
+    last: list[Any] = [None, None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, to_db_time(value)
+        return last[1]
+
+    return convert
+
+
 def to_db_time(moment: datetime | None) -> Any:
     return None if moment is None else connection.ops.adapt_datetimefield_value(moment)
 
@@ -97,19 +116,76 @@ def insert(objs: Sequence[models.Model]) -> None:
     """INSERT ``objs`` (instances of one model) in one statement and set their primary keys.
 
     Every concrete field but the auto primary key is written as the instance holds it; defaults
-    were applied when the instance was made.
+    were applied when the instance was made. A column the database computes
+    (``GeneratedField``) is left to it, and a field left to its ``db_default`` gets that value.
     """
     if not objs:
         return
-    meta = type(objs[0])._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    model = type(objs[0])
+    fields = _insertable(model)
+    defaults = {
+        f.attname: _db_default(model, f) for f in fields if f.db_default is not NOT_PROVIDED
+    }
+    records = []
+    for obj in objs:
+        record = [getattr(obj, f.attname) for f in fields]
+        for i, f in enumerate(fields):
+            if isinstance(record[i], DatabaseDefault):
+                record[i] = defaults[f.attname]
+        records.append(record)
+    keys = _insert(model, fields, records)
+    for obj, key in zip(objs, keys, strict=True):
+        obj.pk = key
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def insert_values(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """INSERT rows given as ``{attname: value}``, without making an instance of each (for a
+    model of many columns, making them costs more than writing them): a field a row leaves out
+    gets its default, worked out once. Returns the new primary keys, in order."""
+    if not rows:
+        return []
+    fields = _insertable(model)
+    defaults = {
+        f.attname: (_db_default(model, f) if f.db_default is not NOT_PROVIDED else f.get_default())
+        for f in fields
+    }
+    names = [f.attname for f in fields]
+    unknown = {key for row in rows for key in row} - set(names)
+    if unknown:
+        raise ValueError(f"{model._meta.label} has no field {sorted(unknown)}")
+    return _insert(model, fields, [[row.get(n, defaults[n]) for n in names] for row in rows])
+
+
+def _insertable(model: type[models.Model]) -> list[Any]:
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if not f.primary_key and not getattr(f, "generated", False)
+    ]
+
+
+def _db_default(model: type[models.Model], field: Any) -> Any:
+    default = field.db_default.value if isinstance(field.db_default, Value) else field.db_default
+    if isinstance(default, Expression):
+        raise ValueError(f"{model._meta.label}.{field.name}: cannot write a computed default")
+    return default
+
+
+def _insert(model: type[models.Model], fields: list[Any], records: list[list[Any]]) -> list[Any]:
+    meta = model._meta
     table, pk = meta.db_table, str(meta.pk.column)  # type: ignore[union-attr]
     quoted = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     if postgres():
         # The whole batch as one JSON document, spread into the table's row type by the
         # server: no per-value parameter for the client to adapt.
+        columns = [str(f.column) for f in fields]
         document = json.dumps(
-            [{str(f.column): _json_value(getattr(obj, f.attname)) for f in fields} for obj in objs],
+            [
+                {c: _json_value(v) for c, v in zip(columns, record, strict=True)}
+                for record in records
+            ],
             default=str,
         )
         with connection.cursor() as cursor:
@@ -118,29 +194,23 @@ def insert(objs: Sequence[models.Model]) -> None:
                 f"FROM json_populate_recordset(NULL::{table}, %s) RETURNING {pk}",
                 [document],
             )
-            keys = [row[0] for row in cursor.fetchall()]
-    else:
-        convert = [
-            (json.dumps if isinstance(f, JSONField) else _sqlite_value, f.attname) for f in fields
-        ]
-        rows = [[to(getattr(obj, attname)) for to, attname in convert] for obj in objs]
-        marks = f"({', '.join(['%s'] * len(fields))})"
-        keys = []
-        with connection.cursor() as cursor:
-            # SQLite's limit on parameters per statement (32766 since 3.32).
-            size = max(1, 32766 // len(fields))
-            for start in range(0, len(rows), size):
-                chunk = rows[start : start + size]
-                cursor.execute(
-                    f"INSERT INTO {table} ({quoted}) VALUES "  # noqa: S608
-                    f"{', '.join([marks] * len(chunk))} RETURNING {pk}",
-                    [value for row in chunk for value in row],
-                )
-                keys += [row[0] for row in cursor.fetchall()]
-    for obj, key in zip(objs, keys, strict=True):
-        obj.pk = key
-        obj._state.adding = False
-        obj._state.db = connection.alias
+            return [row[0] for row in cursor.fetchall()]
+    convert = [_sqlite_converter(f) for f in fields]
+    rows = [[to(v) for to, v in zip(convert, record, strict=True)] for record in records]
+    marks = f"({', '.join(['%s'] * len(fields))})"
+    keys = []
+    with connection.cursor() as cursor:
+        # SQLite's limit on parameters per statement (32766 since 3.32).
+        size = max(1, 32766 // len(fields))
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {table} ({quoted}) VALUES "  # noqa: S608
+                f"{', '.join([marks] * len(chunk))} RETURNING {pk}",
+                [value for row in chunk for value in row],
+            )
+            keys += [row[0] for row in cursor.fetchall()]
+    return keys
 
 
 def _encoded(record: Sequence[Any], encode: Sequence[Any]) -> list[Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -14,6 +17,8 @@ def normalize_phone(raw: str, *, region: str | None = None) -> str:
     if not text:
         raise ValidationError(_("Enter a phone number."), code="empty")
     region = region or settings.PHONE_DEFAULT_REGION
+    if region == "CN" and (mobile := _CN_MOBILE.fullmatch(text)) and _cn_valid(mobile[1][:7]):
+        return "+86" + mobile[1]
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -27,6 +32,19 @@ def normalize_phone(raw: str, *, region: str | None = None) -> str:
             params={"value": text},
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# A Chinese mobile number as it is usually written: parsed by phonenumbers it costs ~60 µs,
+# which a million-row import feels. Whether such a number is valid depends on its first digits
+# only (CN's patterns for 11-digit numbers starting with 1 fix at most the first five), so the
+# answer is kept per 7-digit prefix; tests/customers/test_phones_fast.py holds both ways equal.
+_CN_MOBILE = re.compile(r"(?:\+86)?(1\d{10})")
+
+
+@lru_cache(maxsize=65_536)
+def _cn_valid(prefix: str) -> bool:
+    number = phonenumbers.parse(prefix + "0" * (11 - len(prefix)), "CN")
+    return bool(phonenumbers.is_valid_number(number))
 
 
 def try_normalize_phone(raw: str) -> str | None:

@@ -1,13 +1,20 @@
-"""What an import of customers would do, row by row, before anything is written: each row's
-values as they will be stored, the customer it matches (by external id, phone or e-mail, in the
-order chosen) and what the chosen policy makes of it — or why it is refused."""
+"""What an import of customers does, row by row: each row's values as they will be stored, the
+customer it matches (by external id, phone or e-mail, in the order chosen) and what the chosen
+policy makes of it — or why it is refused.
+
+A file is planned as a stream, ``CHUNK`` rows at a time (``Plan.chunks``), so a million rows
+never sit in memory: what is kept across chunks is a set of the match keys already met, to
+merge a row into an earlier one of the same file. Planned for a check (no batch), such a row is
+counted as merged; planned for writing, earlier chunks are written already and the row goes to
+the customer they wrote or matched."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +24,8 @@ from django.utils.translation import gettext as _
 from huifang.customers.models import Customer
 
 from . import values
-from .mapping import Target, header_row, suggest, target_for
+from .keys import KeyIndex, digest
+from .mapping import HEADER_SEARCH, Target, header_row, suggest, target_for
 from .models import Import
 from .reading import Row, column_name, open_rows
 
@@ -67,6 +75,25 @@ class Planned:
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
     tags: list[str] = field(default_factory=list)
     merged_rows: list[int] = field(default_factory=list)
+    # A row merged into an earlier chunk's row (``merging``), written to the customer that
+    # row went to: as a merge when that row made them (``late``), else under the policy.
+    merging: bool = False
+    late: bool = False
+    keys: list[tuple[str, Any]] = field(default_factory=list)  # its own and merged rows'
+    made: int | None = None  # the customer the row made, once written
+
+    @property
+    def customer_id(self) -> int | None:
+        return self.customer.pk if self.customer is not None else self.made
+
+
+@dataclass
+class Chunk:
+    """Rows planned together: what they will write, and the rows refused."""
+
+    rows: list[Planned]
+    problems: list[Problem]
+    read: int  # rows of the file this chunk went through (empty ones too)
 
 
 @dataclass
@@ -77,16 +104,21 @@ class Plan:
     mapping: dict[int, str]  # 0-based column -> field key
     policy: str
     match_on: list[str]
+    # Where to read the rows: the file, and the name it was uploaded under (its suffix).
+    path: Path | None = None
+    name: str | None = None
+    # Filled by ``plan_file`` (every row, for a small file and the tests); a streamed plan
+    # keeps only ``tally`` and the first rows.
     rows: list[Planned] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    tally: Counter[str] = field(default_factory=Counter)
+    first: list[Planned] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
-        counted = Counter(p.how for p in self.rows)
-        counted["refused"] = len({p.row for p in self.problems})
-        counted["merged"] += sum(len(p.merged_rows) for p in self.rows)
         return {
-            k: counted.get(k, 0) for k in ("created", "updated", "merged", "unchanged", "refused")
+            k: self.tally.get(k, 0)
+            for k in ("created", "updated", "merged", "unchanged", "refused")
         }
 
     def preview(self, limit: int = 20) -> list[dict[str, Any]]:
@@ -99,8 +131,45 @@ class Plan:
                 "values": {k: plain(v) for k, v in p.values.items()},
                 "changes": {k: [plain(a), plain(b)] for k, (a, b) in p.changes.items()},
             }
-            for p in self.rows[:limit]
+            for p in self.first[:limit]
         ]
+
+    def chunks(
+        self, *, writing: bool = False, progress: Callable[[int], None] | None = None
+    ) -> Iterator[Chunk]:
+        """The file planned ``CHUNK`` rows at a time. ``writing``: each chunk is written before
+        the next is planned (a later row of a customer an earlier chunk wrote goes to them).
+        Counts are added up in ``tally``; ``progress`` hears how many rows were read."""
+        assert self.path is not None
+        self.tally, self.first = Counter(), []
+        targets = {i: target_for(key) for i, key in self.mapping.items()}
+        met = KeyIndex()
+        read = 0
+        rows = islice(open_rows(self.path, name=self.name), self.header_row, None)
+        while batch := list(islice(rows, CHUNK)):
+            read += len(batch)
+            problems: list[Problem] = []
+            parsed = [
+                planned
+                for row in batch
+                if any(values.text(c.value) for c in row)
+                and (planned := _parse_row(row, self.headers, targets, problems)) is not None
+            ]
+            _owners(parsed, problems)
+            kept = _match(parsed, self, problems, met, writing)
+            if not writing:
+                _remember(kept, met)
+            self.tally["refused"] += len({p.row for p in problems})
+            for planned in kept:
+                self.tally[planned.how] += 1
+                self.tally["merged"] += len(planned.merged_rows)
+            if len(self.first) < 20:
+                self.first += kept[: 20 - len(self.first)]
+            yield Chunk(kept, problems, read)
+            if writing:  # written: each row's customer has a number now
+                _remember(kept, met)
+            if progress is not None:
+                progress(read)
 
 
 def plain(value: Any) -> Any:
@@ -135,6 +204,38 @@ def mapping_from(headers: Sequence[str], chosen: Mapping[str, str] | None) -> di
     return found
 
 
+def open_plan(
+    path: Path | str,
+    *,
+    name: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    policy: str = Import.Policy.FILL_EMPTY,
+    match_on: Sequence[str] = MATCH_KEYS,
+) -> Plan:
+    """A plan of the file from its first rows (the header, the columns): ``Plan.chunks``
+    plans the rest. Raises ``FileRefused`` for a file that cannot be imported at all and
+    ``MappingRefused`` for a mapping that does not fit it."""
+    first = list(islice(open_rows(path, name=name), HEADER_SEARCH))
+    top = header_row(first)
+    headers = [values.text(c.value) for c in first[top]] if first else []
+    columns = mapping_from(headers, mapping)
+    if policy not in Import.Policy.values:
+        raise MappingRefused(_("Choose skip, fill_empty or overwrite for existing customers."))
+    unknown = [key for key in match_on if key not in MATCH_KEYS]
+    if unknown or not match_on:
+        raise MappingRefused(_("Match customers by external_id, phone or email."))
+    return Plan(
+        Path(name or str(path)).name,
+        top + 1,
+        headers,
+        columns,
+        policy,
+        list(match_on),
+        path=Path(path),
+        name=name,
+    )
+
+
 def plan_file(
     path: Path | str,
     *,
@@ -144,33 +245,12 @@ def plan_file(
     match_on: Sequence[str] = MATCH_KEYS,
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
-    """Read the file and plan its import; nothing is written. Raises ``FileRefused`` for a file
-    that cannot be imported at all and ``MappingRefused`` for a mapping that does not fit it.
-    ``progress`` hears how many rows were read, every ``PROGRESS_EVERY``."""
-    rows = []
-    for row in open_rows(path, name=name):
-        rows.append(row)
-        if progress is not None and len(rows) % PROGRESS_EVERY == 0:
-            progress(len(rows))
-    top = header_row(rows)
-    headers = [values.text(c.value) for c in rows[top]] if rows else []
-    columns = mapping_from(headers, mapping)
-    if policy not in Import.Policy.values:
-        raise MappingRefused(_("Choose skip, fill_empty or overwrite for existing customers."))
-    unknown = [key for key in match_on if key not in MATCH_KEYS]
-    if unknown or not match_on:
-        raise MappingRefused(_("Match customers by external_id, phone or email."))
-    plan = Plan(Path(name or str(path)).name, top + 1, headers, columns, policy, list(match_on))
-    targets = {i: target_for(key) for i, key in columns.items()}
-    parsed: list[Planned] = []
-    for row in rows[top + 1 :]:
-        if not any(values.text(c.value) for c in row):
-            continue
-        planned = _parse_row(row, headers, targets, plan.problems)
-        if planned is not None:
-            parsed.append(planned)
-    _owners(parsed, plan.problems)
-    plan.rows = _match(parsed, plan)
+    """Plan the whole file and keep every row (nothing is written): the dry run of a file
+    small enough to hold. ``open_plan`` for the arguments and refusals."""
+    plan = open_plan(path, name=name, mapping=mapping, policy=policy, match_on=match_on)
+    for chunk in plan.chunks(progress=progress):
+        plan.rows += chunk.rows
+        plan.problems += chunk.problems
     return plan
 
 
@@ -229,30 +309,49 @@ def _owners(rows: list[Planned], problems: list[Problem]) -> None:
             )
 
 
-def _match(rows: list[Planned], plan: Plan) -> list[Planned]:
+def _match(
+    rows: list[Planned], plan: Plan, problems: list[Problem], met: KeyIndex, writing: bool
+) -> list[Planned]:
     """Each row to its customer: an earlier row of the file with the same key (the two are
-    merged), else a customer already there, else a new one."""
+    merged), else a customer already there, else a new one. ``met`` holds the keys of the
+    earlier chunks' rows and the customer each went to (``_remember``)."""
     existing = _existing(rows, plan.match_on)
+    for planned in rows:
+        planned.keys = [(k, planned.values[k]) for k in plan.match_on if planned.values.get(k)]
+    earlier_chunks = met.find([digest(k) for p in rows for k in p.keys])
+    late = _customers([v // 2 for v in earlier_chunks.values() if v // 2]) if writing else {}
     kept: list[Planned] = []
     by_key: dict[tuple[str, Any], Planned] = {}
     for planned in rows:
-        keys = [(k, planned.values[k]) for k in plan.match_on if planned.values.get(k)]
+        keys = planned.keys
         earlier = next((by_key[k] for k in keys if k in by_key), None)
         if earlier is not None:
             _merge_rows(earlier, planned, plan.policy)
             earlier.merged_rows.append(planned.row)
             for key in keys:
                 by_key.setdefault(key, earlier)
+            earlier.keys += keys
             continue
-        customer = next((existing[k] for k in keys if k in existing), None)
-        if customer is None and not planned.values.get("name"):
-            plan.problems.append(
+        found = next((earlier_chunks[d] for k in keys if (d := digest(k)) in earlier_chunks), None)
+        if found is not None:
+            # Merged into a row of an earlier chunk: counted, and when writing, sent to the
+            # customer that row was written to — as a merge when that row made them, under
+            # the policy when it found them already there.
+            customer = late.get(found // 2)
+            if customer is None:  # a check (nothing written), or the customer is gone
+                plan.tally["merged"] += 1
+                met.add((digest(k), found) for k in keys)
+                continue
+            planned.customer, planned.merging, planned.late = customer, True, bool(found % 2)
+        else:
+            planned.customer = next((existing[k] for k in keys if k in existing), None)
+        if planned.customer is None and not planned.values.get("name"):
+            problems.append(
                 Problem(
                     planned.row, "", "", "", _("A new customer needs a name; this row has none.")
                 )
             )
             continue
-        planned.customer = customer
         for key in keys:
             by_key[key] = planned
         kept.append(planned)
@@ -260,6 +359,24 @@ def _match(rows: list[Planned], plan: Plan) -> list[Planned]:
     for planned in kept:
         _decide(planned, plan.policy, tagged)
     return kept
+
+
+def _remember(rows: Iterable[Planned], met: KeyIndex) -> None:
+    """The rows' keys (theirs and their merged rows'), each with the customer it went to and
+    whether this import made them: ``pk * 2 + made`` (``pk`` is 0 before anything is written)."""
+    met.add(
+        (digest(key), (p.customer_id or 0) * 2 + made)
+        for p in rows
+        for made in [int(p.how == "created" or p.late)]
+        for key in p.keys
+    )
+
+
+def _customers(numbers: list[int]) -> dict[int, Customer]:
+    found: dict[int, Customer] = {}
+    for start in range(0, len(numbers), CHUNK):
+        found.update(Customer.objects.in_bulk(numbers[start : start + CHUNK]))
+    return found
 
 
 def _tags_of(customers: Sequence[int]) -> dict[int, set[str]]:
@@ -301,8 +418,11 @@ def _decide(planned: Planned, policy: str, tagged: Mapping[int, set[str]]) -> No
     if customer is None:
         planned.how = "created"
         return
-    if policy == Import.Policy.SKIP:
-        planned.how, planned.tags = "unchanged", []
+    if planned.late:  # a row merged into an earlier one: what an in-file merge would take
+        if policy != Import.Policy.OVERWRITE:
+            policy = Import.Policy.FILL_EMPTY
+    elif policy == Import.Policy.SKIP:
+        planned.how, planned.tags = "merged" if planned.merging else "unchanged", []
         return
     for key, value in planned.values.items():
         if key == "tags":
@@ -316,7 +436,9 @@ def _decide(planned: Planned, policy: str, tagged: Mapping[int, set[str]]) -> No
     matched_by_number = customer.external_id and customer.external_id == planned.values.get(
         "external_id"
     )
-    if not planned.changes and not planned.tags:
+    if planned.merging:
+        planned.how = "merged"
+    elif not planned.changes and not planned.tags:
         planned.how = "unchanged"
     else:
         planned.how = "updated" if matched_by_number else "merged"

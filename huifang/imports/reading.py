@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -118,41 +117,43 @@ def _trimmed(cells: list[Cell]) -> Row:
 
 
 def _xlsx(handle: IO[bytes]) -> Iterator[Row]:
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
+    """A workbook's first sheet, streamed (``xlsx.rows``): rows the sheet leaves out (empty
+    ones) come as empty rows, so a row's place in the list is its number."""
+    from . import xlsx
 
+    expected = 1
     try:
-        # Formulas as written (not their last computed values, which may be stale or absent):
-        # an import takes values, and says so when it meets a formula.
-        book = load_workbook(handle, read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
+        for read in xlsx.rows(handle):
+            number = read[0][0]
+            while expected < number:
+                yield []
+                expected += 1
+            expected = number + 1
+            yield _trimmed([Cell(r, c, _plain(v)) for r, c, v in read if c])
+    except xlsx.Formula as formula:
+        raise FileRefused(
+            _(
+                "Row %(row)s, column %(column)s holds a formula (%(formula)s). "
+                "Copy the sheet and paste it as values, then import that."
+            )
+            % {
+                "row": formula.row,
+                "column": column_name(formula.column),
+                "formula": formula.formula[:40],
+            }
+        ) from None
+    except xlsx.Unreadable as exc:
         raise FileRefused(
             _("This is not an Excel workbook (.xlsx) that can be read: %(error)s") % {"error": exc}
         ) from None
-    try:
-        sheet = book.worksheets[0]
-        for number, read in enumerate(sheet.iter_rows(), start=1):
-            cells = []
-            for column, cell in enumerate(read, start=1):
-                value = getattr(cell, "value", None)  # an empty cell of a sparse row has none
-                if getattr(cell, "data_type", "") == "f":
-                    raise FileRefused(
-                        _(
-                            "Row %(row)s, column %(column)s holds a formula (%(formula)s). "
-                            "Copy the sheet and paste it as values, then import that."
-                        )
-                        % {
-                            "row": number,
-                            "column": column_name(column),
-                            "formula": str(value)[:40],
-                        }
-                    )
-                if isinstance(value, time):
-                    value = value.isoformat()
-                cells.append(Cell(number, column, value))
-            yield _trimmed(cells)
-    finally:
-        book.close()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    return value
 
 
 def _xls(data: bytes) -> Iterator[Row]:
@@ -248,13 +249,9 @@ def count_rows(path: Path | str, *, name: str | None = None) -> int:
                 book = xlrd.open_workbook(file_contents=handle.read(), on_demand=True)
                 return int(book.sheet_by_index(0).nrows)
             if head.startswith(b"PK\x03\x04"):
-                from openpyxl import load_workbook
+                from .xlsx import dimension_rows
 
-                book = load_workbook(handle, read_only=True)
-                try:
-                    return int(book.worksheets[0].max_row or 0)
-                finally:
-                    book.close()
+                return dimension_rows(handle)
         except Exception:  # reading it properly later says what is wrong with it
             return 0
         return handle.read().count(b"\n") + 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -39,8 +39,8 @@ from .planning import (
     Plan,
     Planned,
     Problem,
+    open_plan,
     plain,
-    plan_file,
 )
 from .reading import FileRefused, column_name, count_rows, open_rows
 
@@ -49,7 +49,8 @@ CHUNK = 2000  # rows a transaction: an import of a million rows never holds the 
 
 
 def run(plan: Plan, *, actor: Any = None, now: datetime | None = None) -> Import:
-    """Import a planned file (``huifang import``): one batch, written as ``write`` does."""
+    """Import a file (``huifang import``): one batch, written as ``write`` does, from the
+    file ``plan`` was opened on (``open_plan``, or ``plan_file`` after a dry run)."""
     now = now or timezone.now()
     batch = Import.objects.create(
         kind=Import.Kind.CUSTOMERS,
@@ -59,6 +60,7 @@ def run(plan: Plan, *, actor: Any = None, now: datetime | None = None) -> Import
         match_on=plan.match_on,
         mapping=letters(plan.mapping),
         header_row=plan.header_row,
+        total_rows=_rows_in(plan),
         created_by=actor if getattr(actor, "pk", None) else None,
         created_at=now,
         started_at=now,
@@ -67,36 +69,37 @@ def run(plan: Plan, *, actor: Any = None, now: datetime | None = None) -> Import
     return batch
 
 
+def _rows_in(plan: Plan) -> int:
+    assert plan.path is not None
+    return max(0, count_rows(plan.path, name=plan.name) - plan.header_row)
+
+
 def letters(mapping: dict[int, str]) -> dict[str, str]:
     return {column_name(i + 1): key for i, key in sorted(mapping.items())}
 
 
 def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None = None) -> None:
-    """Write every planned row, ``CHUNK`` rows a transaction, saying how far it got after each
+    """Plan and write the file ``CHUNK`` rows a transaction, saying how far it got after each
     (the page's progress bar); a failure takes back what was written and says why. Either
     way the import is one batch: done and undoable, or failed and gone."""
     now = now or timezone.now()
     Import.objects.filter(pk=batch.pk).update(
-        status=Import.Status.RUNNING,
-        total_rows=len(plan.rows),
-        done_rows=0,
-        started_at=now,
-        beat_at=timezone.now(),
+        status=Import.Status.RUNNING, done_rows=0, started_at=now, beat_at=timezone.now()
     )
+    StoredProblem.objects.filter(batch=batch).delete()
     try:
-        for start in range(0, len(plan.rows), CHUNK):
-            chunk = plan.rows[start : start + CHUNK]
+        for chunk in plan.chunks(writing=True):
             with transaction.atomic():
-                changes = {
-                    **_create([p for p in chunk if p.customer is None], batch, now),
-                    **_update(
-                        [p for p in chunk if p.customer is not None and p.changes], batch, now
-                    ),
-                }
-                _tag(chunk, changes, batch)
-                Change.objects.bulk_create(list(changes.values()), batch_size=BATCH)
+                rows = chunk.rows
+                new = [p for p in rows if p.customer is None]
+                changed = [p for p in rows if p.customer is not None and p.changes]
+                assert not any(p.made for p in rows)
+                changes = {**_create(new, batch, now), **_update(changed, batch, now)}
+                _tag(rows, changes, batch)
+                row_sql.insert(list(changes.values()))
+                _store_problems(batch, plan, chunk.problems)
                 Import.objects.filter(pk=batch.pk).update(
-                    done_rows=start + len(chunk), beat_at=timezone.now()
+                    done_rows=chunk.read, beat_at=timezone.now()
                 )
     except Exception as exc:
         _revert(batch)
@@ -108,7 +111,6 @@ def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None 
         )
         raise
     with transaction.atomic():
-        _store_problems(batch, plan)
         Import.objects.filter(pk=batch.pk).update(
             status=Import.Status.DONE, counts=plan.counts, finished_at=timezone.now(), data=None
         )
@@ -125,17 +127,25 @@ def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None 
 
 def _revert(batch: Import) -> None:
     """Take back the chunks a failed import wrote."""
-    changes = list(Change.objects.filter(batch=batch).select_related("customer"))
     through = Customer.tags.through
     with transaction.atomic():
-        Customer.objects.filter(pk__in=[c.customer_id for c in changes if c.created]).delete()
-        for change in changes:
-            if change.created or change.customer is None:
+        made = set(
+            Change.objects.filter(batch=batch, created=True).values_list("customer_id", flat=True)
+        )
+        changed = Change.objects.filter(batch=batch, created=False).select_related("customer")
+        for change in changed.exclude(customer_id__in=made).iterator(chunk_size=BATCH):
+            if change.customer is None:
                 continue
             if tags := change.after.get("tags"):
                 through.objects.filter(customer=change.customer, tag__name__in=tags).delete()
             _restore(change.customer, change)
+        _delete_customers(sorted(made - {None}))
         Change.objects.filter(batch=batch).delete()
+
+
+def _delete_customers(customers: list[int]) -> None:
+    for start in range(0, len(customers), BATCH):
+        Customer.objects.filter(pk__in=customers[start : start + BATCH]).delete()
 
 
 def _customer_values(planned: Planned) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -147,20 +157,17 @@ def _customer_values(planned: Planned) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _create(planned: list[Planned], batch: Import, now: datetime) -> dict[int, Change]:
-    made = []
+    rows = []
     for p in planned:
         columns, attributes = _customer_values(p)
-        made.append(Customer(attributes=attributes, created_at=now, updated_at=now, **columns))
-    Customer.objects.bulk_create(made, batch_size=BATCH)
+        rows.append({**columns, "attributes": attributes, "created_at": now, "updated_at": now})
+    # Far cheaper than making forty-column instances for bulk_create.
+    made = row_sql.insert_values(Customer, rows)
+    for p, pk in zip(planned, made, strict=True):
+        p.made = pk  # later rows of the file merge into them
     return {
-        p.row: Change(
-            batch=batch,
-            customer=customer,
-            row=p.row,
-            created=True,
-            after=plain({k: v for k, v in p.values.items() if k != "tags"}),
-        )
-        for p, customer in zip(planned, made, strict=True)
+        p.row: Change(batch=batch, customer_id=pk, row=p.row, created=True)
+        for p, pk in zip(planned, made, strict=True)
     }
 
 
@@ -205,12 +212,12 @@ def _tag(planned: list[Planned], changes: dict[int, Change], batch: Import) -> N
         if not p.tags:
             continue
         change = changes.get(p.row)
-        customer = change.customer if change is not None else p.customer
+        customer = change.customer_id if change is not None else p.customer_id
         assert customer is not None
-        links += [through(customer_id=customer.pk, tag_id=tags[name]) for name in p.tags]
+        links += [through(customer_id=customer, tag_id=tags[name]) for name in p.tags]
         if change is None:  # only tags were added: still a change, for undo
             change = changes[p.row] = Change(
-                batch=batch, customer=customer, row=p.row, created=False
+                batch=batch, customer_id=customer, row=p.row, created=False
             )
         change.after = {**change.after, "tags": p.tags}
     through.objects.bulk_create(links, batch_size=BATCH, ignore_conflicts=True)
@@ -243,12 +250,11 @@ def undo(batch: Import, *, actor: Any = None, now: datetime | None = None) -> Un
             if change.customer_id in active:
                 result.kept.append(change.row)
                 result.reasons[change.row] = _("Something happened to this customer since.")
-        Customer.objects.filter(
-            pk__in=[c.customer_id for c in made if c.customer_id not in active]
-        ).delete()
+        removed = {c.customer_id for c in made if c.customer_id not in active}
+        _delete_customers(sorted(i for i in removed if i is not None))
         result.removed = len(made) - len(result.kept)
         for change in changes:
-            if change.created or change.customer is None:
+            if change.created or change.customer is None or change.customer_id in removed:
                 continue
             customer = change.customer
             tags = change.after.get("tags") or []
@@ -388,16 +394,17 @@ def _temporary(name: str, data: bytes) -> Iterator[Path]:
         yield path
 
 
-def _plan(batch: Import) -> Plan:
+@contextmanager
+def _opened(batch: Import) -> Iterator[Plan]:
+    """The batch's file, planned with its columns and options (``open_plan``)."""
     assert batch.data is not None
     with _temporary(batch.file_name, bytes(batch.data)) as path:
-        return plan_file(
+        yield open_plan(
             path,
             name=batch.file_name,
             mapping=batch.mapping,
             policy=batch.policy,
             match_on=batch.match_on,
-            progress=lambda n: _progress(batch, n),
         )
 
 
@@ -411,40 +418,47 @@ def check(batch: Import) -> None:
     the reason."""
     Import.objects.filter(pk=batch.pk).update(done_rows=0, error="", beat_at=timezone.now())
     try:
-        plan = _plan(batch)
+        with _opened(batch) as plan:
+            StoredProblem.objects.filter(batch=batch).delete()
+            read = 0
+            for chunk in plan.chunks(progress=lambda n: _progress(batch, n)):
+                _store_problems(batch, plan, chunk.problems)
+                read = chunk.read
     except (FileRefused, MappingRefused) as exc:
+        StoredProblem.objects.filter(batch=batch).delete()
         Import.objects.filter(pk=batch.pk).update(status=Import.Status.DRAFT, error=str(exc)[:500])
         return
-    with transaction.atomic():
-        _store_problems(batch, plan)
-        Import.objects.filter(pk=batch.pk).update(
-            status=Import.Status.CHECKED,
-            counts=plan.counts,
-            total_rows=len(plan.rows) + plan.counts["refused"],
-            done_rows=len(plan.rows) + plan.counts["refused"],
-            summary={**batch.summary, "preview": _masked_preview(plan)},
-        )
+    Import.objects.filter(pk=batch.pk).update(
+        status=Import.Status.CHECKED,
+        counts=plan.counts,
+        total_rows=read,
+        done_rows=read,
+        summary={**batch.summary, "preview": _masked_preview(plan)},
+    )
 
 
 def execute(batch: Import, *, actor: Any = None) -> None:
     """The import itself, planned again from the file (customers may have changed since the
-    check), then written (``write``)."""
-    try:
-        plan = _plan(batch)
-    except (FileRefused, MappingRefused) as exc:
-        Import.objects.filter(pk=batch.pk).update(
-            status=Import.Status.CHECKED, error=str(exc)[:500]
-        )
-        return
-    write(batch, plan, actor=actor or batch.created_by)
+    check) as it is written (``write``)."""
+    with ExitStack() as stack:
+        try:
+            plan = stack.enter_context(_opened(batch))
+        except (FileRefused, MappingRefused) as exc:
+            Import.objects.filter(pk=batch.pk).update(
+                status=Import.Status.CHECKED, error=str(exc)[:500]
+            )
+            return
+        try:
+            write(batch, plan, actor=actor or batch.created_by)
+        except (FileRefused, MappingRefused):
+            return  # ``write`` took back what it wrote and said why the import failed
 
 
-def _store_problems(batch: Import, plan: Plan) -> None:
-    """The refused cells, for the page and the error report (read later, by others too:
-    personal values masked), in place of any an earlier check stored."""
-    for problem in plan.problems:
+def _store_problems(batch: Import, plan: Plan, problems: list[Problem]) -> None:
+    """Refused cells, for the page and the error report (read later, by others too:
+    personal values masked)."""
+    for problem in problems:
         _mask_problem(plan, problem)
-    StoredProblem.objects.filter(batch=batch).delete()
     StoredProblem.objects.bulk_create(
         [
             StoredProblem(
@@ -455,7 +469,7 @@ def _store_problems(batch: Import, plan: Plan) -> None:
                 value=p.value[:200],
                 reason=p.reason[:500],
             )
-            for p in plan.problems
+            for p in problems
         ],
         batch_size=BATCH,
     )

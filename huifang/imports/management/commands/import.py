@@ -10,7 +10,7 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from huifang.imports.models import Import
-from huifang.imports.planning import MATCH_KEYS, MappingRefused, Plan, plan_file
+from huifang.imports.planning import MATCH_KEYS, MappingRefused, Plan, Problem, open_plan
 from huifang.imports.reading import FileRefused
 from huifang.imports.services import run, undo
 
@@ -45,16 +45,25 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
         try:
-            plan = plan_file(
+            plan = open_plan(
                 path,
                 mapping=settings.get("columns"),
                 policy=policy,
                 match_on=[k.strip() for k in match.split(",") if k.strip()],
             )
+            if options["dry_run"]:
+                # Streamed as the import would be: only the refused rows are kept.
+                problems = [p for chunk in plan.chunks() for p in chunk.problems]
+                batch = None
+            else:
+                batch = run(plan)
+                problems = [
+                    Problem(p.row, p.column, p.header, p.value, p.reason)
+                    for p in batch.problems.all()
+                ]
         except (FileRefused, MappingRefused) as exc:
             raise CommandError(f"{path.name}: {exc}") from None
-        batch = None if options["dry_run"] else run(plan)
-        self.report(plan, batch, options["json"])
+        self.report(plan, batch, problems, options["json"])
 
     def mapping(self, path: Path | None) -> dict[str, Any]:
         if path is None:
@@ -67,7 +76,9 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: expected {{columns: {{header: field}}, policy, match}}")
         return loaded
 
-    def report(self, plan: Plan, batch: Import | None, as_json: bool) -> None:
+    def report(
+        self, plan: Plan, batch: Import | None, refused: list[Problem], as_json: bool
+    ) -> None:
         problems = [
             {
                 "row": p.row,
@@ -76,7 +87,7 @@ class Command(BaseCommand):
                 "value": p.value,
                 "reason": p.reason,
             }
-            for p in plan.problems
+            for p in refused
         ]
         if as_json:
             document = {

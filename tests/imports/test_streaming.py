@@ -1,0 +1,98 @@
+"""A file is planned and written a chunk at a time (``planning.CHUNK`` rows): however the rows
+fall into chunks, an import ends with the same customers and the same counts, and its check
+(the dry run) counts what the import then does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from huifang.customers.models import Customer
+from huifang.imports import planning
+from huifang.imports.models import Import
+from huifang.imports.planning import plan_file
+from huifang.imports.services import run, undo
+
+from .files import csv_file
+
+pytestmark = pytest.mark.django_db
+
+PHONES = [f"1380013800{i}" for i in range(4)]
+MAILS = ["", "a@example.cn", "b@example.cn"]
+
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(["", "王小明", "李雷", "韩梅梅"]),
+        st.sampled_from(["", *PHONES]),
+        st.sampled_from(MAILS),
+        st.sampled_from(["", "杭州", "上海"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def state() -> set[tuple[Any, ...]]:
+    return set(Customer.objects.values_list("name", "phone", "email", "city"))
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows,
+    st.sampled_from(list(Import.Policy.values)),
+    st.sampled_from([1, 2, 3]),
+    st.booleans(),
+)
+def test_chunks_change_nothing_of_what_an_import_does(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    table: list[tuple[str, str, str, str]],
+    policy: str,
+    size: int,
+    known: bool,
+) -> None:
+    path = csv_file(
+        tmp_path_factory.mktemp("f") / "客户.csv",
+        [["姓名", "手机号码", "邮箱", "城市"], *[list(r) for r in table]],
+    )
+
+    def imported(chunk: int) -> tuple[dict[str, int], dict[str, int], set[tuple[Any, ...]]]:
+        Customer.objects.all().delete()
+        if known:  # one customer already there, with an empty e-mail and city
+            Customer.objects.create(name="老客户", phone="+8613800138000")
+        monkeypatch.setattr(planning, "CHUNK", chunk)
+        checked = plan_file(path, policy=policy).counts
+        batch = run(plan_file(path, policy=policy))
+        return checked, batch.counts, state()
+
+    whole = imported(1000)
+    assert whole[0] == whole[1]  # the check counts what the import does
+    chunked = imported(size)
+    assert chunked == whole
+
+
+def test_a_row_merged_into_an_earlier_chunk_is_undone_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(planning, "CHUNK", 1)
+    path = csv_file(
+        tmp_path / "客户.csv",
+        [
+            ["姓名", "手机号码", "邮箱"],
+            ["王小明", "13800138000", ""],
+            ["", "13800138000", "w@a.cn"],
+        ],
+    )
+    batch = run(plan_file(path))
+    assert batch.counts["created"] == 1 and batch.counts["merged"] == 1
+    assert Customer.objects.get().email == "w@a.cn"
+    assert undo(batch).removed == 1
+    assert not Customer.objects.exists()
