@@ -105,11 +105,10 @@ def lines_of(messages: QuerySet[Message], *, reveal: bool) -> Iterator[list[Any]
     for page in pages(rows):
         for m in page:
             customer = m.customer
-
-            def text(value: str) -> str:
-                return value if reveal else redact(value, customer)  # noqa: B023 - used at once
-
             phone = customer.phone if customer else ""
+            note = status_note(m)  # the provider's error among others, redacted
+            if reveal and m.error and note == redact(m.error, customer):
+                note = m.error
             yield [
                 m.pk,
                 moment(m.created_at),
@@ -122,9 +121,9 @@ def lines_of(messages: QuerySet[Message], *, reveal: bool) -> Iterator[list[Any]
                 m.template,
                 m.template_version.number if m.template_version else "",
                 statuses.get(m.status, m.status),
-                (m.error if reveal and m.error else status_note(m)),
-                text(m.subject),
-                text(m.body),
+                note,
+                m.subject if reveal else redact(m.subject, customer),
+                m.body if reveal else redact(m.body, customer),
                 moment(m.planned_at),
                 moment(m.sent_at),
                 moment(m.delivered_at),

@@ -121,8 +121,8 @@ def filtered(tasks: QuerySet[Task], params: Any, now: Any) -> tuple[QuerySet[Tas
 
 
 def _queue(request: HttpRequest, team: Team, now: Any) -> tuple[Any, dict[str, str]]:
-    tasks = Task.objects.filter(team=team).select_related("customer", "assignee__staff_profile")
-    tasks, filters = filtered(tasks, request.GET, now)
+    queue = Task.objects.filter(team=team).select_related("customer", "assignee__staff_profile")
+    tasks, filters = filtered(queue, request.GET, now)
     return seek(tasks, order="due_at", size=PAGE_SIZE, after=request.GET.get("after")), filters
 
 
@@ -151,7 +151,10 @@ def board(request: HttpRequest) -> HttpResponse:
         "now": now,
         "can_export": can(request.user, "task", "export"),
         "can_reveal": can(request.user, "customer", "reveal"),
-        "export_query": urlencode({"team": team.pk, **{k: v for k, v in filters.items() if v}}),
+        # The export of what the queue shows (``huifang.exports``): this team, these filters.
+        "export_query": urlencode(
+            {"team": str(team.pk), **{k: v for k, v in filters.items() if v}}
+        ),
     }
     return render(request, "tasks/board.html", context)
 
