@@ -5,7 +5,9 @@ number of rows: the CSV is streamed to the browser, the xlsx is written by XlsxW
 ``constant_memory`` mode to a temporary file that spills to disk past a few megabytes. Every
 text cell is neutralised against formula injection (a cell starting with ``=``, ``+``, ``-``,
 ``@``, a tab or a carriage return gets a leading ``'``), in the xlsx too, where a reader may
-copy a cell into a formula. What the lines hold — masked or not — is the caller's business.
+copy a cell into a formula. What the lines hold — masked or not — is the caller's business;
+``pages`` reads them from the database a keyset page at a time, so the rows in memory are one
+page's whatever the size of the export.
 """
 
 from __future__ import annotations
