@@ -13,6 +13,8 @@ import openpyxl
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from huifang.audit.models import Entry
@@ -162,3 +164,14 @@ def test_a_write_that_fails_leaves_no_half_written_file(
         export("customers", "--out", str(out))
     assert not out.exists()
     assert not Entry.objects.filter(action=Entry.Action.EXPORT).exists()
+
+
+def test_the_results_page_export_in_full_is_a_reveal_too(shop: Customer, carol: Any) -> None:
+    client = Client()
+    client.force_login(carol)
+    url = reverse("rules:survey_export", args=["after-visit", "csv"])
+    response = client.get(url, {"version": "all", "reveal": "1"})
+    assert response.status_code == 200
+    reveal = Entry.objects.get(action=Entry.Action.REVEAL)
+    assert reveal.actor == "carol"
+    assert reveal.details == {"where": "survey results (csv)", "rows": 1}
