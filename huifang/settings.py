@@ -496,6 +496,9 @@ HUIFANG_EVALUATION_THREADS = env_int(
 # give a reason when the organisation requires one.
 HUIFANG_REVEALS_PER_HOUR = env_int("PII_REVEALS_PER_HOUR", 60, minimum=1, maximum=10_000)
 HUIFANG_REVEAL_REASON_REQUIRED = env_bool("PII_REVEAL_REASON_REQUIRED", False)
+# The most rows one export from a page may hold (customers, tasks, messages, answers, audit
+# entries): the work a click can cause stays bounded; an xlsx holds at most 1,048,575 anyway.
+HUIFANG_EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 1_000_000, minimum=1, maximum=100_000_000)
 # Custom attributes that hold personal details (an address, an id number): masked like a phone
 # number on every page and API answer, shown in full only by an audited reveal. Keys compare
 # without regard to case.

@@ -71,6 +71,9 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("task", "create"): WORKERS,
     ("task", "work"): WORKERS,
     ("task", "assign"): EDITORS,
+    # The tasks a list shows, as a file, within the same scope (an agent's own and their
+    # team's): everyone who reads tasks; the phone in full only for those who may reveal.
+    ("task", "export"): STAFF,
     # Rules and templates.
     ("rule", "view"): READERS,
     ("rule", "edit"): EDITORS,
@@ -83,6 +86,9 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("survey", "export"): READERS,
     ("template", "edit"): EDITORS,
     ("message", "view"): STAFF,
+    # The message log as a file holds every customer's messages: as for the customer list,
+    # those who read the figures and run the teams, not agents.
+    ("message", "export"): READERS,
     # Reports: everyone reads figures, narrowed by ``analytics.scope.scope_for`` (analysts and
     # administrators everything, supervisors their teams, agents their own tasks).
     ("report", "view"): STAFF,
@@ -96,6 +102,7 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("token", "manage"): frozenset({ADMIN}),
     ("staff", "manage"): frozenset({ADMIN}),
     ("audit", "view"): frozenset({ADMIN}),
+    ("audit", "export"): frozenset({ADMIN}),
 }
 
 # What the table's objects and actions are called on the permissions page.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, time
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -98,15 +100,16 @@ def _day(value: str) -> date | None:
         return None
 
 
-def audit_log(request: HttpRequest) -> HttpResponse:
-    """Administrators only: ``requires("audit", "view")`` guards it in ``server/urls.py``."""
+def filtered(params: Mapping[str, str]) -> tuple[QuerySet[Entry], dict[str, str]]:
+    """The entries ``params`` ask for (action, actor, object, from and to days on the
+    viewer's calendar) and the filters as read: the page shows them, its export applies them."""
     entries = Entry.objects.all()
     filters = {
-        "action": request.GET.get("action", ""),
-        "actor": request.GET.get("actor", "").strip()[:150],
-        "object": request.GET.get("object", "").strip()[:200],
-        "start": request.GET.get("from", ""),
-        "end": request.GET.get("to", ""),
+        "action": params.get("action", ""),
+        "actor": params.get("actor", "").strip()[:150],
+        "object": params.get("object", "").strip()[:200],
+        "start": params.get("from", ""),
+        "end": params.get("to", ""),
     }
     if filters["action"] in Entry.Action.values:
         entries = entries.filter(action=filters["action"])
@@ -119,6 +122,12 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         entries = entries.filter(at__gte=datetime.combine(start, time.min, zone))
     if (end := _day(filters["end"])) is not None:
         entries = entries.filter(at__lte=datetime.combine(end, time.max, zone))
+    return entries, filters
+
+
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Administrators only: ``requires("audit", "view")`` guards it in ``server/urls.py``."""
+    entries, filters = filtered(request.GET)
     page = seek(entries, order="-seq", size=PAGE_SIZE, after=request.GET.get("after"))
     query = request.GET.copy()
     query.pop("after", None)

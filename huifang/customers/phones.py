@@ -71,8 +71,15 @@ def format_phone(e164: str) -> str:
     return phonenumbers.format_number(number, fmt)
 
 
+# A mainland mobile number in E.164: shown nationally as its 11 digits wherever CN is the
+# default region, so it is masked without parsing (exports mask a million of them).
+_CN_MOBILE = re.compile(r"\+861[3-9]\d{9}")
+
+
 def mask_phone(e164: str) -> str:
     """``+8613800138000`` → ``138****8000``: enough for an agent to recognise, not to copy."""
+    if settings.PHONE_DEFAULT_REGION == "CN" and _CN_MOBILE.fullmatch(e164):
+        return f"{e164[3:6]}****{e164[-4:]}"
     shown = format_phone(e164).replace(" ", "").replace("-", "")
     if len(shown) < 7:
         return "*" * len(shown)

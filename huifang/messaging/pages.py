@@ -225,6 +225,8 @@ def message_list(request: HttpRequest) -> HttpResponse:
         "channels": Channel.choices,
         "rules": Rule.objects.order_by("name").only("pk", "name")[:500],
         "query": _query_without_cursor(request),
+        "can_export": can(request.user, "message", "export"),
+        "can_reveal": can(request.user, "customer", "reveal"),
         "filtered_customer": (
             Customer.objects.filter(pk=int(filters.customer)).first() if filters.customer else None
         ),

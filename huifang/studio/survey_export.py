@@ -46,6 +46,13 @@ def export(filters: Filters, kind: str, *, reveal: bool) -> Made:
     return Made(csv_response(lines, name), count)
 
 
+def lines_of(filters: Filters, *, reveal: bool) -> tuple[Iterator[list[Any]], int]:
+    """The lines of the export (the header first) and how many responses they hold: for
+    writing to a file of one's own (``huifang export answers``)."""
+    found = answered(filters)
+    return _lines(filters, questions_of(filters), found, reveal=reveal), found.count()
+
+
 def header(questions: Iterable[Question]) -> list[str]:
     return [
         _("Response"),
@@ -132,4 +139,4 @@ def cell(question: Question, value: Any) -> Any:
     return str(value)
 
 
-__all__ = ["CHUNK", "Made", "cell", "export", "header", "neutral"]
+__all__ = ["CHUNK", "Made", "cell", "export", "header", "lines_of", "neutral"]

@@ -238,6 +238,14 @@ def export(request: HttpRequest, key: str, kind: str) -> HttpResponseBase:
             "revealed": reveal,
         },
     )
+    if reveal:  # every phone number of the file shown in full: a reveal of its own
+        record(
+            Entry.Action.REVEAL,
+            "export",
+            request=request,
+            target=survey,
+            details={"where": f"survey results ({kind})", "rows": made.rows},
+        )
     return made.response
 
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -92,11 +92,11 @@ def workload(team: Team, now: Any) -> list[dict[str, Any]]:
     return result
 
 
-def _queue(request: HttpRequest, team: Team, now: Any) -> tuple[Any, dict[str, str]]:
-    filters = {
-        key: request.GET.get(key, "") for key in ("status", "assignee", "flag", "priority", "q")
-    }
-    tasks = Task.objects.filter(team=team).select_related("customer", "assignee__staff_profile")
+def filtered(tasks: QuerySet[Task], params: Any, now: Any) -> tuple[QuerySet[Task], dict[str, str]]:
+    """``tasks`` narrowed by the queue's filters in ``params`` (status — open by default —,
+    assignee, flag, priority, search), and the filters as read: the board shows them, its
+    export (``huifang.exports``) applies the same."""
+    filters = {key: params.get(key, "") for key in ("status", "assignee", "flag", "priority", "q")}
     status = filters["status"] or "open"
     if status == "open":
         tasks = tasks.filter(status__in=OPEN)
@@ -117,6 +117,12 @@ def _queue(request: HttpRequest, team: Team, now: Any) -> tuple[Any, dict[str, s
     if filters["q"]:
         tasks = tasks.filter(Q(title__icontains=filters["q"]) | Q(customer__name=filters["q"]))
     filters["status"] = status
+    return tasks, filters
+
+
+def _queue(request: HttpRequest, team: Team, now: Any) -> tuple[Any, dict[str, str]]:
+    queue = Task.objects.filter(team=team).select_related("customer", "assignee__staff_profile")
+    tasks, filters = filtered(queue, request.GET, now)
     return seek(tasks, order="due_at", size=PAGE_SIZE, after=request.GET.get("after")), filters
 
 
@@ -143,6 +149,12 @@ def board(request: HttpRequest) -> HttpResponse:
         ],
         "reassign_form": ReassignForm(team_ids={team.pk}),
         "now": now,
+        "can_export": can(request.user, "task", "export"),
+        "can_reveal": can(request.user, "customer", "reveal"),
+        # The export of what the queue shows (``huifang.exports``): this team, these filters.
+        "export_query": urlencode(
+            {"team": str(team.pk), **{k: v for k, v in filters.items() if v}}
+        ),
     }
     return render(request, "tasks/board.html", context)
 

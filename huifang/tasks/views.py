@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from huifang.accounts.permissions import requires
+from huifang.accounts.permissions import can, requires
 from huifang.core.pagination import seek
 from huifang.customers import event_properties, pii
 from huifang.customers.models import Channel, Consent, Event
@@ -93,6 +93,8 @@ def my_tasks(request: HttpRequest) -> HttpResponse:
         "page": page,
         "now": now,
         "fresh_since": now - timedelta(minutes=10),
+        "can_export": can(request.user, "task", "export"),
+        "can_reveal": can(request.user, "customer", "reveal"),
     }
     template = "tasks/_my_list.html" if request.headers.get("HX-Request") else "tasks/mine.html"
     return render(request, template, context)
