@@ -14,6 +14,7 @@ from ninja.responses import Status
 
 from huifang.api.auth import TokenAuth
 from huifang.api.errors import ApiError
+from huifang.api.schemas import READ_REFUSALS, REFUSALS, ErrorOut
 
 from . import pii, services
 from .event_types import event_types
@@ -21,22 +22,6 @@ from .models import Customer, CustomEventType, Event
 from .schemas import CustomerIn, EventIn
 
 router = Router(tags=["customers"])
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
-
-
-# What every operation may answer besides its result: 401 without a valid token, 400 for a
-# NUL character or (writes) a body that is not strict JSON within the depth limit, 413 for a
-# body or batch over its limit, 422 for a value the services refuse.
-READ_REFUSALS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut}
-REFUSALS: dict[int, Any] = {**READ_REFUSALS, 413: ErrorOut, 422: ErrorOut}
 
 
 class CustomerOut(Schema):
@@ -84,7 +69,10 @@ class RowErrorOut(Schema):
 class CustomerBatchIn(Schema):
     # Any: a malformed row is that row's error, not the whole batch's.
     customers: list[Any] = Field(
-        ..., description="Rows of the CustomerIn schema; each row is checked on its own."
+        ...,
+        min_length=1,
+        description="Rows of the CustomerIn schema; each row is checked on its own. At most "
+        "API_BATCH_MAX_ROWS rows (413 beyond).",
     )
 
 
@@ -115,7 +103,10 @@ class EventOut(Schema):
 
 class EventBatchIn(Schema):
     events: list[Any] = Field(
-        ..., description="Rows of the EventIn schema; each row is checked on its own."
+        ...,
+        min_length=1,
+        description="Rows of the EventIn schema; each row is checked on its own. At most "
+        "API_BATCH_MAX_ROWS rows (413 beyond).",
     )
 
 
@@ -154,8 +145,6 @@ def _token(request: HttpRequest) -> Any:
 
 def _check_batch_size(rows: list[Any]) -> None:
     limit = settings.API_BATCH_MAX_ROWS
-    if not rows:
-        raise ApiError(422, "empty_batch", _("The batch has no rows."))
     if len(rows) > limit:
         raise ApiError(
             413,
