@@ -75,6 +75,8 @@ def install(api: NinjaAPI) -> None:
         )
 
     def on_http(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        if isinstance(exc.__cause__, Refusal):  # the body parser's own words, not ninja's
+            return on_refusal(request, exc.__cause__)
         codes = {
             400: "bad_request",
             404: "not_found",

@@ -71,7 +71,10 @@ def check_request(request: HttpRequest) -> None:
             return
         api = request.path.startswith("/api/")
         if api and request.content_type in _FORMS:
-            _check_fields(request.POST)  # a file upload (imports): its fields, not JSON
+            # A file upload (imports): its fields are checked, not read as JSON. The body is
+            # read first, so that an operation wanting JSON can still look at it (and refuse).
+            assert request.body is not None
+            _check_fields(request.POST)
         elif api or (_is_json(request.content_type or "") and not _own_parser(request)):
             if request.body:
                 request.META[_PARSED] = load_json(request.body)
