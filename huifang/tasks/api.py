@@ -28,6 +28,7 @@ from huifang.audit.models import Entry
 from huifang.audit.services import record as audit
 from huifang.core.limits import MAX_ID
 from huifang.customers.models import Customer
+from huifang.customers.schemas import Flag
 from huifang.messaging.rendering import MAX_SCRIPT_CHARS
 
 from . import outcomes
@@ -108,7 +109,7 @@ class OutcomeIn(Schema):
         [], max_length=20
     )
     call_back_at: Moment | None = Field(None, description="Required for call_back.")
-    confirmed: bool = Field(
+    confirmed: Flag = Field(
         False,
         description="Required true for wrong_number and refused: they withdraw consent and "
         "cancel the customer's pending messages.",
