@@ -64,7 +64,9 @@ def test_full_values_need_the_reveal_scope(scoped: Scoped, shoppers: list[Custom
     refused = scoped("write").get("/api/v1/exports/customers", {"reveal": "true"})
     assert (refused.status_code, error_of(refused)["code"]) == (403, "reveal_not_allowed")
     assert not Entry.objects.filter(action=Entry.Action.EXPORT).exists()
-    full = scoped("reveal").get("/api/v1/exports/customers", {"reveal": "true", "format": "xlsx"})
+    full: Any = scoped("reveal").get(
+        "/api/v1/exports/customers", {"reveal": "true", "format": "xlsx"}
+    )
     assert full.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(b"".join(full.streaming_content))).active
     assert sheet is not None

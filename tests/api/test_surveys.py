@@ -52,7 +52,7 @@ def test_responses_are_listed_with_their_answers_and_filters(reader: Client) -> 
     )
     started = Response.objects.create(version=version, customer=li)
 
-    def ids(**query: object) -> list[int]:
+    def ids(**query: str) -> list[int]:
         response = reader.get("/api/v1/responses", query)
         assert response.status_code == 200, response.content
         return [r["id"] for r in response.json()["items"]]
