@@ -342,6 +342,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/api/v1/events"): EVENT,
     ("post", "/api/v1/events/batch"): {"events": [EVENT]},
     ("get", "/api/v1/event-types"): None,
+    ("get", "/api/v1/customers"): None,
+    ("get", "/api/v1/events"): None,
     ("get", "/api/v1/tasks"): None,
     ("post", "/api/v1/tasks"): {
         "customer_external_id": "C-1",
