@@ -46,6 +46,7 @@ READERS = frozenset({ADMIN, SUPERVISOR, ANALYST})  # staff who read rules and th
 # API tokens act under one of three scopes (``ApiToken.scope``), each a role of its own here.
 TOKEN_READ, TOKEN_WRITE, TOKEN_REVEAL = "token:read", "token:write", "token:reveal"
 TOKENS = frozenset({TOKEN_READ, TOKEN_WRITE, TOKEN_REVEAL})
+WRITERS = frozenset({TOKEN_WRITE, TOKEN_REVEAL})  # tokens that may change things
 PRINCIPALS = STAFF | TOKENS
 
 TABLE: dict[tuple[str, str], frozenset[str]] = {
@@ -60,32 +61,34 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("customer", "edit"): WORKERS | {TOKEN_WRITE, TOKEN_REVEAL},
     ("customer", "reveal"): WORKERS | {TOKEN_REVEAL},
     # Bringing a file of customers in, and taking an import back: administrators.
-    ("customer", "import"): frozenset({ADMIN}),
+    ("customer", "import"): frozenset({ADMIN}) | WRITERS,
     # The customer list as a file (masked; in full for those who may reveal, audited): those
     # who read the figures and run the teams, not agents.
-    ("customer", "export"): READERS,
+    ("customer", "export"): READERS | TOKENS,
     ("event", "view"): STAFF | TOKENS,
     ("event", "create"): frozenset({ADMIN, TOKEN_WRITE, TOKEN_REVEAL}),
     # Follow-up tasks: everyone reads the ones in their scope; analysts never change one.
-    ("task", "view"): STAFF,
-    ("task", "create"): WORKERS,
-    ("task", "work"): WORKERS,
-    ("task", "assign"): EDITORS,
+    # API tokens act for an integration (a ticket system opening and closing follow-ups):
+    # every token reads, write tokens change.
+    ("task", "view"): STAFF | TOKENS,
+    ("task", "create"): WORKERS | WRITERS,
+    ("task", "work"): WORKERS | WRITERS,
+    ("task", "assign"): EDITORS | WRITERS,
     # The tasks a list shows, as a file, within the same scope (an agent's own and their
     # team's): everyone who reads tasks; the phone in full only for those who may reveal.
     ("task", "export"): STAFF,
     # Rules and templates.
-    ("rule", "view"): READERS,
-    ("rule", "edit"): EDITORS,
-    ("template", "view"): STAFF,
+    ("rule", "view"): READERS | TOKENS,
+    ("rule", "edit"): EDITORS | WRITERS,
+    ("template", "view"): STAFF | TOKENS,
     # Questionnaires: everyone reads them (agents fill them in on calls); editors change them.
-    ("survey", "view"): STAFF,
+    ("survey", "view"): STAFF | TOKENS,
     ("survey", "edit"): EDITORS,
     # Results exports put every answer with its customer in one file: those who read figures
     # (analysts included), not agents, who fill questionnaires in on calls.
     ("survey", "export"): READERS,
     ("template", "edit"): EDITORS,
-    ("message", "view"): STAFF,
+    ("message", "view"): STAFF | TOKENS,
     # The message log as a file holds every customer's messages: as for the customer list,
     # those who read the figures and run the teams, not agents.
     ("message", "export"): READERS,

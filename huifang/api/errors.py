@@ -6,11 +6,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from huifang.core.limits import Refusal
 from huifang.core.validation import message_for
 
 log = logging.getLogger(__name__)
@@ -20,6 +22,16 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def refused(exc: DjangoValidationError, code: str = "invalid") -> ApiError:
+    """A service's ``ValidationError`` as the API's 422: its first message, naming its field
+    when it has one (the pages show the same messages next to their fields)."""
+    if hasattr(exc, "error_dict"):
+        field, errors = next(iter(exc.error_dict.items()))
+        message = " ".join(str(m) for e in errors for m in e.messages)
+        return ApiError(422, code, message, field=None if field == "__all__" else field)
+    return ApiError(422, code, " ".join(exc.messages))
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JsonResponse:
@@ -45,6 +57,10 @@ def install(api: NinjaAPI) -> None:
     def on_api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
+    def on_refusal(request: HttpRequest, exc: Refusal) -> HttpResponse:
+        extra = {"field": exc.path} if exc.path else {}
+        return error_response(exc.status, exc.code, exc.message, **extra)
+
     def on_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         details = _validation_details(exc)
         first = details[0] if details else {"field": "", "message": ""}
@@ -59,6 +75,8 @@ def install(api: NinjaAPI) -> None:
         )
 
     def on_http(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        if isinstance(exc.__cause__, Refusal):  # the body parser's own words, not ninja's
+            return on_refusal(request, exc.__cause__)
         codes = {
             400: "bad_request",
             404: "not_found",
@@ -81,6 +99,7 @@ def install(api: NinjaAPI) -> None:
     handlers: list[tuple[type[Exception], Any]] = [
         (ApiError, on_api_error),
         (ValidationError, on_validation),
+        (Refusal, on_refusal),
         (AuthenticationError, on_auth),
         (HttpError, on_http),
         (Http404, on_404),

@@ -9,7 +9,9 @@
 - 400 for a JSON body that is not strict JSON (``NaN``, ``Infinity``), nests deeper than
   ``HUIFANG_JSON_MAX_DEPTH`` or holds a NUL: every body sent to ``/api/`` and every body sent
   as JSON elsewhere. Provider callbacks (``/inbound/``) read theirs with the same strict
-  parser and answer in each provider's own format.
+  parser and answer in each provider's own format. A form or file upload to ``/api/`` (an
+  import's file) has its fields checked as any form's; an operation that takes JSON refuses
+  it with 400.
 
 The parsed API body is kept for django-ninja (``StrictParser``), so it is read once.
 """
@@ -68,7 +70,12 @@ def check_request(request: HttpRequest) -> None:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return
         api = request.path.startswith("/api/")
-        if api or (_is_json(request.content_type or "") and not _own_parser(request)):
+        if api and request.content_type in _FORMS:
+            # A file upload (imports): its fields are checked, not read as JSON. The body is
+            # read first, so that an operation wanting JSON can still look at it (and refuse).
+            assert request.body is not None
+            _check_fields(request.POST)
+        elif api or (_is_json(request.content_type or "") and not _own_parser(request)):
             if request.body:
                 request.META[_PARSED] = load_json(request.body)
         elif request.content_type in _FORMS:
@@ -116,4 +123,9 @@ class StrictParser(Parser):
     def parse_body(self, request: HttpRequest) -> Any:
         if _PARSED in request.META:
             return request.META[_PARSED]
+        if request.content_type in _FORMS:
+            # Read as a form already (the stream is gone): this operation wanted JSON.
+            raise Refusal(
+                "not_json", _("This operation takes a JSON body (application/json)."), status=400
+            )
         return load_json(request.body)

@@ -41,6 +41,12 @@ def _decode(cursor: str) -> list[Any] | None:
     return values if isinstance(values, list) and len(values) == 2 else None
 
 
+def readable(cursor: str) -> bool:
+    """Whether ``cursor`` is one this module signed (``seek`` ignores one that is not; the
+    API refuses it)."""
+    return _decode(cursor) is not None
+
+
 def _value(obj: Model, field: str) -> Any:
     value = getattr(obj, field)
     return json.loads(json.dumps(value, default=str))

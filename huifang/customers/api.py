@@ -4,39 +4,25 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from huifang.api.auth import TokenAuth
 from huifang.api.errors import ApiError
+from huifang.api.pagination import PageQuery, answer, page
+from huifang.api.schemas import READ_REFUSALS, REFUSALS, ErrorOut, Moment, inline
 
 from . import pii, services
 from .event_types import event_types
-from .models import Customer, CustomEventType, Event
+from .models import Customer, CustomEventType, Event, LifecycleStage, Tier
 from .schemas import CustomerIn, EventIn
 
 router = Router(tags=["customers"])
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
-
-
-# What every operation may answer besides its result: 401 without a valid token, 400 for a
-# NUL character or (writes) a body that is not strict JSON within the depth limit, 413 for a
-# body or batch over its limit, 422 for a value the services refuse.
-READ_REFUSALS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut}
-REFUSALS: dict[int, Any] = {**READ_REFUSALS, 413: ErrorOut, 422: ErrorOut}
 
 
 class CustomerOut(Schema):
@@ -74,6 +60,30 @@ class CustomerOut(Schema):
     updated_at: datetime
 
 
+class CustomerPage(Schema):
+    items: list[CustomerOut]
+    next_cursor: str | None
+
+
+class CustomerFilters(Schema):
+    tier: Annotated[Tier, inline(Tier)] | None = None
+    lifecycle_stage: Annotated[LifecycleStage, inline(LifecycleStage)] | None = None
+    tag: str | None = Field(None, max_length=50, description="A tag's name.")
+    updated_after: Moment | None = Field(None, description="Changed at or after (ISO 8601).")
+
+
+class EventPage(Schema):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class EventFilters(Schema):
+    customer: str | None = Field(None, max_length=128, description="A customer's external id.")
+    type: str | None = Field(None, max_length=64)
+    occurred_after: Moment | None = None
+    occurred_before: Moment | None = None
+
+
 class RowErrorOut(Schema):
     index: int
     code: str
@@ -84,7 +94,10 @@ class RowErrorOut(Schema):
 class CustomerBatchIn(Schema):
     # Any: a malformed row is that row's error, not the whole batch's.
     customers: list[Any] = Field(
-        ..., description="Rows of the CustomerIn schema; each row is checked on its own."
+        ...,
+        min_length=1,
+        description="Rows of the CustomerIn schema; each row is checked on its own. At most "
+        "API_BATCH_MAX_ROWS rows (413 beyond).",
     )
 
 
@@ -115,7 +128,10 @@ class EventOut(Schema):
 
 class EventBatchIn(Schema):
     events: list[Any] = Field(
-        ..., description="Rows of the EventIn schema; each row is checked on its own."
+        ...,
+        min_length=1,
+        description="Rows of the EventIn schema; each row is checked on its own. At most "
+        "API_BATCH_MAX_ROWS rows (413 beyond).",
     )
 
 
@@ -134,15 +150,17 @@ class EventTypeOut(Schema):
     builtin: bool
 
 
-def _customer_out(customer: Customer) -> dict[str, Any]:
+def _customer_out(customer: Customer, *, reload: bool = True) -> dict[str, Any]:
     """A customer as the API shows it: personal details masked (``POST …/reveal`` shows one in
-    full, audited)."""
-    customer.refresh_from_db()
+    full, audited). ``reload``: read it again first (a write may have changed derived
+    figures); a list reads its page with tags and owners at once instead."""
+    if reload:
+        customer.refresh_from_db()
     return {
         **{f: getattr(customer, f) for f in CustomerOut.model_fields if hasattr(customer, f)},
         **{f: pii.masked(customer, f) for f in pii.FIELDS if f in CustomerOut.model_fields},
         "attributes": pii.masked_attributes(customer.attributes or {}),
-        "tags": sorted(customer.tags.values_list("name", flat=True)),
+        "tags": sorted(tag.name for tag in customer.tags.all()),
         "owner": customer.owner.get_username() if customer.owner else None,
     }
 
@@ -154,8 +172,6 @@ def _token(request: HttpRequest) -> Any:
 
 def _check_batch_size(rows: list[Any]) -> None:
     limit = settings.API_BATCH_MAX_ROWS
-    if not rows:
-        raise ApiError(422, "empty_batch", _("The batch has no rows."))
     if len(rows) > limit:
         raise ApiError(
             413,
@@ -349,3 +365,50 @@ def list_event_types(request: HttpRequest) -> list[dict[str, Any]]:
         for t in CustomEventType.objects.all()
     ]
     return builtin + custom
+
+
+@router.get(
+    "/customers",
+    auth=TokenAuth("customer", "view"),
+    response={200: CustomerPage, **READ_REFUSALS},
+    summary="List customers, newest first, personal details masked",
+)
+def list_customers(
+    request: HttpRequest, filters: Query[CustomerFilters], paging: Query[PageQuery]
+) -> dict[str, Any]:
+    lookups = {
+        "tier": filters.tier,
+        "lifecycle_stage": filters.lifecycle_stage,
+        "tags__name": filters.tag,
+        "updated_at__gte": filters.updated_after,
+    }
+    found = Customer.objects.filter(**{k: v for k, v in lookups.items() if v is not None})
+    rows, cursor = page(found.select_related("owner").prefetch_related("tags"), paging)
+    return answer([_customer_out(c, reload=False) for c in rows], cursor)
+
+
+@router.get(
+    "/events",
+    auth=TokenAuth("event", "view"),
+    response={200: EventPage, **READ_REFUSALS},
+    summary="List events, newest first (personal properties masked)",
+)
+def list_events(
+    request: HttpRequest, filters: Query[EventFilters], paging: Query[PageQuery]
+) -> dict[str, Any]:
+    lookups = {
+        "customer__external_id": filters.customer,
+        "type": filters.type,
+        "occurred_at__gte": filters.occurred_after,
+        "occurred_at__lt": filters.occurred_before,
+    }
+    found = Event.objects.filter(**{k: v for k, v in lookups.items() if v is not None})
+    rows, cursor = page(found, paging)
+    # Properties named as personal attributes (an address …) are masked, as on a customer.
+    return answer(
+        [
+            {**_event_out(e, created=True), "properties": pii.masked_attributes(e.properties)}
+            for e in rows
+        ],
+        cursor,
+    )

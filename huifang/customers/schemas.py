@@ -77,7 +77,14 @@ class CustomerIn(BaseModel):
 
 
 class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Whose event it is: an existing customer by external id, or one created with it.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "anyOf": [{"required": ["customer_external_id"]}, {"required": ["customer"]}]
+        },
+    )
 
     type: str = Field(..., min_length=1, max_length=64)
     customer_external_id: str | None = Field(None, min_length=1, max_length=128)

@@ -12,6 +12,12 @@ from huifang.api import errors
 from huifang.api.auth import TokenAuth
 from huifang.api.requests import StrictParser
 from huifang.customers.api import router as customers_router
+from huifang.exports.api import router as exports_router
+from huifang.imports.api import router as imports_router
+from huifang.messaging.api import router as messaging_router
+from huifang.studio.api import router as rules_router
+from huifang.surveys.api import router as surveys_router
+from huifang.tasks.api import router as tasks_router
 
 
 class LocalSwagger(Swagger):
@@ -30,10 +36,12 @@ api = NinjaAPI(
     title="Huifang API",
     version="1",
     description=(
-        "Customer and event ingestion for Huifang. Authenticate with "
+        "Customers, events, follow-up tasks, messages, rules, questionnaires, templates, "
+        "exports and imports of Huifang. Authenticate with "
         "`Authorization: Bearer <token>`; tokens are created by an administrator under "
         "Settings → API tokens or with `huifang token create NAME`. Every error is "
-        '`{"error": {"code", "message"}}`. POST requests honour an `Idempotency-Key` header.'
+        '`{"error": {"code", "message"}}`. POST requests honour an `Idempotency-Key` header. '
+        "Lists are paged: `?cursor=…&limit=…` answers `{items, next_cursor}`."
     ),
     auth=TokenAuth(),
     parser=StrictParser(),
@@ -44,4 +52,13 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 errors.install(api)
-api.add_router("/v1", customers_router)
+for router in (
+    customers_router,
+    tasks_router,
+    messaging_router,
+    rules_router,
+    surveys_router,
+    exports_router,
+    imports_router,
+):
+    api.add_router("/v1", router)

@@ -10,6 +10,7 @@ corpus entry with the entry in every field, and once per field with the sharpest
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -21,13 +22,17 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from huifang.accounts.models import ApiToken
+from huifang.accounts.models import ApiToken, Team
 from huifang.customers.models import Consent, ContactPoint, Customer, Event, Tag
+from huifang.imports.models import Import
 from huifang.messaging.models import MessageTemplate, TemplateVersion
 from huifang.messaging.services import save_template
 from huifang.organisation.models import CalendarDay, OrganisationSettings
+from huifang.rules.document import parse_rule
 from huifang.rules.models import Rule, RuleVersion
+from huifang.rules.services import save_rule
 from huifang.server.api import api as ninja_api
 from huifang.tasks.models import Task, TaskEvent
 from tests.tasks.helpers import a_customer, local, open_one
@@ -337,8 +342,62 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/api/v1/events"): EVENT,
     ("post", "/api/v1/events/batch"): {"events": [EVENT]},
     ("get", "/api/v1/event-types"): None,
+    ("get", "/api/v1/customers"): None,
+    ("get", "/api/v1/events"): None,
+    ("get", "/api/v1/tasks"): None,
+    ("post", "/api/v1/tasks"): {
+        "customer_external_id": "C-1",
+        "title": "回访",
+        "team": "service",
+        "reason": "物流慢",
+        "script": "您好 {{客户姓名}}",
+        "priority": "high",
+        "due_at": "2026-10-09T09:00:00+08:00",
+    },
+    ("get", "/api/v1/tasks/{task_id}"): None,
+    ("post", "/api/v1/tasks/{task_id}/outcome"): {
+        "outcome": "call_back",
+        "call_back_at": "2099-10-09T09:00:00+08:00",
+        "notes": "稍后再打",
+        "tags": ["忙"],
+    },
+    ("post", "/api/v1/tasks/{task_id}/reassign"): {"assignee": None, "reason": "排队"},
+    ("get", "/api/v1/messages"): None,
+    ("get", "/api/v1/messages/{message_id}"): None,
+    ("get", "/api/v1/templates"): None,
+    ("get", "/api/v1/templates/{template_id}"): None,
+    ("get", "/api/v1/rules"): None,
+    ("get", "/api/v1/rules/{key}"): None,
+    ("post", "/api/v1/rules/{key}/activate"): {"version": 1, "comment": "上线"},
+    ("post", "/api/v1/rules/{key}/pause"): {"reason": "暂停"},
+    ("post", "/api/v1/rules/{key}/resume"): {"reason": "继续"},
+    ("post", "/api/v1/rules/{key}/simulate"): {"days": 1},
+    ("get", "/api/v1/questionnaires"): None,
+    ("get", "/api/v1/questionnaires/{key}"): None,
+    ("get", "/api/v1/responses"): None,
+    ("get", "/api/v1/exports/customers"): None,
+    ("post", "/api/v1/imports"): None,  # a file upload: tests/api/test_files.py
+    ("post", "/api/v1/imports/{import_id}/check"): {
+        "mapping": {"A": "name"},
+        "policy": "skip",
+        "match_on": ["phone"],
+    },
+    ("post", "/api/v1/imports/{import_id}/run"): None,
+    ("get", "/api/v1/imports/{import_id}"): None,
+    ("get", "/api/v1/imports/{import_id}/problems"): None,
 }
+# Path parameters of the operations that take a body: a row that is there.
+PATH_VALUES = {"external_id": "C-1", "task_id": "1", "key": "welcome", "import_id": "1"}
 API_ROWS = (Customer, Event, Consent, ContactPoint, Tag)
+
+
+PARAMETER = re.compile(r"\{(\w+)\}")
+WELCOME_RULE = {
+    "key": "welcome",
+    "name": "购买欢迎",
+    "trigger": {"kind": "event", "event": "purchase"},
+    "steps": [{"id": "hello", "send": {"channel": "sms", "template": "welcome"}}],
+}
 
 
 def operations() -> list[tuple[str, str]]:
@@ -399,18 +458,33 @@ def hostile_bodies(body: Any, entries: Iterable[str]) -> Iterator[tuple[str, str
 def test_every_api_operation_survives_the_corpus(api: Client) -> None:
     found = operations()
     assert set(found) == set(BODIES), "give every new API operation a body in BODIES"
-    Customer.objects.create(external_id="C-1", name="王小明")
+    customer = Customer.objects.create(external_id="C-1", name="王小明")
+    Team.objects.create(key="service", name="客服一组")
+    Task.objects.create(pk=1, customer=customer, title="回访")
+    save_rule(parse_rule(WELCOME_RULE))
+    Import.objects.create(
+        pk=1,
+        kind=Import.Kind.CUSTOMERS,
+        file_name="a.csv",
+        status=Import.Status.DRAFT,
+        policy=Import.Policy.SKIP,
+        summary={"headers": ["姓名"]},
+        data="姓名\n王\n".encode(),
+        created_at=timezone.now(),
+    )
     for method, path in found:
         body = BODIES[(method, path)]
         if body is None:
             for entry, text in CORPUS.items():
-                url = path.replace("{external_id}", quote(text[:2000], safe=""))
+                given = quote(text[:2000], safe="")
+                url = PARAMETER.sub(given, path) if "{" in path else f"{path}?cursor={given}"
                 check_answer(api.generic(method.upper(), url), f"{method} {url[:80]} × {entry}")
             continue
-        # A batch row is checked as the single operation checks its body: the sharpest
-        # entries are enough there.
-        entries = (*SHARP, "nul", "xss") if path.endswith("/batch") else tuple(CORPUS)
-        url = path.replace("{external_id}", "C-1")
+        # A batch row is checked as the single operation checks its body, and the operations
+        # beyond customers and events by the same checks: the sharpest entries are enough there.
+        whole = path in ("/api/v1/customers", "/api/v1/events") or "{external_id}" in path
+        entries = tuple(CORPUS) if whole else (*SHARP, "nul", "xss")
+        url = PARAMETER.sub(lambda m: PATH_VALUES[m.group(1)], path)
         for label, raw in hostile_bodies(body, entries):
             before = snapshot(API_ROWS)
             response = api.generic(method.upper(), url, raw, content_type="application/json")
