@@ -96,6 +96,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("token", "manage"): frozenset({ADMIN}),
     ("staff", "manage"): frozenset({ADMIN}),
     ("audit", "view"): frozenset({ADMIN}),
+    # Other systems told of events (outgoing webhooks): their URLs and delivery logs.
+    ("subscription", "manage"): frozenset({ADMIN}),
 }
 
 # What the table's objects and actions are called on the permissions page.
@@ -115,6 +117,7 @@ OBJECTS = {
     "token": _("API tokens"),
     "staff": _("Staff and roles"),
     "audit": _("Audit log"),
+    "subscription": _("Event subscriptions"),
 }
 ACTIONS = {
     "view": _("view"),
