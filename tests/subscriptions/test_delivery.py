@@ -65,7 +65,7 @@ def test_a_receiver_down_three_times_gets_it_later_exactly_once(
     inbox.failures = 3
     with time_machine.travel(START, tick=False) as traveller:
         complete_a_task(bob, customer)
-        waits = []
+        waits: list[timedelta] = []
         for attempt in (1, 2, 3):
             assert delivery.run_until_idle(clock) == 1
             row = Delivery.objects.get()
