@@ -5,6 +5,7 @@ loop claims (``delivery.py``)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -106,3 +107,8 @@ class Delivery(models.Model):
             "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
             "data": self.payload,
         }
+
+    @property
+    def pretty_body(self) -> str:
+        """The envelope as indented JSON, for the delivery log."""
+        return json.dumps(self.body, ensure_ascii=False, indent=2)
