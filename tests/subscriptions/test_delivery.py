@@ -15,6 +15,7 @@ from huifang.customers.models import Customer
 from huifang.subscriptions import delivery
 from huifang.subscriptions.delivery import BACKOFF, MAX_ATTEMPTS, Deliverer
 from huifang.subscriptions.models import Delivery
+from huifang.subscriptions.tasks import purge_old
 from huifang.tasks import outcomes
 from huifang.tasks.services import create_tasks
 
@@ -87,6 +88,21 @@ def test_a_receiver_down_three_times_gets_it_later_exactly_once(
     assert len({r.body["id"] for r in inbox.requests}) == 1  # one event, one id
     row = Delivery.objects.get()
     assert (row.status, row.attempts, row.last_status) == ("delivered", 4, 200)
+
+
+@pytest.mark.parametrize("failures", [0, 1, 5, MAX_ATTEMPTS - 1])
+def test_however_long_the_receiver_is_down_it_gets_the_event_once_when_it_recovers(
+    receiver: str, clock: WallClock, bob: Any, customer: Customer, failures: int
+) -> None:
+    subscribe(receiver, "task.completed")
+    inbox.failures = failures
+    with time_machine.travel(START, tick=False) as traveller:
+        complete_a_task(bob, customer)
+        for _hour in range(80):  # beyond every back-off together
+            delivery.run_until_idle(clock)
+            traveller.shift(timedelta(hours=1))
+    assert [r.status for r in inbox.requests] == [503] * failures + [200]
+    assert Delivery.objects.get().status == "delivered"
 
 
 def test_a_receiver_that_never_recovers_is_given_up(
@@ -176,3 +192,18 @@ def test_a_change_rolled_back_leaves_no_delivery(
         assert Delivery.objects.count() == 1
         raise RuntimeError("the request failed after the task was written")
     assert Delivery.objects.count() == 0
+
+
+def test_the_log_keeps_finished_deliveries_for_90_days(
+    receiver: str, clock: WallClock, bob: Any, customer: Customer
+) -> None:
+    subscribe(receiver, "task.completed")
+    with time_machine.travel(START, tick=False) as traveller:
+        complete_a_task(bob, customer)
+        delivery.run_until_idle(clock)
+        traveller.shift(timedelta(days=89))
+        assert purge_old() == 0
+        traveller.shift(timedelta(days=2))
+        waiting = complete_a_task(bob, customer)  # not sent yet: never purged
+        assert purge_old() == 1
+    assert Delivery.objects.get().payload["task"]["id"] == waiting
