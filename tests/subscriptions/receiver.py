@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from huifang.integrations.webhook.transport import verify as channel_verify
 from tests.integrations.fakes import JsonHandler, serve
 
 SECRET = "a-secret-shared-with-the-receiver"
@@ -32,6 +33,7 @@ def verify(secret: str, headers: Any, body: bytes, *, window: int = 300) -> bool
 @dataclass
 class Request:
     verified: bool
+    channel_verified: bool  # by the webhook channel's own check: the same scheme
     headers: dict[str, str]
     body: dict[str, Any]
     status: int  # what the receiver answered
@@ -66,7 +68,14 @@ class Receiver(JsonHandler):
                 status = 503
             else:
                 status = 200
-            inbox.requests.append(Request(verified, dict(self.headers), json.loads(body), status))
+            same = channel_verify(
+                SECRET,
+                self.headers.get("X-Huifang-Timestamp", ""),
+                body,
+                self.headers.get("X-Huifang-Signature", ""),
+            )
+            headers = dict(self.headers)
+            inbox.requests.append(Request(verified, same, headers, json.loads(body), status))
         self.answer(status, {"ok": status == 200})
 
 

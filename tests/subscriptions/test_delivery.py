@@ -42,7 +42,7 @@ def test_a_completed_task_is_delivered_once_signed(
     assert delivery.run_until_idle(clock) == 0
 
     (request,) = inbox.requests
-    assert request.verified and request.status == 200
+    assert request.verified and request.channel_verified and request.status == 200
     body = request.body
     assert body["type"] == "task.completed"
     assert request.headers["X-Huifang-Event"] == "task.completed"
