@@ -287,6 +287,7 @@ INSTALLED_APPS = [
     "huifang.studio",
     "huifang.imports",
     "huifang.exports",
+    "huifang.subscriptions",
     "huifang.demo",
     "huifang.server",
 ]

@@ -106,6 +106,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     ("staff", "manage"): frozenset({ADMIN}),
     ("audit", "view"): frozenset({ADMIN}),
     ("audit", "export"): frozenset({ADMIN}),
+    # Other systems told of events (outgoing webhooks): their URLs and delivery logs.
+    ("subscription", "manage"): frozenset({ADMIN}),
 }
 
 # What the table's objects and actions are called on the permissions page.
@@ -125,6 +127,7 @@ OBJECTS = {
     "token": _("API tokens"),
     "staff": _("Staff and roles"),
     "audit": _("Audit log"),
+    "subscription": _("Event subscriptions"),
 }
 ACTIONS = {
     "view": _("view"),

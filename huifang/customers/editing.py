@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from huifang.audit import services as audit
 from huifang.core.forms import bootstrap
 
-from . import pii
+from . import changes, pii
 from .consent import record_consent, withdraw_consent
 from .models import Channel, Consent, ContactPoint, Customer, Tag, tag_name_validator
 from .phones import normalize_phone
@@ -157,6 +157,7 @@ class ProfileForm(forms.ModelForm):
                     object_repr=f"{customer.name} ({customer.external_id or customer.pk})",
                     details={"fields": sorted(changed)},
                 )
+                changes.happened(changes.UPDATED, [customer], timezone.now())
         return changed
 
 

@@ -24,6 +24,7 @@ from huifang.core.limits import Refusal, check_data, check_day, check_moment, ha
 from huifang.core.validation import describe_validation_error
 from huifang.core.zones import is_zone_name
 
+from . import changes as told
 from .consent import record_consent
 from .event_scores import COLUMNS, ScoreInvalid, read_scores
 from .event_types import EventType, resolve
@@ -249,6 +250,10 @@ def upsert_customers(
                 record_consent(customer, consent, actor=actor, now=now)
             if change.values.get("do_not_contact") and customer.do_not_contact_at is None:
                 Customer.objects.filter(pk=customer.pk).update(do_not_contact_at=now)
+        if result.created:
+            told.happened(told.CREATED, result.created, now)
+        if result.updated:
+            told.happened(told.UPDATED, result.updated, now)
     result.errors.sort(key=lambda e: e.index)
     return result
 

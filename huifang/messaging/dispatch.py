@@ -38,6 +38,7 @@ from huifang.integrations.base import Receipt, Transport, TransportError
 from huifang.integrations.log.transport import LogTransport
 from huifang.integrations.outbound import record_blocked
 
+from . import changes
 from .models import Attempt, Message
 from .prepare import COLUMNS, Job, Preparation, Verdict
 
@@ -222,6 +223,8 @@ class Dispatcher:
             (job.pk, Message.Status.FAILED, error[:500], None, now) for job, error in verdict.fail
         ]
         rows.update(TABLE, ("status", "error", "ready_at", "changed_at"), failed)
+        if failed:
+            changes.happened(changes.FAILED, [row[0] for row in failed], now)
 
     # -- 2. send -----------------------------------------------------------------------------
 
@@ -298,6 +301,13 @@ class Dispatcher:
                 params=[token],
             )
             rows.insert(attempts)
+            for kind, status in (
+                (changes.SENT, Message.Status.SENT),
+                (changes.FAILED, Message.Status.FAILED),
+            ):
+                ids = [update[0] for update in updates if update[1] == status]
+                if ids:
+                    changes.happened(kind, ids, now)
         self.audit_blocked(outcomes)
 
     def audit_blocked(self, outcomes: Sequence[Outcome]) -> None:

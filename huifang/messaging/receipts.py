@@ -22,6 +22,7 @@ from django.db.models import Q
 
 from huifang.integrations.inbound import Report
 
+from . import changes as told
 from .models import Message
 
 logger = logging.getLogger("huifang.messaging")
@@ -103,4 +104,5 @@ def _settle(message: Message, report: Report, now: datetime) -> str:
     updated = Message.objects.filter(pk=message.pk, status__in=_OPEN).update(**changes)
     if not updated:
         return "unchanged"
+    told.happened(told.DELIVERED if report.delivered else told.FAILED, [message.pk], now)
     return "delivered" if report.delivered else "failed"

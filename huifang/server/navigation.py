@@ -37,6 +37,14 @@ NAVIGATION = (
     ),
     NavItem("tokens", _("API tokens"), "accounts:tokens", "key", ("token", "manage"), True),
     NavItem(
+        "subscriptions",
+        _("Event subscriptions"),
+        "subscriptions:list",
+        "send",
+        ("subscription", "manage"),
+        True,
+    ),
+    NavItem(
         "organisation",
         _("Organisation"),
         "organisation:settings",

@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("huifang.messaging.urls")),
     path("", include("huifang.surveys.urls")),
     path("settings/organisation/", include("huifang.organisation.urls")),
+    path("settings/subscriptions/", include("huifang.subscriptions.urls")),
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),
     path("analytics/", include("huifang.analytics.urls")),

@@ -34,6 +34,7 @@ from huifang.core import held, rows
 from huifang.customers.models import Customer
 from huifang.organisation.zones import zone
 
+from . import changes
 from .models import Task, TaskEvent
 
 # Open work counts by priority: an urgent complaint weighs as much as four routine calls.
@@ -447,6 +448,9 @@ def assign(
             task.updated_at = stamp
         rows.write(changed, ["assignee", "assigned_at", "team", "assign_strategy", "updated_at"])
         TaskEvent.objects.bulk_create(events)
+        given = [t for t in changed if t.assignee_id is not None]
+        if given:
+            changes.happened(changes.ASSIGNED, given, now)
 
 
 def _event(task: Task, now: datetime, actor: Any, user_id: int | None, note: str) -> TaskEvent:

@@ -42,7 +42,7 @@ from huifang.customers.models import Channel, Consent, ContactPoint, Customer, E
 from huifang.organisation.business_calendar import BusinessCalendar
 from huifang.rules.models import Rule
 
-from . import reminders
+from . import changes, reminders
 from .models import Task, TaskEvent
 from .services import Opening, open_tasks, sla_of, working_time
 
@@ -193,6 +193,8 @@ def _apply(task: Task, report: Report, actor: Any, now: datetime) -> Recorded:
             data={"due_at": task.due_at.isoformat() if task.due_at else None},
         )
     reminders.replan([task], now=now)
+    if report.outcome in DONE_OUTCOMES:
+        changes.happened(changes.COMPLETED, [task], now)
     if report.outcome == Task.Outcome.CALL_BACK and report.call_back_at is not None:
         reminders.call_back(task, report.call_back_at)
     event = _event(task, report, actor, now)

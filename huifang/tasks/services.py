@@ -25,7 +25,7 @@ from huifang.organisation.zones import organisation_zone
 from huifang.rules.document import Duration
 from huifang.surveys.models import Survey, SurveyVersion
 
-from . import reminders
+from . import changes, reminders
 from .assignment import OPEN, assign
 from .models import Task, TaskEvent
 from .sla import WorkingTime
@@ -104,6 +104,7 @@ def open_tasks(
             ],
             batch_size=500,
         )
+        changes.happened(changes.CREATED, tasks, now)
         waiting = [t for t in tasks if t.assignee_id is None]
         for t in tasks:
             if t.assignee_id is not None and t.assigned_at is None:
@@ -126,6 +127,7 @@ def open_tasks(
                     for t in given
                 ]
             )
+            changes.happened(changes.ASSIGNED, given, now)
         assign(
             waiting,
             now=now,
@@ -241,6 +243,7 @@ def reassign(
             )
         Task.objects.bulk_update(moved, ["assignee", "assigned_at"])
         reminders.replan(moved, now=now, announce=True)
+        changes.happened(changes.ASSIGNED, [t for t in moved if t.assignee_id is not None], now)
     return len(moved)
 
 

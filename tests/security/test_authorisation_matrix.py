@@ -39,6 +39,7 @@ from huifang.messaging.services import save_template
 from huifang.rules.models import StrategySet
 from huifang.rules.services import library_documents, save_rule
 from huifang.server.api import api
+from huifang.subscriptions.models import Delivery, Subscription
 from huifang.tasks.models import Task
 from tests.conftest import make_staff, rows_for_many_tests
 
@@ -111,6 +112,18 @@ class Site:
         self.notification = Notification.objects.create(
             recipient=self.users[Role.AGENT.value], title="新任务"
         )
+        # Not allowed by OUTBOUND_HTTP_ALLOW: an administrator's "send test" is refused by the
+        # outbound guard at once, without a connection.
+        self.subscription = Subscription.objects.create(
+            name="订单系统", url="http://127.0.0.1:9/hook", event_types=["task.completed"]
+        )
+        self.delivery = Delivery.objects.create(
+            subscription=self.subscription,
+            event_type="task.completed",
+            occurred_at=timezone.now(),
+            created_at=timezone.now(),
+            status=Delivery.Status.DELIVERED,
+        )
 
     def kwargs(self, name: str, route: str) -> dict[str, Any]:
         """Values for a route's parameters: real objects, so an allowed visit reaches them."""
@@ -124,6 +137,7 @@ class Site:
             "accounts:revoke_token": self.token.pk,
             "accounts:open_notification": self.notification.pk,
             "messaging:message": 999_999,
+            "subscriptions": self.subscription.pk,
             "rules:switch_cancel": 999_999,
         }
         for key, value in by_name.items():
@@ -136,6 +150,7 @@ class Site:
             "kind": "email",
             "token": "not-a-token",
             "provider_id": self.provider.pk,
+            "delivery": self.delivery.pk,
             "key": self.strategy_set.key if name.startswith("rules:set") else self.rule.key,
         }
         if name == "rules:use":

@@ -1,5 +1,5 @@
-"""``huifang worker``: a Huey consumer plus the engine's claim loop, the task reminder loop
-and the dispatcher.
+"""``huifang worker``: a Huey consumer plus the engine's claim loop, the task reminder loop,
+the dispatcher and the event subscriptions' deliveries.
 
 Start as many as you like, on as many machines: every worker runs the claim loop, which looks
 for due steps at least every second (ENGINE_POLL_MS) and claims them in batches with a lease,
@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from huifang.engine.runner import loop
 from huifang.messaging import dispatch
+from huifang.subscriptions import delivery
 from huifang.tasks import reminders
 
 
@@ -43,7 +44,9 @@ class Command(BaseCommand):
             "--no-engine", action="store_true", help="do not run the engine's claim loop"
         )
         parser.add_argument(
-            "--no-dispatch", action="store_true", help="do not send queued messages"
+            "--no-dispatch",
+            action="store_true",
+            help="do not send queued messages or subscription deliveries",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -62,6 +65,11 @@ class Command(BaseCommand):
         if not options["no_dispatch"]:
             loops.append(
                 threading.Thread(target=dispatch.loop, args=(stop,), name="dispatch", daemon=True)
+            )
+            loops.append(
+                threading.Thread(
+                    target=delivery.loop, args=(stop,), name="subscriptions", daemon=True
+                )
             )
         for thread in loops:
             thread.start()
