@@ -9,7 +9,8 @@
 - 400 for a JSON body that is not strict JSON (``NaN``, ``Infinity``), nests deeper than
   ``HUIFANG_JSON_MAX_DEPTH`` or holds a NUL: every body sent to ``/api/`` and every body sent
   as JSON elsewhere. Provider callbacks (``/inbound/``) read theirs with the same strict
-  parser and answer in each provider's own format.
+  parser and answer in each provider's own format; inbound sources (``/hooks/``) read theirs
+  after checking its signature, within their own, smaller limit.
 
 The parsed API body is kept for django-ninja (``StrictParser``), so it is read once.
 """
@@ -85,7 +86,7 @@ def check_request(request: HttpRequest) -> None:
 
 
 def _own_parser(request: HttpRequest) -> bool:
-    return request.path.startswith("/inbound/")
+    return request.path.startswith(("/inbound/", "/hooks/"))
 
 
 class RequestLimitsMiddleware:
