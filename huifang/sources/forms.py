@@ -46,6 +46,7 @@ class NewSourceForm(forms.Form):
 class MappingForm(forms.Form):
     mapping = forms.CharField(
         label=_("Mapping document (YAML or JSON)"),
+        strip=False,
         max_length=MAX_DOCUMENT_CHARS,
         widget=forms.Textarea(
             attrs={"rows": 22, "spellcheck": "false", "class": "form-control font-monospace"}

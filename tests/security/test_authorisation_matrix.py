@@ -39,6 +39,7 @@ from huifang.messaging.services import save_template
 from huifang.rules.models import StrategySet
 from huifang.rules.services import library_documents, save_rule
 from huifang.server.api import api
+from huifang.sources.services import create_source
 from huifang.tasks.models import Task
 from tests.conftest import make_staff, rows_for_many_tests
 
@@ -111,6 +112,9 @@ class Site:
         self.notification = Notification.objects.create(
             recipient=self.users[Role.AGENT.value], title="新任务"
         )
+        self.source, _secret = create_source(
+            name="有赞", slug="youzan", ready="youzan-trade-paid", actor=None
+        )
 
     def kwargs(self, name: str, route: str) -> dict[str, Any]:
         """Values for a route's parameters: real objects, so an allowed visit reaches them."""
@@ -121,6 +125,7 @@ class Site:
             "messaging:template": self.template.pk,
             "messaging:template_restore": self.template.pk,
             "integrations": self.provider.pk,
+            "sources": self.source.pk,
             "accounts:revoke_token": self.token.pk,
             "accounts:open_notification": self.notification.pk,
             "messaging:message": 999_999,

@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 import time_machine
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from django.utils import timezone
 
 from huifang.customers.models import Customer, Event
@@ -272,3 +276,47 @@ def test_the_log_forgets_rows_after_its_days(settings: Any) -> None:
     assert services.purge_log(timezone.now() + timedelta(days=29)) == 0
     assert services.purge_log(timezone.now() + timedelta(days=31)) == 1
     assert Event.objects.count() == 1  # what was stored stays
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@examples(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), key=st.sampled_from(sorted(READY)))
+def test_no_payload_gets_a_500_from_the_endpoint(data: Any, key: str) -> None:
+    """Any signed payload — the samples with a value anywhere replaced by anything — is
+    answered 200, 202, 400 or 422, never a 500."""
+    source = Source.objects.filter(slug=key).first() or make_source(key, key)
+    sample = json.loads(json.dumps(READY[key].sample))
+    if key == "youzan-trade-paid":
+        sample["msg"] = json.loads(unquote(sample["msg"]))
+    paths: list[list[Any]] = []
+    stack: list[tuple[Any, list[Any]]] = [(sample, [])]
+    while stack:
+        value, path = stack.pop()
+        paths.append(path)
+        if isinstance(value, dict):
+            stack.extend((v, [*path, k]) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, [*path, i]) for i, v in enumerate(value))
+    path = data.draw(st.sampled_from(paths))
+    replacement = data.draw(json_values)
+    if path:
+        target = sample
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = replacement
+    else:
+        sample = replacement
+    if key == "youzan-trade-paid" and isinstance(sample, dict) and "msg" in sample:
+        sample["msg"] = quote(json.dumps(sample["msg"], ensure_ascii=False))
+    answer = push(Client(), source, sample)
+    assert answer.status_code in {200, 202, 400, 422}, answer.content
+    if answer.status_code >= 400:
+        assert answer.json()["error"]["message"]

@@ -207,3 +207,49 @@ def test_masking_hides_phones_emails_names_and_addresses_wherever_they_are() -> 
         "note": "call j***@example.com or +86****9000",
         "customer": {"email": "a***@b.cn"},
     }
+
+
+documents = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "customer",
+                    "event",
+                    "when",
+                    "unpack",
+                    "path",
+                    "type",
+                    "match",
+                    "fields",
+                    "x",
+                    "in",
+                ]
+            )
+            | st.text(max_size=6),
+            children,
+            max_size=5,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=documents)
+def test_no_document_fails_to_read_other_than_with_a_clear_refusal(document: Any) -> None:
+    try:
+        read_document(json.dumps(document, ensure_ascii=False))
+    except MappingInvalid as invalid:
+        assert invalid.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=200))
+def test_no_text_fails_to_read_other_than_with_a_clear_refusal(text: str) -> None:
+    try:
+        read_document(text)
+    except MappingInvalid as invalid:
+        assert invalid.message
