@@ -12,10 +12,10 @@ from urllib.parse import quote, unquote
 import pytest
 import time_machine
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
-from django.utils import timezone
 
 from huifang.customers.models import Customer, Event
 from huifang.engine.models import Enrollment

@@ -74,7 +74,8 @@ def test_a_bad_mapping_is_refused_with_the_reason_and_the_old_one_kept(
     answer = alice_client.post(
         f"/settings/sources/{source.pk}/mapping/",
         {
-            "mapping": "customer: {external_id: order.id}\nevent: {type: purchase, idempotency_key: $.id}"
+            "mapping": "customer: {external_id: order.id}\n"
+            "event: {type: purchase, idempotency_key: $.id}"
         },
     )
     assert answer.status_code == 422
