@@ -78,7 +78,7 @@ class Received(models.Model):
         ACCEPTED = "accepted", _("Accepted")
         DUPLICATE = "duplicate", _("Already received")
         IGNORED = "ignored", _("Ignored (condition not met)")
-        REFUSED = "refused", _("Refused")
+        REFUSED = "refused", _("Not accepted")
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="received")
     received_at = models.DateTimeField(_("received at"))

@@ -320,3 +320,16 @@ def test_no_payload_gets_a_500_from_the_endpoint(data: Any, key: str) -> None:
     assert answer.status_code in {200, 202, 400, 422}, answer.content
     if answer.status_code >= 400:
         assert answer.json()["error"]["message"]
+
+
+def test_the_guides_curl_example_works_with_the_blank_mapping() -> None:
+    """docs/sources.md pushes this body with curl to a source made from the blank mapping."""
+    source = make_source("blank", "my-erp")
+    body = (
+        '{"order_no":"A1001","amount":"99.00","paid_at":"2026-09-08T10:15:30+08:00",'
+        '"customer":{"id":"M-7","name":"王小明","phone":"13800138000"}}'
+    )
+    answer = push(Client(), source, body.encode())
+    assert answer.status_code == 202, answer.content
+    event = Event.objects.get()
+    assert (event.customer.external_id, str(event.amount)) == ("M-7", "99.00")
