@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -258,9 +258,9 @@ def _store(
         return earlier, False, False
     identity = _identity(outcome)
     customer = _find(identity, mapping.match)
-    customer_new = customer is None
+    customer_new = False
     if customer is None:
-        customer = _create(identity, outcome, now)
+        customer, customer_new = _create(identity, outcome, now)
     row = {
         **outcome.event,
         "idempotency_key": key,
@@ -301,7 +301,9 @@ def _find(identity: dict[str, str], match: list[str]) -> Customer | None:
     return None
 
 
-def _create(identity: dict[str, str], outcome: Outcome, now: datetime) -> Customer:
+def _create(identity: dict[str, str], outcome: Outcome, now: datetime) -> tuple[Customer, bool]:
+    """The customer a payload names, created through the customers service; whether it was
+    created by this call."""
     if not identity["external_id"]:
         raise Refused(
             422,
@@ -313,7 +315,7 @@ def _create(identity: dict[str, str], outcome: Outcome, now: datetime) -> Custom
         )
     existing = Customer.objects.filter(external_id=identity["external_id"]).first()
     if existing is not None:  # matched on other keys only; never changed by a source
-        return existing
+        return existing, False
     if not outcome.name:
         raise Refused(
             422,
@@ -322,12 +324,17 @@ def _create(identity: dict[str, str], outcome: Outcome, now: datetime) -> Custom
         )
     row = {key: value for key, value in identity.items() if value}
     row.update(outcome.customer_fields, name=outcome.name)
-    result = upsert_customers([row], now=now)
+    try:
+        with transaction.atomic():
+            result = upsert_customers([row], now=now)
+    except IntegrityError:
+        # The same customer's first push, arriving twice at once: the other one created them.
+        return Customer.objects.get(external_id=identity["external_id"]), False
     if result.errors:
         error = result.errors[0]
         where = f"customer.{error.field}: " if error.field else ""
         raise Refused(422, error.code, where + error.message)
-    return result.by_index[0]
+    return result.by_index[0], True
 
 
 def purge_log(now: datetime | None = None) -> int:
