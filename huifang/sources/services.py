@@ -36,6 +36,7 @@ from .mapping import Mapping, MappingInvalid, Outcome, PayloadRefused, apply, re
 from .models import Received, Source, new_secret
 from .ready import BLANK, READY
 
+UNSIGNED_LOG_SECONDS = 60  # requests refused unsigned: one line a minute per source and answer
 KEY_PREFIX = "source:{pk}:"  # an event's idempotency key, per source: two shops may share one
 
 
@@ -181,20 +182,31 @@ def receive(
     """Verify, map and store one pushed payload; always logged (``Received``)."""
     now = now or timezone.now()
     log = Received(source=source, received_at=now, size=len(body))
+    signed = False
     try:
         if not source.active:
             raise Refused(409, "source_paused", _("This source is paused in Huifang."))
         check_signature(source, body, timestamp, signature, now.timestamp())
+        signed = True
         answer = _process(source, body, log, now)
     except Refused as refused:
         answer = refused.answer()
         log.status, log.message = Received.Status.REFUSED, refused.message[:500]
     log.http_status = answer.status
+    if not signed and _logged_lately(source, answer.status, now):
+        return answer  # anyone may send unsigned requests: they must not fill the log
     with transaction.atomic():
         log.save()
         Source.objects.filter(pk=source.pk).update(last_received_at=now)
     answer.received = log
     return answer
+
+
+def _logged_lately(source: Source, status: int, now: datetime) -> bool:
+    """Whether a request refused with ``status`` before its signature was checked is in the
+    log already within the last ``UNSIGNED_LOG_SECONDS``."""
+    since = now - timedelta(seconds=UNSIGNED_LOG_SECONDS)
+    return source.received.filter(http_status=status, received_at__gte=since).exists()
 
 
 def _process(source: Source, body: bytes, log: Received, now: datetime) -> Answer:

@@ -333,3 +333,17 @@ def test_the_guides_curl_example_works_with_the_blank_mapping() -> None:
     assert answer.status_code == 202, answer.content
     event = Event.objects.get()
     assert (event.customer.external_id, str(event.amount)) == ("M-7", "99.00")
+
+
+def test_a_flood_of_unsigned_requests_leaves_one_line_a_minute_in_the_log() -> None:
+    source = make_source()
+    client = Client()
+    for _ in range(5):
+        refused(push(client, source, {}, secret="guess"), 401, "bad_signature")
+    refused(push(client, source, {}, headers={}), 401, "signature_missing")
+    assert source.received.count() == 1
+    with time_machine.travel(NOW + timedelta(seconds=61), tick=False):
+        refused(push(client, source, {}, secret="guess"), 401, "bad_signature")
+    assert source.received.count() == 2
+    assert push(client, source, READY["youzan-trade-paid"].sample).status_code == 202
+    assert source.received.count() == 3  # signed requests are always logged
