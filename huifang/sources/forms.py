@@ -24,7 +24,9 @@ class NewSourceForm(forms.Form):
         validators=[SLUG],
         help_text=_("The last part of the address the system posts to, e.g. youzan-shop."),
     )
-    ready = forms.ChoiceField(label=_("Start from"), widget=forms.RadioSelect)
+    ready = forms.ChoiceField(
+        label=_("Start from"), widget=forms.RadioSelect(attrs={"class": "form-check-input"})
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

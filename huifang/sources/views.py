@@ -26,7 +26,6 @@ from .models import Received, Source
 from .ready import READY
 
 LOG_ROWS = 50
-_SHOW_ONCE = "sources.secret_once"  # the session key of a secret shown once after creation
 
 
 def _json(answer: services.Answer) -> JsonResponse:
@@ -92,19 +91,17 @@ def new(request: HttpRequest) -> HttpResponse:
             actor=request.user,
             request=request,
         )
-        request.session[_SHOW_ONCE] = {"source": source.pk, "secret": secret}
+        # Shown once, in this answer: the secret is never kept anywhere readable (not even in
+        # the session for a redirect).
         messages.success(
             request, _("The source is ready. Give its address and secret to the sending system.")
         )
-        return redirect("sources:detail", pk=source.pk)
+        return render(request, "sources/detail.html", _context(request, source, secret=secret))
     return render(request, "sources/new.html", {"form": form, "ready": READY.values()})
 
 
 def _context(request: HttpRequest, source: Source, **extra: Any) -> dict[str, Any]:
-    once = request.session.pop(_SHOW_ONCE, None)
     secret = extra.pop("secret", "")
-    if once and once.get("source") == source.pk:
-        secret = once["secret"]
     try:
         unreadable = not source.secret
     except UnreadableSecrets:
