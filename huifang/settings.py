@@ -288,6 +288,7 @@ INSTALLED_APPS = [
     "huifang.imports",
     "huifang.exports",
     "huifang.subscriptions",
+    "huifang.sources",
     "huifang.demo",
     "huifang.server",
 ]
@@ -493,6 +494,12 @@ HUIFANG_SECRETS_KEY = env_secret("SECRETS_KEY")
 HUIFANG_EVALUATION_THREADS = env_int(
     "ENGINE_EVALUATION_THREADS", min(4, os.cpu_count() or 1), minimum=1, maximum=32
 )
+# Inbound sources (docs/sources.md): the largest payload one may push, and how long what they
+# pushed stays in their log (masked).
+HUIFANG_SOURCES_MAX_BODY_BYTES = env_int(
+    "SOURCES_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=20 * 1024 * 1024
+)
+HUIFANG_SOURCES_LOG_DAYS = env_int("SOURCES_LOG_DAYS", 30, minimum=1, maximum=3650)
 # Personal details: each reveal is audited; a user may reveal this many in an hour, and must
 # give a reason when the organisation requires one.
 HUIFANG_REVEALS_PER_HOUR = env_int("PII_REVEALS_PER_HOUR", 60, minimum=1, maximum=10_000)

@@ -102,6 +102,8 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     # The organisation's set-up, kept by administrators.
     ("organisation", "manage"): frozenset({ADMIN}),
     ("provider", "manage"): frozenset({ADMIN}),
+    # Order and ticket systems that push to Huifang: their signing secrets and mappings.
+    ("source", "manage"): frozenset({ADMIN}),
     ("token", "manage"): frozenset({ADMIN}),
     ("staff", "manage"): frozenset({ADMIN}),
     ("audit", "view"): frozenset({ADMIN}),
@@ -124,6 +126,7 @@ OBJECTS = {
     "report": _("Reports"),
     "organisation": _("Organisation settings"),
     "provider": _("Channels"),
+    "source": _("Inbound sources"),
     "token": _("API tokens"),
     "staff": _("Staff and roles"),
     "audit": _("Audit log"),

@@ -11,7 +11,8 @@
   as JSON elsewhere. Provider callbacks (``/inbound/``) read theirs with the same strict
   parser and answer in each provider's own format. A form or file upload to ``/api/`` (an
   import's file) has its fields checked as any form's; an operation that takes JSON refuses
-  it with 400.
+  it with 400. Inbound sources (``/hooks/``) read theirs after checking its signature,
+  within their own, smaller limit.
 
 The parsed API body is kept for django-ninja (``StrictParser``), so it is read once.
 """
@@ -92,7 +93,7 @@ def check_request(request: HttpRequest) -> None:
 
 
 def _own_parser(request: HttpRequest) -> bool:
-    return request.path.startswith("/inbound/")
+    return request.path.startswith(("/inbound/", "/hooks/"))
 
 
 class RequestLimitsMiddleware:

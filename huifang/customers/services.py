@@ -414,7 +414,9 @@ class _EventRow:
     scores: dict[str, int | None]
 
 
-def _check_event(index: int, data: EventIn, types: dict[str, EventType | None]) -> _EventRow:
+def _check_event(
+    index: int, data: EventIn, types: dict[str, EventType | None], *, found: bool = False
+) -> _EventRow:
     if data.type not in types:
         types[data.type] = resolve(data.type)
     entry = types[data.type]
@@ -424,7 +426,7 @@ def _check_event(index: int, data: EventIn, types: dict[str, EventType | None]) 
             _("“%(value)s” is not a known event type.") % {"value": data.type},
             "type",
         )
-    if not data.customer_external_id and data.customer is None:
+    if not data.customer_external_id and data.customer is None and not found:
         raise RowInvalid(
             "validation_error",
             _("Give customer_external_id or a customer object."),
@@ -458,21 +460,29 @@ def ingest_events(
     source: str = Event.Source.API,
     actor: Any = None,
     now: datetime | None = None,
+    customers: Mapping[int, int] | None = None,
 ) -> IngestResult:
     """Store events, skipping repeats of an idempotency key, and refresh derived figures.
 
     A repeated key is not an error: the first event with that key is returned as a duplicate.
+    ``customers``: the customer of a row the caller has already found (row index → customer
+    id), for rows that name none (an inbound source matches customers by phone or e-mail).
     """
     result = IngestResult()
     checked: list[_EventRow] = []
     types: dict[str, EventType | None] = {}
+    found = customers or {}
     for index, row in enumerate(rows):
         try:
-            checked.append(_check_event(index, _parse(EventIn, index, row), types))
+            data = _parse(EventIn, index, row)
+            checked.append(_check_event(index, data, types, found=index in found))
         except RowInvalid as err:
             result.errors.append(RowError(index, err.code, err.message, err.field))
     with transaction.atomic():
-        customer_ids = _customers_for(checked, result, actor=actor, now=now)
+        customer_ids = _customers_for(
+            [row for row in checked if row.index not in found], result, actor=actor, now=now
+        )
+        customer_ids.update({row.index: found[row.index] for row in checked if row.index in found})
         ready = [row for row in checked if row.index in customer_ids]
         # The engine reacts in the same transaction (``record_events``): exits and replies take
         # effect, and event triggers enroll, the moment these events are committed.

@@ -35,6 +35,14 @@ NAVIGATION = (
     NavItem(
         "channels", _("Channels"), "integrations:list", "broadcast", ("provider", "manage"), True
     ),
+    NavItem(
+        "sources",
+        _("Inbound sources"),
+        "sources:list",
+        "box-arrow-in-down",
+        ("source", "manage"),
+        True,
+    ),
     NavItem("tokens", _("API tokens"), "accounts:tokens", "key", ("token", "manage"), True),
     NavItem(
         "subscriptions",

@@ -34,6 +34,8 @@ urlpatterns = [
     path("settings/subscriptions/", include("huifang.subscriptions.urls")),
     path("settings/", include("huifang.accounts.urls")),
     path("channels/", include("huifang.integrations.urls")),
+    path("settings/sources/", include("huifang.sources.urls")),
+    path("hooks/", include("huifang.sources.hook_urls")),
     path("analytics/", include("huifang.analytics.urls")),
     path("inbound/", include("huifang.integrations.inbound_urls")),
     path("analytics/", include("huifang.analytics.urls_reports")),

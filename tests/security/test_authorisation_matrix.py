@@ -40,6 +40,7 @@ from huifang.rules.models import StrategySet
 from huifang.rules.services import library_documents, save_rule
 from huifang.server.api import api
 from huifang.subscriptions.models import Delivery, Subscription
+from huifang.sources.services import create_source
 from huifang.tasks.models import Task
 from tests.conftest import make_staff, rows_for_many_tests
 
@@ -124,6 +125,9 @@ class Site:
             created_at=timezone.now(),
             status=Delivery.Status.DELIVERED,
         )
+        self.source, _secret = create_source(
+            name="有赞", slug="youzan", ready="youzan-trade-paid", actor=None
+        )
 
     def kwargs(self, name: str, route: str) -> dict[str, Any]:
         """Values for a route's parameters: real objects, so an allowed visit reaches them."""
@@ -134,6 +138,7 @@ class Site:
             "messaging:template": self.template.pk,
             "messaging:template_restore": self.template.pk,
             "integrations": self.provider.pk,
+            "sources": self.source.pk,
             "accounts:revoke_token": self.token.pk,
             "accounts:open_notification": self.notification.pk,
             "messaging:message": 999_999,
