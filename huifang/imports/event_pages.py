@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from huifang.customers.event_types import label_of
 
-from .events import Undone
+from .event_undo import Undone
 from .mapping import event_target_for
 from .models import Import
 

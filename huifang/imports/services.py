@@ -28,7 +28,7 @@ from huifang.engine.models import Enrollment
 from huifang.messaging.models import Message
 from huifang.tasks.models import Task
 
-from . import events, values
+from . import event_undo, events, values
 from .mapping import HEADER_SEARCH, header_row, suggest
 from .models import Change, Import
 from .models import Problem as StoredProblem
@@ -226,13 +226,13 @@ class Undone:
 
 def undo(
     batch: Import, *, actor: Any = None, now: datetime | None = None
-) -> Undone | events.Undone:
+) -> Undone | event_undo.Undone:
     """Take the import back: the customers it made go (unless something happened to them
     since — an event, a message, a task, a plan: those stay), the ones it changed get their
     earlier values back (a field changed again since keeps the newer value), and the tags it
     added come off."""
     if batch.kind == Import.Kind.EVENTS:
-        return events.undo(batch, actor=actor, now=now)
+        return event_undo.undo(batch, actor=actor, now=now)
     now = now or timezone.now()
     result = Undone()
     with transaction.atomic():
@@ -518,7 +518,7 @@ def recover_stalled(now: datetime | None = None) -> int:
         "data"
     ):
         if batch.kind == Import.Kind.EVENTS:
-            events.take_back(batch, now)
+            event_undo.take_back(batch, now)
         else:
             _revert(batch)
         Import.objects.filter(pk=batch.pk).update(

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 import time_machine
 from django.utils import translation
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from huifang.audit.models import Entry
 from huifang.customers.models import Customer, Event
 from huifang.engine.models import Enrollment
-from huifang.imports import event_rows, events
+from huifang.imports import event_rows, event_undo, events
 from huifang.imports.mapping import EVENT_TARGETS, suggest
 from huifang.imports.models import Import, ImportedEvent
 from huifang.imports.planning import MappingRefused
@@ -99,6 +101,50 @@ def test_importing_the_same_file_twice_adds_nothing(tmp_path: Path) -> None:
     assert wang.order_count == 2
 
 
+# A row of an orders file: an order number (or none), a day, an amount; rows repeat at random.
+order_rows = st.lists(
+    st.tuples(
+        st.one_of(st.none(), st.sampled_from(["A1", "A2", "A3", "B7"])),
+        st.integers(1, 28),
+        st.integers(1, 500),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=order_rows, split=st.integers(1, 3), numbered=st.booleans())
+def test_invariant_2_an_event_is_imported_once_however_often_and_in_what_pieces(
+    tmp_path: Path, rows: list[tuple[str | None, int, int]], split: int, numbered: bool
+) -> None:
+    Event.objects.all().delete()
+    Customer.objects.all().delete()
+    wang = Customer.objects.create(name="王小明", external_id="M-1")
+    header = ["订单号"] * numbered + ["会员号", "下单时间", "金额"]
+    lines = [
+        ([number or ""] if numbered else []) + ["M-1", f"2026-11-{day:02d}", str(amount)]
+        for number, day, amount in rows
+    ]
+    # The same rows as one file, then again in pieces that overlap it.
+    whole = csv_file(tmp_path / "all.csv", [header, *lines])
+    events.run(whole, event_type="purchase")
+    first = Event.objects.count()
+    for part in range(split):
+        piece = csv_file(tmp_path / f"part{part}.csv", [header, *lines[part::split]])
+        assert events.run(piece, event_type="purchase")[0].counts["added"] == 0
+    assert Event.objects.count() == first
+    keys = list(Event.objects.values_list("idempotency_key", flat=True))
+    assert len(keys) == len(set(keys))
+    # One event per order number; a row without one is the event of what it says.
+    distinct = {(n, 0) if n and numbered else (d, a) for n, d, a in rows}
+    assert first == len(distinct)
+    wang.refresh_from_db()
+    assert wang.order_count == first
+
+
 def test_without_an_order_number_the_row_itself_is_the_key(tmp_path: Path) -> None:
     customers()
     path = csv_file(
@@ -125,7 +171,7 @@ def test_without_an_order_number_the_row_itself_is_the_key(tmp_path: Path) -> No
         "refused": 0,
     }
     (visit,) = Event.objects.all()
-    assert visit.type == "visit" and visit.idempotency_key.startswith("import:")
+    assert visit.type == "visit" and str(visit.idempotency_key).startswith("import:")
 
 
 def test_a_key_the_api_stored_is_not_imported_again(tmp_path: Path) -> None:
@@ -294,7 +340,7 @@ def test_rules_hear_of_the_events_only_when_the_import_says_so(tmp_path: Path, f
     enrolled = Enrollment.objects.filter(customer=customer)
     world.travel(timedelta(days=2))
     if fire:
-        assert [e.event.idempotency_key for e in enrolled] == ["purchase:E1"]
+        assert [e.event and e.event.idempotency_key for e in enrolled] == ["purchase:E1"]
         assert len(world.sent(customer)) == 1
     else:
         assert not enrolled.exists()
@@ -315,7 +361,7 @@ def test_undo_removes_the_events_and_the_figures_follow(tmp_path: Path) -> None:
     assert batch is not None
     wang.refresh_from_db()
     assert wang.order_count == 1
-    result = events.undo(batch)
+    result = event_undo.undo(batch)
     assert (result.removed, result.kept) == (2, [])
     assert list(Event.objects.values_list("type", flat=True)) == ["visit"]
     wang.refresh_from_db()
@@ -324,7 +370,7 @@ def test_undo_removes_the_events_and_the_figures_follow(tmp_path: Path) -> None:
     assert (li.order_count, li.total_spend) == (0, 0)
     batch.refresh_from_db()
     assert batch.status == Import.Status.UNDONE
-    assert events.undo(batch).removed == 0  # once
+    assert event_undo.undo(batch).removed == 0  # once
     # Undone, the file can be imported again.
     assert events.run(path, event_type="purchase")[0].counts["added"] == 2
 
@@ -349,7 +395,7 @@ def test_undo_keeps_an_event_whose_follow_up_has_acted(tmp_path: Path) -> None:
     assert batch is not None
     world.travel(local("2026-12-07 11:01"))
     assert len(world.sent(acted)) == 1 and not world.sent(quiet)  # F2's plan has not acted
-    result = events.undo(batch, now=world.now)
+    result = event_undo.undo(batch, now=world.now)
     assert result.kept == [2] and "消息" in result.reasons[2]
     assert (result.removed, result.restored) == (2, 1)  # F2, F3; the customer F3 added
     assert list(Event.objects.values_list("idempotency_key", flat=True)) == ["purchase:F1"]
@@ -380,16 +426,17 @@ def test_a_failure_part_way_takes_back_every_chunk(
 def test_columns_and_options_that_cannot_work_are_refused_before_anything(tmp_path: Path) -> None:
     customers()
     path = orders(tmp_path, ["A1001", "M-1", "", "2026/9/8", "1299", "", ""])
-    for bad in (
-        {"mapping": {"订单编号": "order_id", "下单时间": "occurred_at"}},  # who is it?
-        {"mapping": {"会员编号": "external_id", "实付金额": "amount"}},  # when?
-        {"mapping": {"会员编号": "nickname"}},
-        {"mapping": {"没有": "phone"}},
-        {"event_type": "no_such_type"},
-        {},  # no type and no type column
+    everything = {"订单编号": "order_id", "会员编号": "external_id", "下单时间": "occurred_at"}
+    for mapping, kind in (
+        ({"订单编号": "order_id", "下单时间": "occurred_at"}, "purchase"),  # who is it?
+        ({"会员编号": "external_id", "实付金额": "amount"}, "purchase"),  # when?
+        ({"会员编号": "nickname"}, "purchase"),
+        ({"没有": "phone"}, "purchase"),
+        (everything, "no_such_type"),
+        (everything, ""),  # no type and no type column
     ):
         with pytest.raises(MappingRefused):
-            events.run(path, **{"event_type": "purchase", **bad} if bad else {})
+            events.run(path, mapping=mapping, event_type=kind)
     assert not Import.objects.exists() and not Event.objects.exists()
 
 
