@@ -21,6 +21,7 @@ from typing import Any
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from huifang.core.limits import Refusal, check_data
 from huifang.customers.event_scores import ScoreInvalid, read_scores
 from huifang.customers.event_types import EventType, event_types, resolve
 from huifang.customers.models import Customer, CustomEventType, Event
@@ -358,6 +359,11 @@ class Planner:
         if amount is not None:
             # As the API receives it: a number (``Event.amount`` keeps it exactly).
             properties["amount"] = int(amount) if amount == amount.to_integral() else float(amount)
+        try:  # the limits an event's properties keep, whatever brings them (the API's too)
+            check_data(properties, path=_("the row's properties"))
+        except Refusal as exc:
+            problems.append(self._problem(number, "", "", exc.message))
+            return None
         if entry.has_score:
             try:
                 read_scores(properties)

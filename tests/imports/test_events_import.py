@@ -24,6 +24,7 @@ from huifang.imports.mapping import EVENT_TARGETS, suggest
 from huifang.imports.models import Import, ImportedEvent
 from huifang.imports.planning import MappingRefused
 from huifang.imports.reading import FileRefused
+from huifang.imports.services import recover_stalled
 from huifang.messaging.models import Message
 from tests.engine.world import World, local
 
@@ -454,3 +455,35 @@ def test_the_organisations_zone_reads_a_time_without_one(tmp_path: Path) -> None
     events.run(path, event_type="purchase")
     event = Event.objects.get()
     assert event.occurred_at == datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+
+
+def test_properties_keep_the_limits_of_an_event(tmp_path: Path) -> None:
+    customers()
+    extra = [f"属性{i}" for i in range(101)]
+    path = xlsx(
+        tmp_path / "宽表.xlsx",
+        [["会员号", "时间", *extra], ["M-1", "2026-11-01", *["x"] * 101]],
+    )
+    mapping = {"会员号": "external_id", "时间": "occurred_at"}
+    mapping |= {name: f"properties.{name}" for name in extra}
+    with translation.override("zh-hans"):
+        outcome, _batch = events.run(path, mapping=mapping, event_type="visit")
+    assert outcome.counts["refused"] == 1 and not Event.objects.exists()
+    assert "100" in outcome.problems[0].reason
+
+
+def test_an_import_whose_worker_died_is_taken_back(tmp_path: Path) -> None:
+    wang, _li = customers()
+    path = orders(tmp_path, ["A1001", "M-1", "", "2026/9/8", "1299", "", ""])
+    _outcome, batch = events.run(path, event_type="purchase")
+    assert batch is not None
+    # As a worker that died part-way leaves it: running, silent for long.
+    Import.objects.filter(pk=batch.pk).update(
+        status=Import.Status.RUNNING, beat_at=NOW - timedelta(hours=1)
+    )
+    assert recover_stalled(NOW) == 1
+    batch.refresh_from_db()
+    assert batch.status == Import.Status.FAILED
+    assert not Event.objects.exists()
+    wang.refresh_from_db()
+    assert wang.order_count == 0
