@@ -259,16 +259,17 @@ class TypeNames:
     """Each way a type is written in a file, to its key: read once per import."""
 
     def __init__(self) -> None:
-        self.names: dict[str, str] = {}
+        # The words of systems first; an organisation's own types, then the built-in types'
+        # keys and names, take precedence over them.
+        self.names: dict[str, str] = {_fold(k): v for k, v in TYPE_NAMES.items()}
+        for key, name in CustomEventType.objects.values_list("key", "name"):
+            self.names[_fold(name)] = key
+            self.names[_fold(key)] = key
         for entry in event_types:
-            self.names[_fold(entry.key)] = entry.key
             self.names[_fold(str(entry.label))] = entry.key
             with translation.override("en"):
                 self.names[_fold(str(entry.label))] = entry.key
-        for key, name in CustomEventType.objects.values_list("key", "name"):
-            self.names[_fold(key)] = key
-            self.names[_fold(name)] = key
-        self.names.update({_fold(k): v for k, v in TYPE_NAMES.items()})
+            self.names[_fold(entry.key)] = entry.key
         self.entries: dict[str, EventType | None] = {}
 
     def find(self, written: str) -> str | None:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from huifang.audit.models import Entry
-from huifang.customers.models import Customer, Event
+from huifang.customers.models import Customer, CustomEventType, Event
 from huifang.engine.models import Enrollment
 from huifang.imports import event_rows, event_undo, events
 from huifang.imports.mapping import EVENT_TARGETS, suggest
@@ -487,3 +487,24 @@ def test_an_import_whose_worker_died_is_taken_back(tmp_path: Path) -> None:
     assert not Event.objects.exists()
     wang.refresh_from_db()
     assert wang.order_count == 0
+
+
+def test_an_organisations_own_type_by_its_key_or_name(tmp_path: Path) -> None:
+    customers()
+    CustomEventType.objects.create(key="trial_started", name="试用开通")
+    CustomEventType.objects.create(key="ticket_opened", name="工单")  # their word wins
+    path = xlsx(
+        tmp_path / "记录.xlsx",
+        [
+            ["会员号", "类型", "时间"],
+            ["M-1", "试用开通", "2026-11-01"],
+            ["M-1", "trial_started", "2026-11-02"],
+            ["M-1", "工单", "2026-11-03"],
+        ],
+    )
+    events.run(path)
+    assert list(Event.objects.order_by("occurred_at").values_list("type", flat=True)) == [
+        "trial_started",
+        "trial_started",
+        "ticket_opened",
+    ]
