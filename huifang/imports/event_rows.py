@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -294,7 +295,10 @@ class Planner:
         self.head = head
         self.options = head.options
         self.now = now or timezone.now()
-        self.targets = {i: event_target_for(k) for i, k in self.options.mapping.items()}
+        self.targets = {
+            i: _remembering(event_target_for(k)) for i, k in self.options.mapping.items()
+        }
+        self.properties_path = _("the row's properties")
         self.letters = {k: column_name(i + 1) for i, k in self.options.mapping.items()}
         self.types = TypeNames()
         self.zone = organisation_zone()
@@ -361,7 +365,7 @@ class Planner:
             # As the API receives it: a number (``Event.amount`` keeps it exactly).
             properties["amount"] = int(amount) if amount == amount.to_integral() else float(amount)
         try:  # the limits an event's properties keep, whatever brings them (the API's too)
-            check_data(properties, path=_("the row's properties"))
+            check_data(properties, path=self.properties_path)
         except Refusal as exc:
             problems.append(self._problem(number, "", "", exc.message))
             return None
@@ -498,6 +502,16 @@ class Planner:
             digest = _digest(planned.key)
             planned.repeated = planned.key in there or digest in self.keys
             self.keys.add(digest)
+
+
+# Customers' numbers, phones and e-mails repeat down an events file: each is parsed once.
+REMEMBERED = ("external_id", "phone", "email", "name")
+
+
+def _remembering(target: Target | None) -> Target | None:
+    if target is None or target.key not in REMEMBERED:
+        return target
+    return replace(target, parse=lru_cache(maxsize=100_000)(target.parse))
 
 
 def _label(key: str) -> str:
