@@ -35,7 +35,8 @@ class UploadForm(forms.Form):
     file = forms.FileField(
         label=gettext_lazy("File"),
         help_text=gettext_lazy(
-            "An .xlsx, .xls or .csv file (UTF-8 or GBK), one customer a row, with a header row."
+            "An .xlsx, .xls or .csv file (UTF-8 or GBK), one customer or event a row, with a "
+            "header row."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ",".join(SUFFIXES)}),
     )
