@@ -64,7 +64,7 @@ def take_back(batch: Import, now: datetime) -> Undone:
                     "A follow-up this event started has sent a message or opened a task since; "
                     "the event stays."
                 )
-        gone = [event for event in events if event not in acting]
+        gone = {event for event in events if event not in acting}
         # Their plans have done nothing anyone saw: they go with them.
         discard(list(Enrollment.objects.filter(event_id__in=gone).values_list("pk", flat=True)))
         ImportedEvent.objects.filter(pk__in=[r[0] for r in rows if r[1] in gone]).delete()
