@@ -29,19 +29,26 @@ recorded: Hook[Callable[[Sequence[Event], datetime], object]] = Hook("events rec
 
 
 def record_events(
-    events: Sequence[Event], *, now: datetime | None = None, refresh: bool = True
+    events: Sequence[Event],
+    *,
+    now: datetime | None = None,
+    refresh: bool = True,
+    notify: bool = True,
 ) -> list[Event]:
     """Store new (unsaved) events, refresh their customers' derived figures, notify the
     listeners; returns the stored events. ``refresh=False`` when the caller has just refreshed
-    the same customers itself. A survey score in an event's properties fills its column
-    (``event_scores``); one off its scale raises ``ScoreInvalid`` and nothing is stored."""
+    the same customers itself; ``notify=False`` for history brought in that must start no
+    follow-up (an import of last year's orders, with its "start follow-ups" left off). A
+    survey score in an event's properties fills its column (``event_scores``); one off its
+    scale raises ``ScoreInvalid`` and nothing is stored."""
     now = now or timezone.now()
     stored = Event.objects.bulk_create([_scored(event) for event in events], batch_size=500)
     if not stored:
         return stored
     if refresh:
         derived.refresh({event.customer_id for event in stored}, now=now)
-    recorded(stored, now)
+    if notify:
+        recorded(stored, now)
     return stored
 
 

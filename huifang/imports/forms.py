@@ -9,9 +9,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from huifang.core.forms import bootstrap
+from huifang.customers.event_types import event_types
+from huifang.customers.models import CustomEventType
 from huifang.rules.conditions import safe_key
 
-from .mapping import CUSTOMER_TARGETS
+from .mapping import CUSTOMER_TARGETS, EVENT_CUSTOMER_KEYS, EVENT_TARGETS
 from .models import Import
 from .planning import MATCH_KEYS
 from .reading import SUFFIXES, column_name
@@ -21,10 +23,20 @@ MAX_UPLOAD = 100 * 1024 * 1024
 
 
 class UploadForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=gettext_lazy("What the file holds"),
+        choices=[
+            (Import.Kind.CUSTOMERS, gettext_lazy("Customers, one a row")),
+            (Import.Kind.EVENTS, gettext_lazy("Events, one a row: orders, tickets, contracts …")),
+        ],
+        initial=Import.Kind.CUSTOMERS,
+        required=False,
+    )
     file = forms.FileField(
         label=gettext_lazy("File"),
         help_text=gettext_lazy(
-            "An .xlsx, .xls or .csv file (UTF-8 or GBK), one customer a row, with a header row."
+            "An .xlsx, .xls or .csv file (UTF-8 or GBK), one customer or event a row, with a "
+            "header row."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ",".join(SUFFIXES)}),
     )
@@ -112,3 +124,100 @@ class ColumnsForm(forms.Form):
         data["mapping"] = chosen
         data["match_on"] = [k for k in MATCH_KEYS if k in data.get("match_on", [])]
         return data
+
+
+class EventColumnsForm(forms.Form):
+    """An events file: one choice per column, the type of its events (or the column holding
+    each row's), how customers are found and whether missing ones are added, and whether the
+    events start follow-ups."""
+
+    event_type = forms.ChoiceField(
+        label=gettext_lazy("Type of the events"),
+        required=False,
+        help_text=gettext_lazy("Rows whose type column is empty are of this type."),
+    )
+    match_on = forms.MultipleChoiceField(
+        label=gettext_lazy("Find the customer by"),
+        choices=list(MATCH_LABELS.items()),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": gettext_lazy("Choose at least one way to find them.")},
+    )
+    create_customers = forms.BooleanField(
+        label=gettext_lazy("Add customers not found (rows that give a name)"), required=False
+    )
+    fire_rules = forms.BooleanField(
+        label=gettext_lazy("Start follow-ups from these events"),
+        required=False,
+        help_text=gettext_lazy(
+            "Off (the default), the events fill in the customers' history and figures and "
+            "start no follow-up: last year's orders send no thank-you. On, rules react as to "
+            "events from the API; an event too old for a rule's first step starts nothing."
+        ),
+    )
+
+    def __init__(self, *args: Any, batch: Import, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch = batch
+        headers: list[str] = batch.summary.get("headers", [])
+        samples: list[list[str]] = batch.summary.get("samples", [])
+        self.columns: list[dict[str, Any]] = []
+        for index, header in enumerate(headers):
+            letter = column_name(index + 1)
+            choices = [("", _("— not imported —"))] + [(t.key, str(t.label)) for t in EVENT_TARGETS]
+            if header and safe_key(header) and f"properties.{header}" not in dict(choices):
+                choices.append(
+                    (f"properties.{header}", _("Event property “%(name)s”") % {"name": header})
+                )
+            name = f"column_{letter}"
+            self.fields[name] = forms.ChoiceField(
+                label=header or letter, choices=choices, required=False
+            )
+            self.fields[name].initial = batch.mapping.get(letter, "")
+            example = [row[index] for row in samples if index < len(row) and row[index]]
+            self.columns.append(
+                {"letter": letter, "header": header, "field": self[name], "examples": example[:3]}
+            )
+        types = self.fields["event_type"]
+        assert isinstance(types, forms.ChoiceField)
+        types.choices = [("", _("— from the type column —")), *event_type_choices()]
+        self.fields["event_type"].initial = batch.event_type
+        self.fields["match_on"].initial = batch.match_on
+        self.fields["create_customers"].initial = batch.create_customers
+        self.fields["fire_rules"].initial = batch.fire_rules
+        bootstrap(self)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        chosen: dict[str, str] = {}
+        for column in self.columns:
+            letter = str(column["letter"])
+            key = str(data.get(f"column_{letter}") or "")
+            if not key:
+                continue
+            if key in chosen.values():
+                self.add_error(f"column_{letter}", _("Another column fills this field already."))
+            chosen[letter] = key
+        if not any(k in chosen.values() for k in EVENT_CUSTOMER_KEYS):
+            raise forms.ValidationError(
+                _(
+                    "Choose the column of the customer number, phone or e-mail that finds the "
+                    "customer."
+                )
+            )
+        if "occurred_at" not in chosen.values():
+            raise forms.ValidationError(_("Choose the column that says when each event happened."))
+        if not data.get("event_type") and "type" not in chosen.values():
+            raise forms.ValidationError(
+                _("Choose the type of the events, or the column that holds each row's type.")
+            )
+        data["mapping"] = chosen
+        data["match_on"] = [k for k in EVENT_CUSTOMER_KEYS if k in data.get("match_on", [])]
+        data["policy"] = Import.Policy.SKIP
+        return data
+
+
+def event_type_choices() -> list[tuple[str, str]]:
+    """The built-in event types and the organisation's own, by their names."""
+    found = [(entry.key, str(entry.label)) for entry in event_types]
+    found += list(CustomEventType.objects.order_by("name").values_list("key", "name"))
+    return found

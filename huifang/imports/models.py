@@ -12,6 +12,7 @@ from django.utils.translation import pgettext_lazy
 class Import(models.Model):
     class Kind(models.TextChoices):
         CUSTOMERS = "customers", _("Customers")
+        EVENTS = "events", _("Events")
 
     class Policy(models.TextChoices):
         """What a row does to a customer who is already there."""
@@ -39,6 +40,12 @@ class Import(models.Model):
     match_on = models.JSONField(_("matched by"), default=list)
     mapping = models.JSONField(_("columns"), default=dict)  # column letter -> field key
     header_row = models.PositiveIntegerField(_("header row"), default=1)
+    # An import of events: the type of every row (or of rows whose type column is empty), whether
+    # rules hear of the events (off: a backfill of history starts no follow-up), and whether a
+    # row whose customer is not there yet adds them.
+    event_type = models.CharField(_("event type"), max_length=64, blank=True)
+    fire_rules = models.BooleanField(_("start follow-ups from these events"), default=False)
+    create_customers = models.BooleanField(_("add customers not found"), default=False)
     counts = models.JSONField(_("counts"), default=dict)
     # The uploaded file until it is imported (in the database, so a worker on another machine
     # reads it too); emptied once the import is done, failed or dropped.
@@ -90,6 +97,26 @@ class Change(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["batch", "row"], name="imports_change_row")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.row}"
+
+
+class ImportedEvent(models.Model):
+    """An event an import of events added: undo removes it (unless a follow-up it started has
+    done something since) and recomputes its customer's figures."""
+
+    batch = models.ForeignKey(Import, on_delete=models.CASCADE, related_name="events")
+    event = models.ForeignKey(
+        "customers.Event", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    row = models.PositiveIntegerField(_("row"))
+
+    class Meta:
+        indexes = [models.Index(fields=["batch", "row"], name="imports_event_row")]
 
     def __str__(self) -> str:
         return f"{self.batch_id}:{self.row}"

@@ -28,7 +28,7 @@ from huifang.engine.models import Enrollment
 from huifang.messaging.models import Message
 from huifang.tasks.models import Task
 
-from . import values
+from . import event_undo, events, values
 from .mapping import HEADER_SEARCH, header_row, suggest
 from .models import Change, Import
 from .models import Problem as StoredProblem
@@ -231,11 +231,15 @@ class Undone:
     reasons: dict[int, str] = field(default_factory=dict)
 
 
-def undo(batch: Import, *, actor: Any = None, now: datetime | None = None) -> Undone:
+def undo(
+    batch: Import, *, actor: Any = None, now: datetime | None = None
+) -> Undone | event_undo.Undone:
     """Take the import back: the customers it made go (unless something happened to them
     since — an event, a message, a task, a plan: those stay), the ones it changed get their
     earlier values back (a field changed again since keeps the newer value), and the tags it
     added come off."""
+    if batch.kind == Import.Kind.EVENTS:
+        return event_undo.undo(batch, actor=actor, now=now)
     now = now or timezone.now()
     result = Undone()
     with transaction.atomic():
@@ -341,10 +345,19 @@ PERSONAL = {"phone": mask_phone, "email": mask_email}
 PREVIEW_ROWS = 20
 
 
-def upload(name: str, data: bytes, *, actor: Any = None, now: datetime | None = None) -> Import:
+def upload(
+    name: str,
+    data: bytes,
+    *,
+    kind: str = Import.Kind.CUSTOMERS,
+    actor: Any = None,
+    now: datetime | None = None,
+) -> Import:
     """Keep an uploaded file as a draft import, with its headers, a few rows to recognise the
     columns by, and the suggested columns; a file that cannot be imported is refused
     (``FileRefused``) and nothing is kept."""
+    if kind == Import.Kind.EVENTS:
+        return events.upload(name, data, actor=actor, now=now)
     with _temporary(name, data) as path:
         first = list(islice(open_rows(path, name=name), HEADER_SEARCH + 5))
         top = header_row(first)
@@ -416,6 +429,8 @@ def check(batch: Import) -> None:
     """The dry run: what the import would do, row by row, for the page (nothing else is
     written). A file or columns that do not work send the import back to its columns, with
     the reason."""
+    if batch.kind == Import.Kind.EVENTS:
+        return events.check(batch)
     Import.objects.filter(pk=batch.pk).update(done_rows=0, error="", beat_at=timezone.now())
     try:
         with _opened(batch) as plan:
@@ -440,6 +455,8 @@ def check(batch: Import) -> None:
 def execute(batch: Import, *, actor: Any = None) -> None:
     """The import itself, planned again from the file (customers may have changed since the
     check) as it is written (``write``)."""
+    if batch.kind == Import.Kind.EVENTS:
+        return events.execute(batch, actor=actor)
     with ExitStack() as stack:
         try:
             plan = stack.enter_context(_opened(batch))
@@ -514,7 +531,10 @@ def recover_stalled(now: datetime | None = None) -> int:
     for batch in Import.objects.filter(status=Import.Status.RUNNING, beat_at__lt=quiet).defer(
         "data"
     ):
-        _revert(batch)
+        if batch.kind == Import.Kind.EVENTS:
+            event_undo.take_back(batch, now)
+        else:
+            _revert(batch)
         Import.objects.filter(pk=batch.pk).update(
             status=Import.Status.FAILED,
             error=_(

@@ -223,3 +223,31 @@ gender = _choice(GENDERS, lambda: _("gender"), lambda: [_("Male"), _("Female")])
 def tags(value: Any) -> list[str]:
     """Tags separated by commas (either width), 、, ;, | or line breaks."""
     return [t for t in (p.strip() for p in re.split(r"[,，、;；|\n]", text(value))) if t]
+
+
+# An event's amount as the customer's figures add it up (``Event.amount``'s limits).
+_MOST = Decimal("999999999999.99")
+
+
+def paid(value: Any) -> Decimal:
+    """An amount paid: ``amount`` that is not negative (a refund is not an order)."""
+    found = amount(value)
+    if found < 0:
+        raise ValueRefused(
+            _("“%(value)s” is negative; import refunds as their own event type.")
+            % {"value": text(value)}
+        )
+    if found > _MOST:
+        raise ValueRefused(_("“%(value)s” is too large an amount.") % {"value": text(value)})
+    return found
+
+
+_COUNT = re.compile(r"^(\d{1,9})(?:\.0+)?\s*(?:件|个|份|次|台|套|pcs)?$", re.IGNORECASE)
+
+
+def count(value: Any) -> int:
+    """A whole number of things: ``3``, ``3件``, ``3.0``."""
+    match = _COUNT.match(text(value))
+    if match is None:
+        raise ValueRefused(_("“%(value)s” is not a whole number.") % {"value": text(value)})
+    return int(match.group(1))

@@ -21,7 +21,8 @@ from huifang.audit.services import record
 from huifang.core.exports import csv_response, xlsx_response
 from huifang.customers.models import Customer
 
-from .forms import ColumnsForm, UploadForm
+from .event_pages import event_preview, undone_message
+from .forms import ColumnsForm, EventColumnsForm, UploadForm
 from .mapping import target_for
 from .models import Import
 from .reading import FileRefused
@@ -41,7 +42,8 @@ def imports(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         sent = form.cleaned_data["file"]
         try:
-            batch = upload(sent.name, sent.read(), actor=request.user)
+            kind = form.cleaned_data["kind"] or Import.Kind.CUSTOMERS
+            batch = upload(sent.name, sent.read(), kind=kind, actor=request.user)
         except FileRefused as exc:
             form.add_error("file", str(exc))
         else:
@@ -58,9 +60,10 @@ def _batch(pk: int) -> Import:
 @requires("customer", "import")
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     batch = _batch(pk)
-    form = None
+    form: ColumnsForm | EventColumnsForm | None = None
     if batch.status in (Import.Status.DRAFT, Import.Status.CHECKED):
-        form = ColumnsForm(request.POST or None, batch=batch)
+        kind = EventColumnsForm if batch.kind == Import.Kind.EVENTS else ColumnsForm
+        form = kind(request.POST or None, batch=batch)
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "check" and form is not None and form.is_valid():
@@ -90,6 +93,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _preview(batch: Import) -> list[dict[str, Any]]:
     """The checked rows with each value under its field's label."""
+    if batch.kind == Import.Kind.EVENTS:
+        return event_preview(batch)
     preview = batch.summary.get("preview", [])
     owners = {
         user.pk: user.get_username()
@@ -119,6 +124,7 @@ def _check(batch: Import, data: dict[str, Any]) -> None:
             mapping=data["mapping"],
             policy=data["policy"],
             match_on=data["match_on"],
+            **{k: data[k] for k in ("event_type", "fire_rules", "create_customers") if k in data},
             status=Import.Status.CHECKING,
             done_rows=0,
             error="",
@@ -184,6 +190,9 @@ def take_back(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Tick the box to confirm the undo."))
         return redirect("imports:detail", batch.pk)
     result = undo(batch, actor=request.user)
+    if batch.kind == Import.Kind.EVENTS:
+        messages.success(request, undone_message(result))
+        return redirect("imports:detail", batch.pk)
     messages.success(
         request,
         _(

@@ -1,4 +1,5 @@
-"""``huifang import``: customers from a spreadsheet, as the import page does, for scripts."""
+"""``huifang import``: customers or events from a spreadsheet, as the import page does, for
+scripts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from huifang.imports import events
 from huifang.imports.models import Import
 from huifang.imports.planning import MATCH_KEYS, MappingRefused, Plan, Problem, open_plan
 from huifang.imports.reading import FileRefused
@@ -17,12 +19,13 @@ from huifang.imports.services import run, undo
 
 class Command(BaseCommand):
     help = (
-        "Import customers from an .xlsx, .xls or .csv file (one batch, undone with "
-        "`huifang import undo ID`); --dry-run shows what it would do and writes nothing."
+        "Import customers or events (orders, tickets, contracts) from an .xlsx, .xls or .csv "
+        "file (one batch, undone with `huifang import undo ID`); --dry-run shows what it would "
+        "do and writes nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("what", choices=["customers", "undo"])
+        parser.add_argument("what", choices=["customers", "events", "undo"])
         parser.add_argument("file", help="the file to import, or the id of the import to undo")
         parser.add_argument(
             "--mapping",
@@ -31,6 +34,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--policy", choices=Import.Policy.values)
         parser.add_argument("--match", help=f"comma-separated, in order: {','.join(MATCH_KEYS)}")
+        parser.add_argument("--type", help="events: the type of rows without a type column")
+        parser.add_argument(
+            "--create-customers",
+            action="store_true",
+            help="events: add the customers not found (rows that give a name)",
+        )
+        parser.add_argument(
+            "--fire-rules",
+            action="store_true",
+            help="events: let rules react to the events (off: history starts no follow-up)",
+        )
         parser.add_argument("--dry-run", action="store_true")
         parser.add_argument("--json", action="store_true")
 
@@ -39,6 +53,9 @@ class Command(BaseCommand):
             self.undo(options["file"], options["json"])
             return
         settings = self.mapping(options["mapping"])
+        if options["what"] == "events":
+            self.events(options, settings)
+            return
         policy = options["policy"] or settings.get("policy") or Import.Policy.FILL_EMPTY
         match = options["match"] or ",".join(settings.get("match") or MATCH_KEYS)
         path = Path(options["file"])
@@ -118,6 +135,67 @@ class Command(BaseCommand):
         if batch is not None:
             self.stdout.write(f"import {batch.pk}; undo with: huifang import undo {batch.pk}")
 
+    def events(self, options: dict[str, Any], settings: dict[str, Any]) -> None:
+        path = Path(options["file"])
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        match = options["match"] or ",".join(settings.get("match") or events.EVENT_CUSTOMER_KEYS)
+        try:
+            outcome, batch = events.run(
+                path,
+                mapping=settings.get("columns"),
+                event_type=options["type"] or settings.get("type") or "",
+                match_on=[k.strip() for k in match.split(",") if k.strip()],
+                create_customers=options["create_customers"]
+                or bool(settings.get("create_customers")),
+                fire_rules=options["fire_rules"] or bool(settings.get("fire_rules")),
+                dry_run=options["dry_run"],
+            )
+        except (FileRefused, MappingRefused) as exc:
+            raise CommandError(f"{path.name}: {exc}") from None
+        head = outcome.head
+        columns = {head.headers[i]: key for i, key in sorted(head.options.mapping.items())}
+        problems = [
+            {
+                "row": p.row,
+                "column": p.column,
+                "header": p.header,
+                "value": p.value,
+                "reason": p.reason,
+            }
+            for p in outcome.problems
+        ]
+        if options["json"]:
+            document = {
+                "import": batch.pk if batch is not None else None,
+                "dry_run": batch is None,
+                "header_row": head.header_row,
+                "columns": columns,
+                "event_type": head.options.event_type,
+                "fire_rules": batch.fire_rules if batch is not None else options["fire_rules"],
+                "counts": outcome.counts,
+                "preview": outcome.preview,
+                "problems": problems,
+            }
+            self.stdout.write(json.dumps(document, ensure_ascii=False, indent=2))
+            return
+        counts = outcome.counts
+        what = "would be" if batch is None else "were"
+        self.stdout.write(
+            f"{head.file_name}: header on row {head.header_row}; columns "
+            + ", ".join(f"{name} → {key}" for name, key in columns.items())
+        )
+        self.stdout.write(
+            f"{counts['added']} events added, {counts['repeated']} already there, "
+            f"{counts['customers']} customers added, {counts['refused']} refused ({what})"
+        )
+        for p in problems[:20]:
+            self.stdout.write(f"  row {p['row']} {p['column']} {p['header']}: {p['reason']}")
+        if len(problems) > 20:
+            self.stdout.write(f"  … and {len(problems) - 20} more (--json lists them all)")
+        if batch is not None:
+            self.stdout.write(f"import {batch.pk}; undo with: huifang import undo {batch.pk}")
+
     def undo(self, ident: str, as_json: bool) -> None:
         batch = Import.objects.filter(pk=int(ident) if ident.isdigit() else 0).first()
         if batch is None:
@@ -125,6 +203,14 @@ class Command(BaseCommand):
         if batch.status == Import.Status.UNDONE:
             raise CommandError(f"import {ident} was undone already")
         result = undo(batch)
+        if batch.kind == Import.Kind.EVENTS and not as_json:
+            self.stdout.write(
+                f"import {ident} undone: {result.removed} events removed, {result.restored} "
+                f"customers it added removed, {len(result.kept)} events kept"
+            )
+            for row, reason in sorted(result.reasons.items()):
+                self.stdout.write(f"  row {row}: {reason}")
+            return
         if as_json:
             self.stdout.write(
                 json.dumps(
