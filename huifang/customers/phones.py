@@ -17,7 +17,7 @@ def normalize_phone(raw: str, *, region: str | None = None) -> str:
     if not text:
         raise ValidationError(_("Enter a phone number."), code="empty")
     region = region or settings.PHONE_DEFAULT_REGION
-    if region == "CN" and (mobile := _CN_MOBILE.fullmatch(text)) and _cn_valid(mobile[1][:7]):
+    if region == "CN" and (mobile := _CN_MOBILE_TYPED.fullmatch(text)) and _cn_valid(mobile[1][:7]):
         return "+86" + mobile[1]
     try:
         number = phonenumbers.parse(text, region)
@@ -38,7 +38,7 @@ def normalize_phone(raw: str, *, region: str | None = None) -> str:
 # which a million-row import feels. Whether such a number is valid depends on its first digits
 # only (CN's patterns for 11-digit numbers starting with 1 fix at most the first five), so the
 # answer is kept per 7-digit prefix; tests/customers/test_phones_fast.py holds both ways equal.
-_CN_MOBILE = re.compile(r"(?:\+86)?(1\d{10})")
+_CN_MOBILE_TYPED = re.compile(r"(?:\+86)?(1\d{10})")
 
 
 @lru_cache(maxsize=65_536)
@@ -73,12 +73,12 @@ def format_phone(e164: str) -> str:
 
 # A mainland mobile number in E.164: shown nationally as its 11 digits wherever CN is the
 # default region, so it is masked without parsing (exports mask a million of them).
-_CN_MOBILE = re.compile(r"\+861[3-9]\d{9}")
+_CN_MOBILE_E164 = re.compile(r"\+861[3-9]\d{9}")
 
 
 def mask_phone(e164: str) -> str:
     """``+8613800138000`` → ``138****8000``: enough for an agent to recognise, not to copy."""
-    if settings.PHONE_DEFAULT_REGION == "CN" and _CN_MOBILE.fullmatch(e164):
+    if settings.PHONE_DEFAULT_REGION == "CN" and _CN_MOBILE_E164.fullmatch(e164):
         return f"{e164[3:6]}****{e164[-4:]}"
     shown = format_phone(e164).replace(" ", "").replace("-", "")
     if len(shown) < 7:

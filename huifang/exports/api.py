@@ -20,13 +20,12 @@ from huifang.accounts.permissions import can
 from huifang.api.auth import TokenAuth
 from huifang.api.errors import ApiError
 from huifang.api.schemas import READ_REFUSALS, inline
-from huifang.audit.models import Entry
-from huifang.audit.services import record
 from huifang.core.exports import XLSX
 from huifang.customers.models import Customer, LifecycleStage, Tier
 from huifang.customers.search import CustomerFilters
 
 from . import customers as customer_rows
+from . import tables
 
 router = Router(tags=["exports"])
 Tiers = Annotated[Tier, inline(Tier)]
@@ -65,7 +64,8 @@ def _customers(query: CustomerExportQuery) -> tuple[QuerySet[Customer], str]:
 
 
 def _write_customers(rows: QuerySet[Customer], kind: str, reveal: bool) -> HttpResponseBase:
-    return customer_rows.export(rows, kind, reveal=reveal)
+    lines = customer_rows.lines_of(rows, reveal=reveal)
+    return tables.respond(lines, kind, "customers", customer_rows.sheet())
 
 
 FILE_ANSWER = {
@@ -96,18 +96,20 @@ def _export(
                 _("This token's scope does not allow personal details in full."),
             )
         rows, filters = select(query)
-        record(
-            Entry.Action.EXPORT,
-            f"{name} ({query.format})",
-            actor=token,
+        count = rows.count()
+        try:
+            tables.check(count, query.format)
+        except tables.TooMany as refused:
+            raise ApiError(400, "too_many_rows", str(refused)) from None
+        tables.audit(
+            name,
+            query.format,
+            rows=count,
+            revealed=query.reveal,
+            filters=filters,
             request=request,
+            actor=token,
             object_type=rows.model._meta.label_lower,
-            details={
-                "format": query.format,
-                "filters": filters,
-                "rows": rows.count(),
-                "revealed": query.reveal,
-            },
         )
         return write(rows, query.format, query.reveal)
 

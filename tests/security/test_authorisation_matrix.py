@@ -39,8 +39,8 @@ from huifang.messaging.services import save_template
 from huifang.rules.models import StrategySet
 from huifang.rules.services import library_documents, save_rule
 from huifang.server.api import api
-from huifang.subscriptions.models import Delivery, Subscription
 from huifang.sources.services import create_source
+from huifang.subscriptions.models import Delivery, Subscription
 from huifang.tasks.models import Task
 from tests.conftest import make_staff, rows_for_many_tests
 
