@@ -410,10 +410,12 @@ def test_a_failure_part_way_takes_back_every_chunk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     customers()
-    monkeypatch.setattr(event_rows, "CHUNK", 2)
+    monkeypatch.setattr(event_rows, "CHUNK", 500)
+    # Far enough down that the reader meets the formula after chunks were written (it reads
+    # the sheet 64 KB at a time).
     path = orders(
         tmp_path,
-        *[[f"G{i}", "M-1", "", "2026-11-01", "10", "", ""] for i in range(25)],
+        *[[f"G{i}", "M-1", "", "2026-11-01", "10", "", ""] for i in range(3000)],
         ["G9", "M-1", "", "2026-11-01", "=SUM(1,2)", "", ""],
     )
     with pytest.raises(FileRefused):
