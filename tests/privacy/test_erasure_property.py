@@ -9,6 +9,7 @@ import itertools
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -46,35 +47,42 @@ numbers = itertools.count(1)
 def test_no_column_holds_them_after_the_erasure(
     name: str, national: str, mailbox: str, alice: Any, bob: Any
 ) -> None:
-    n = next(numbers)
-    phone, email = f"+86{national}", f"{mailbox}{n}@example.cn"
-    now = timezone.now()
-    customer = Customer.objects.create(
-        name=name, phone=phone, email=email, external_id=f"P-{n}", note=f"{name}的备注"
-    )
-    ContactPoint.objects.create(customer=customer, kind="email", value=f"alt{n}.{email}")
-    message = Message.objects.create(
-        customer=customer,
-        channel="sms",
-        template="hello",
-        status="sent",
-        body=f"{name}您好，您的号码 {national}",
-        planned_at=now,
-        created_at=now,
-        sent_at=now,
-    )
-    record_reply(customer, "sms", f"我是{name}，邮箱 {email}", message_id=message.pk, now=now)
-    task = Task.objects.create(
-        customer=customer, title=f"回访 {name}", notes=f"打 {national} 找 {name}", created_at=now
-    )
-    notify(user=bob, title=f"新任务：回访 {name}", url=f"/tasks/{task.pk}/")
-    namesake = Customer.objects.create(name=f"{name}{n}号")
+    # Each example in a transaction of its own, rolled back: the next one starts from an
+    # empty database (one example's namesake is not another's leftover).
+    with transaction.atomic():
+        n = next(numbers)
+        phone, email = f"+86{national}", f"{mailbox}{n}@example.cn"
+        now = timezone.now()
+        customer = Customer.objects.create(
+            name=name, phone=phone, email=email, external_id=f"P-{n}", note=f"{name}的备注"
+        )
+        ContactPoint.objects.create(customer=customer, kind="email", value=f"alt{n}.{email}")
+        message = Message.objects.create(
+            customer=customer,
+            channel="sms",
+            template="hello",
+            status="sent",
+            body=f"{name}您好，您的号码 {national}",
+            planned_at=now,
+            created_at=now,
+            sent_at=now,
+        )
+        record_reply(customer, "sms", f"我是{name}，邮箱 {email}", message_id=message.pk, now=now)
+        task = Task.objects.create(
+            customer=customer,
+            title=f"回访 {name}",
+            notes=f"打 {national} 找 {name}",
+            created_at=now,
+        )
+        notify(user=bob, title=f"新任务：回访 {name}", url=f"/tasks/{task.pk}/")
+        namesake = Customer.objects.create(name=f"{name}{n}号")
 
-    erase(customer, actor=alice, reason="property test")
+        erase(customer, actor=alice, reason="property test")
 
-    terms = (name, phone, national, email)
-    # The namesake's own name holds theirs: nothing else may.
-    found = [h for h in holding(terms) if h[:2] != ("customers.Customer", namesake.pk)]
-    assert found == []
-    namesake.refresh_from_db()
-    assert namesake.name == f"{name}{n}号"
+        terms = (name, phone, national, email)
+        # The namesake's own name holds theirs: nothing else may.
+        found = [h for h in holding(terms) if h[:2] != ("customers.Customer", namesake.pk)]
+        assert found == []
+        namesake.refresh_from_db()
+        assert namesake.name == f"{name}{n}号"
+        transaction.set_rollback(True)

@@ -22,6 +22,7 @@ from django.core.management import CommandError, call_command
 from django.db import models
 from django.test import Client
 
+from huifang.accounts.permissions import roles_allowed
 from huifang.analytics.rollup import rebuild
 from huifang.audit.models import Entry
 from huifang.audit.services import verify
@@ -254,6 +255,9 @@ def test_figures_and_reports_do_not_change(
 def test_only_those_the_table_allows_may_export_or_erase(
     her: Customer, bob_client: Client, carol_client: Client, alice_client: Client
 ) -> None:
+    # Handing over everything in full implies showing personal details in full.
+    assert roles_allowed("customer", "access") <= roles_allowed("customer", "reveal")
+    assert roles_allowed("customer", "erase") == {"admin"}
     export = f"/privacy/customers/{her.pk}/data.json"
     erase = f"/privacy/customers/{her.pk}/erase"
     entries = Entry.objects.count()
