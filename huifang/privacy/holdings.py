@@ -127,14 +127,17 @@ def _any_text(fields: list[str], terms: tuple[str, ...]) -> Q:
 
 
 def _notifications(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
+    """Staff told about the customer's tasks: by the page they point to (a name in a title
+    could be a namesake's)."""
     model = apps.get_model("accounts", "Notification")
-    return model.objects.filter(Q(url__in=ids.pages) | _any_text(["title", "body"], ids.texts))
+    return model.objects.filter(url__in=ids.pages)
 
 
 def _staff_messages(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
+    """Robot and e-mail notifications to staff: they carry the task's page in their text."""
     model = apps.get_model("outbox", "Message")
     return model.objects.filter(customer__isnull=True).filter(
-        _any_text(["subject", "body", "to"], ids.texts + ids.pages)
+        _any_text(["subject", "body"], ids.pages)
     )
 
 
@@ -149,8 +152,9 @@ def _admin_history(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]
 
 
 def _problems(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
+    """Refused cells that held one of the customer's values, whole (a part could be anyone's)."""
     model = apps.get_model("imports", "Problem")
-    return model.objects.filter(_any_text(["value"], ids.texts))
+    return model.objects.filter(value__in=ids.texts)
 
 
 def _imports(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
@@ -160,7 +164,7 @@ def _imports(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
     hits = [
         pk
         for pk, summary in model.objects.exclude(summary={}).values_list("pk", "summary")
-        if contains(summary, ids.texts)
+        if holds_value(summary, ids.texts)
     ]
     return model.objects.filter(pk__in=hits)
 
@@ -171,7 +175,7 @@ def _api_answers(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
     hits = [
         pk
         for pk, body in model.objects.values_list("pk", "body")
-        if contains(readable(bytes(body)), ids.texts)
+        if holds_value(readable(bytes(body)), ids.texts)
     ]
     return model.objects.filter(pk__in=hits)
 
@@ -302,9 +306,13 @@ def readable(body: bytes) -> Any:
         return text
 
 
-def contains(value: Any, terms: tuple[str, ...]) -> bool:
-    """Whether any of ``terms`` occurs in ``value`` (text, or JSON read as text)."""
-    if value is None or not terms:
-        return False
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return any(term in text for term in terms)
+def holds_value(value: Any, terms: tuple[str, ...]) -> bool:
+    """Whether some text in ``value`` (JSON) is one of ``terms``, whole: a preview's cell, an
+    API answer's field."""
+    if isinstance(value, str):
+        return value.strip() in terms
+    if isinstance(value, dict):
+        return any(holds_value(v, terms) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_value(v, terms) for v in value)
+    return False

@@ -23,6 +23,7 @@ from django.db import models
 from django.test import Client
 
 from huifang.accounts.permissions import roles_allowed
+from huifang.accounts.services import notify
 from huifang.analytics.rollup import rebuild
 from huifang.audit.models import Entry
 from huifang.audit.services import verify
@@ -313,3 +314,18 @@ def test_the_command_exports_and_erases(her: Customer, tmp_path: Path) -> None:
     assert Customer.objects.get(pk=her.pk).erased_at is not None
     with pytest.raises(CommandError):
         call_command("privacy", "erase", str(her.pk), "--reason", "4711", "--yes")
+
+
+def test_a_namesakes_rows_are_neither_handed_over_nor_erased(
+    her: Customer, carol_client: Client, alice: Any, bob: Any
+) -> None:
+    twin = Customer.objects.create(name=f"{HER.name}娜", phone="+8613100000000")
+    task = Task.objects.create(customer=twin, title=f"回访 {twin.name}")
+    told = notify(user=bob, title=f"新任务：回访 {twin.name}", url=f"/tasks/{task.pk}/")
+    doc = json.loads(exported(carol_client, her, "json"))
+    handed = {row["id"] for row in doc["rows"]["accounts.Notification"]}
+    assert told.pk not in handed and handed  # hers are there, the twin's is not
+    erasure.erase(her, actor=alice, reason="删除请求 4711")
+    told.refresh_from_db()
+    task.refresh_from_db()
+    assert (told.title, task.title) == (f"新任务：回访 {twin.name}", f"回访 {twin.name}")
