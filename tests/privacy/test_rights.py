@@ -198,7 +198,9 @@ def test_pending_work_is_cancelled_and_the_evidence_is_in_the_audit_log(
     cancelled = TaskEvent.objects.get(task__customer=her, kind=TaskEvent.Kind.CANCELLED)
     assert cancelled.data == {"reason": "erased"}
     assert not Message.objects.filter(customer=her, status__in=["queued", "deferred"]).exists()
-    assert done.cancelled == {"plans": 1, "tasks": 1, "messages": 0}
+    assert done.cancelled == {"plans": 1, "tasks": 1, "messages": 1}
+    held = Message.objects.get(customer=her, channel="email", template="purchase-3d")
+    assert (held.status, held.subject, held.body) == ("cancelled", "", "")
 
     entry = Entry.objects.get(action=Entry.Action.ERASURE)
     assert (entry.actor, entry.object_id, entry.reason) == ("alice", str(her.pk), "删除请求 4711")

@@ -163,6 +163,18 @@ def everyone(
             notes=f"邮件 {her.email}",
             created_at=world.now,
         )
+        Message.objects.create(  # held by quiet hours until the morning
+            customer=customer,
+            channel="email",
+            channels=["email"],
+            template="purchase-3d",
+            status=Message.Status.DEFERRED,
+            deferred_until=world.now,
+            subject=f"{her.name}，您好",
+            body=f"{her.name}您好",
+            planned_at=world.now,
+            created_at=world.now,
+        )
     customer.refresh_from_db()
     assert customer.birthday == date(1990, 5, 1)
     return customer
