@@ -289,6 +289,7 @@ INSTALLED_APPS = [
     "huifang.exports",
     "huifang.subscriptions",
     "huifang.sources",
+    "huifang.privacy",
     "huifang.demo",
     "huifang.server",
 ]
@@ -516,6 +517,9 @@ HUIFANG_PII_ATTRIBUTES = frozenset(
         "PII_ATTRIBUTES", "address,地址,收货地址,家庭住址,id_number,身份证,身份证号"
     )
 )
+# Months raw data is kept (message texts, the words in event properties); 0 keeps everything
+# (huifang.privacy.retention).
+RETENTION_MONTHS = env_int("HUIFANG_RETENTION_MONTHS", 0, minimum=0, maximum=1200)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

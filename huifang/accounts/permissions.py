@@ -65,6 +65,11 @@ TABLE: dict[tuple[str, str], frozenset[str]] = {
     # The customer list as a file (masked; in full for those who may reveal, audited): those
     # who read the figures and run the teams, not agents.
     ("customer", "export"): READERS | TOKENS,
+    # The customer's rights (PIPL Art. 45, 47): everything held about one customer, in full,
+    # as a file for them (so only those who may show personal details, and run the teams);
+    # erasing their personal data: administrators.
+    ("customer", "access"): EDITORS,
+    ("customer", "erase"): frozenset({ADMIN}),
     ("event", "view"): STAFF | TOKENS,
     ("event", "create"): frozenset({ADMIN, TOKEN_WRITE, TOKEN_REVEAL}),
     # Follow-up tasks: everyone reads the ones in their scope; analysts never change one.
@@ -144,6 +149,8 @@ ACTIONS = {
     "export": _("export"),
     "schedule": _("schedule"),
     "import": _("import from files, and undo"),
+    "access": _("hand over everything held about one (access request)"),
+    "erase": _("erase one's personal data (erasure request)"),
 }
 PRINCIPAL_NAMES = {
     ADMIN: Role.ADMIN.label,

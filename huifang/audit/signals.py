@@ -43,13 +43,17 @@ def admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) 
     if not created:
         return
     kind = instance.content_type
+    model = kind.model_class() if kind is not None else None
+    # A model whose rows are people (a customer) is named by number: the log is append-only,
+    # and a name copied into it could never be erased.
+    by_number = getattr(model, "audit_by_number", False)
     record(
         Entry.Action.ADMIN,
         _ADMIN_VERBS.get(instance.action_flag, "changed"),
         actor=instance.user,
         object_type=f"{kind.app_label}.{kind.model}" if kind is not None else "",
         object_id=instance.object_id or "",
-        object_repr=instance.object_repr,
+        object_repr=f"#{instance.object_id}" if by_number else instance.object_repr,
         details={"change": instance.get_change_message()[:500]},
     )
 

@@ -69,7 +69,7 @@ def record_consent(
         str(consent.status),
         actor=actor,
         target=customer,
-        object_repr=f"{customer.name} ({customer.external_id or customer.pk})",
+        object_repr=customer.audit_label,
         details={
             "channel": str(consent.channel),
             "from": current.status if current is not None else "",
@@ -226,7 +226,7 @@ def restore_consent(
                 "restored",
                 actor=actor,
                 target=customer,
-                object_repr=f"{customer.name} ({customer.external_id or customer.pk})",
+                object_repr=customer.audit_label,
                 details={"channel": channel, "from": row.status if row else "", "to": to},
                 reason=reason[:500],
                 at=now,

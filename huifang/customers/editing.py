@@ -154,7 +154,7 @@ class ProfileForm(forms.ModelForm):
                     actor=actor,
                     request=request,
                     target=customer,
-                    object_repr=f"{customer.name} ({customer.external_id or customer.pk})",
+                    object_repr=customer.audit_label,
                     details={"fields": sorted(changed)},
                 )
                 changes.happened(changes.UPDATED, [customer], timezone.now())

@@ -172,6 +172,13 @@ class Customer(TimeStampedModel):
         _("average CES, last 12 months"), max_digits=4, decimal_places=2, null=True, blank=True
     )
     complaint_count = models.PositiveIntegerField(_("complaints"), default=0)
+    # Set when the customer's personal data was erased at their request (huifang.privacy):
+    # the row stays, anonymised, so the figures that count it do not change.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True, editable=False)
+
+    # Audit entries name a customer by number, never by name (huifang.audit reads this): the
+    # log is append-only, so a name written there could never be erased.
+    audit_by_number = True
 
     class Meta:
         verbose_name = _("customer")
@@ -211,6 +218,11 @@ class Customer(TimeStampedModel):
                 raise ValidationError({"phone": exc.messages}) from None
         if not isinstance(self.attributes, dict):
             raise ValidationError({"attributes": _("Custom attributes must be an object.")})
+
+    @property
+    def audit_label(self) -> str:
+        """How audit entries name the customer: by number, nothing personal."""
+        return f"#{self.pk}"
 
     @property
     def phone_display(self) -> str:
@@ -276,6 +288,7 @@ class Consent(models.Model):
         IMPORT = "import", _("Imported")
         SMS_REPLY = "sms_reply", _("SMS reply")
         UNSUBSCRIBE_LINK = "unsubscribe_link", _("Unsubscribe link")
+        ERASURE = "erasure", _("Erasure request")
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="consents", db_index=False

@@ -146,7 +146,7 @@ def reveal(
         actor=user,
         request=request,
         target=customer,
-        object_repr=f"{customer.name} ({customer.external_id or customer.pk})",
+        object_repr=customer.audit_label,
         details={"field": field, **({"where": context} if context else {})},
         reason=reason,
     )

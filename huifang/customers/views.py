@@ -110,7 +110,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ],
         "follow_ups": follow_ups(customer),
         "can_create_tasks": can(request.user, "task", "create"),
-        "can_edit": can(request.user, "customer", "edit"),
+        "can_edit": can(request.user, "customer", "edit") and customer.erased_at is None,
+        "can_access": can(request.user, "customer", "access"),
+        "can_erase": can(request.user, "customer", "erase") and customer.erased_at is None,
         "consent_form": ConsentForm(),
         **_timeline_context(request, customer),
     }

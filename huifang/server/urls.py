@@ -25,6 +25,7 @@ urlpatterns = [
     path("i18n/setlang/", public("sets the visitor's language")(set_language), name="set_language"),
     path("customers/import/", include("huifang.imports.urls")),
     path("exports/", include("huifang.exports.urls")),
+    path("privacy/", include("huifang.privacy.urls")),
     path("customers/", include("huifang.customers.urls")),
     path("tasks/", include("huifang.tasks.urls")),
     path("rules/", include("huifang.studio.urls")),

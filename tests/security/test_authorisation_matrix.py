@@ -134,6 +134,7 @@ class Site:
         found: dict[str, Any] = {}
         by_name = {
             "customers": self.customer.pk,
+            "privacy": self.customer.pk,
             "tasks": self.task.pk,
             "messaging:template": self.template.pk,
             "messaging:template_restore": self.template.pk,
@@ -158,6 +159,8 @@ class Site:
             "delivery": self.delivery.pk,
             "key": self.strategy_set.key if name.startswith("rules:set") else self.rule.key,
         }
+        if name == "privacy:export":
+            values["kind"] = "json"
         if name == "rules:use":
             values["key"] = self.gallery_key
         if name == "rules:switch_cancel":
