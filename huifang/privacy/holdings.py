@@ -180,7 +180,22 @@ def _api_answers(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
     return model.objects.filter(pk__in=hits)
 
 
+def _received(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
+    """What an inbound source pushed that became (or named) the customer: the log keeps the
+    payload with contact details masked, but a name or an address can remain."""
+    model = apps.get_model("sources", "Received")
+    return model.objects.filter(Q(customer_id=customer.pk) | _any_text(["payload"], ids.texts))
+
+
+def _deliveries(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
+    """Events told to another system about the customer (their number and name are in it)."""
+    model = apps.get_model("subscriptions", "Delivery")
+    return model.objects.filter(payload__customer__id=customer.pk)
+
+
 MENTIONS: dict[str, Mention] = {
+    "sources.Received": Mention("what an inbound source pushed about them", _received),
+    "subscriptions.Delivery": Mention("events told to other systems about them", _deliveries),
     "api.IdempotentRequest": Mention("an API answer kept to replay a retry", _api_answers),
     "audit.Entry": Mention("entries about the customer, by number", _audit),
     "admin.LogEntry": Mention("the admin's history of the customer", _admin_history),
@@ -193,6 +208,8 @@ MENTIONS: dict[str, Mention] = {
 STAFF_MESSAGES = Mention("staff messages about the customer's tasks", _staff_messages)
 
 UNRELATED: dict[str, str] = {
+    "sources.Source": "inbound sources' set-up",
+    "subscriptions.Subscription": "event subscriptions' set-up",
     "auth.Permission": "Django's permission names",
     "auth.Group_permissions": "Django's permission names",
     "auth.Group": "Django's groups of staff",

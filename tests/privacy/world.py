@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.utils import timezone
 
 from huifang.accounts.models import ApiToken
 from huifang.accounts.services import notify
@@ -25,8 +26,14 @@ from huifang.customers.models import Channel, Consent, ContactPoint, Customer
 from huifang.customers.schemas import ConsentIn
 from huifang.imports.planning import plan_file
 from huifang.imports.services import run
+from huifang.integrations.webhook.transport import sign
 from huifang.messaging.inbound import record_reply
 from huifang.messaging.models import Message
+from huifang.sources.models import Received
+from huifang.sources.ready import READY
+from huifang.sources.services import create_source, receive
+from huifang.subscriptions.events import event_types
+from huifang.subscriptions.models import Delivery, Subscription
 from huifang.surveys.answering import store, submit
 from huifang.surveys.document import parse_survey
 from huifang.surveys.models import Response
@@ -60,11 +67,29 @@ HER = Person("欧阳娜娜", "+8613912345678", "ouyang.nana@example.cn")
 OTHER = Person("李雷", "+8613800000001", "li.lei@example.cn")
 
 
+def _pushed(customer: Customer, her: Person) -> None:
+    """An order system pushed her order (Shopify-style): the source's log keeps it, masked."""
+    source, secret = create_source(
+        name="网店", slug="shop", ready="shopify-orders-paid", actor=None
+    )
+    payload = READY["shopify-orders-paid"].sample
+    payload["customer"].update(id=customer.external_id, email=her.email, phone=her.phone)
+    payload["billing_address"]["name"] = her.name
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    stamp = int(timezone.now().timestamp())
+    answer = receive(source, body, timestamp=str(stamp), signature=sign(secret, stamp, body))
+    assert answer.status in (200, 202), answer
+
+
 def everyone(
     world: World, tmp_path: Path, *, admin: Any, agent: Any, pending: bool, her: Person = HER
 ) -> Customer:
     """The customer who has everything (and the other one); returns her."""
     world.rule(EXAMPLE)
+    # Another system told of every event: deliveries name the customer.
+    Subscription.objects.create(
+        name="订单系统", url="http://127.0.0.1:9/hook", event_types=[t.key for t in event_types]
+    )
     path = xlsx(
         tmp_path / "会员.xlsx",
         [
@@ -88,6 +113,7 @@ def everyone(
         },
     )
     ContactPoint.objects.create(customer=customer, kind="phone", value="+8613700000002")
+    _pushed(customer, her)
     other = Customer.objects.get(external_id="M-2")
     for person in (customer, other):
         for channel in (Channel.SMS, Channel.EMAIL):
@@ -177,4 +203,7 @@ def everyone(
         )
     customer.refresh_from_db()
     assert customer.birthday == date(1990, 5, 1)
+    # What other systems were told and pushed about her is part of what is held.
+    assert Delivery.objects.filter(payload__customer__id=customer.pk).exists()
+    assert Received.objects.filter(customer_id=customer.pk).exists()
     return customer
