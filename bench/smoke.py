@@ -67,6 +67,7 @@ BENCHMARKS = (
     "rules_dashboard",
     "audience",
     "preview",
+    "imports",
     "template_bomb",
 )
 # Benchmarks that use no database: one run, on the first database chosen.
