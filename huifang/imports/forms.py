@@ -62,6 +62,17 @@ MATCH_LABELS = {
 }
 
 
+def _save_as() -> forms.CharField:
+    return forms.CharField(
+        label=gettext_lazy("Save these choices as"),
+        required=False,
+        max_length=100,
+        help_text=gettext_lazy(
+            "Optional. The next file with these column names gets the same choices."
+        ),
+    )
+
+
 class ColumnsForm(forms.Form):
     """One choice per column of the file, the policy for customers already there, and what
     finds them."""
@@ -77,6 +88,7 @@ class ColumnsForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": gettext_lazy("Choose at least one way to find them.")},
     )
+    save_as = _save_as()
 
     def __init__(self, *args: Any, batch: Import, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -154,6 +166,7 @@ class EventColumnsForm(forms.Form):
             "events from the API; an event too old for a rule's first step starts nothing."
         ),
     )
+    save_as = _save_as()
 
     def __init__(self, *args: Any, batch: Import, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -137,3 +137,30 @@ class Problem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.row}{self.column}: {self.reason}"
+
+
+class SavedMapping(models.Model):
+    """Column choices kept under a name, for the next file of the same shape: which header
+    fills which field, and the import's options. A file whose headers hold all of a saved
+    mapping's gets it at upload."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Import.Kind.choices)
+    name = models.CharField(_("name"), max_length=100)
+    columns = models.JSONField(_("columns"), default=dict)  # header -> field key
+    options = models.JSONField(_("options"), default=dict)  # policy, match_on, event options
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("saved at"))
+    used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("saved column choices")
+        verbose_name_plural = _("saved column choices")
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="imports_saved_mapping_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

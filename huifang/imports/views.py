@@ -21,10 +21,11 @@ from huifang.audit.services import record
 from huifang.core.exports import csv_response, xlsx_response
 from huifang.customers.models import Customer
 
+from . import saved
 from .event_pages import event_preview, undone_message
 from .forms import ColumnsForm, EventColumnsForm, UploadForm
 from .mapping import target_for
-from .models import Import
+from .models import Import, SavedMapping
 from .reading import FileRefused
 from .services import undo, upload
 from .tasks import check_import, run_import
@@ -47,10 +48,25 @@ def imports(request: HttpRequest) -> HttpResponse:
         except FileRefused as exc:
             form.add_error("file", str(exc))
         else:
+            if (found := saved.apply_best(batch)) is not None:
+                messages.info(
+                    request,
+                    _("The columns are chosen as saved under “%(name)s”; change any.")
+                    % {"name": found.name},
+                )
             return redirect("imports:detail", batch.pk)
+    if request.method == "POST" and request.POST.get("action") == "forget":
+        SavedMapping.objects.filter(pk=_number(request.POST.get("saved"))).delete()
+        messages.info(request, _("The saved choices are deleted."))
+        return redirect("imports:list")
     recent = Import.objects.select_related("created_by").defer("data")[:RECENT]
     status = 400 if request.method == "POST" else 200
-    return render(request, "imports/list.html", {"form": form, "recent": recent}, status=status)
+    context = {"form": form, "recent": recent, "saved": SavedMapping.objects.all()}
+    return render(request, "imports/list.html", context, status=status)
+
+
+def _number(value: str | None) -> int:
+    return int(value) if value and value.isascii() and value.isdigit() else 0
 
 
 def _batch(pk: int) -> Import:
@@ -68,6 +84,21 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         action = request.POST.get("action")
         if action == "check" and form is not None and form.is_valid():
             _check(batch, form.cleaned_data)
+            if name := form.cleaned_data.get("save_as", "").strip():
+                saved.save(batch, name, form.cleaned_data, actor=request.user)
+                messages.info(
+                    request,
+                    _("Saved as “%(name)s” for the next file with these columns.") % {"name": name},
+                )
+            return redirect("imports:detail", batch.pk)
+        if action == "apply" and form is not None:
+            chosen = SavedMapping.objects.filter(
+                pk=_number(request.POST.get("saved")), kind=batch.kind
+            ).first()
+            if chosen is not None and chosen in saved.fitting(batch):
+                saved.apply(batch, chosen)
+                return redirect("imports:detail", batch.pk)
+            messages.error(request, _("Those saved choices do not fit this file's columns."))
             return redirect("imports:detail", batch.pk)
         if action == "import" and batch.status == Import.Status.CHECKED:
             _start(batch)
@@ -82,6 +113,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     context: dict[str, Any] = {
         "batch": batch,
         "form": form,
+        "fitting": saved.fitting(batch) if form is not None else [],
         "preview": _preview(batch),
         "problems": batch.problems.all()[:20],
         "problem_count": batch.problems.count(),
@@ -119,8 +151,12 @@ def _preview(batch: Import) -> list[dict[str, Any]]:
 
 
 def _check(batch: Import, data: dict[str, Any]) -> None:
+    summary = batch.summary
+    if data["mapping"] != batch.mapping:  # no longer the saved choices it was given
+        summary = {k: v for k, v in summary.items() if k != "saved"}
     with transaction.atomic():
         Import.objects.filter(pk=batch.pk).update(
+            summary=summary,
             mapping=data["mapping"],
             policy=data["policy"],
             match_on=data["match_on"],
