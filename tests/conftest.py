@@ -134,6 +134,16 @@ def customer(db: None) -> Customer:
     return Customer.objects.create(external_id="C-1", name="王小明", phone="+8613800138000")
 
 
+@pytest.fixture(autouse=True)
+def site_language() -> Iterator[None]:
+    """Each test starts in the site's language (Chinese): a page requested in English by an
+    earlier test leaves English active in the thread (LocaleMiddleware does not undo it), and
+    a test that reads a message outside a request would read it in English."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def english() -> Iterator[None]:
     """Read messages and notes in English (the site's language is Chinese)."""

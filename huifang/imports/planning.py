@@ -79,7 +79,9 @@ class Planned:
     # row went to: as a merge when that row made them (``late``), else under the policy.
     merging: bool = False
     late: bool = False
-    keys: list[tuple[str, Any]] = field(default_factory=list)  # its own and merged rows'
+    keys: list[tuple[str, Any]] = field(default_factory=list)  # the row's own
+    # The keys a later row finds it by: its own and its merged rows' that no earlier row had.
+    owned: list[tuple[str, Any]] = field(default_factory=list)
     made: int | None = None  # the customer the row made, once written
 
     @property
@@ -322,17 +324,27 @@ def _match(
     late = _customers([v // 2 for v in earlier_chunks.values() if v // 2]) if writing else {}
     kept: list[Planned] = []
     by_key: dict[tuple[str, Any], Planned] = {}
+    going_late: dict[int, Planned] = {}  # customer -> this chunk's row merged into them
+
+    def claim(key: tuple[str, Any], row: Planned) -> None:
+        """A later row with ``key`` goes to ``row``, unless an earlier row had it first."""
+        if key not in by_key and digest(key) not in earlier_chunks:
+            by_key[key] = row
+            row.owned.append(key)
+
     for planned in rows:
         keys = planned.keys
-        earlier = next((by_key[k] for k in keys if k in by_key), None)
+        # The first key (in the order chosen) that an earlier row of the file had: of this
+        # chunk (``by_key``) or of an earlier one (``earlier_chunks``).
+        first = next((k for k in keys if k in by_key or digest(k) in earlier_chunks), None)
+        earlier = by_key.get(first) if first is not None else None
         if earlier is not None:
             _merge_rows(earlier, planned, plan.policy)
             earlier.merged_rows.append(planned.row)
             for key in keys:
-                by_key.setdefault(key, earlier)
-            earlier.keys += keys
+                claim(key, earlier)
             continue
-        found = next((earlier_chunks[d] for k in keys if (d := digest(k)) in earlier_chunks), None)
+        found = earlier_chunks[digest(first)] if first is not None else None
         if found is not None:
             # Merged into a row of an earlier chunk: counted, and when writing, sent to the
             # customer that row was written to — as a merge when that row made them, under
@@ -341,8 +353,19 @@ def _match(
             if customer is None:  # a check (nothing written), or the customer is gone
                 plan.tally["merged"] += 1
                 met.add((digest(k), found) for k in keys)
+                for key in keys:  # a later row of this chunk finds them too
+                    earlier_chunks.setdefault(digest(key), found)
+                continue
+            if (target := going_late.get(customer.pk)) is not None:
+                # Another row of this chunk goes to them already: the two merge, as they
+                # would into the one row of a file planned whole.
+                _merge_rows(target, planned, plan.policy)
+                target.merged_rows.append(planned.row)
+                for key in keys:
+                    claim(key, target)
                 continue
             planned.customer, planned.merging, planned.late = customer, True, bool(found % 2)
+            going_late[customer.pk] = planned
         else:
             planned.customer = next((existing[k] for k in keys if k in existing), None)
         if planned.customer is None and not planned.values.get("name"):
@@ -353,7 +376,7 @@ def _match(
             )
             continue
         for key in keys:
-            by_key[key] = planned
+            claim(key, planned)
         kept.append(planned)
     tagged = _tags_of([p.customer.pk for p in kept if p.customer is not None])
     for planned in kept:
@@ -368,7 +391,7 @@ def _remember(rows: Iterable[Planned], met: KeyIndex) -> None:
         (digest(key), (p.customer_id or 0) * 2 + made)
         for p in rows
         for made in [int(p.how == "created" or p.late)]
-        for key in p.keys
+        for key in p.owned
     )
 
 
