@@ -209,6 +209,7 @@ STAFF_MESSAGES = Mention("staff messages about the customer's tasks", _staff_mes
 
 UNRELATED: dict[str, str] = {
     "sources.Source": "inbound sources' set-up",
+    "imports.SavedMapping": "column choices of imports (header names, no customer)",
     "subscriptions.Subscription": "event subscriptions' set-up",
     "auth.Permission": "Django's permission names",
     "auth.Group_permissions": "Django's permission names",

@@ -204,7 +204,7 @@ def test_a_custom_period_is_whole_days_in_the_organisations_zone(
 def test_bad_custom_dates_say_what_is_wrong(
     alice_client: Client, params: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(PeriodError, match=message):
+    with translation.override("en"), pytest.raises(PeriodError, match=message):
         period_from(params, local(NOW))
     page = alice_client.get("/rules/dashboard/", params, HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 400
