@@ -62,6 +62,45 @@ MATCH_LABELS = {
 }
 
 
+def _add_columns(
+    form: forms.Form, batch: Import, targets: Any, free: str, free_label: str
+) -> list[dict[str, Any]]:
+    """A choice per column of the file (its header, a few examples, the field it fills): the
+    ``targets``, or ``free``.<header> under ``free_label`` for a header that can be a key."""
+    headers: list[str] = batch.summary.get("headers", [])
+    samples: list[list[str]] = batch.summary.get("samples", [])
+    columns: list[dict[str, Any]] = []
+    for index, header in enumerate(headers):
+        letter = column_name(index + 1)
+        choices = [("", _("— not imported —"))] + [(t.key, str(t.label)) for t in targets]
+        if header and safe_key(header) and f"{free}.{header}" not in dict(choices):
+            choices.append((f"{free}.{header}", free_label % {"name": header}))
+        name = f"column_{letter}"
+        form.fields[name] = forms.ChoiceField(
+            label=header or letter, choices=choices, required=False
+        )
+        form.fields[name].initial = batch.mapping.get(letter, "")
+        example = [row[index] for row in samples if index < len(row) and row[index]]
+        columns.append(
+            {"letter": letter, "header": header, "field": form[name], "examples": example[:3]}
+        )
+    return columns
+
+
+def _chosen(form: Any, data: dict[str, Any]) -> dict[str, str]:
+    """Column letter → field key of the columns chosen; a field chosen twice is an error."""
+    chosen: dict[str, str] = {}
+    for column in form.columns:
+        letter = str(column["letter"])
+        key = str(data.get(f"column_{letter}") or "")
+        if not key:
+            continue
+        if key in chosen.values():
+            form.add_error(f"column_{letter}", _("Another column fills this field already."))
+        chosen[letter] = key
+    return chosen
+
+
 def _save_as() -> forms.CharField:
     return forms.CharField(
         label=gettext_lazy("Save these choices as"),
@@ -93,42 +132,16 @@ class ColumnsForm(forms.Form):
     def __init__(self, *args: Any, batch: Import, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch = batch
-        headers: list[str] = batch.summary.get("headers", [])
-        samples: list[list[str]] = batch.summary.get("samples", [])
-        self.columns: list[dict[str, Any]] = []
-        for index, header in enumerate(headers):
-            letter = column_name(index + 1)
-            choices = [("", _("— not imported —"))] + [
-                (t.key, str(t.label)) for t in CUSTOMER_TARGETS
-            ]
-            if header and safe_key(header) and f"attributes.{header}" not in dict(choices):
-                choices.append(
-                    (f"attributes.{header}", _("Custom attribute “%(name)s”") % {"name": header})
-                )
-            name = f"column_{letter}"
-            self.fields[name] = forms.ChoiceField(
-                label=header or letter, choices=choices, required=False
-            )
-            self.fields[name].initial = batch.mapping.get(letter, "")
-            example = [row[index] for row in samples if index < len(row) and row[index]]
-            self.columns.append(
-                {"letter": letter, "header": header, "field": self[name], "examples": example[:3]}
-            )
+        self.columns = _add_columns(
+            self, batch, CUSTOMER_TARGETS, "attributes", _("Custom attribute “%(name)s”")
+        )
         self.fields["policy"].initial = batch.policy
         self.fields["match_on"].initial = batch.match_on
         bootstrap(self)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        chosen: dict[str, str] = {}
-        for column in self.columns:
-            letter = str(column["letter"])
-            key = str(data.get(f"column_{letter}") or "")
-            if not key:
-                continue
-            if key in chosen.values():
-                self.add_error(f"column_{letter}", _("Another column fills this field already."))
-            chosen[letter] = key
+        chosen = _chosen(self, data)
         if not any(k in chosen.values() for k in ("name", *MATCH_KEYS)):
             raise forms.ValidationError(
                 _("Choose the column of the name, or of the phone, e-mail or customer number.")
@@ -171,25 +184,9 @@ class EventColumnsForm(forms.Form):
     def __init__(self, *args: Any, batch: Import, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch = batch
-        headers: list[str] = batch.summary.get("headers", [])
-        samples: list[list[str]] = batch.summary.get("samples", [])
-        self.columns: list[dict[str, Any]] = []
-        for index, header in enumerate(headers):
-            letter = column_name(index + 1)
-            choices = [("", _("— not imported —"))] + [(t.key, str(t.label)) for t in EVENT_TARGETS]
-            if header and safe_key(header) and f"properties.{header}" not in dict(choices):
-                choices.append(
-                    (f"properties.{header}", _("Event property “%(name)s”") % {"name": header})
-                )
-            name = f"column_{letter}"
-            self.fields[name] = forms.ChoiceField(
-                label=header or letter, choices=choices, required=False
-            )
-            self.fields[name].initial = batch.mapping.get(letter, "")
-            example = [row[index] for row in samples if index < len(row) and row[index]]
-            self.columns.append(
-                {"letter": letter, "header": header, "field": self[name], "examples": example[:3]}
-            )
+        self.columns = _add_columns(
+            self, batch, EVENT_TARGETS, "properties", _("Event property “%(name)s”")
+        )
         types = self.fields["event_type"]
         assert isinstance(types, forms.ChoiceField)
         types.choices = [("", _("— from the type column —")), *event_type_choices()]
@@ -201,15 +198,7 @@ class EventColumnsForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        chosen: dict[str, str] = {}
-        for column in self.columns:
-            letter = str(column["letter"])
-            key = str(data.get(f"column_{letter}") or "")
-            if not key:
-                continue
-            if key in chosen.values():
-                self.add_error(f"column_{letter}", _("Another column fills this field already."))
-            chosen[letter] = key
+        chosen = _chosen(self, data)
         if not any(k in chosen.values() for k in EVENT_CUSTOMER_KEYS):
             raise forms.ValidationError(
                 _(
