@@ -207,20 +207,7 @@ def _add_customers(batch: Import, adding: list[Planned], now: datetime) -> dict[
 
 
 def _store_problems(batch: Import, problems: list[Problem]) -> None:
-    StoredProblem.objects.bulk_create(
-        [
-            StoredProblem(
-                batch=batch,
-                row=p.row,
-                column=p.column,
-                header=p.header[:200],
-                value=p.value[:200],
-                reason=p.reason[:500],
-            )
-            for p in problems
-        ],
-        batch_size=BATCH,
-    )
+    StoredProblem.add(batch, problems)
 
 
 # -- the page's and the command line's jobs -----------------------------------------------------

@@ -3,6 +3,9 @@ be undone."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -137,6 +140,25 @@ class Problem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.row}{self.column}: {self.reason}"
+
+    @staticmethod
+    def add(batch: Import, found: Iterable[Any]) -> None:
+        """Store refused cells (anything with ``row``, ``column``, ``header``, ``value`` and
+        ``reason``), each cut to its column's size."""
+        Problem.objects.bulk_create(
+            [
+                Problem(
+                    batch=batch,
+                    row=p.row,
+                    column=p.column,
+                    header=p.header[:200],
+                    value=p.value[:200],
+                    reason=p.reason[:500],
+                )
+                for p in found
+            ],
+            batch_size=500,
+        )
 
 
 class SavedMapping(models.Model):

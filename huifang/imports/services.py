@@ -476,20 +476,7 @@ def _store_problems(batch: Import, plan: Plan, problems: list[Problem]) -> None:
     personal values masked)."""
     for problem in problems:
         _mask_problem(plan, problem)
-    StoredProblem.objects.bulk_create(
-        [
-            StoredProblem(
-                batch=batch,
-                row=p.row,
-                column=p.column,
-                header=p.header[:200],
-                value=p.value[:200],
-                reason=p.reason[:500],
-            )
-            for p in problems
-        ],
-        batch_size=BATCH,
-    )
+    StoredProblem.add(batch, problems)
 
 
 def _mask_problem(plan: Plan, problem: Problem) -> None:
