@@ -9,10 +9,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from django.utils.translation import gettext as _
 
@@ -29,9 +28,9 @@ class FileRefused(ValueError):
     """The whole file cannot be imported; the message says why, in the user's language."""
 
 
-@dataclass(frozen=True)
-class Cell:
-    """A value as read: text, or a date / moment / number the spreadsheet stored as such."""
+class Cell(NamedTuple):
+    """A value as read: text, or a date / moment / number the spreadsheet stored as such.
+    (A named tuple: a million rows make millions of them.)"""
 
     row: int  # 1-based, as the spreadsheet numbers it
     column: int  # 1-based
@@ -129,7 +128,7 @@ def _xlsx(handle: IO[bytes]) -> Iterator[Row]:
                 yield []
                 expected += 1
             expected = number + 1
-            yield _trimmed([Cell(r, c, _plain(v)) for r, c, v in read if c])
+            yield _trimmed([Cell(r, c, v) for r, c, v in read if c])
     except xlsx.Formula as formula:
         raise FileRefused(
             _(
@@ -146,14 +145,6 @@ def _xlsx(handle: IO[bytes]) -> Iterator[Row]:
         raise FileRefused(
             _("This is not an Excel workbook (.xlsx) that can be read: %(error)s") % {"error": exc}
         ) from None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
-    return value
 
 
 def _xls(data: bytes) -> Iterator[Row]:
