@@ -7,7 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils import translation
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from huifang.imports import values
 from huifang.imports.values import ValueRefused
@@ -114,3 +118,23 @@ def test_bad_values_say_why_in_chinese(parse: Any, typed: Any, says: str) -> Non
     with translation.override("zh-hans"), pytest.raises(ValueRefused) as caught:
         parse(typed)
     assert says in str(caught.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(values.PLAIN_EMAIL, fullmatch=True).filter(lambda e: len(e) <= 254))
+def test_a_plain_address_is_one_the_validator_accepts(address: str) -> None:
+    validate_email(address)  # the fast path takes nothing the validator would refuse
+    assert values.email(address.upper()) == address
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aZ0._-+@[]:\"' é", max_size=30))
+def test_any_address_is_judged_as_the_validator_does(typed: str) -> None:
+    found = values.text(typed).lower()
+    try:
+        validate_email(found)
+    except ValidationError:
+        with pytest.raises(ValueRefused):
+            values.email(typed)
+    else:
+        assert values.email(typed) == found
