@@ -96,7 +96,7 @@ def write(batch: Import, plan: Plan, *, actor: Any = None, now: datetime | None 
                 assert not any(p.made for p in rows)
                 changes = {**_create(new, batch, now), **_update(changed, batch, now)}
                 _tag(rows, changes, batch)
-                row_sql.insert(list(changes.values()))
+                row_sql.insert_values(Change, list(changes.values()))
                 _store_problems(batch, plan, chunk.problems)
                 Import.objects.filter(pk=batch.pk).update(
                     done_rows=chunk.read, beat_at=timezone.now()
@@ -156,7 +156,19 @@ def _customer_values(planned: Planned) -> tuple[dict[str, Any], dict[str, Any]]:
     return columns, attributes
 
 
-def _create(planned: list[Planned], batch: Import, now: datetime) -> dict[int, Change]:
+def _change(batch: Import, customer: int, row: int, *, created: bool = False) -> dict[str, Any]:
+    """A ``Change`` as a row to insert (a million rows make no model instances)."""
+    return {
+        "batch_id": batch.pk,
+        "customer_id": customer,
+        "row": row,
+        "created": created,
+        "before": {},
+        "after": {},
+    }
+
+
+def _create(planned: list[Planned], batch: Import, now: datetime) -> dict[int, dict[str, Any]]:
     rows = []
     for p in planned:
         columns, attributes = _customer_values(p)
@@ -166,13 +178,12 @@ def _create(planned: list[Planned], batch: Import, now: datetime) -> dict[int, C
     for p, pk in zip(planned, made, strict=True):
         p.made = pk  # later rows of the file merge into them
     return {
-        p.row: Change(batch=batch, customer_id=pk, row=p.row, created=True)
-        for p, pk in zip(planned, made, strict=True)
+        p.row: _change(batch, pk, p.row, created=True) for p, pk in zip(planned, made, strict=True)
     }
 
 
-def _update(planned: list[Planned], batch: Import, now: datetime) -> dict[int, Change]:
-    changed: dict[int, Change] = {}
+def _update(planned: list[Planned], batch: Import, now: datetime) -> dict[int, dict[str, Any]]:
+    changed: dict[int, dict[str, Any]] = {}
     fields: set[str] = {"updated_at"}
     customers = []
     for p in planned:
@@ -187,20 +198,17 @@ def _update(planned: list[Planned], batch: Import, now: datetime) -> dict[int, C
                 fields.add("owner" if key == "owner_id" else key)
         customer.updated_at = now
         customers.append(customer)
-        changed[p.row] = Change(
-            batch=batch,
-            customer=customer,
-            row=p.row,
-            created=False,
-            before=plain({k: b for k, (b, _a) in p.changes.items()}),
-            after=plain({k: a for k, (_b, a) in p.changes.items()}),
-        )
+        changed[p.row] = {
+            **_change(batch, customer.pk, p.row),
+            "before": plain({k: b for k, (b, _a) in p.changes.items()}),
+            "after": plain({k: a for k, (_b, a) in p.changes.items()}),
+        }
     for start in range(0, len(customers), BATCH):
         row_sql.write(customers[start : start + BATCH], sorted(fields))
     return changed
 
 
-def _tag(planned: list[Planned], changes: dict[int, Change], batch: Import) -> None:
+def _tag(planned: list[Planned], changes: dict[int, dict[str, Any]], batch: Import) -> None:
     wanted = {name for p in planned for name in p.tags}
     if not wanted:
         return
@@ -212,14 +220,12 @@ def _tag(planned: list[Planned], changes: dict[int, Change], batch: Import) -> N
         if not p.tags:
             continue
         change = changes.get(p.row)
-        customer = change.customer_id if change is not None else p.customer_id
+        customer = change["customer_id"] if change is not None else p.customer_id
         assert customer is not None
         links += [through(customer_id=customer, tag_id=tags[name]) for name in p.tags]
         if change is None:  # only tags were added: still a change, for undo
-            change = changes[p.row] = Change(
-                batch=batch, customer_id=customer, row=p.row, created=False
-            )
-        change.after = {**change.after, "tags": p.tags}
+            change = changes[p.row] = _change(batch, customer, p.row)
+        change["after"] = {**change["after"], "tags": p.tags}
     through.objects.bulk_create(links, batch_size=BATCH, ignore_conflicts=True)
 
 

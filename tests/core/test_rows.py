@@ -3,7 +3,7 @@ write them (foreign keys, moments, JSON), and nothing else."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from django.db import connection
@@ -51,3 +51,50 @@ def test_many_rows_in_one_statement() -> None:
 
 def test_nothing_to_write() -> None:
     assert rows.write([], ["status"]) == 0
+
+
+@pytest.mark.parametrize("count", [3, rows.COPY_FROM + 50])
+def test_inserted_rows_hold_what_was_given_in_order(count: int) -> None:
+    """A small batch and one large enough for ``COPY`` on PostgreSQL store the same."""
+    given = [
+        {
+            "name": f"客户{i}",
+            "phone": f"+8613800{i:06d}",
+            "birthday": date(1990, 1 + i % 12, 1 + i % 28),
+            "attributes": {"store": f"门店{i % 3}", "n": i, "tags": ["a", "b"]} if i % 2 else {},
+            "created_at": AT,
+            "updated_at": AT,
+        }
+        for i in range(count)
+    ]
+    keys = rows.insert_values(Customer, given)
+    assert keys == sorted(keys) and len(set(keys)) == count
+    stored = Customer.objects.in_bulk(keys)
+    for key, row in zip(keys, given, strict=True):
+        customer = stored[key]
+        assert (customer.name, customer.phone, customer.birthday) == (
+            row["name"],
+            row["phone"],
+            row["birthday"],
+        )
+        assert customer.attributes == row["attributes"]
+        assert customer.created_at == AT
+        assert customer.tier == Customer._meta.get_field("tier").default  # defaults applied
+    messages = [
+        Message(
+            customer_id=keys[0],
+            channel="sms",
+            template=f"t{i}",
+            planned_at=AT,
+            created_at=AT,
+            decisions=[{"action": "send", "n": i}],
+        )
+        for i in range(count)
+    ]
+    rows.insert(messages)
+    assert [m.pk for m in messages] == sorted(m.pk for m in messages)
+    again = Message.objects.get(pk=messages[-1].pk)
+    assert again.decisions == [{"action": "send", "n": count - 1}]
+    assert again.template == f"t{count - 1}"
+    later = Customer.objects.create(name="after")
+    assert later.pk > max(keys)  # the sequence moved past the keys taken
