@@ -226,7 +226,11 @@ def _copy(
     """A large batch on PostgreSQL: its keys taken from the table's sequence in one query,
     then the rows sent by ``COPY``, which psycopg encodes in C — a fraction of the cost of
     the JSON document for thousands of rows of forty columns (an import)."""
-    encoders = [(i, f.encoder) for i, f in enumerate(fields, start=1) if isinstance(f, JSONField)]
+    encoders = [
+        (i, json.dumps if f.encoder is None else f.encoder().encode)
+        for i, f in enumerate(fields, start=1)
+        if isinstance(f, JSONField)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -238,9 +242,9 @@ def _copy(
         ) as copy:
             for key, record in zip(keys, records, strict=True):
                 row = [key, *record]
-                for i, encoder in encoders:
+                for i, encode in encoders:
                     if row[i] is not None:
-                        row[i] = json.dumps(row[i], cls=encoder)
+                        row[i] = encode(row[i])
                 copy.write_row(row)
     return keys
 

@@ -10,6 +10,8 @@ the customer they wrote or matched."""
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +51,8 @@ COLUMNS = (
 )
 CHUNK = 2000
 PROGRESS_EVERY = 5000
+# A file this large (bytes) is read and parsed by a process of its own (``_parsed``).
+READ_APART_FROM = 1 << 20
 
 
 class MappingRefused(ValueError):
@@ -147,16 +151,8 @@ class Plan:
         targets = {i: target_for(key) for i, key in self.mapping.items()}
         met = KeyIndex()
         read = 0
-        rows = islice(open_rows(self.path, name=self.name), self.header_row, None)
-        while batch := list(islice(rows, CHUNK)):
-            read += len(batch)
-            problems: list[Problem] = []
-            parsed = [
-                planned
-                for row in batch
-                if any(values.text(c.value) for c in row)
-                and (planned := _parse_row(row, self.headers, targets, problems)) is not None
-            ]
+        for size, parsed, problems in _parsed(self, targets):
+            read += size
             _owners(parsed, problems)
             kept = _match(parsed, self, problems, met, writing)
             if not writing:
@@ -172,6 +168,74 @@ class Plan:
                 _remember(kept, met)
             if progress is not None:
                 progress(read)
+
+
+def _parse_chunks(
+    plan: Plan, targets: Mapping[int, Target | None]
+) -> Iterator[tuple[int, list[Planned], list[Problem]]]:
+    """The file read and its rows parsed ``CHUNK`` at a time: (rows read, the rows parsed,
+    the rows refused). Nothing here touches the database."""
+    assert plan.path is not None
+    rows = islice(open_rows(plan.path, name=plan.name), plan.header_row, None)
+    while batch := list(islice(rows, CHUNK)):
+        problems: list[Problem] = []
+        parsed = [
+            planned
+            for row in batch
+            if any(values.text(c.value) for c in row)
+            and (planned := _parse_row(row, plan.headers, targets, problems)) is not None
+        ]
+        yield len(batch), parsed, problems
+
+
+def _parsed(
+    plan: Plan, targets: Mapping[int, Target | None]
+) -> Iterator[tuple[int, list[Planned], list[Problem]]]:
+    """``_parse_chunks``; for a large file, in a process of its own (forked: it has the
+    caller's language and settings, and never uses the database), a chunk ahead of the
+    caller, who matches and writes meanwhile — the machine's second core reads the file.
+    An error of the file is raised here either way."""
+    assert plan.path is not None
+    if plan.path.stat().st_size < READ_APART_FROM:
+        yield from _parse_chunks(plan, targets)
+        return
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    reader = context.Process(
+        target=_read_apart, args=(plan, targets, sending), name="huifang-import-reader"
+    )
+    reader.start()
+    sending.close()
+    try:
+        while True:
+            kind, found = receiving.recv()
+            if kind == "error":
+                raise found
+            if kind == "done":
+                return
+            size, rows, problems = found
+            yield size, [Planned(row, values) for row, values in rows], problems
+    finally:
+        receiving.close()
+        if reader.is_alive():
+            reader.terminate()
+        reader.join()
+
+
+def _read_apart(plan: Plan, targets: Mapping[int, Target | None], sending: Any) -> None:
+    """The reading process: each chunk sent as plain rows (what pickles fast)."""
+    try:
+        for size, parsed, problems in _parse_chunks(plan, targets):
+            sending.send(("chunk", (size, [(p.row, p.values) for p in parsed], problems)))
+        sending.send(("done", None))
+    except Exception as exc:  # raised again in the importing process
+        try:
+            sending.send(("error", exc))
+        except Exception:
+            with contextlib.suppress(OSError):
+                sending.send(("error", RuntimeError(str(exc))))
+    finally:
+        sending.close()
 
 
 def plain(value: Any) -> Any:

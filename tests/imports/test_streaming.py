@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
+from django.utils import translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +17,7 @@ from huifang.customers.models import Customer
 from huifang.imports import planning
 from huifang.imports.models import Import
 from huifang.imports.planning import plan_file
+from huifang.imports.reading import FileRefused
 from huifang.imports.services import run, undo
 
 from .files import csv_file
@@ -104,4 +107,54 @@ def test_a_row_merged_into_an_earlier_chunk_is_undone_with_it(
     assert batch.counts["created"] == 1 and batch.counts["merged"] == 1
     assert Customer.objects.get().email == "w@a.cn"
     assert undo(batch).removed == 1
+    assert not Customer.objects.exists()
+
+
+def _mixed_file(tmp_path: Path) -> Path:
+    return csv_file(
+        tmp_path / "客户.csv",
+        [
+            ["姓名", "手机号码", "邮箱", "生日"],
+            *[[f"客户{i}", f"138{i:08d}", f"c{i}@example.cn", "1990-01-02"] for i in range(30)],
+            ["坏电话", "12", "", ""],
+            ["坏日子", "13900000001", "", "1990-13-40"],
+            ["", "13800000003", "again@example.cn", ""],  # merges into 客户3
+        ],
+    )
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_large_file_read_by_a_process_of_its_own_imports_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, language: str
+) -> None:
+    """Above ``READ_APART_FROM`` bytes a forked process reads and parses the file: the same
+    rows, the same refusals in the user's language, the same customers."""
+    path = _mixed_file(tmp_path)
+    monkeypatch.setattr(planning, "CHUNK", 7)
+    with translation.override(language):
+        here = plan_file(path)
+        monkeypatch.setattr(planning, "READ_APART_FROM", 0)
+        apart = plan_file(path)
+        batch = run(plan_file(path))
+    assert apart.counts == here.counts == batch.counts
+    assert apart.counts["refused"] == 2 and apart.counts["merged"] == 1
+    assert [(p.row, p.reason) for p in apart.problems] == [(p.row, p.reason) for p in here.problems]
+    reasons = " ".join(p.reason for p in apart.problems)
+    assert ("not a day of the calendar" in reasons) == (language == "en")
+    assert Customer.objects.get(phone="+8613800000003").email == "c3@example.cn"
+    assert Customer.objects.count() == 30
+
+
+def test_an_error_of_the_file_in_the_reading_process_is_raised_in_the_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(planning, "READ_APART_FROM", 0)
+    path = tmp_path / "客户.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["姓名", "手机号码"])
+    book.active.append(["王芳", "13800138000"])
+    book.active.append(["李雷", "=1+1"])
+    book.save(path)
+    with translation.override("en"), pytest.raises(FileRefused, match="holds a formula"):
+        run(plan_file(path))
     assert not Customer.objects.exists()
