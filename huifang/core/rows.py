@@ -18,13 +18,14 @@ so the claim loop reads plain rows and writes with one statement per table:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from django.db import connection, models
 from django.db.models import NOT_PROVIDED, Expression, Value
+from django.db.models.base import ModelState
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.fields.json import JSONField
 
@@ -161,6 +162,27 @@ def insert_values(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) 
     if unknown:
         raise ValueError(f"{model._meta.label} has no field {sorted(unknown)}")
     return _insert(model, fields, [[row.get(n, defaults[n]) for n in names] for row in rows])
+
+
+def loaded(
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> list[Any]:
+    """Saved instances of ``model`` from rows of ``values_list("pk", *fields)``, made without
+    ``Model.__init__``, which walks every column of the model for each row (an import loads
+    a hundred thousand customers of forty columns to read a dozen). The fields not loaded
+    are deferred, as ``only()`` leaves them: read from the database when touched."""
+    meta, pk = model._meta, model._meta.pk
+    assert pk is not None
+    names = [str(pk.attname), *(str(meta.get_field(f).attname) for f in fields)]
+    alias = connection.alias
+    made = []
+    for row in rows:
+        instance = model.__new__(model)
+        instance.__dict__.update(zip(names, row, strict=True))
+        state = instance._state = ModelState()
+        state.adding, state.db = False, alias
+        made.append(instance)
+    return made
 
 
 def _insertable(model: type[models.Model]) -> list[Any]:

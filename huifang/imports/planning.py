@@ -23,6 +23,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
+from huifang.core import rows as row_sql
 from huifang.customers.models import Customer
 
 from . import values
@@ -467,7 +468,9 @@ _READ_FIELDS = (*COLUMNS, "attributes", "owner")
 def _customers(numbers: list[int]) -> dict[int, Customer]:
     found: dict[int, Customer] = {}
     for start in range(0, len(numbers), CHUNK):
-        found.update(Customer.objects.only(*_READ_FIELDS).in_bulk(numbers[start : start + CHUNK]))
+        chunk = Customer.objects.filter(pk__in=numbers[start : start + CHUNK])
+        loaded = row_sql.loaded(Customer, _READ_FIELDS, chunk.values_list("pk", *_READ_FIELDS))
+        found.update((customer.pk, customer) for customer in loaded)
     return found
 
 
@@ -488,8 +491,10 @@ def _existing(rows: Iterable[Planned], match_on: Sequence[str]) -> dict[tuple[st
         wanted = sorted({str(p.values[key]) for p in rows if p.values.get(key)})
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
-            matching = Customer.objects.filter(**{f"{key}__in": chunk}).only(*_READ_FIELDS)
-            for customer in matching.order_by("-pk"):
+            matching = Customer.objects.filter(**{f"{key}__in": chunk}).order_by("-pk")
+            for customer in row_sql.loaded(
+                Customer, _READ_FIELDS, matching.values_list("pk", *_READ_FIELDS)
+            ):
                 found[(key, getattr(customer, key))] = customer
     return found
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -98,3 +99,26 @@ def test_inserted_rows_hold_what_was_given_in_order(count: int) -> None:
     assert again.template == f"t{count - 1}"
     later = Customer.objects.create(name="after")
     assert later.pk > max(keys)  # the sequence moved past the keys taken
+
+
+def test_loaded_instances_read_written_and_deferred_as_the_orm_makes_them() -> None:
+    owner = User.objects.create(username="li")
+    made = Customer.objects.create(
+        name="王芳", phone="+8613800138000", city="杭州", attributes={"store": "西湖"}, owner=owner
+    )
+    fields = ("name", "phone", "attributes", "owner")
+    (customer,) = rows.loaded(
+        Customer, fields, Customer.objects.filter(pk=made.pk).values_list("pk", *fields)
+    )
+    orm = Customer.objects.only(*fields).get(pk=made.pk)
+    assert (customer.pk, customer.name, customer.phone) == (orm.pk, orm.name, orm.phone)
+    assert customer.attributes == {"store": "西湖"} and customer.owner_id == owner.pk
+    assert customer.get_deferred_fields() == orm.get_deferred_fields()
+    with CaptureQueriesContext(connection) as queries:
+        assert customer.city == "杭州"  # not loaded: read when touched
+    assert len(queries.captured_queries) == 1
+    customer.name = "王芳芳"
+    rows.write([customer], ["name"])
+    customer.save(update_fields=["phone"])  # a saved instance, as Django knows one
+    assert Customer.objects.get(pk=made.pk).name == "王芳芳"
+    assert Customer.objects.count() == 1
