@@ -28,6 +28,22 @@ TEMPLATE_POSTGRES = "HUIFANG_BENCH_TEMPLATE_POSTGRES"
 TEMPLATE_SQLITE = "HUIFANG_BENCH_TEMPLATE_SQLITE"
 
 
+def machine_reference(runs: int = 5) -> float:
+    """Seconds a fixed piece of plain Python takes here (the median of ``runs``): the
+    machines these benchmarks run on differ by a factor of three, so a figure is compared
+    with another machine's as a multiple of this one."""
+    timings = []
+    for _run in range(runs):
+        started = time.perf_counter()
+        table: dict[str, int] = {}
+        for i in range(400_000):
+            key = f"客户{i % 5000}"
+            table[key] = table.get(key, 0) + len(key) * i
+        sorted(table.items(), key=lambda item: item[1])
+        timings.append(time.perf_counter() - started)
+    return round(sorted(timings)[len(timings) // 2], 3)
+
+
 def postgres_answers() -> bool:
     """Whether a PostgreSQL server answers on localhost (the PostgreSQL runs are skipped if not)."""
     try:
