@@ -222,23 +222,29 @@ def _shared_strings(archive: zipfile.ZipFile, member: str | None, *, fast: bool 
             parser.Parse(b"", True)
             strings.close()
             return strings
-        buffer, finished = head[root.end() :], False
-        while not finished:
-            more = handle.read(_READ)
-            buffer += more
-            stop = buffer.find(b"</sst>")
-            if stop >= 0:
-                portion, finished = buffer[:stop], True
-            elif not more:
-                raise expat.ExpatError("the shared strings end before </sst>")
-            else:
-                cut = buffer.rfind(b"</si>")
-                if cut < 0:
-                    continue
-                portion, buffer = buffer[: cut + 5], buffer[cut + 5 :]
+        for portion in _pieces(handle, head[root.end() :], b"</sst>", b"</si>"):
             _add_strings(strings, portion, root.group())
     strings.close()
     return strings
+
+
+def _pieces(handle: IO[bytes], buffer: bytes, closing: bytes, element: bytes) -> Iterator[bytes]:
+    """The part read on from ``buffer`` up to ``closing``, in pieces of whole elements: each
+    piece ends with an ``element`` end tag (``</row>``), the last one at ``closing``."""
+    while True:
+        more = handle.read(_READ)
+        buffer += more
+        stop = buffer.find(closing)
+        if stop >= 0:
+            yield buffer[:stop]
+            return
+        if not more:
+            raise expat.ExpatError(f"the part ends before {closing.decode()}")
+        cut = buffer.rfind(element)
+        if cut >= 0:
+            cut += len(element)
+            yield buffer[:cut]
+            buffer = buffer[cut:]
 
 
 def _add_strings(strings: _Strings, portion: bytes, root: bytes) -> None:
@@ -374,20 +380,7 @@ class _SheetReader:
         buffer = buffer[start.end() :]
         where = {"row": 0}
         wrapper = (root[:-1] + b"><sheetData>", b"</sheetData></worksheet>")
-        finished = False
-        while not finished:
-            more = sheet.read(_READ)
-            buffer += more
-            stop = buffer.find(b"</sheetData>")
-            if stop >= 0:
-                portion, finished = buffer[:stop], True
-            elif not more:
-                raise expat.ExpatError("the sheet ends before </sheetData>")
-            else:
-                cut = buffer.rfind(b"</row>")
-                if cut < 0:
-                    continue
-                portion, buffer = buffer[: cut + 6], buffer[cut + 6 :]
+        for portion in _pieces(sheet, buffer, b"</sheetData>", b"</row>"):
             yield from self._rows_of(portion, where, wrapper)
 
     def _rows_of(
