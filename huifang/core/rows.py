@@ -173,7 +173,9 @@ def loaded(
     are deferred, as ``only()`` leaves them: read from the database when touched."""
     meta, pk = model._meta, model._meta.pk
     assert pk is not None
-    names = [str(pk.attname), *(str(meta.get_field(f).attname) for f in fields)]
+    columns = [meta.get_field(f) for f in fields]
+    assert all(isinstance(field, models.Field) for field in columns), "only a model's own fields"
+    names = [str(pk.attname), *(str(field.attname) for field in columns)]  # type: ignore[union-attr]
     alias = connection.alias
     made = []
     for row in rows:
