@@ -2,14 +2,17 @@
 """Benchmark the strategy studio's impact preview against the database the environment
 points at; prints JSON.
 
-Before a rule is switched on, its preview page fetches the figures of the next 7, 14 or 30 days:
-two simulations, the rule alone and with every other active rule
-(``huifang.studio.preview.preview_result``). This measures that request's server time
-(Django's test client, no network) for each length, one warm-up then ``--runs`` requests,
-median and p95, for the rule ``--rule`` of the gallery (saved as a draft if the database does
-not have it). A database with no active rule gets four of the gallery's first (``ACTIVE``: an
-event, a segment, a monthly and a date rule), so that "with the other rules" has work to do.
-Meant for a database with the demo loaded, e.g. ``huifang demo --customers 2000``.
+Before a rule is switched on, its preview page shows the figures of the next 7, 14 or 30 days:
+two simulations, the rule alone and with every other active rule. A worker simulates
+(``huifang.studio.impact.compute``, queued when a version is saved or when no fresh figures
+are kept) and the page shows the kept figures (``huifang.studio.preview.preview_result``).
+For each length this measures both: the worker's simulation (``--runs`` of them, median and
+slowest, in seconds) and the page's server time with the figures kept (Django's test client, no
+network; one warm-up then ``--runs`` requests, median and p95), for the rule ``--rule`` of the
+gallery (saved as a draft if the database does not have it). A database with no active rule
+gets four of the gallery's first (``ACTIVE``: an event, a segment, a monthly and a date rule),
+so that "with the other rules" has work to do. Meant for a database with the demo loaded, e.g.
+``huifang demo --customers 3000``.
 
     DATABASE_URL=… .venv/bin/python bench/preview.py [--runs 5] [--rule retail-after-purchase]
         [--days 7 …]
@@ -24,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +82,7 @@ def main() -> None:
     from huifang.engine.lifecycle import activate
     from huifang.rules.models import Rule
     from huifang.rules.services import library_documents, save_rule
+    from huifang.studio.impact import compute, queued
 
     gallery = {d.key: d for d in library_documents()}
     if not Rule.objects.filter(status=Rule.Status.ACTIVE).exists():
@@ -94,13 +100,32 @@ def main() -> None:
 
     def figures_shown(response: Any) -> None:
         assert b"alert-danger" not in response.content, response.content.decode()[:2000]
+        assert b'id="preview-result"' in response.content, response.content.decode()[:2000]
 
-    figures = {
-        days: timed_page(
+    version = rule.latest_version()
+    assert version is not None
+
+    def simulated(days: int) -> dict[str, Any]:
+        """The worker's part: a queued preview simulated, ``--runs`` times."""
+        samples = []
+        for _run in range(args.runs):
+            preview = queued(rule, version, days)
+            started = time.perf_counter()
+            done = compute(preview.pk)
+            samples.append(time.perf_counter() - started)
+            assert done is not None and done.status == "done", done and done.error
+        return {
+            "median_s": round(statistics.median(samples), 2),
+            "max_s": round(max(samples), 2),
+        }
+
+    figures = {}
+    for days in args.days or DAYS:
+        worker = simulated(days)
+        page = timed_page(
             client, f"/rules/{rule.key}/preview/result/?days={days}", args.runs, figures_shown
         )
-        for days in args.days or DAYS
-    }
+        figures[days] = {"simulation": worker, "page_with_kept_figures": page}
     print(
         json.dumps(
             {

@@ -23,7 +23,7 @@ from huifang.accounts.models import ApiToken, StaffProfile, Team
 from huifang.accounts.roles import Role, ensure_role_groups
 from huifang.customers.models import Customer
 from huifang.organisation import services as organisation_services
-from tests.browser.fixtures import browser, page  # noqa: F401 - shared with every test folder
+from tests.browser.fixtures import browser, page, worker_later  # noqa: F401 - shared with every test folder
 from tests.engine.world import World, local
 
 # The database and fixtures of the tests that run real worker processes.

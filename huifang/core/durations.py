@@ -36,3 +36,12 @@ def elapsed_text(value: timedelta) -> str:
         if seconds % size == 0:
             return duration_text({unit: seconds // size})
     return duration_text({"minutes": seconds // 60})
+
+
+def seconds_text(seconds: float) -> str:
+    """How long something took or should take, as a person says it: "12 秒", "3 分钟"."""
+    whole = max(round(seconds), 0)
+    if whole < 90:
+        return ngettext("%(n)s second", "%(n)s seconds", whole) % {"n": whole}
+    minutes = round(whole / 60)
+    return ngettext("%(n)s minute", "%(n)s minutes", minutes) % {"n": minutes}

@@ -31,12 +31,15 @@ from huifang.messaging.models import MessageTemplate
 from huifang.rules.conditions import ANSWER_FIELDS, CUSTOMER_FIELDS, ENUM, OPS_BY_KIND, field_spec
 from huifang.rules.document import RESERVED_KEYS, parse_rule
 from huifang.rules.models import Rule, RuleChange
+from huifang.rules.plans import plan
 from huifang.rules.services import record, save_rule
 from huifang.surveys.models import Survey
 
 from . import form as builder_form
 from .access import editors, readers
 from .audience import live_audience
+from .impact import default_days
+from .tasks import queue_preview
 
 OP_LABELS = {
     "eq": gettext_lazy("is"),
@@ -174,6 +177,11 @@ def edit(request: HttpRequest, key: str) -> HttpResponse:
             with transaction.atomic():
                 saved = save_rule(parse_rule(document), actor=request.user, comment=comment)
                 Rule.objects.filter(pk=rule.pk).update(draft=None, draft_saved_at=None)
+                if saved.changed and plan(saved.version.pk).problem is None:
+                    # A worker simulates its first period now: the preview is ready when opened.
+                    queue_preview(
+                        rule, saved.version, default_days(saved.version), user=request.user
+                    )
             if saved.changed:
                 messages.success(
                     request,

@@ -2,8 +2,10 @@
 
 What is previewed is the rule's latest version: a draft not yet running, or the running one
 when nothing newer was saved. The page comes at once; htmx then asks for the figures
-(``preview_result``), which simulate the next days twice — the version alone, and with every
-other active rule — each inside a transaction that is rolled back, so nothing changes.
+(``preview_result``): the next days simulated twice — the version alone, and with every other
+active rule — each inside a transaction that is rolled back, so nothing changes. A worker
+simulates (``tasks.compute_preview``, queued when the version is saved or when no fresh
+figures are kept); until it is done the page shows how far it got and asks again.
 """
 
 from __future__ import annotations
@@ -22,19 +24,30 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from huifang.core.durations import elapsed_text
+from huifang.core.durations import elapsed_text, seconds_text
 from huifang.core.limits import small_id
 from huifang.engine.lifecycle import InFlight, activate
 from huifang.engine.models import Enrollment
-from huifang.rules.document import RuleError
 from huifang.rules.models import Rule, RuleVersion
 from huifang.rules.plans import plan
-from huifang.studio.simulate import SimulationError
 
 from .access import can_edit, editors, readers
-from .impact import impact
+from .impact import (
+    DAYS,
+    default_days,
+    expected_seconds,
+    give_up,
+    latest,
+    progress_of,
+    shown,
+    silent,
+    stale,
+)
+from .models import Preview
+from .tasks import queue_preview
 
-DAYS = (7, 14, 30)
+# A preview still waiting for a worker after this long: the page asks whether one runs.
+UNCLAIMED = timedelta(seconds=30)
 
 IN_FLIGHT = (
     (
@@ -127,13 +140,6 @@ def _days(value: str | None, version: RuleVersion) -> int:
     return days if days in DAYS else default_days(version)
 
 
-def default_days(version: RuleVersion) -> int:
-    """The shortest period that covers a day of the version's work after its first message
-    or task: a short preview is a quick one (the simulation's time grows with the period)."""
-    reach = plan(version.pk).first_reach + timedelta(days=1)
-    return next((days for days in DAYS if timedelta(days=days) >= reach), DAYS[-1])
-
-
 def _previewed(rule: Rule) -> RuleVersion:
     version = rule.latest_version()
     if version is None:
@@ -182,31 +188,85 @@ def _page(
     return render(request, "studio/preview.html", context, status=status)
 
 
-@readers
-@require_GET
-def preview_result(request: HttpRequest, key: str) -> HttpResponse:
-    """The figures, fetched by the page: two simulations of the next days."""
+def _asked(request: HttpRequest, key: str) -> tuple[Rule, RuleVersion, int]:
     rule = get_object_or_404(Rule, key=key)
-    number = request.GET.get("version", "")
+    number = request.POST.get("version") or request.GET.get("version", "")
     version = (
         rule.versions.filter(number=small_id(number) or 0).first() if small_id(number) else None
     ) or _previewed(rule)
-    days = _days(request.GET.get("days"), version)
+    return rule, version, _days(request.POST.get("days") or request.GET.get("days"), version)
+
+
+@readers
+@require_GET
+def preview_result(request: HttpRequest, key: str) -> HttpResponse:
+    """The figures, fetched by the page: kept ones while fresh, else a worker is asked for new
+    ones and the page is told how far it got, and asks again."""
+    rule, version, days = _asked(request, key)
+    now = timezone.now()
+    preview = latest(version, days)
+    if preview is not None and preview.status in Preview.WORKING and silent(preview, now):
+        give_up(preview, now)
+    if preview is None or (preview.status not in Preview.WORKING and stale(preview, rule, now)):
+        preview = _queue(request, rule, version, days)
+    return _result(request, rule, version, days, preview)
+
+
+@readers
+@require_POST
+def preview_again(request: HttpRequest, key: str) -> HttpResponse:
+    """Simulate again from now, whatever is kept (after a failure, or data just changed)."""
+    rule, version, days = _asked(request, key)
+    preview = latest(version, days)
+    if preview is None or preview.status not in Preview.WORKING:
+        preview = _queue(request, rule, version, days)
+    return _result(request, rule, version, days, preview)
+
+
+def _queue(request: HttpRequest, rule: Rule, version: RuleVersion, days: int) -> Preview:
+    preview = queue_preview(rule, version, days, user=request.user)
+    preview.refresh_from_db()  # done already where Huey runs tasks in the process
+    return preview
+
+
+def _result(
+    request: HttpRequest, rule: Rule, version: RuleVersion, days: int, preview: Preview
+) -> HttpResponse:
     reach = plan(version.pk).first_reach
+    query = urlencode({"days": days, "version": version.number})
     context: dict[str, Any] = {
         "rule": rule,
         "version": version,
         "days": days,
+        "preview": preview,
+        "impact": None,
         "error": "",
+        "poll_url": f"{reverse('rules:preview_result', args=[rule.key])}?{query}",
+        "again_url": reverse("rules:preview_again", args=[rule.key]),
         # Events still to come are not known: an event rule shows only what is already stored.
         "on_events": version.content.get("trigger", {}).get("kind") == "event",
         # The period ends before the rule's first message or task: say so, not just zeros.
         "reach": elapsed_text(reach) if reach >= timedelta(days=days) else "",
     }
-    try:
-        context["impact"] = impact(rule, version, days=days, start=timezone.now())
-    except (SimulationError, RuleError) as exc:
-        context.update(impact=None, error=str(exc))
+    if preview.status == Preview.Status.DONE and preview.result is not None:
+        context["impact"] = shown(preview.result)
+        if preview.seconds is not None:
+            context["took"] = seconds_text(preview.seconds)
+    elif preview.status == Preview.Status.FAILED:
+        context["error"] = preview.error or _("The worker stopped before the simulation finished.")
+    else:
+        done, _beat = progress_of(preview)
+        began = preview.start or preview.requested_at
+        expected = expected_seconds(preview)
+        waiting = preview.status == Preview.Status.QUEUED
+        context["progress"] = {
+            "percent": int(done * 100),
+            "waiting": waiting,
+            # Long in the queue: no worker may be running at all.
+            "unclaimed": waiting and timezone.now() - began > UNCLAIMED,
+            "elapsed": seconds_text((timezone.now() - began).total_seconds()),
+            "expected": seconds_text(expected) if expected else "",
+        }
     return render(request, "studio/_preview_result.html", context)
 
 

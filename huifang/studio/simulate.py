@@ -23,7 +23,7 @@ preview of a rule before it is activated.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -84,13 +84,15 @@ def simulate(
     rules: Sequence[str] | None = None,
     documents: Sequence[RuleDocument] = (),
     project: bool = False,
+    progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Run the engine from ``start`` for ``days`` days and report what it would do.
 
     With ``project``, the days ahead also get the events that event-triggered rules start on,
     as many as came in the same number of days before ``start``: each such event arrives
     again, ``days`` later (the impact preview of a rule; events still to come are otherwise
-    unknown, and an event rule would show nothing)."""
+    unknown, and an event rule would show nothing). ``progress`` is told, at each moment, the
+    share of the period simulated so far (0 to 1)."""
     if start.tzinfo is None:
         raise SimulationError("start needs a time zone offset")
     if not 1 <= days <= 366:
@@ -105,7 +107,12 @@ def simulate(
             # From here on nobody changes the rules, the calendar or the staff: read them once.
             with held.block():
                 _run(
-                    start.astimezone(UTC), end.astimezone(UTC), marks.replay, marks.contact, replies
+                    start.astimezone(UTC),
+                    end.astimezone(UTC),
+                    marks.replay,
+                    marks.contact,
+                    replies,
+                    progress,
                 )
             report = _report(start, end, days, keys, marks.marks)
             return {**report, "replies": replies, "projected": projected}
@@ -395,6 +402,7 @@ def _run(
     replay: list[Event],
     contact: list[_Contact],
     replies: list[dict[str, Any]],
+    progress: Callable[[float], None] | None = None,
 ) -> None:
     """Move the virtual clock from moment to moment — the hourly evaluation of scheduled rules,
     an event or a contact change made again, a due step, a message ready — and let the engine
@@ -418,6 +426,8 @@ def _run(
     try:
         while True:
             now = clock.now()
+            if progress is not None:
+                progress((now - start) / (end - start))
             if changed < len(contact) and contact[changed].at <= now:
                 made = changed
                 while changed < len(contact) and contact[changed].at <= now:

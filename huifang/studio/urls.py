@@ -60,6 +60,7 @@ urlpatterns = [
     path("<slug:key>/audience/", builder.audience, name="audience"),
     path("<slug:key>/preview/", preview.preview, name="preview"),
     path("<slug:key>/preview/result/", preview.preview_result, name="preview_result"),
+    path("<slug:key>/preview/again/", preview.preview_again, name="preview_again"),
     path("<slug:key>/activate/", preview.activate_version, name="activate"),
     path("<slug:key>/state/<slug:change>/", state.change_state, name="state"),
 ]

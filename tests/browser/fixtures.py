@@ -73,3 +73,16 @@ def assert_fits(page: Page, width: int) -> None:
     except PlaywrightTimeoutError:
         wide = page.evaluate("document.documentElement.scrollWidth")
         raise AssertionError(f"the page is {wide} px wide on a {width} px screen") from None
+
+
+@pytest.fixture
+def worker_later() -> Iterator[None]:
+    """The suite runs Huey's tasks at once; here they wait in the queue, as for a real worker,
+    until the test does the worker's part (``task.call_local(...)``)."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = False
+    try:
+        yield
+    finally:
+        HUEY.immediate = True

@@ -4,7 +4,6 @@ the customer's order count change — with no follow-up started."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,6 @@ from tests.browser.fixtures import assert_fits, log_in
 from tests.imports.files import xlsx
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker_later() -> Iterator[None]:
-    """Huey's tasks wait in the queue, as for a real worker, until the test does its part."""
-    from huey.contrib.djhuey import HUEY
-
-    HUEY.immediate = False
-    try:
-        yield
-    finally:
-        HUEY.immediate = True
 
 
 ROWS = [

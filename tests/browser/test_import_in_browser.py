@@ -4,7 +4,6 @@ pages fit a phone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,6 @@ from tests.browser.fixtures import assert_fits, log_in
 from tests.imports.files import xlsx
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def worker_later() -> Iterator[None]:
-    """The suite runs Huey's tasks at once; here they wait in the queue, as for a real worker,
-    until the test does the worker's part."""
-    from huey.contrib.djhuey import HUEY
-
-    HUEY.immediate = False
-    try:
-        yield
-    finally:
-        HUEY.immediate = True
 
 
 ROWS = [

@@ -11,7 +11,9 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from huifang.rules.models import Rule, RuleChange
-from tests.browser.fixtures import log_in
+from huifang.studio.models import Preview
+from huifang.studio.tasks import compute_preview
+from tests.browser.fixtures import assert_fits, log_in
 from tests.engine.world import World
 from tests.rules.test_preview import AFTER_PURCHASE, WELCOME
 
@@ -59,3 +61,37 @@ def test_a_supervisor_previews_a_draft_and_activates_it_with_a_comment(
     assert rule.status == Rule.Status.ACTIVE
     change = rule.changes.get(action=RuleChange.Action.ACTIVATED)
     assert (change.comment, change.actor) == ("双十一前上线", carol)
+
+
+def test_the_page_waits_for_the_worker_then_shows_the_kept_figures_at_once(
+    live_server: Any, page: Page, carol: Any, bob: Any, worker_later: None
+) -> None:
+    world = World(timezone.now())
+    world.rule(WELCOME)
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    buyer = world.customer("王小明")
+    world.event(buyer, "purchase", at=world.now + timedelta(hours=2), amount=300)
+
+    log_in(page, live_server.url, "carol")
+    page.goto(f"{live_server.url}/rules/{rule.key}/preview/")
+    expect(page.locator("#preview-progress [role=progressbar]")).to_be_visible()
+    expect(page.locator("#preview-state")).to_have_text("等待后台任务…")
+    expect(page.locator("#activate")).to_be_disabled()
+
+    compute_preview.call_local(Preview.objects.get().pk)  # the worker's part
+    expect(page.locator("#chart-alone canvas")).to_be_visible(timeout=15_000)
+    expect(page.locator("#preview-as-of")).to_contain_text("模拟起点")
+    expect(page.locator("#activate")).to_be_enabled()
+
+    # Kept: opened again, the figures are there without a worker.
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.reload()
+        expect(page.locator("#chart-alone canvas")).to_be_visible(timeout=15_000)
+        assert_fits(page, width)
+    assert Preview.objects.count() == 1
+
+    page.click("#preview-again")
+    expect(page.locator("#preview-progress")).to_be_visible()
+    expect(page.locator("#activate")).to_be_disabled()
+    assert Preview.objects.filter(status="queued").count() == 1

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 from django.http import QueryDict
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from huifang.rules.document import dump_rule, parse_rule
 from huifang.rules.models import Rule, RuleChange
 from huifang.rules.services import library_documents
 from huifang.studio import form as builder_form
+from huifang.studio.models import Preview
 from huifang.surveys.services import load_survey_library
 from tests.rules.formdata import form_values
 
@@ -151,3 +152,26 @@ def test_agents_cannot_edit(bob: Any, client: Client) -> None:
     response = client.post(reverse("rules:edit", kwargs={"key": "t4"}), {"name": "改"})
     assert response.status_code == 403
     assert Rule.objects.get(key="t4").draft is None
+
+
+def test_a_saved_version_has_its_first_period_simulated_for_the_preview(
+    alice_client: Client,
+) -> None:
+    """The preview is usually ready when opened: saving queues its first period for a worker
+    (run here once the request's transaction commits)."""
+    library = {d.key: d for d in library_documents()}
+    content = dump_rule(library["retail-after-purchase"])
+    Rule.objects.create(key="retail-after-purchase", name="x", draft=content)
+    page = alice_client.get(reverse("rules:edit", kwargs={"key": "retail-after-purchase"}))
+    pairs = form_values(page.content.decode())
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = _post(alice_client, "retail-after-purchase", pairs, action="save")
+    assert response.status_code == 204
+    (preview,) = Preview.objects.all()
+    assert (preview.version.number, preview.days, preview.status) == (1, 7, "done")
+    assert preview.requested_by is not None and preview.requested_by.username == "alice"
+
+    shown = alice_client.get(
+        reverse("rules:preview_result", kwargs={"key": "retail-after-purchase"})
+    )
+    assert b'id="preview-result"' in shown.content and Preview.objects.count() == 1

@@ -3,19 +3,24 @@ in-flight policy."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import time_machine
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
+from django.utils import timezone
+from huey.contrib.djhuey import HUEY
 
 from huifang.accounts.models import Team
 from huifang.accounts.roles import Role
-from huifang.customers.models import Event
+from huifang.customers.models import Customer, Event
 from huifang.engine.models import DueStep, Enrollment, TriggerCursor
 from huifang.messaging.models import Message
 from huifang.rules.models import Rule, RuleChange, RuleVersion
+from huifang.studio.models import Preview
 from huifang.tasks.models import Task
 from tests.conftest import make_staff
 from tests.engine.world import World, local
@@ -71,7 +76,14 @@ def purchases(world: World, bob: Any) -> None:
 
 
 def result(client: Client, rule: Rule, **params: Any) -> Any:
-    return client.get(reverse("rules:preview_result", args=[rule.key]), params)
+    """The figures as the page gets them: asked for, simulated by the worker (Huey runs tasks
+    in the process here, once the request's transaction commits), asked for again."""
+    url = reverse("rules:preview_result", args=[rule.key])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        first = client.get(url, params)
+    if b'id="preview-progress"' not in first.content:
+        return first
+    return client.get(url, params)
 
 
 def page(client: Client, rule: Rule, **params: Any) -> Any:
@@ -372,3 +384,173 @@ def test_activation_waits_for_the_preview(carol_client: Client, world: World) ->
     page = carol_client.get(reverse("rules:preview", args=[rule.key])).content.decode()
     button = page[page.index('id="activate"') - 100 : page.index('id="activate"') + 60]
     assert "disabled" in button
+
+
+# The figures are simulated by a worker and kept ------------------------------------------
+
+
+def latest_of(rule: Rule) -> RuleVersion:
+    version = rule.latest_version()
+    assert version is not None
+    return version
+
+
+def test_the_worker_simulates_the_page_waits_then_shows_the_kept_figures(
+    world: World,
+    purchases: None,
+    carol_client: Client,
+    frozen: Any,
+    django_assert_max_num_queries: Any,
+) -> None:
+    world.rule(WELCOME)
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    url = reverse("rules:preview_result", args=[rule.key])
+
+    with TestCase.captureOnCommitCallbacks() as queued:  # the worker has not come yet
+        waiting = carol_client.get(url, {"days": 7}).content.decode()
+    assert 'id="preview-progress"' in waiting and "等待后台任务" in waiting
+    assert 'hx-trigger="every 1s"' in waiting  # the page asks again
+    assert 'id="preview-result"' not in waiting  # so "Activate" stays shut
+    (preview,) = Preview.objects.all()
+    assert (preview.status, preview.days) == ("queued", 7)
+    assert preview.requested_by is not None and preview.requested_by.username == "carol"
+
+    # Asked again while it waits: the same preview, not a second one.
+    assert 'id="preview-progress"' in carol_client.get(url, {"days": 7}).content.decode()
+    assert Preview.objects.count() == 1
+
+    # The worker starts and says how far it got; the page shows it.
+    Preview.objects.filter(pk=preview.pk).update(status="running", start=timezone.now())
+    HUEY.put(f"huifang:preview:{preview.pk}", (0.4, timezone.now()))
+    running = carol_client.get(url, {"days": 7}).content.decode()
+    assert 'aria-valuenow="40"' in running and "模拟未来 7 天" in running
+    Preview.objects.filter(pk=preview.pk).update(status="queued", start=None)
+
+    for callback in queued:
+        callback()
+    preview.refresh_from_db()
+    assert preview.status == "done" and preview.customers == 3
+    assert HUEY.get(f"huifang:preview:{preview.pk}", peek=True) is None  # progress forgotten
+
+    with django_assert_max_num_queries(40):  # read, not simulated again
+        shown = carol_client.get(url, {"days": 7})
+    assert shown.context["impact"]["totals"][1]["together"] > 0
+    assert 'id="preview-as-of"' in shown.content.decode()
+    assert Preview.objects.count() == 1  # kept figures, nothing simulated again
+
+
+def test_kept_figures_are_simulated_again_after_an_hour_or_when_the_active_rules_change(
+    world: World, purchases: None, carol_client: Client, frozen: Any
+) -> None:
+    world.rule(WELCOME)
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    result(carol_client, rule, days=7)
+    first = Preview.objects.get()
+
+    frozen.shift(timedelta(minutes=59))
+    result(carol_client, rule, days=7)
+    assert list(Preview.objects.values_list("pk", flat=True)) == [first.pk]
+
+    frozen.shift(timedelta(minutes=2))
+    later = result(carol_client, rule, days=7)
+    second = Preview.objects.get()  # the stale one is replaced, not kept beside
+    assert second.pk != first.pk and second.start == timezone.now()
+    assert later.context["preview"].pk == second.pk
+
+    Rule.objects.filter(key="welcome").update(status=Rule.Status.PAUSED)
+    result(carol_client, rule, days=7)
+    third = Preview.objects.get()
+    assert third.pk != second.pk and third.others == []
+    assert third.result is not None and third.result["together"]["rules"] == ["after-purchase"]
+
+
+def test_a_worker_that_stops_is_given_up_and_the_page_offers_to_try_again(
+    world: World, carol_client: Client, frozen: Any
+) -> None:
+    rule = world.rule(WELCOME, active=False)
+    stopped = Preview.objects.create(
+        version=latest_of(rule),
+        days=7,
+        status="running",
+        requested_at=timezone.now() - timedelta(minutes=12),
+        start=timezone.now() - timedelta(minutes=11),
+    )
+    page = result(carol_client, rule, days=7).content.decode()
+    stopped.refresh_from_db()
+    assert stopped.status == "failed"
+    assert 'id="preview-error"' in page and "后台任务在模拟完成前停止了" in page
+    assert 'id="preview-result"' not in page  # Activate stays shut
+    assert f'hx-post="{reverse("rules:preview_again", args=[rule.key])}"' in page
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        again = carol_client.post(
+            reverse("rules:preview_again", args=[rule.key]), {"days": 7, "version": 1}
+        )
+    assert again.status_code == 200
+    latest = Preview.objects.first()
+    assert latest is not None and latest.pk != stopped.pk
+    assert result(carol_client, rule, days=7).context["impact"] is not None
+
+
+def test_a_slow_worker_still_beating_is_waited_for(
+    world: World, carol_client: Client, frozen: Any
+) -> None:
+    rule = world.rule(WELCOME, active=False)
+    busy = Preview.objects.create(
+        version=latest_of(rule),
+        days=7,
+        status="running",
+        requested_at=timezone.now() - timedelta(minutes=40),
+        start=timezone.now() - timedelta(minutes=39),
+    )
+    HUEY.put(f"huifang:preview:{busy.pk}", (0.9, timezone.now() - timedelta(seconds=3)))
+    try:
+        page = carol_client.get(
+            reverse("rules:preview_result", args=[rule.key]), {"days": 7}
+        ).content.decode()
+    finally:
+        HUEY.get(f"huifang:preview:{busy.pk}")
+    busy.refresh_from_db()
+    assert busy.status == "running" and 'aria-valuenow="90"' in page
+
+
+def test_kept_figures_name_no_customer_and_show_in_the_readers_language(
+    world: World, bob: Any, service_team: Team, carol_client: Client, frozen: Any
+) -> None:
+    """The figures are kept with customers' ids only: a name changed (or erased) since shows as
+    it is now, and labels are in the language of whoever looks."""
+    world.rule({**WELCOME, "policy": {"caps": [{"channel": "sms", "max": 1, "per_days": 7}]}})
+    rule = world.rule(AFTER_PURCHASE, active=False)
+    buyer = world.customer("王小明")
+    world.event(buyer, "purchase", at=local("2026-11-02 10:00"), amount=300)
+
+    shown = result(carol_client, rule, days=7)
+    over = shown.context["impact"]["over_cap"]["together"]["customers"]
+    assert [c["name"] for c in over] == ["王小明"]
+    kept = Preview.objects.get().result
+    assert "王小明" not in json.dumps(kept, ensure_ascii=False)
+
+    Customer.objects.filter(pk=buyer.pk).update(name="王晓明")
+    assert "王晓明" in result(carol_client, rule, days=7).content.decode()
+
+    carol_client.cookies["django_language"] = "en"
+    english = result(carol_client, rule, days=7).content.decode()
+    assert "Messages sent" in english and "Simulated from" in english
+    assert Preview.objects.count() == 1
+
+
+def test_a_preview_long_in_the_queue_asks_whether_a_worker_runs(
+    world: World, carol_client: Client, frozen: Any
+) -> None:
+    rule = world.rule(WELCOME, active=False)
+    Preview.objects.create(
+        version=latest_of(rule),
+        days=7,
+        status="queued",
+        requested_at=timezone.now() - timedelta(seconds=20),
+    )
+    url = reverse("rules:preview_result", args=[rule.key])
+    assert 'id="preview-unclaimed"' not in carol_client.get(url, {"days": 7}).content.decode()
+    frozen.shift(timedelta(seconds=15))
+    page = carol_client.get(url, {"days": 7}).content.decode()
+    assert 'id="preview-unclaimed"' in page and "huifang worker" in page
