@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 UNITS: dict[str, Callable[[int], str]] = {
     "minutes": lambda n: ngettext("%(n)s minute", "%(n)s minutes", n),
@@ -40,7 +40,9 @@ def elapsed_text(value: timedelta) -> str:
 
 def seconds_text(seconds: float) -> str:
     """How long something took or should take, as a person says it: "12 秒", "3 分钟"."""
-    whole = max(round(seconds), 0)
+    if seconds < 1:
+        return gettext("under a second")
+    whole = round(seconds)
     if whole < 90:
         return ngettext("%(n)s second", "%(n)s seconds", whole) % {"n": whole}
     minutes = round(whole / 60)
