@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from huifang.audit.services import record
 from huifang.core.forms import bootstrap
@@ -83,7 +84,7 @@ class StaffForm(forms.Form):
     """One person, as an administrator sets them up."""
 
     display_name = forms.CharField(label=_("Name"), max_length=100)
-    email = forms.EmailField(label=_("E-mail"), required=False)
+    email = forms.EmailField(label=pgettext_lazy("field", "E-mail"), required=False)
     mobile = forms.CharField(label=_("Mobile"), max_length=20, required=False)
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
     team = forms.ModelChoiceField(
@@ -294,7 +295,7 @@ class OwnProfileForm(forms.Form):
     """What every member of staff keeps up to date themselves."""
 
     display_name = forms.CharField(label=_("Name"), max_length=100)
-    email = forms.EmailField(label=_("E-mail"), required=False)
+    email = forms.EmailField(label=pgettext_lazy("field", "E-mail"), required=False)
     mobile = forms.CharField(label=_("Mobile"), max_length=20, required=False)
     time_zone = forms.CharField(label=_("Time zone"), max_length=64)
     notify_channels = forms.MultipleChoiceField(

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from huifang.audit import services as audit
 from huifang.core.forms import bootstrap
@@ -47,7 +48,7 @@ class OwnerField(forms.ModelChoiceField):
 
 class ProfileForm(forms.ModelForm):
     phone = forms.CharField(label=_("Phone"), required=False, max_length=40)
-    email = forms.CharField(label=_("E-mail"), required=False, max_length=254)
+    email = forms.CharField(label=pgettext_lazy("field", "E-mail"), required=False, max_length=254)
     wecom_external_userid = forms.CharField(
         label=_("WeCom external user id"), required=False, max_length=64
     )

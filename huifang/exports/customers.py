@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from huifang.core.exports import pages
 from huifang.customers import pii
@@ -64,7 +65,7 @@ def header() -> list[str]:
         _("Customer number"),
         _("Customer name"),
         _("Phone"),
-        _("E-mail"),
+        pgettext("field", "E-mail"),
         _("WeCom external user id"),
         _("Gender"),
         _("Birthday"),

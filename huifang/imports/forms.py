@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from huifang.core.forms import bootstrap
 from huifang.customers.event_types import event_types
@@ -58,7 +58,7 @@ class UploadForm(forms.Form):
 MATCH_LABELS = {
     "external_id": gettext_lazy("Customer number"),
     "phone": gettext_lazy("Phone"),
-    "email": gettext_lazy("E-mail"),
+    "email": pgettext_lazy("field", "E-mail"),
 }
 
 

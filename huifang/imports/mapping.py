@@ -11,6 +11,7 @@ from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from huifang.rules.conditions import safe_key
 
@@ -91,7 +92,10 @@ CUSTOMER_TARGETS: tuple[Target, ...] = (
         ),
     ),
     Target(
-        "email", _("E-mail"), values.email, ("邮箱", "电子邮箱", "邮件", "email", "e-mail", "mail")
+        "email",
+        pgettext_lazy("field", "E-mail"),
+        values.email,
+        ("邮箱", "电子邮箱", "邮件", "email", "e-mail", "mail"),
     ),
     Target(
         "birthday",

@@ -97,7 +97,7 @@ def test_an_empty_contact_field_keeps_the_stored_value(
     ("field", "value", "says"),
     [
         ("phone", "12345", "不是"),
-        ("email", "not-an-email", "邮件"),
+        ("email", "not-an-email", "邮箱"),
         ("tags", "长" * 51, "标签"),
         ("time_zone", "Mars/Base", "时区"),
         ("name", "", "必填"),

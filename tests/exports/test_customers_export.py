@@ -50,7 +50,7 @@ def test_masked_by_default_with_the_lists_filters(shop: None, alice_client: Clie
     assert len(rows) == 2
     wang = dict(zip(rows[0], rows[1], strict=True))
     assert wang["电话"] != "+8613800138000" and "8000" in wang["电话"]
-    assert wang["邮件"].startswith("w***@")
+    assert wang["邮箱"].startswith("w***@")
     assert wang["客户分层"] == "VIP" and wang["标签"] == "老客户" and wang["累计消费"] == "1299.5"
     entry = Entry.objects.get(action=Entry.Action.EXPORT)
     assert entry.details["rows"] == 1 and entry.details["revealed"] is False
