@@ -193,9 +193,26 @@ def _deliveries(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
     return model.objects.filter(payload__customer__id=customer.pk)
 
 
+def _previews(customer: Customer, ids: Identifiers) -> models.QuerySet[Any]:
+    """Impact previews whose kept figures list the customer among those over a cap (by number
+    only: names are read when shown). Read, not searched in SQL: previews are few."""
+    model = apps.get_model("studio", "Preview")
+    hits = [
+        pk
+        for pk, result in model.objects.filter(result__isnull=False).values_list("pk", "result")
+        if any(
+            listed.get("id") == customer.pk
+            for scenario in ("alone", "together")
+            for listed in (result or {}).get(scenario, {}).get("over_cap", {}).get("customers", [])
+        )
+    ]
+    return model.objects.filter(pk__in=hits)
+
+
 MENTIONS: dict[str, Mention] = {
     "sources.Received": Mention("what an inbound source pushed about them", _received),
     "subscriptions.Delivery": Mention("events told to other systems about them", _deliveries),
+    "studio.Preview": Mention("an impact preview that lists them over a frequency cap", _previews),
     "api.IdempotentRequest": Mention("an API answer kept to replay a retry", _api_answers),
     "audit.Entry": Mention("entries about the customer, by number", _audit),
     "admin.LogEntry": Mention("the admin's history of the customer", _admin_history),

@@ -331,3 +331,35 @@ def test_a_namesakes_rows_are_neither_handed_over_nor_erased(
     told.refresh_from_db()
     task.refresh_from_db()
     assert (told.title, task.title) == (f"新任务：回访 {twin.name}", f"回访 {twin.name}")
+
+
+def test_a_preview_that_lists_her_over_a_cap_is_handed_over_and_erased(
+    her: Customer, carol_client: Client, alice: Any
+) -> None:
+    """Kept impact figures name customers over a cap by number only; a preview that lists her
+    is part of what is held about her, and goes with the erasure (it is simulated again)."""
+    from django.utils import timezone
+
+    from huifang.rules.models import RuleVersion
+    from huifang.studio.models import Preview
+
+    version = RuleVersion.objects.first()
+    assert version is not None
+    other = Customer.objects.exclude(pk=her.pk).first()
+    assert other is not None
+
+    def kept(customer: Customer) -> Preview:
+        listed = {"count": 1, "customers": [{"id": customer.pk, "count": 3, "cap": {}}]}
+        return Preview.objects.create(
+            version=version,
+            days=7,
+            status="done",
+            requested_at=timezone.now(),
+            result={"alone": {"over_cap": listed}, "together": {"over_cap": listed}},
+        )
+
+    hers, theirs = kept(her), kept(other)
+    doc = json.loads(exported(carol_client, her, "json"))
+    assert [row["id"] for row in doc["rows"]["studio.Preview"]] == [hers.pk]
+    erasure.erase(her, actor=alice, reason="删除请求 4711")
+    assert list(Preview.objects.values_list("pk", flat=True)) == [theirs.pk]
