@@ -190,9 +190,10 @@ class TokenScope(models.TextChoices):
     """What a token may do; each scope is a role in the permission table
     (``huifang.accounts.permissions``)."""
 
-    READ = "read", _("Read: customers (masked) and event types")
-    WRITE = "write", _("Write: also create and update customers and record events")
-    REVEAL = "reveal", _("Write and show personal details in full (audited)")
+    # What each may do, object by object, is the permission table's (its page lists it).
+    READ = "read", _("Read (personal details masked)")
+    WRITE = "write", _("Read and write (personal details masked)")
+    REVEAL = "reveal", _("Read and write, personal details in full (audited)")
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):

@@ -109,6 +109,15 @@ def test_an_admin_creates_a_token_seen_once_and_revokes_it(alice_client: Client)
     assert token.is_revoked
 
 
+def test_the_token_scopes_say_what_they_allow_and_point_to_the_table(alice_client: Client) -> None:
+    page = alice_client.get("/settings/api-tokens/").content.decode()
+    assert ">只读（个人信息打码）</option>" in page
+    assert ">读写，显示完整个人信息（记入审计）</option>" in page
+    assert 'href="/settings/permissions/" id="scope-table"' in page
+    table = alice_client.get("/settings/permissions/").content.decode()
+    assert "API 令牌" in table  # the scopes are columns of the permission table
+
+
 def test_an_agent_cannot_manage_tokens(bob_client: Client, api_token: str) -> None:
     token = ApiToken.objects.get()
     assert bob_client.get("/settings/api-tokens/").status_code == 403
