@@ -395,6 +395,18 @@ def latest_of(rule: Rule) -> RuleVersion:
     return version
 
 
+def left(rule: Rule, status: str, minutes_ago: float) -> Preview:
+    """A preview of the rule's 7 days a worker took (or was asked for) ``minutes_ago``."""
+    asked = timezone.now() - timedelta(minutes=minutes_ago)
+    return Preview.objects.create(
+        version=latest_of(rule),
+        days=7,
+        status=status,
+        requested_at=asked,
+        start=asked + timedelta(minutes=1) if status == "running" else None,
+    )
+
+
 def test_the_worker_simulates_the_page_waits_then_shows_the_kept_figures(
     world: World,
     purchases: None,
@@ -468,13 +480,7 @@ def test_a_worker_that_stops_is_given_up_and_the_page_offers_to_try_again(
     world: World, carol_client: Client, frozen: Any
 ) -> None:
     rule = world.rule(WELCOME, active=False)
-    stopped = Preview.objects.create(
-        version=latest_of(rule),
-        days=7,
-        status="running",
-        requested_at=timezone.now() - timedelta(minutes=12),
-        start=timezone.now() - timedelta(minutes=11),
-    )
+    stopped = left(rule, "running", minutes_ago=12)  # silent for 11 minutes
     page = result(carol_client, rule, days=7).content.decode()
     stopped.refresh_from_db()
     assert stopped.status == "failed"
@@ -496,13 +502,7 @@ def test_a_slow_worker_still_beating_is_waited_for(
     world: World, carol_client: Client, frozen: Any
 ) -> None:
     rule = world.rule(WELCOME, active=False)
-    busy = Preview.objects.create(
-        version=latest_of(rule),
-        days=7,
-        status="running",
-        requested_at=timezone.now() - timedelta(minutes=40),
-        start=timezone.now() - timedelta(minutes=39),
-    )
+    busy = left(rule, "running", minutes_ago=40)
     HUEY.put(f"huifang:preview:{busy.pk}", (0.9, timezone.now() - timedelta(seconds=3)))
     try:
         page = carol_client.get(
@@ -543,12 +543,7 @@ def test_a_preview_long_in_the_queue_asks_whether_a_worker_runs(
     world: World, carol_client: Client, frozen: Any
 ) -> None:
     rule = world.rule(WELCOME, active=False)
-    Preview.objects.create(
-        version=latest_of(rule),
-        days=7,
-        status="queued",
-        requested_at=timezone.now() - timedelta(seconds=20),
-    )
+    left(rule, "queued", minutes_ago=20 / 60)
     url = reverse("rules:preview_result", args=[rule.key])
     assert 'id="preview-unclaimed"' not in carol_client.get(url, {"days": 7}).content.decode()
     frozen.shift(timedelta(seconds=15))
