@@ -154,10 +154,10 @@ def stale(preview: Preview, rule: Rule, now: datetime) -> bool:
 
 def silent(preview: Preview, now: datetime) -> bool:
     """A preview being worked on whose worker has stopped (or never came)."""
-    beat = progress_of(preview)[1] or preview.start or preview.requested_at
     if preview.status == Preview.Status.QUEUED:
         # Waiting in the queue behind other work is not stopping: judged from the request.
         return preview.requested_at < now - SILENT * 3
+    beat = progress_of(preview)[1] or preview.start or preview.requested_at
     return beat < now - SILENT
 
 
@@ -246,7 +246,7 @@ class _Beat:
             HUEY.put(self.key, (round(done, 3), timezone.now()))
 
     def forget(self) -> None:
-        HUEY.get(self.key)  # reading without peeking takes it out
+        HUEY.delete(self.key)
 
 
 def progress_of(preview: Preview) -> tuple[float, datetime | None]:
